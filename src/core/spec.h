@@ -1,0 +1,62 @@
+// The experiment spec: what to compare (systems), on what infrastructure (deploy), under which
+// load (workload), and what "good" means (targets). Parsed from YAML or JSON by spec_parser.h;
+// every field here is already validated and in base units (bytes, nanoseconds, messages/s).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dec::core {
+
+// Free-form string settings handed to a driver or provider untouched (validated by their owner).
+using Settings = std::map<std::string, std::string>;
+
+struct Workload {
+  uint64_t message_size = 1024;  // bytes, including dec's 32-byte header
+  int producers = 1;             // producer threads (or worker instances)
+  int consumers = 1;             // consumer threads
+  double rate = 0;               // aggregate target messages/s; 0 = as fast as possible
+  std::chrono::nanoseconds duration = std::chrono::seconds(10);  // measured part
+  std::chrono::nanoseconds warmup = std::chrono::seconds(2);     // excluded from results
+  std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);  // wait for consumers
+  int topics = 1;
+  int partitions = 1;   // partitions (Kafka), shards (Kinesis), streams per topic elsewhere
+  int keys = 0;         // distinct message keys; 0 = no key (round-robin)
+  int consumer_groups = 1;  // each group receives every message
+};
+
+struct Deploy {
+  std::string provider = "local";  // local | endpoints | kubernetes | terraform
+  int nodes = 1;
+  std::optional<double> cpus;          // CPU cores per node
+  std::optional<uint64_t> memory;      // bytes per node
+  std::optional<uint64_t> bandwidth;   // bits/s per node
+  Settings settings;                   // provider-specific (e.g. bootstrap_servers, image)
+  Settings server;                     // broker configuration (e.g. redis appendonly: "yes")
+};
+
+struct System {
+  std::string name;    // unique within the experiment, shown in results
+  std::string driver;  // redis | kafka | kinesis | nats | rabbitmq | mqtt
+  Settings config;     // passed to the driver; keys validated by the driver
+  Deploy deploy;
+};
+
+struct Targets {
+  std::optional<std::chrono::nanoseconds> p99_latency;  // SLO on end-to-end latency
+  std::optional<double> min_throughput;                 // messages/s consumed
+};
+
+struct Spec {
+  std::string name;
+  std::string description;
+  Workload workload;
+  std::vector<System> systems;
+  Targets targets;
+};
+
+}  // namespace dec::core

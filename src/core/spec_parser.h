@@ -1,0 +1,49 @@
+// Parsing and validation of experiment specs (YAML or JSON, same model), with `--set` overrides.
+// Every problem is reported with its field path, e.g.
+//   systems[1].driver: unknown driver "redsi" (did you mean "redis"?)
+// and parsing never stops at the first error: all are collected.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "core/spec.h"
+
+namespace dec::core {
+
+struct FieldError {
+  std::string path;     // "systems[1].config.pipeline"
+  std::string message;  // "expected a positive integer, got \"-3\""
+  std::string to_string() const { return path.empty() ? message : path + ": " + message; }
+};
+
+// What the spec layer needs to know about drivers without depending on them.
+struct DriverCatalog {
+  std::vector<std::string> names;  // known driver names
+  // Validates one driver's config; returns errors with paths relative to `path_prefix`.
+  std::function<std::vector<FieldError>(const std::string& driver, const Settings& config,
+                                        const std::string& path_prefix)>
+      validate_config;
+};
+
+struct ParseResult {
+  Spec spec;
+  std::vector<FieldError> errors;  // empty = valid
+  bool ok() const { return errors.empty(); }
+};
+
+// `text` may be YAML or JSON (JSON is YAML). `overrides` are "path=value" strings such as
+// "workload.duration=5s" or "systems[0].config.pipeline=64", applied before validation.
+ParseResult parse_spec(const std::string& text, const std::vector<std::string>& overrides,
+                       const DriverCatalog& catalog);
+
+// Reads the file and parses it; a missing file is reported as a FieldError with an empty path.
+ParseResult parse_spec_file(const std::string& path, const std::vector<std::string>& overrides,
+                            const DriverCatalog& catalog);
+
+// The spec as canonical JSON text (for storing with results and posting to the API).
+std::string spec_to_json(const Spec& spec);
+
+}  // namespace dec::core

@@ -1,0 +1,101 @@
+// The seam between dec and a messaging system. A Driver knows how to talk to one product; it
+// knows nothing about experiments, rates or latency. One Producer / Consumer per thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "core/spec.h"
+#include "core/spec_parser.h"
+
+namespace dec::drivers {
+
+// Where the system under test listens, as produced by the infrastructure provider.
+struct Endpoint {
+  std::vector<std::string> addresses;  // "host:port", one per node
+  core::Settings properties;           // provider outputs (credentials, region, ...)
+};
+
+// Called exactly once per send, possibly from inside a later send()/flush() on the same thread.
+// `ok` false means the system rejected or lost the message; `error` says why.
+using AckCallback = std::function<void(bool ok, std::string_view error)>;
+
+class Producer {
+ public:
+  virtual ~Producer() = default;
+  // Queues or sends one message; may block when the driver's in-flight window is full.
+  virtual Status send(const std::string& topic, std::string_view key, std::string_view payload,
+                      AckCallback on_ack) = 0;
+  // Sends everything queued and waits for all outstanding acknowledgements.
+  virtual Status flush() = 0;
+  // Messages sent whose acknowledgement has not arrived yet.
+  virtual size_t in_flight() const = 0;
+};
+
+struct ReceivedMessage {
+  std::string_view topic;
+  std::string_view key;
+  std::string_view payload;
+};
+
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  // Waits up to `timeout` for messages and hands each to `on_message`; returns how many.
+  virtual Result<size_t> poll(std::chrono::milliseconds timeout,
+                              const std::function<void(const ReceivedMessage&)>& on_message) = 0;
+};
+
+struct ConsumerOptions {
+  std::string group;                // consumer group name ("" = no group, read everything)
+  int member_index = 0;             // this consumer's index within its group
+  int group_size = 1;               // consumers in the group
+  std::vector<std::string> topics;  // topics to read, from the start of the run
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  virtual std::string name() const = 0;
+  // True when the endpoint is a local stand-in for the product (label results "emulated").
+  virtual bool emulated() const { return false; }
+  virtual Status connect(const Endpoint& endpoint, const core::Settings& config) = 0;
+  virtual Status create_topic(const std::string& topic, int partitions) = 0;
+  virtual Status delete_topic(const std::string& topic) = 0;
+  // Group setup that must exist before producers start (e.g. XGROUP CREATE at "$"/"0").
+  virtual Status prepare_consumers(const std::vector<std::string>& topics,
+                                   const std::vector<std::string>& groups) = 0;
+  virtual Result<std::unique_ptr<Producer>> make_producer() = 0;
+  virtual Result<std::unique_ptr<Consumer>> make_consumer(const ConsumerOptions& options) = 0;
+};
+
+// Static description of a driver: its config keys, for validation and documentation.
+struct ConfigKey {
+  std::string name;
+  std::string description;
+  std::string default_value;
+  // Returns "" if `value` is acceptable, else what was expected ("a positive integer").
+  std::function<std::string(const std::string& value)> check;
+};
+
+struct DriverInfo {
+  std::string name;
+  std::string description;
+  std::vector<ConfigKey> config_keys;
+  // Keys the driver passes through without checking (e.g. librdkafka properties); empty = none.
+  bool accepts_unknown_keys = false;
+  std::function<std::unique_ptr<Driver>()> create;
+};
+
+// All drivers compiled into this binary.
+const std::vector<DriverInfo>& all_drivers();
+const DriverInfo* find_driver(const std::string& name);
+// The catalog the spec parser uses to validate `driver` and `config` fields.
+core::DriverCatalog driver_catalog();
+
+}  // namespace dec::drivers
