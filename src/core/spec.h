@@ -27,6 +27,8 @@ struct Workload {
   int partitions = 1;   // partitions (Kafka), shards (Kinesis), streams per topic elsewhere
   int keys = 0;         // distinct message keys; 0 = no key (round-robin)
   int consumer_groups = 1;  // each group receives every message
+
+  bool operator==(const Workload&) const = default;
 };
 
 struct Deploy {
@@ -37,6 +39,8 @@ struct Deploy {
   std::optional<uint64_t> bandwidth;   // bits/s per node
   Settings settings;                   // provider-specific (e.g. bootstrap_servers, image)
   Settings server;                     // broker configuration (e.g. redis appendonly: "yes")
+
+  bool operator==(const Deploy&) const = default;
 };
 
 struct System {
@@ -44,11 +48,15 @@ struct System {
   std::string driver;  // redis | kafka | kinesis | nats | rabbitmq | mqtt
   Settings config;     // passed to the driver; keys validated by the driver
   Deploy deploy;
+
+  bool operator==(const System&) const = default;
 };
 
 struct Targets {
   std::optional<std::chrono::nanoseconds> p99_latency;  // SLO on end-to-end latency
   std::optional<double> min_throughput;                 // messages/s consumed
+
+  bool operator==(const Targets&) const = default;
 };
 
 struct Spec {
@@ -57,6 +65,8 @@ struct Spec {
   Workload workload;
   std::vector<System> systems;
   Targets targets;
+
+  bool operator==(const Spec&) const = default;
 };
 
 }  // namespace dec::core

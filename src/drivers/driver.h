@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/result.h"
@@ -21,7 +22,8 @@ struct Endpoint {
   core::Settings properties;           // provider outputs (credentials, region, ...)
 };
 
-// Called exactly once per send, possibly from inside a later send()/flush() on the same thread.
+// Called exactly once per accepted send (not when send() itself returns an error), possibly from
+// inside a later send()/flush()/poll_acks() on the same thread.
 // `ok` false means the system rejected or lost the message; `error` says why.
 using AckCallback = std::function<void(bool ok, std::string_view error)>;
 
@@ -35,6 +37,14 @@ class Producer {
   virtual Status flush() = 0;
   // Messages sent whose acknowledgement has not arrived yet.
   virtual size_t in_flight() const = 0;
+  // Delivers the acknowledgements that have arrived, waiting up to `max_wait` for one when none
+  // has. An open-loop sender calls it instead of sleeping until its next send time, so acks are
+  // seen (and timed) when they arrive rather than at the next send(). The default only sleeps,
+  // for drivers that have nothing to deliver outside send() and flush().
+  virtual Status poll_acks(std::chrono::nanoseconds max_wait) {
+    std::this_thread::sleep_for(max_wait);
+    return Status::Ok();
+  }
 };
 
 struct ReceivedMessage {
@@ -91,6 +101,12 @@ struct DriverInfo {
   bool accepts_unknown_keys = false;
   std::function<std::unique_ptr<Driver>()> create;
 };
+
+// Checks each key of `config` against the driver's config_keys (unknown keys are errors unless
+// the driver accepts them); errors carry paths "<path_prefix>.<key>".
+std::vector<core::FieldError> validate_driver_config(const DriverInfo& driver,
+                                                     const core::Settings& config,
+                                                     const std::string& path_prefix);
 
 // All drivers compiled into this binary.
 const std::vector<DriverInfo>& all_drivers();

@@ -1,0 +1,557 @@
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/args.h"
+#include "cli/progress.h"
+#include "core/spec_parser.h"
+#include "drivers/driver.h"
+#include "infra/executor.h"
+#include "infra/reconcile.h"
+#include "orchestrator/runner.h"
+#include "report/results.h"
+#include "store/store.h"
+
+namespace dec::cli {
+namespace {
+
+constexpr int kOk = 0;
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
+constexpr int kInterrupted = 130;
+
+constexpr const char* kMainHelp = R"(dec - the Data Engineering Comparator
+
+Compares streaming and messaging systems with fair, repeatable experiments: creates each
+system's infrastructure, drives a workload, measures, and always destroys what it created.
+
+Usage: dec <command> [options]
+
+Commands:
+  run SPEC          run an experiment and print the comparison
+  validate SPEC     check a spec and report every error with its field path
+  plan SPEC         show the infrastructure a run would create
+  destroy ID        destroy what a run (or every run of an experiment) left behind
+  reconcile         clean up after interrupted runs and remove orphaned resources
+  results list      list stored experiments
+  results show ID   show an experiment's comparison table (or --json)
+  drivers           list the systems dec can drive and their config keys
+  version           print the version
+
+Global options:
+  --data-dir DIR    where the database, state files and broker data live
+                    (default ./dec-data, or $DEC_DATA_DIR)
+  -h, --help        help for any command: dec run --help
+
+Exit codes: 0 ok, 1 failed, 2 bad usage or invalid spec, 130 interrupted.
+Spec format: docs/spec.md
+)";
+
+constexpr const char* kRunHelp = R"(Usage: dec run SPEC [--set path=value]... [--json] [--out FILE] [--quiet]
+
+Runs the experiment in SPEC (YAML or JSON): for each system in turn, provisions its
+infrastructure, deploys producers and consumers, warms up, measures, collects results and
+destroys everything. Ctrl-C stops the run and still destroys the infrastructure.
+
+Options:
+  --set path=value  override a spec field, e.g. --set workload.duration=5s
+                    --set systems[0].config.pipeline=64 (repeatable)
+  --json            print the results as JSON on stdout instead of the table
+  --out FILE        also write the results JSON to FILE
+  --quiet           no progress output
+  --data-dir DIR    data directory (default ./dec-data)
+)";
+
+constexpr const char* kValidateHelp = R"(Usage: dec validate SPEC [--set path=value]...
+
+Parses and validates SPEC; prints every error with its field path and exits 2 if any.
+)";
+
+constexpr const char* kPlanHelp = R"(Usage: dec plan SPEC [--set path=value]... [--json]
+
+Shows, per system, the resources a run would create (+), like `terraform plan`.
+)";
+
+constexpr const char* kDestroyHelp = R"(Usage: dec destroy ID [--data-dir DIR]
+
+Destroys the resources recorded for a run ("<experiment id>.<system>") or for every run of an
+experiment ("<experiment id>"). Safe to repeat.
+)";
+
+constexpr const char* kReconcileHelp = R"(Usage: dec reconcile [--dry-run] [--json] [--data-dir DIR]
+
+Compares recorded state with what really exists: destroys runs whose dec process died
+(kill -9, crash, power loss) and deletes orphaned processes and directories carrying this
+data dir's tags. With --dry-run, only lists what it would do.
+)";
+
+constexpr const char* kResultsHelp = R"(Usage: dec results list [--state STATE] [--limit N] [--json]
+       dec results show ID [--json]
+
+Lists stored experiments, or shows one experiment's comparison table (ID may be a prefix).
+)";
+
+std::string default_data_dir() {
+  const char* env = std::getenv("DEC_DATA_DIR");
+  return env != nullptr && *env != '\0' ? env : "dec-data";
+}
+
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+int usage_error(const std::string& message, const char* help) {
+  std::fprintf(stderr, "dec: %s\n\n%s", message.c_str(), help);
+  return kUsage;
+}
+
+// Everything a command needs from the environment, made once per invocation.
+struct Context {
+  std::string data_dir;
+  infra::PosixEnv env;
+  infra::ProviderContext provider_context() {
+    infra::ProviderContext pc;
+    pc.env = &env;
+    pc.data_dir = data_dir;
+    pc.installation = infra::installation_id(data_dir);
+    std::error_code ec;
+    pc.dec_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    return pc;
+  }
+  Result<std::unique_ptr<store::Store>> open_store() { return store::Store::open(data_dir + "/dec.db"); }
+};
+
+core::ParseResult load_spec(const Args& args) {
+  return core::parse_spec_file(args.positionals.at(0), args.all("set"), drivers::driver_catalog());
+}
+
+void print_spec_errors(const std::string& file, const core::ParseResult& parsed) {
+  std::fprintf(stderr, "%s: %zu error%s\n", file.c_str(), parsed.errors.size(),
+               parsed.errors.size() == 1 ? "" : "s");
+  for (const auto& error : parsed.errors) std::fprintf(stderr, "  %s\n", error.to_string().c_str());
+}
+
+std::vector<OptionSpec> with_common(std::vector<OptionSpec> options) {
+  options.push_back({"help", false, false});
+  options.push_back({"data-dir", true, false});
+  return options;
+}
+
+// Blocks SIGINT/SIGTERM in every thread and turns them into a stop flag from a dedicated
+// thread (no work in a signal handler). The third signal abandons teardown.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::atomic<bool>& stop) : stop_(stop) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this] { watch(); });
+  }
+  ~SignalWatcher() {
+    done_ = true;
+    pthread_kill(thread_.native_handle(), SIGHUP);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  bool interrupted() const { return count_ > 0; }
+
+ private:
+  void watch() {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set_, &sig) != 0) continue;
+      if (done_) return;
+      ++count_;
+      stop_ = true;
+      if (count_ == 1) {
+        std::fprintf(stderr, "\ndec: %s received: stopping and destroying infrastructure "
+                             "(signal twice more to abandon)\n", strsignal(sig));
+      } else if (count_ >= 3) {
+        std::fprintf(stderr, "\ndec: abandoning teardown; run `dec reconcile` to clean up\n");
+        _exit(kInterrupted);
+      }
+    }
+  }
+  std::atomic<bool>& stop_;
+  sigset_t set_{};
+  sigset_t old_{};
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::atomic<int> count_{0};
+};
+
+int cmd_validate(const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"set", true, true}}));
+  if (!args) return usage_error(args.error(), kValidateHelp);
+  if (args->has("help")) return std::printf("%s", kValidateHelp), kOk;
+  if (args->positionals.size() != 1) return usage_error("validate needs one SPEC file", kValidateHelp);
+  auto parsed = load_spec(*args);
+  if (!parsed.ok()) {
+    print_spec_errors(args->positionals[0], parsed);
+    return kUsage;
+  }
+  std::printf("%s: valid (experiment \"%s\", %zu systems)\n", args->positionals[0].c_str(),
+              parsed.spec.name.c_str(), parsed.spec.systems.size());
+  return kOk;
+}
+
+int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"set", true, true}, {"json", false, false}}));
+  if (!args) return usage_error(args.error(), kPlanHelp);
+  if (args->has("help")) return std::printf("%s", kPlanHelp), kOk;
+  if (args->positionals.size() != 1) return usage_error("plan needs one SPEC file", kPlanHelp);
+  auto parsed = load_spec(*args);
+  if (!parsed.ok()) {
+    print_spec_errors(args->positionals[0], parsed);
+    return kUsage;
+  }
+  auto pc = ctx.provider_context();
+  nlohmann::json json_plans = nlohmann::json::array();
+  int status = kOk;
+  for (size_t i = 0; i < parsed.spec.systems.size(); ++i) {
+    const auto& system = parsed.spec.systems[i];
+    std::string run_id = "<id>." + system.name;
+    auto provider = infra::make_provider(system.deploy.provider, pc);
+    Result<std::vector<infra::Resource>> desired =
+        provider ? (*provider)->resources_for(system, run_id)
+                 : Result<std::vector<infra::Resource>>(make_error(provider.error()));
+    if (!desired) {
+      std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(), desired.error().c_str());
+      status = kUsage;
+      continue;
+    }
+    auto plan = infra::plan_changes(*desired, infra::RunState{});
+    if (!plan) {
+      std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(), plan.error().c_str());
+      status = kUsage;
+      continue;
+    }
+    if (args->has("json")) {
+      json_plans.push_back({{"system", system.name},
+                            {"provider", system.deploy.provider},
+                            {"plan", nlohmann::json::parse(infra::plan_to_json(*plan))}});
+    } else {
+      std::printf("System %s (driver %s, provider %s):\n%s\n", system.name.c_str(),
+                  system.driver.c_str(), system.deploy.provider.c_str(),
+                  infra::plan_to_text(*plan).c_str());
+    }
+  }
+  if (args->has("json")) std::printf("%s\n", json_plans.dump(2).c_str());
+  return status;
+}
+
+void print_reconcile(const infra::ReconcileReport& report, bool dry_run) {
+  if (report.actions.empty()) std::fprintf(stderr, "reconcile: nothing to clean up\n");
+  for (const auto& error : report.errors) std::fprintf(stderr, "reconcile: error: %s\n", error.c_str());
+  if (dry_run && !report.actions.empty()) {
+    std::fprintf(stderr, "reconcile: dry run, nothing changed\n");
+  }
+}
+
+int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"set", true, true},
+                                            {"json", false, false},
+                                            {"out", true, false},
+                                            {"quiet", false, false}}));
+  if (!args) return usage_error(args.error(), kRunHelp);
+  if (args->has("help")) return std::printf("%s", kRunHelp), kOk;
+  if (args->positionals.size() != 1) return usage_error("run needs one SPEC file", kRunHelp);
+  auto parsed = load_spec(*args);
+  if (!parsed.ok()) {
+    print_spec_errors(args->positionals[0], parsed);
+    return kUsage;
+  }
+  auto store = ctx.open_store();
+  if (!store) {
+    std::fprintf(stderr, "dec: %s\n", store.error().c_str());
+    return kFailed;
+  }
+  std::atomic<bool> stop{false};
+  SignalWatcher signals(stop);
+  ProgressDisplay display(stderr, isatty(STDERR_FILENO) != 0, args->has("quiet"));
+  auto pc = ctx.provider_context();
+
+  // Leftovers of interrupted runs (e.g. a previous dec killed with -9) are cleaned first.
+  auto cleanup = infra::reconcile(pc, {}, [&](const std::string& line) {
+    display.log("reconcile: " + line);
+  });
+  for (const auto& error : cleanup.errors) display.log("reconcile: error: " + error);
+
+  auto id = (*store)->create_experiment(parsed.spec.name, core::spec_to_json(parsed.spec), "queued");
+  if (!id) {
+    std::fprintf(stderr, "dec: %s\n", id.error().c_str());
+    return kFailed;
+  }
+  if (!args->has("quiet")) {
+    std::fprintf(stderr, "dec: experiment \"%s\" id %s, %zu systems, data in %s\n",
+                 parsed.spec.name.c_str(), id->c_str(), parsed.spec.systems.size(),
+                 ctx.data_dir.c_str());
+  }
+  orchestrator::RunnerContext rc;
+  rc.provider_context = pc;
+  rc.store = store->get();
+  rc.stop = &stop;
+  rc.events.on_state = [&](const std::string& system, const std::string& state) {
+    display.state(system, state);
+  };
+  rc.events.on_progress = [&](const std::string& system, const load::Progress& p) {
+    display.progress(system, p);
+  };
+  rc.events.on_log = [&](const std::string& line) { display.log(line); };
+  auto outcome = orchestrator::run_experiment(parsed.spec, *id, rc);
+  display.finish();
+
+  std::string json = report::to_json(outcome.result);
+  if (Status s = (*store)->set_results(*id, json); !s) {
+    std::fprintf(stderr, "dec: could not store results: %s\n", s.error().c_str());
+  }
+  if (args->has("out")) {
+    std::ofstream out(args->get("out"));
+    out << json << "\n";
+    if (!out) std::fprintf(stderr, "dec: cannot write %s\n", args->get("out").c_str());
+  }
+  if (args->has("json")) {
+    std::printf("%s\n", json.c_str());
+  } else {
+    auto table = report::comparison_table(json);
+    std::printf("\n%s", table ? table->c_str() : table.error().c_str());
+  }
+  if (outcome.state == "cancelled" || signals.interrupted()) {
+    std::fprintf(stderr, "dec: interrupted; infrastructure destroyed\n");
+    return kInterrupted;
+  }
+  if (outcome.state != "succeeded") {
+    std::fprintf(stderr, "dec: experiment %s: %s\n", outcome.state.c_str(), outcome.error.c_str());
+    return kFailed;
+  }
+  return kOk;
+}
+
+int cmd_destroy(Context& ctx, const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({}));
+  if (!args) return usage_error(args.error(), kDestroyHelp);
+  if (args->has("help")) return std::printf("%s", kDestroyHelp), kOk;
+  if (args->positionals.size() != 1) return usage_error("destroy needs one run or experiment id", kDestroyHelp);
+  const std::string& id = args->positionals[0];
+  auto pc = ctx.provider_context();
+  std::vector<std::string> targets;
+  for (const auto& run : infra::recorded_runs(ctx.env, ctx.data_dir)) {
+    if (run == id || run.rfind(id + ".", 0) == 0) targets.push_back(run);
+  }
+  if (targets.empty()) {
+    std::fprintf(stderr, "dec: nothing recorded for \"%s\" in %s/state (already destroyed?)\n",
+                 id.c_str(), ctx.data_dir.c_str());
+    return kOk;
+  }
+  int status = kOk;
+  for (const auto& run_id : targets) {
+    infra::StateFile file(ctx.env, infra::state_path(ctx.data_dir, run_id));
+    auto state = file.load();
+    if (!state) {
+      std::fprintf(stderr, "dec: %s: %s\n", run_id.c_str(), state.error().c_str());
+      status = kFailed;
+      continue;
+    }
+    if (state->owner.valid() && ctx.env.process_alive(state->owner)) {
+      std::fprintf(stderr, "dec: %s is still running in dec process %d; stop it first\n",
+                   run_id.c_str(), state->owner.pid);
+      status = kFailed;
+      continue;
+    }
+    auto provider = infra::make_provider(state->provider, pc);
+    if (!provider) {
+      std::fprintf(stderr, "dec: %s: %s\n", run_id.c_str(), provider.error().c_str());
+      status = kFailed;
+      continue;
+    }
+    Status s = infra::destroy_run(**provider, *state, file, [&](const std::string& line) {
+      std::fprintf(stderr, "%s: %s\n", run_id.c_str(), line.c_str());
+    });
+    if (!s) {
+      std::fprintf(stderr, "dec: %s: %s\n", run_id.c_str(), s.error().c_str());
+      status = kFailed;
+    } else {
+      std::fprintf(stderr, "%s: destroyed\n", run_id.c_str());
+    }
+  }
+  return status;
+}
+
+int cmd_reconcile(Context& ctx, const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"dry-run", false, false}, {"json", false, false}}));
+  if (!args) return usage_error(args.error(), kReconcileHelp);
+  if (args->has("help")) return std::printf("%s", kReconcileHelp), kOk;
+  if (!args->positionals.empty()) return usage_error("reconcile takes no arguments", kReconcileHelp);
+  infra::ReconcileOptions options;
+  options.dry_run = args->has("dry-run");
+  bool json = args->has("json");
+  auto report = infra::reconcile(ctx.provider_context(), options, [&](const std::string& line) {
+    if (!json) std::fprintf(stderr, "reconcile: %s\n", line.c_str());
+  });
+  if (json) {
+    nlohmann::json doc = {{"dry_run", options.dry_run},
+                          {"actions", report.actions},
+                          {"errors", report.errors},
+                          {"live_runs", report.live_runs},
+                          {"cleaned_runs", report.cleaned_runs}};
+    std::printf("%s\n", doc.dump(2).c_str());
+  } else {
+    print_reconcile(report, options.dry_run);
+  }
+  return report.clean() ? kOk : kFailed;
+}
+
+Result<std::string> resolve_id(store::Store& store, const std::string& prefix) {
+  auto ids = store.find_ids(prefix);
+  if (!ids) return make_error(ids.error());
+  if (ids->empty()) return make_error("no experiment with id \"" + prefix + "\" (see `dec results list`)");
+  if (ids->size() > 1) {
+    std::string list;
+    for (const auto& id : *ids) list += " " + id;
+    return make_error("id \"" + prefix + "\" is ambiguous:" + list);
+  }
+  return ids->front();
+}
+
+int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"json", false, false},
+                                            {"state", true, false},
+                                            {"limit", true, false}}));
+  if (!args) return usage_error(args.error(), kResultsHelp);
+  if (args->has("help") || args->positionals.empty()) {
+    std::printf("%s", kResultsHelp);
+    return args->has("help") ? kOk : kUsage;
+  }
+  auto store = ctx.open_store();
+  if (!store) {
+    std::fprintf(stderr, "dec: %s\n", store.error().c_str());
+    return kFailed;
+  }
+  const std::string& sub = args->positionals[0];
+  if (sub == "list") {
+    store::ListFilter filter;
+    filter.state = args->get("state");
+    try {
+      filter.limit = std::stoi(args->get("limit", "50"));
+    } catch (...) {
+      return usage_error("--limit: expected a number", kResultsHelp);
+    }
+    auto list = (*store)->list(filter);
+    if (!list) {
+      std::fprintf(stderr, "dec: %s\n", list.error().c_str());
+      return kFailed;
+    }
+    if (args->has("json")) {
+      nlohmann::json doc = nlohmann::json::array();
+      for (const auto& r : *list) {
+        doc.push_back({{"id", r.id}, {"name", r.name}, {"state", r.state}, {"error", r.error},
+                       {"created_at", r.created_at}, {"finished_at", r.finished_at}});
+      }
+      std::printf("%s\n", doc.dump(2).c_str());
+      return kOk;
+    }
+    if (list->empty()) {
+      std::printf("no experiments in %s\n", ctx.data_dir.c_str());
+      return kOk;
+    }
+    std::printf("%-22s %-11s %-21s %s\n", "ID", "STATE", "CREATED", "NAME");
+    for (const auto& r : *list) {
+      std::printf("%-22s %-11s %-21s %s\n", r.id.c_str(), r.state.c_str(), r.created_at.c_str(),
+                  r.name.c_str());
+    }
+    return kOk;
+  }
+  if (sub == "show") {
+    if (args->positionals.size() != 2) return usage_error("results show needs an ID", kResultsHelp);
+    auto id = resolve_id(**store, args->positionals[1]);
+    if (!id) {
+      std::fprintf(stderr, "dec: %s\n", id.error().c_str());
+      return kFailed;
+    }
+    auto record = (*store)->get(*id);
+    if (!record || !record->has_value()) {
+      std::fprintf(stderr, "dec: cannot read experiment %s\n", id->c_str());
+      return kFailed;
+    }
+    const auto& r = **record;
+    if (r.results_json.empty()) {
+      std::fprintf(stderr, "experiment %s is %s; no results yet%s\n", r.id.c_str(), r.state.c_str(),
+                   r.error.empty() ? "" : (" (" + r.error + ")").c_str());
+      return r.state == "failed" ? kFailed : kOk;
+    }
+    if (args->has("json")) {
+      std::printf("%s\n", r.results_json.c_str());
+      return kOk;
+    }
+    auto table = report::comparison_table(r.results_json);
+    if (!table) {
+      std::fprintf(stderr, "dec: %s\n", table.error().c_str());
+      return kFailed;
+    }
+    std::printf("State: %s%s\n%s", r.state.c_str(), r.error.empty() ? "" : (" (" + r.error + ")").c_str(),
+                table->c_str());
+    return kOk;
+  }
+  return usage_error("unknown results command \"" + sub + "\"", kResultsHelp);
+}
+
+int cmd_drivers(const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({}));
+  if (!args) return usage_error(args.error(), kMainHelp);
+  for (const auto& driver : drivers::all_drivers()) {
+    std::printf("%s — %s\n", driver.name.c_str(), driver.description.c_str());
+    for (const auto& key : driver.config_keys) {
+      std::printf("    %-20s %s (default %s)\n", key.name.c_str(), key.description.c_str(),
+                  key.default_value.empty() ? "none" : key.default_value.c_str());
+    }
+    if (driver.accepts_unknown_keys) std::printf("    (other keys are passed to the client library)\n");
+  }
+  return kOk;
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& argv) {
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h" || argv[0] == "help") {
+    std::printf("%s", kMainHelp);
+    return argv.empty() ? kUsage : kOk;
+  }
+  const std::string& command = argv[0];
+  std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  Context ctx;
+  ctx.data_dir = default_data_dir();
+  // --data-dir is accepted by every command; read it here so all of them agree.
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] == "--data-dir" && i + 1 < rest.size()) ctx.data_dir = rest[i + 1];
+    if (rest[i].rfind("--data-dir=", 0) == 0) ctx.data_dir = rest[i].substr(11);
+  }
+  ctx.data_dir = absolute(ctx.data_dir);
+  if (command == "run") return cmd_run(ctx, rest);
+  if (command == "validate") return cmd_validate(rest);
+  if (command == "plan") return cmd_plan(ctx, rest);
+  if (command == "destroy") return cmd_destroy(ctx, rest);
+  if (command == "reconcile") return cmd_reconcile(ctx, rest);
+  if (command == "results") return cmd_results(ctx, rest);
+  if (command == "drivers") return cmd_drivers(rest);
+  if (command == "version" || command == "--version") {
+    std::printf("dec 0.1.0\n");
+    return kOk;
+  }
+  return usage_error("unknown command \"" + command + "\"", kMainHelp);
+}
+
+}  // namespace dec::cli

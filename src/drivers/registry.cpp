@@ -1,0 +1,99 @@
+// The drivers compiled into dec and the validation of their config keys. To add a driver,
+// append its DriverInfo to the list in all_drivers().
+#include <algorithm>
+#include <vector>
+
+#include "drivers/driver.h"
+#include "drivers/redis_driver.h"
+
+namespace dec::drivers {
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The key `unknown` was most likely meant to be, or "" when none is close enough to suggest.
+std::string closest_key(const std::string& unknown, const std::vector<ConfigKey>& keys) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, unknown.size() / 3) + 1;
+  for (const ConfigKey& key : keys) {
+    size_t distance = edit_distance(unknown, key.name);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = key.name;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+std::vector<core::FieldError> validate_driver_config(const DriverInfo& driver,
+                                                     const core::Settings& config,
+                                                     const std::string& path_prefix) {
+  std::vector<core::FieldError> errors;
+  for (const auto& [name, value] : config) {
+    std::string path = path_prefix.empty() ? name : path_prefix + "." + name;
+    auto key = std::find_if(driver.config_keys.begin(), driver.config_keys.end(),
+                            [&](const ConfigKey& k) { return k.name == name; });
+    if (key == driver.config_keys.end()) {
+      if (driver.accepts_unknown_keys) continue;
+      std::string message = "unknown key \"" + name + "\"";
+      if (std::string suggestion = closest_key(name, driver.config_keys); !suggestion.empty()) {
+        message += " (did you mean \"" + suggestion + "\"?)";
+      }
+      message += "; valid keys: ";
+      for (size_t i = 0; i < driver.config_keys.size(); ++i) {
+        message += (i ? ", " : "") + driver.config_keys[i].name;
+      }
+      errors.push_back({path, message});
+      continue;
+    }
+    if (!key->check) continue;
+    if (std::string expected = key->check(value); !expected.empty()) {
+      errors.push_back({path, "expected " + expected + ", got \"" + value + "\""});
+    }
+  }
+  return errors;
+}
+
+const std::vector<DriverInfo>& all_drivers() {
+  static const std::vector<DriverInfo> drivers = {
+      redis_driver_info(),
+  };
+  return drivers;
+}
+
+const DriverInfo* find_driver(const std::string& name) {
+  for (const DriverInfo& driver : all_drivers()) {
+    if (driver.name == name) return &driver;
+  }
+  return nullptr;
+}
+
+core::DriverCatalog driver_catalog() {
+  core::DriverCatalog catalog;
+  for (const DriverInfo& driver : all_drivers()) catalog.names.push_back(driver.name);
+  // An unknown driver name is the spec parser's error to report (at `driver`), not this one's.
+  catalog.validate_config = [](const std::string& driver, const core::Settings& config,
+                               const std::string& path_prefix) {
+    const DriverInfo* info = find_driver(driver);
+    return info ? validate_driver_config(*info, config, path_prefix)
+                : std::vector<core::FieldError>{};
+  };
+  return catalog;
+}
+
+}  // namespace dec::drivers

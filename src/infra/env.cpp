@@ -1,0 +1,302 @@
+#include "infra/env.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace dec::infra {
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Field 22 of /proc/PID/stat is the start time; field 3 the state. The command name (field 2)
+// may contain spaces and parentheses, so parse from the last ')'.
+bool read_stat(pid_t pid, char* state, uint64_t* start_ticks) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!in || !std::getline(in, line)) return false;
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  std::vector<std::string> fields;
+  while (rest >> field) fields.push_back(field);
+  // fields[0] is field 3 (state); field 22 is fields[19].
+  if (fields.size() < 20) return false;
+  *state = fields[0][0];
+  *start_ticks = std::stoull(fields[19]);
+  return true;
+}
+
+}  // namespace
+
+uint64_t process_start_ticks(pid_t pid) {
+  char state = 0;
+  uint64_t ticks = 0;
+  return read_stat(pid, &state, &ticks) ? ticks : 0;
+}
+
+Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return make_error("spawn: empty command");
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq != std::string::npos && options.environment.count(entry.substr(0, eq))) continue;
+    env_strings.push_back(std::move(entry));
+  }
+  for (const auto& [key, value] : options.environment) env_strings.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = options.argv;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  const std::string log = options.log_path.empty() ? "/dev/null" : options.log_path;
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  if (!options.working_dir.empty()) {
+    posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Own session: Ctrl-C in the terminal goes to dec only, which then stops services in order.
+  // Default signal dispositions and an empty mask, whatever dec's threads had blocked.
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    return make_error("cannot start " + options.argv[0] + ": " + std::strerror(rc) +
+                      (rc == ENOENT ? " (is it installed? run scripts/setup)" : ""));
+  }
+  ProcessId id{pid, 0};
+  // The start time is what makes the identity safe against pid reuse; /proc has it at once.
+  for (int i = 0; i < 100 && id.start_ticks == 0; ++i) {
+    id.start_ticks = process_start_ticks(pid);
+    if (id.start_ticks == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return id;
+}
+
+bool PosixEnv::process_alive(const ProcessId& id) {
+  if (!id.valid()) return false;
+  char state = 0;
+  uint64_t ticks = 0;
+  if (!read_stat(id.pid, &state, &ticks)) return false;
+  if (id.start_ticks != 0 && ticks != id.start_ticks) return false;  // pid reused
+  if (state == 'Z' || state == 'X') {
+    waitpid(id.pid, nullptr, WNOHANG);  // reap if it is our child
+    return false;
+  }
+  return true;
+}
+
+Status PosixEnv::stop_process(const ProcessId& id, std::chrono::milliseconds grace) {
+  if (!process_alive(id)) {
+    waitpid(id.pid, nullptr, WNOHANG);
+    return Status::Ok();
+  }
+  // A stopped (frozen) process cannot act on SIGTERM: continue it first.
+  kill(id.pid, SIGCONT);
+  kill(id.pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    waitpid(id.pid, nullptr, WNOHANG);
+    if (!process_alive(id)) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(id.pid, SIGKILL);
+  for (int i = 0; i < 500; ++i) {
+    waitpid(id.pid, nullptr, WNOHANG);
+    if (!process_alive(id)) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return make_error("process " + std::to_string(id.pid) + " did not exit after SIGKILL");
+}
+
+std::vector<ProcessInfo> PosixEnv::tagged_processes() {
+  std::vector<ProcessInfo> found;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return found;
+  while (dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    std::string base = std::string("/proc/") + entry->d_name;
+    std::ifstream env_file(base + "/environ", std::ios::binary);
+    if (!env_file) continue;
+    std::string env((std::istreambuf_iterator<char>(env_file)), std::istreambuf_iterator<char>());
+    ProcessInfo info;
+    size_t pos = 0;
+    while (pos < env.size()) {
+      size_t next = env.find('\0', pos);
+      if (next == std::string::npos) next = env.size();
+      std::string_view var(env.data() + pos, next - pos);
+      if (var.rfind("DEC_", 0) == 0) {
+        auto eq = var.find('=');
+        if (eq != std::string_view::npos) {
+          info.dec_tags.emplace(std::string(var.substr(0, eq)), std::string(var.substr(eq + 1)));
+        }
+      }
+      pos = next + 1;
+    }
+    if (info.dec_tags.empty()) continue;
+    char state = 0;
+    uint64_t ticks = 0;
+    if (!read_stat(static_cast<pid_t>(pid), &state, &ticks) || state == 'Z') continue;
+    info.id = ProcessId{static_cast<pid_t>(pid), ticks};
+    std::ifstream cmd_file(base + "/cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(cmd_file)), std::istreambuf_iterator<char>());
+    for (char& c : cmd) {
+      if (c == '\0') c = ' ';
+    }
+    while (!cmd.empty() && cmd.back() == ' ') cmd.pop_back();
+    info.command = cmd;
+    found.push_back(std::move(info));
+  }
+  closedir(proc);
+  return found;
+}
+
+ProcessId PosixEnv::self() { return ProcessId{getpid(), process_start_ticks(getpid())}; }
+
+Result<int> PosixEnv::free_tcp_port(const std::string& host) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return make_error("socket: " + errno_text());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    close(fd);
+    return make_error("invalid IPv4 address \"" + host + "\"");
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::string err = errno_text();
+    close(fd);
+    return make_error("cannot find a free port on " + host + ": " + err);
+  }
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+bool PosixEnv::tcp_port_open(const std::string& host, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+Status PosixEnv::make_dirs(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return make_error("cannot create directory " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+Status PosixEnv::remove_tree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return make_error("cannot remove " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+bool PosixEnv::path_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+std::vector<std::string> PosixEnv::list_dir(const std::string& path) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<std::string> PosixEnv::read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error("cannot read " + path + ": " + errno_text());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Status PosixEnv::write_file_atomic(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error("cannot write " + tmp + ": " + errno_text());
+  size_t written = 0;
+  while (written < content.size()) {
+    ssize_t n = write(fd, content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::string err = errno_text();
+      close(fd);
+      unlink(tmp.c_str());
+      return make_error("cannot write " + tmp + ": " + err);
+    }
+    written += static_cast<size_t>(n);
+  }
+  fsync(fd);
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = errno_text();
+    unlink(tmp.c_str());
+    return make_error("cannot rename " + tmp + " to " + path + ": " + err);
+  }
+  return Status::Ok();
+}
+
+Status PosixEnv::remove_file(const std::string& path) {
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return make_error("cannot remove " + path + ": " + errno_text());
+  }
+  return Status::Ok();
+}
+
+std::chrono::system_clock::time_point PosixEnv::now() { return std::chrono::system_clock::now(); }
+
+void PosixEnv::sleep_for(std::chrono::milliseconds duration) {
+  std::this_thread::sleep_for(duration);
+}
+
+}  // namespace dec::infra

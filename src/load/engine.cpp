@@ -1,0 +1,652 @@
+// Threads of a run: P producer threads, G*C consumer threads, and the calling thread, which
+// starts everything, reports progress once a second, decides when to drain and when to stop.
+//
+// Hot paths stay lock-free except where noted: producers keep their statistics to themselves
+// (ack callbacks run on the producer's own thread, per the Driver contract), consumers record
+// into their own histograms and take one short lock per poll() to publish the last-second figures,
+// and the delivery verifier locks one per-producer shard per message.
+#include "load/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "load/delivery.h"
+#include "load/payload.h"
+#include "load/rate_limiter.h"
+
+namespace dec::load {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+// Bounds how long a consumer takes to notice it should stop.
+constexpr milliseconds kPollTimeout{20};
+// How often the calling thread wakes to check stop flags and the drain condition.
+constexpr milliseconds kMonitorStep{10};
+// A sequence beyond this cannot come from a real run (2^40 messages from one producer) and would
+// make the received-bitset huge, so such a message is treated as corrupt.
+constexpr uint64_t kMaxSequence = uint64_t{1} << 40;
+
+double seconds_between(int64_t from_ns, int64_t to_ns) {
+  return static_cast<double>(to_ns - from_ns) / 1e9;
+}
+
+// The phases' boundaries in steady-clock ns, fixed once every client is ready.
+struct Schedule {
+  int64_t start_ns = 0;    // warm-up begins
+  int64_t measure_ns = 0;  // measured window begins
+  int64_t end_ns = 0;      // measured window ends; nothing is sent after it
+  bool in_window(int64_t intended_ns) const {
+    return intended_ns >= measure_ns && intended_ns < end_ns;
+  }
+};
+
+// Run-wide stop and first-error bookkeeping, shared by every thread.
+class RunControl {
+ public:
+  void fail(std::string message) {
+    {
+      std::lock_guard lock(mutex_);
+      if (error_.empty()) error_ = std::move(message);
+    }
+    abort_.store(true);
+  }
+  bool aborted() const { return abort_.load(std::memory_order_relaxed); }
+  const std::atomic<bool>& abort_flag() const { return abort_; }
+  std::string error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string error_;
+  std::atomic<bool> abort_{false};
+};
+
+// Holds every worker until all clients exist, so the schedule starts with everyone ready and
+// connection set-up never counts as latency.
+class StartGate {
+ public:
+  void arrive() {
+    std::lock_guard lock(mutex_);
+    ++arrived_;
+    changed_.notify_all();
+  }
+  // Called by the run thread; false when `give_up` turned true first.
+  bool wait_for_all(int expected, const std::function<bool()>& give_up) {
+    std::unique_lock lock(mutex_);
+    while (arrived_ < expected) {
+      if (give_up()) return false;
+      changed_.wait_for(lock, kMonitorStep);
+    }
+    return true;
+  }
+  void open(const Schedule& schedule) {
+    std::lock_guard lock(mutex_);
+    schedule_ = schedule;
+    open_ = true;
+    changed_.notify_all();
+  }
+  // Called by workers; the schedule, or nothing when the run was aborted before starting.
+  std::optional<Schedule> wait_open(const RunControl& control) {
+    std::unique_lock lock(mutex_);
+    while (!open_) {
+      if (control.aborted()) return std::nullopt;
+      changed_.wait_for(lock, kMonitorStep);
+    }
+    return schedule_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int arrived_ = 0;
+  bool open_ = false;
+  Schedule schedule_;
+};
+
+class ProducerWorker;
+
+// What an ack callback needs to know about its message. Pooled per producer so the callback
+// captures a single pointer, fits std::function's inline storage and sends never allocate.
+struct PendingSend {
+  ProducerWorker* owner = nullptr;
+  uint64_t sequence = 0;
+  int64_t intended_ns = 0;
+  bool abandoned = false;  // send() failed: any late callback must not count it
+  PendingSend* next_free = nullptr;
+};
+
+class ProducerWorker {
+ public:
+  explicit ProducerWorker(uint32_t id) : id_(id) {}
+
+  uint32_t id() const { return id_; }
+
+  PendingSend* acquire(uint64_t sequence, int64_t intended_ns) {
+    PendingSend* send = free_list_;
+    if (send != nullptr) {
+      free_list_ = send->next_free;
+    } else {
+      send = &pool_.emplace_back();
+      send->owner = this;
+    }
+    send->sequence = sequence;
+    send->intended_ns = intended_ns;
+    send->abandoned = false;
+    return send;
+  }
+
+  void on_ack(PendingSend& send, bool ok, std::string_view error) {
+    if (send.abandoned) return;
+    if (ok) {
+      const int64_t now_ns = to_steady_ns(std::chrono::steady_clock::now());
+      acked_sequences.insert(send.sequence);
+      acked.store(acked.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      if (schedule_.in_window(send.intended_ns)) {
+        publish_latency.record(static_cast<uint64_t>(std::max<int64_t>(now_ns - send.intended_ns, 0)));
+        ++acked_in_window;
+      }
+    } else {
+      ++send_errors;
+      if (first_ack_error.empty()) first_ack_error = std::string(error);
+    }
+    send.next_free = free_list_;
+    free_list_ = &send;
+  }
+
+  void set_schedule(const Schedule& schedule) { schedule_ = schedule; }
+
+  // Single writer (this producer's thread); read live by the run thread.
+  std::atomic<uint64_t> sent{0};
+  std::atomic<uint64_t> acked{0};
+  std::atomic<int64_t> stopped_sending_ns{0};
+  // Read by the run thread only after this producer's thread has been joined.
+  uint64_t send_errors = 0;
+  uint64_t acked_in_window = 0;
+  metrics::Histogram publish_latency;
+  SequenceSet acked_sequences;
+  std::string first_ack_error;
+
+ private:
+  uint32_t id_;
+  Schedule schedule_;
+  std::deque<PendingSend> pool_;  // deque: growing never moves a PendingSend a callback holds
+  PendingSend* free_list_ = nullptr;
+};
+
+class ConsumerWorker {
+ public:
+  ConsumerWorker(int group, int member) : group(group), member(member) {}
+
+  // Moves the last-second latencies into `into` and starts a new second.
+  void take_live_latency(metrics::Histogram& into) {
+    std::lock_guard lock(live_mutex);
+    into.merge(live_latency);
+    live_latency.reset();
+  }
+
+  const int group;
+  const int member;
+  std::atomic<uint64_t> received{0};  // distinct messages; single writer
+  std::mutex live_mutex;
+  metrics::Histogram live_latency;  // guarded by live_mutex
+  // Read by the run thread only after this consumer's thread has been joined.
+  uint64_t corrupt = 0;
+  uint64_t received_in_window = 0;
+  metrics::Histogram end_to_end_latency;
+};
+
+class Run {
+ public:
+  Run(drivers::Driver& driver, const EngineOptions& options, const ProgressCallback& on_progress,
+      const std::atomic<bool>& stop)
+      : driver_(driver), options_(options), on_progress_(on_progress), stop_(stop) {
+    for (int k = 0; k < options_.keys; ++k) key_names_.push_back("k" + std::to_string(k));
+    for (int p = 0; p < options_.producers; ++p) {
+      producers_.push_back(std::make_unique<ProducerWorker>(static_cast<uint32_t>(p)));
+    }
+    for (int g = 0; g < consumer_groups(); ++g) {
+      verifiers_.push_back(std::make_unique<DeliveryVerifier>(options_.producers, options_.keys));
+      for (int c = 0; c < options_.consumers; ++c) {
+        consumers_.push_back(std::make_unique<ConsumerWorker>(g, c));
+      }
+    }
+  }
+
+  EngineResult execute();
+
+ private:
+  int consumer_groups() const { return options_.consumers > 0 ? options_.consumer_groups : 0; }
+  void produce(ProducerWorker& worker);
+  void consume(ConsumerWorker& worker);
+  void handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage& message,
+                      std::vector<uint64_t>& live_batch);
+  bool everything_received() const;
+  void tick(Phase phase, SteadyTime now);
+  void check_stop();
+  EngineResult collect();
+
+  drivers::Driver& driver_;
+  const EngineOptions& options_;
+  const ProgressCallback& on_progress_;
+  const std::atomic<bool>& stop_;
+  SystemClock clock_;
+  RunControl control_;
+  StartGate gate_;
+  Schedule schedule_;                // set before the gate opens; read-only afterwards
+  std::mutex client_creation_mutex_;  // drivers need not make clients from many threads at once
+  std::vector<std::string> key_names_;
+  std::vector<std::unique_ptr<ProducerWorker>> producers_;
+  std::vector<std::unique_ptr<ConsumerWorker>> consumers_;
+  std::vector<std::unique_ptr<DeliveryVerifier>> verifiers_;  // one per consumer group
+  std::atomic<int> producers_running_{0};
+  std::atomic<bool> consumers_stop_{false};
+
+  // Monitor state, touched by the run thread only.
+  SteadyTime last_tick_{};
+  uint64_t last_acked_ = 0;
+  uint64_t last_group0_received_ = 0;
+  metrics::Histogram tick_latency_;
+  std::vector<TimePoint> timeline_;
+};
+
+void Run::produce(ProducerWorker& worker) {
+  std::unique_ptr<drivers::Producer> producer;
+  {
+    std::lock_guard lock(client_creation_mutex_);
+    auto made = driver_.make_producer();
+    if (made.ok()) {
+      producer = std::move(made).value();
+    } else {
+      control_.fail(driver_.name() + ": could not create producer " +
+                    std::to_string(worker.id()) + ": " + made.error());
+    }
+  }
+  gate_.arrive();
+  if (!producer) return;
+  const auto schedule = gate_.wait_open(control_);
+  if (!schedule) return;
+  worker.set_schedule(*schedule);
+
+  const auto producers = static_cast<uint64_t>(options_.producers);
+  uint64_t quota = UINT64_MAX;
+  if (options_.max_messages > 0) {
+    quota = options_.max_messages / producers + (worker.id() < options_.max_messages % producers);
+  }
+  const SteadyTime start{nanoseconds(schedule->start_ns)};
+  RateLimiter limiter(clock_, options_.rate / static_cast<double>(producers), start,
+                      static_cast<double>(worker.id()) / static_cast<double>(producers));
+  PayloadEncoder encoder(options_.message_size);
+  const std::string no_key;
+  const auto flush = [&](const char* when) {
+    const Status status = producer->flush();
+    if (!status.ok()) control_.fail(driver_.name() + ": flush " + when + " failed: " + status.error());
+  };
+  // Ahead of schedule with messages in flight: push them out now rather than let a pipelining
+  // driver hold them while this thread sleeps, which would add the sleep to their latency.
+  const std::function<void()> before_sleep = [&] {
+    if (producer->in_flight() > 0) flush("before waiting for the next send slot");
+  };
+
+  PayloadHeader header;
+  header.producer_id = worker.id();
+  // When the schedule itself ends the run, the window lasted its full length even if this
+  // producer's last slot came a little earlier; otherwise it ends when sending stopped.
+  bool schedule_ended = false;
+  for (uint64_t sequence = 0; sequence < quota; ++sequence) {
+    if (!limiter.unlimited() && to_steady_ns(limiter.intended_time(sequence)) >= schedule->end_ns) {
+      schedule_ended = true;  // checked before waiting: at low rates the slot may be far away
+      break;
+    }
+    const auto slot = limiter.wait_for(sequence, control_.abort_flag(), before_sleep);
+    if (!slot) break;
+    const int64_t intended_ns = to_steady_ns(slot->intended);
+    // A sender far behind its schedule must not run on long after the window closes.
+    if (intended_ns + slot->lag.count() >= schedule->end_ns) {
+      schedule_ended = true;
+      break;
+    }
+    header.sequence = sequence;
+    header.intended_ns = intended_ns;
+    const std::string* topic;
+    std::string_view key;
+    if (options_.keys > 0) {
+      // Keyed messages keep one topic per key, so per-key order is something a system can keep.
+      header.key_index = static_cast<uint32_t>(sequence % key_names_.size());
+      key = key_names_[header.key_index];
+      topic = &options_.topics[header.key_index % options_.topics.size()];
+    } else {
+      header.key_index = kNoKey;
+      key = no_key;
+      topic = &options_.topics[sequence % options_.topics.size()];
+    }
+    PendingSend* pending = worker.acquire(sequence, intended_ns);
+    const Status status = producer->send(*topic, key, encoder.encode(header),
+                                         [pending](bool ok, std::string_view error) {
+                                           pending->owner->on_ack(*pending, ok, error);
+                                         });
+    if (!status.ok()) {
+      pending->abandoned = true;
+      ++worker.send_errors;
+      control_.fail(driver_.name() + ": send to topic \"" + *topic + "\" failed: " +
+                    status.error());
+      break;
+    }
+    worker.sent.store(worker.sent.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  worker.stopped_sending_ns.store(schedule_ended ? std::max(schedule->end_ns, to_steady_ns(clock_.now()))
+                                                 : to_steady_ns(clock_.now()));
+  // On abort, skip the flush: it may wait on a broken system, and promptness matters more.
+  if (!control_.aborted()) flush("at the end of the run");
+  // `producer` is destroyed before `worker`, so callbacks it still fires find their PendingSend.
+}
+
+void Run::consume(ConsumerWorker& worker) {
+  std::unique_ptr<drivers::Consumer> consumer;
+  {
+    std::lock_guard lock(client_creation_mutex_);
+    drivers::ConsumerOptions consumer_options;
+    consumer_options.group = options_.group_prefix + "-" + std::to_string(worker.group);
+    consumer_options.member_index = worker.member;
+    consumer_options.group_size = options_.consumers;
+    consumer_options.topics = options_.topics;
+    auto made = driver_.make_consumer(consumer_options);
+    if (made.ok()) {
+      consumer = std::move(made).value();
+    } else {
+      control_.fail(driver_.name() + ": could not create consumer " +
+                    std::to_string(worker.member) + " of group \"" + consumer_options.group +
+                    "\": " + made.error());
+    }
+  }
+  gate_.arrive();
+  if (!consumer) return;
+  if (!gate_.wait_open(control_)) return;
+
+  std::vector<uint64_t> live_batch;
+  live_batch.reserve(4096);
+  const auto on_message = [&](const drivers::ReceivedMessage& message) {
+    handle_message(worker, message, live_batch);
+  };
+  while (!consumers_stop_.load(std::memory_order_relaxed) && !control_.aborted()) {
+    const auto polled = consumer->poll(kPollTimeout, on_message);
+    if (!polled.ok()) {
+      control_.fail(driver_.name() + ": poll failed: " + polled.error());
+      break;
+    }
+    if (!live_batch.empty()) {
+      std::lock_guard lock(worker.live_mutex);
+      for (uint64_t latency : live_batch) worker.live_latency.record(latency);
+      live_batch.clear();
+    }
+  }
+}
+
+void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage& message,
+                         std::vector<uint64_t>& live_batch) {
+  const int64_t now_ns = to_steady_ns(std::chrono::steady_clock::now());
+  if (message.payload.size() != options_.message_size) {
+    ++worker.corrupt;
+    return;
+  }
+  const auto decoded = decode_payload(message.payload);
+  if (!decoded.ok()) {
+    ++worker.corrupt;
+    return;
+  }
+  const PayloadHeader& header = decoded.value();
+  const bool key_ok = options_.keys > 0
+                          ? header.key_index < static_cast<uint32_t>(options_.keys)
+                          : header.key_index == kNoKey;
+  // A well-formed header can still be foreign: left in a reused topic by an earlier run (sent
+  // before this run started) or from a different workload. Those are not this run's deliveries.
+  if (header.producer_id >= static_cast<uint32_t>(options_.producers) || !key_ok ||
+      header.sequence >= kMaxSequence || header.intended_ns < schedule_.start_ns ||
+      header.intended_ns > now_ns) {
+    ++worker.corrupt;
+    return;
+  }
+  const ReceiveOutcome outcome =
+      verifiers_[static_cast<size_t>(worker.group)]->record(header.producer_id, header.key_index,
+                                                             header.sequence);
+  if (outcome.duplicate) return;  // a second copy says nothing new about latency
+  worker.received.store(worker.received.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  const auto latency = static_cast<uint64_t>(now_ns - header.intended_ns);
+  live_batch.push_back(latency);  // keeps its capacity across polls: allocation-free in steady state
+  if (schedule_.in_window(header.intended_ns)) {
+    worker.end_to_end_latency.record(latency);
+    ++worker.received_in_window;
+  }
+}
+
+// Exact, but only after a cheap necessary condition holds: a group that has received fewer
+// distinct messages than were acked cannot be complete.
+bool Run::everything_received() const {
+  uint64_t acked = 0;
+  for (const auto& producer : producers_) acked += producer->acked.load();
+  std::vector<uint64_t> group_received(verifiers_.size(), 0);
+  for (const auto& consumer : consumers_) {
+    group_received[static_cast<size_t>(consumer->group)] += consumer->received.load();
+  }
+  for (uint64_t received : group_received) {
+    if (received < acked) return false;
+  }
+  // Producers have been joined, so their acked sets are final and safe to read.
+  for (const auto& verifier : verifiers_) {
+    for (const auto& producer : producers_) {
+      if (verifier->count_lost(producer->id(), producer->acked_sequences) > 0) return false;
+    }
+  }
+  return true;
+}
+
+void Run::tick(Phase phase, SteadyTime now) {
+  uint64_t sent = 0;
+  uint64_t acked = 0;
+  for (const auto& producer : producers_) {
+    sent += producer->sent.load(std::memory_order_relaxed);
+    acked += producer->acked.load(std::memory_order_relaxed);
+  }
+  uint64_t received = 0;
+  uint64_t group0_received = 0;
+  tick_latency_.reset();
+  for (const auto& consumer : consumers_) {
+    const uint64_t count = consumer->received.load(std::memory_order_relaxed);
+    received += count;
+    if (consumer->group == 0) group0_received += count;
+    consumer->take_live_latency(tick_latency_);
+  }
+  const double elapsed = std::chrono::duration<double>(now - last_tick_).count();
+  Progress progress;
+  progress.phase = phase;
+  progress.elapsed_s = seconds_between(schedule_.start_ns, to_steady_ns(now));
+  progress.total_s = seconds_between(schedule_.start_ns, schedule_.end_ns);
+  progress.sent = sent;
+  progress.received = received;
+  if (elapsed > 0) {
+    progress.produced_per_s = static_cast<double>(acked - last_acked_) / elapsed;
+    progress.consumed_per_s = static_cast<double>(group0_received - last_group0_received_) / elapsed;
+  }
+  progress.p99_us = tick_latency_.percentile(99) / 1000;
+  last_tick_ = now;
+  last_acked_ = acked;
+  last_group0_received_ = group0_received;
+
+  if (phase == Phase::kWarmup || phase == Phase::kMeasuring) {
+    timeline_.push_back(TimePoint{progress.elapsed_s, progress.produced_per_s,
+                                  progress.consumed_per_s, progress.p99_us});
+  }
+  if (on_progress_) on_progress_(progress);
+}
+
+void Run::check_stop() {
+  if (stop_.load(std::memory_order_relaxed)) control_.fail("stopped");
+}
+
+EngineResult Run::execute() {
+  std::vector<std::thread> producer_threads;
+  std::vector<std::thread> consumer_threads;
+  for (auto& consumer : consumers_) {
+    consumer_threads.emplace_back([this, worker = consumer.get()] { consume(*worker); });
+  }
+  producers_running_.store(static_cast<int>(producers_.size()));
+  for (auto& producer : producers_) {
+    producer_threads.emplace_back([this, worker = producer.get()] {
+      produce(*worker);
+      producers_running_.fetch_sub(1);
+    });
+  }
+
+  const int clients = static_cast<int>(producers_.size() + consumers_.size());
+  const bool ready = gate_.wait_for_all(clients, [this] {
+    check_stop();
+    return control_.aborted();
+  });
+  if (ready) {
+    const SteadyTime start = clock_.now();
+    schedule_.start_ns = to_steady_ns(start);
+    schedule_.measure_ns = schedule_.start_ns + options_.warmup.count();
+    schedule_.end_ns = schedule_.measure_ns + options_.duration.count();
+    last_tick_ = start;
+    gate_.open(schedule_);
+
+    // Warm-up and measurement: report once a second until every producer is done.
+    SteadyTime next_tick = start + std::chrono::seconds(1);
+    while (producers_running_.load() > 0) {
+      check_stop();
+      if (control_.aborted()) break;
+      const SteadyTime now = clock_.now();
+      if (now >= next_tick) {
+        tick(to_steady_ns(now) < schedule_.measure_ns ? Phase::kWarmup : Phase::kMeasuring, now);
+        next_tick += std::chrono::seconds(1);
+      }
+      clock_.sleep_until(std::min(next_tick, now + kMonitorStep));
+    }
+  }
+  for (auto& thread : producer_threads) thread.join();
+
+  // Drain: wait until every group has every acked message, or the drain timeout.
+  if (!consumers_.empty() && !control_.aborted()) {
+    const SteadyTime deadline = clock_.now() + options_.drain_timeout;
+    SteadyTime next_tick = clock_.now() + std::chrono::seconds(1);
+    while (!everything_received()) {
+      check_stop();
+      if (control_.aborted()) break;
+      const SteadyTime now = clock_.now();
+      if (now >= deadline) break;
+      if (now >= next_tick) {
+        tick(Phase::kDraining, now);
+        next_tick += std::chrono::seconds(1);
+      }
+      clock_.sleep_until(std::min({next_tick, deadline, now + kMonitorStep}));
+    }
+  }
+  consumers_stop_.store(true);
+  for (auto& thread : consumer_threads) thread.join();
+  if (ready) tick(Phase::kDone, clock_.now());
+  return collect();
+}
+
+EngineResult Run::collect() {
+  EngineResult result;
+  result.error = control_.error();
+  DeliveryCounts& delivery = result.delivery;
+  int64_t stopped_sending_ns = schedule_.measure_ns;
+  for (const auto& producer : producers_) {
+    delivery.sent += producer->sent.load();
+    delivery.acked += producer->acked.load();
+    delivery.send_errors += producer->send_errors;
+    result.produced_in_window += producer->acked_in_window;
+    result.publish_latency.merge(producer->publish_latency);
+    stopped_sending_ns = std::max(stopped_sending_ns, producer->stopped_sending_ns.load());
+  }
+  for (const auto& consumer : consumers_) {
+    delivery.corrupt += consumer->corrupt;
+    result.end_to_end_latency.merge(consumer->end_to_end_latency);
+    if (consumer->group == 0) result.consumed_in_window += consumer->received_in_window;
+  }
+  for (const auto& verifier : verifiers_) {
+    delivery.received += verifier->received();
+    delivery.duplicated += verifier->duplicated();
+    delivery.reordered += verifier->reordered();
+    for (const auto& producer : producers_) {
+      delivery.lost += verifier->count_lost(producer->id(), producer->acked_sequences);
+    }
+  }
+  if (result.error.empty() && delivery.acked == 0 && delivery.send_errors > 0) {
+    for (const auto& producer : producers_) {
+      if (!producer->first_ack_error.empty()) {
+        result.error = driver_.name() + ": no message was acknowledged; first error: " +
+                       producer->first_ack_error;
+        break;
+      }
+    }
+  }
+
+  // The window ends early when producers stopped early (max_messages, stop, error).
+  if (schedule_.start_ns != 0) {
+    const int64_t window_end_ns = std::min(schedule_.end_ns, stopped_sending_ns);
+    result.measured_seconds = std::max(0.0, seconds_between(schedule_.measure_ns, window_end_ns));
+  }
+  const auto message_size = static_cast<double>(options_.message_size);
+  result.bytes_produced_in_window = result.produced_in_window * options_.message_size;
+  if (result.measured_seconds > 0) {
+    result.produced_msgs_per_s =
+        static_cast<double>(result.produced_in_window) / result.measured_seconds;
+    result.consumed_msgs_per_s =
+        static_cast<double>(result.consumed_in_window) / result.measured_seconds;
+    result.produced_mb_per_s = result.produced_msgs_per_s * message_size / 1e6;
+    result.consumed_mb_per_s = result.consumed_msgs_per_s * message_size / 1e6;
+  }
+  result.timeline = std::move(timeline_);
+  return result;
+}
+
+Status validate(const EngineOptions& options) {
+  const auto invalid = [](const std::string& what) {
+    return Status(make_error("invalid load options: " + what));
+  };
+  if (options.producers < 1) return invalid("producers must be at least 1");
+  if (options.consumers < 0) return invalid("consumers must not be negative");
+  if (options.consumers > 0 && options.consumer_groups < 1) {
+    return invalid("consumer_groups must be at least 1");
+  }
+  if (!(options.rate >= 0) || std::isinf(options.rate)) {
+    return invalid("rate must be a finite number >= 0");
+  }
+  if (options.warmup.count() < 0 || options.duration.count() < 0 ||
+      options.drain_timeout.count() < 0) {
+    return invalid("warmup, duration and drain_timeout must not be negative");
+  }
+  if (options.message_size < kPayloadHeaderSize) {
+    return invalid("message_size must be at least " + std::to_string(kPayloadHeaderSize) +
+                   " bytes (dec's header)");
+  }
+  if (options.keys < 0) return invalid("keys must not be negative");
+  if (options.topics.empty()) return invalid("at least one topic is needed");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Engine::Engine(drivers::Driver& driver, EngineOptions options)
+    : driver_(driver), options_(std::move(options)) {}
+
+Result<EngineResult> Engine::run(const ProgressCallback& on_progress,
+                                 const std::atomic<bool>& stop) {
+  const Status valid = validate(options_);
+  if (!valid.ok()) return make_error(valid.error());
+  Run run(driver_, options_, on_progress, stop);
+  return run.execute();
+}
+
+}  // namespace dec::load

@@ -1,0 +1,54 @@
+#include "load/rate_limiter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+namespace dec::load {
+
+void SystemClock::sleep_until(SteadyTime deadline) { std::this_thread::sleep_until(deadline); }
+
+RateLimiter::RateLimiter(Clock& clock, double rate, SteadyTime start, double phase)
+    : clock_(clock),
+      rate_(rate),
+      start_(start),
+      period_ns_(rate > 0 ? 1e9 / rate : 0),
+      phase_(phase) {}
+
+SteadyTime RateLimiter::intended_time(uint64_t i) const {
+  if (unlimited()) return start_;
+  // From i, never accumulated: rounding cannot build up over millions of messages.
+  const double offset_ns = (static_cast<double>(i) + phase_) * period_ns_;
+  return start_ + std::chrono::nanoseconds(std::llround(offset_ns));
+}
+
+std::optional<RateLimiter::Slot> RateLimiter::wait_for(uint64_t i, const std::atomic<bool>& stop,
+                                                       const std::function<void()>& before_sleep,
+                                                       std::chrono::nanoseconds max_slice) {
+  if (stop.load(std::memory_order_relaxed)) return std::nullopt;
+  SteadyTime now = clock_.now();
+  if (unlimited()) return Slot{now, std::chrono::nanoseconds(0)};
+  const SteadyTime due = intended_time(i);
+  if (now >= due) {
+    const auto lag = std::chrono::duration_cast<std::chrono::nanoseconds>(now - due);
+    if (lag.count() > 0) {
+      ++late_slots_;
+      max_lag_ = std::max(max_lag_, lag);
+    }
+    return Slot{due, lag};
+  }
+  if (before_sleep) {
+    before_sleep();
+    now = clock_.now();
+  }
+  while (now < due) {
+    if (stop.load(std::memory_order_relaxed)) return std::nullopt;
+    clock_.sleep_until(std::min(due, now + max_slice));
+    now = clock_.now();
+  }
+  if (stop.load(std::memory_order_relaxed)) return std::nullopt;
+  // Waking up late is scheduler noise, not the sender falling behind: report it, don't count it.
+  return Slot{due, std::chrono::duration_cast<std::chrono::nanoseconds>(now - due)};
+}
+
+}  // namespace dec::load

@@ -1,0 +1,317 @@
+#include "report/results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/units.h"
+
+namespace dec::report {
+
+using nlohmann::json;
+
+namespace {
+
+double round_to(double value, int digits) {
+  double scale = std::pow(10.0, digits);
+  return std::round(value * scale) / scale;
+}
+
+json latency_json(const metrics::Histogram& h) {
+  auto us = [](uint64_t ns) { return round_to(static_cast<double>(ns) / 1000.0, 1); };
+  return {{"count", h.count()},
+          {"mean", round_to(h.mean() / 1000.0, 1)},
+          {"p50", us(h.percentile(50))},
+          {"p90", us(h.percentile(90))},
+          {"p99", us(h.percentile(99))},
+          {"p999", us(h.percentile(99.9))},
+          {"p9999", us(h.percentile(99.99))},
+          {"max", us(h.max())}};
+}
+
+}  // namespace
+
+std::string to_json(const ExperimentResult& result, bool pretty) {
+  json runs = json::array();
+  for (const auto& run : result.runs) {
+    const auto& e = run.engine;
+    json phases = json::object();
+    for (const auto& [name, seconds] : run.phases_s) phases[name] = round_to(seconds, 3);
+    json timeline = json::array();
+    for (const auto& point : e.timeline) {
+      timeline.push_back({{"t_s", round_to(point.t_s, 2)},
+                          {"produced_per_s", round_to(point.produced_per_s, 1)},
+                          {"consumed_per_s", round_to(point.consumed_per_s, 1)},
+                          {"p99_us", point.p99_us}});
+    }
+    json item = {
+        {"run_id", run.run_id},
+        {"system", run.system},
+        {"driver", run.driver},
+        {"provider", run.provider},
+        {"emulated", run.emulated},
+        {"served_by", run.served_by},
+        {"status", run.status},
+        {"error", run.error},
+        {"config", run.config},
+        {"measured_s", round_to(e.measured_seconds, 3)},
+        {"throughput",
+         {{"produced_msgs_per_s", round_to(e.produced_msgs_per_s, 1)},
+          {"consumed_msgs_per_s", round_to(e.consumed_msgs_per_s, 1)},
+          {"produced_mb_per_s", round_to(e.produced_mb_per_s, 3)},
+          {"consumed_mb_per_s", round_to(e.consumed_mb_per_s, 3)}}},
+        {"latency_us", latency_json(e.end_to_end_latency)},
+        {"publish_latency_us", latency_json(e.publish_latency)},
+        {"delivery",
+         {{"sent", e.delivery.sent},
+          {"acked", e.delivery.acked},
+          {"send_errors", e.delivery.send_errors},
+          {"received", e.delivery.received},
+          {"lost", e.delivery.lost},
+          {"duplicated", e.delivery.duplicated},
+          {"reordered", e.delivery.reordered},
+          {"corrupt", e.delivery.corrupt}}},
+        {"phases_s", phases},
+        {"timeline", timeline},
+        {"histograms",
+         {{"end_to_end_ns", e.end_to_end_latency.serialize()},
+          {"publish_ns", e.publish_latency.serialize()}}},
+    };
+    json targets = json::object();
+    if (result.targets.p99_latency) {
+      double limit_us = static_cast<double>(result.targets.p99_latency->count()) / 1000.0;
+      targets["p99_latency_us"] = limit_us;
+      targets["p99_latency_met"] =
+          run.status == "succeeded" &&
+          static_cast<double>(e.end_to_end_latency.percentile(99)) / 1000.0 <= limit_us;
+    }
+    if (result.targets.min_throughput) {
+      targets["min_throughput"] = *result.targets.min_throughput;
+      targets["min_throughput_met"] =
+          run.status == "succeeded" && e.consumed_msgs_per_s >= *result.targets.min_throughput;
+    }
+    item["targets"] = targets;
+    runs.push_back(item);
+  }
+  const auto& w = result.workload;
+  json doc = {
+      {"id", result.id},
+      {"experiment", result.experiment},
+      {"started_at", result.started_at},
+      {"workload",
+       {{"message_size", w.message_size},
+        {"producers", w.producers},
+        {"consumers", w.consumers},
+        {"consumer_groups", w.consumer_groups},
+        {"rate", w.rate},
+        {"duration_s", std::chrono::duration<double>(w.duration).count()},
+        {"warmup_s", std::chrono::duration<double>(w.warmup).count()},
+        {"topics", w.topics},
+        {"partitions", w.partitions},
+        {"keys", w.keys}}},
+      {"runs", runs},
+  };
+  return pretty ? doc.dump(2) : doc.dump();
+}
+
+namespace {
+
+std::string with_commas(double value) {
+  auto n = static_cast<long long>(std::llround(value));
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return (n < 0 ? "-" : "") + out;
+}
+
+std::string fixed(double value, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+std::string latency_text(double us) {
+  if (us >= 1e6) return fixed(us / 1e6, 2) + " s";
+  if (us >= 1e3) return fixed(us / 1e3, 2) + " ms";
+  return fixed(us, 0) + " us";
+}
+
+struct Row {
+  std::string label;
+  std::vector<std::string> cells;
+  std::vector<double> values;  // for marking the best
+  int better = 0;              // +1 higher is better, -1 lower is better, 0 no mark
+};
+
+}  // namespace
+
+Result<std::string> comparison_table(const std::string& results_json) {
+  json doc;
+  try {
+    doc = json::parse(results_json);
+  } catch (const std::exception& e) {
+    return make_error(std::string("results are not valid JSON: ") + e.what());
+  }
+  if (!doc.contains("runs") || !doc["runs"].is_array()) {
+    return make_error("results JSON has no \"runs\" list");
+  }
+  const json& runs = doc["runs"];
+  std::vector<Row> rows;
+  auto add = [&](const std::string& label, int better, auto cell_of) {
+    Row row{label, {}, {}, better};
+    for (const auto& run : runs) {
+      auto [text, value] = cell_of(run);
+      row.cells.push_back(text);
+      row.values.push_back(value);
+    }
+    rows.push_back(std::move(row));
+  };
+  auto number = [](const json& j, const char* a, const char* b) -> double {
+    if (!j.contains(a) || !j[a].contains(b) || !j[a][b].is_number()) return 0;
+    return j[a][b].get<double>();
+  };
+  bool ok_runs = false;
+  for (const auto& run : runs) ok_runs = ok_runs || run.value("status", "") == "succeeded";
+
+  add("driver", 0, [](const json& r) {
+    return std::pair{r.value("driver", "") + (r.value("emulated", false) ? " (EMULATED)" : ""), 0.0};
+  });
+  add("served by", 0, [](const json& r) { return std::pair{r.value("served_by", ""), 0.0}; });
+  add("status", 0, [](const json& r) { return std::pair{r.value("status", ""), 0.0}; });
+  if (ok_runs) {
+    add("produced msg/s", +1, [&](const json& r) {
+      double v = number(r, "throughput", "produced_msgs_per_s");
+      return std::pair{with_commas(v), v};
+    });
+    add("consumed msg/s", +1, [&](const json& r) {
+      double v = number(r, "throughput", "consumed_msgs_per_s");
+      return std::pair{with_commas(v), v};
+    });
+    add("produced MB/s", +1, [&](const json& r) {
+      double v = number(r, "throughput", "produced_mb_per_s");
+      return std::pair{fixed(v, 2), v};
+    });
+    add("consumed MB/s", +1, [&](const json& r) {
+      double v = number(r, "throughput", "consumed_mb_per_s");
+      return std::pair{fixed(v, 2), v};
+    });
+    for (const auto& [key, label] : std::vector<std::pair<const char*, const char*>>{
+             {"p50", "latency p50"}, {"p90", "latency p90"}, {"p99", "latency p99"},
+             {"p999", "latency p99.9"}, {"p9999", "latency p99.99"}, {"max", "latency max"}}) {
+      add(label, -1, [&, key = key](const json& r) {
+        double v = number(r, "latency_us", key);
+        return std::pair{latency_text(v), v};
+      });
+    }
+    add("publish p99", -1, [&](const json& r) {
+      double v = number(r, "publish_latency_us", "p99");
+      return std::pair{latency_text(v), v};
+    });
+    add("delivery", 0, [](const json& r) {
+      const json& d = r.contains("delivery") ? r["delivery"] : json::object();
+      auto get = [&](const char* k) { return d.value(k, uint64_t{0}); };
+      bool clean = get("lost") == 0 && get("duplicated") == 0 && get("reordered") == 0 &&
+                   get("corrupt") == 0 && get("send_errors") == 0;
+      std::string text = clean ? "ok" : "PROBLEMS";
+      text += " (" + with_commas(static_cast<double>(get("sent"))) + " sent, " +
+              with_commas(static_cast<double>(get("received"))) + " received";
+      if (!clean) {
+        text += ", " + std::to_string(get("lost")) + " lost, " + std::to_string(get("duplicated")) +
+                " dup, " + std::to_string(get("reordered")) + " reordered, " +
+                std::to_string(get("send_errors")) + " errors";
+      }
+      return std::pair{text + ")", 0.0};
+    });
+    for (const char* target : {"p99_latency_met", "min_throughput_met"}) {
+      bool any = false;
+      for (const auto& r : runs) any = any || (r.contains("targets") && r["targets"].contains(target));
+      if (!any) continue;
+      add(std::string(target) == "p99_latency_met" ? "target p99" : "target throughput", 0,
+          [target](const json& r) {
+            bool met = r.contains("targets") && r["targets"].value(target, false);
+            return std::pair{std::string(met ? "met" : "MISSED"), 0.0};
+          });
+    }
+  }
+  add("phases (s)", 0, [](const json& r) {
+    std::string text;
+    if (r.contains("phases_s")) {
+      for (const auto& [name, value] : r["phases_s"].items()) {
+        text += (text.empty() ? "" : " ") + name.substr(0, 4) + " " + fixed(value.get<double>(), 2);
+      }
+    }
+    return std::pair{text, 0.0};
+  });
+  bool any_error = false;
+  for (const auto& r : runs) any_error = any_error || !r.value("error", "").empty();
+
+  // Layout: metric names down the left, one column per system.
+  std::vector<std::string> headers;
+  for (const auto& run : runs) headers.push_back(run.value("system", "?"));
+  size_t label_width = 16;
+  for (const auto& row : rows) label_width = std::max(label_width, row.label.size());
+  std::vector<size_t> widths(headers.size());
+  for (size_t c = 0; c < headers.size(); ++c) {
+    widths[c] = headers[c].size();
+    for (const auto& row : rows) widths[c] = std::max(widths[c], row.cells[c].size() + 2);
+  }
+  std::ostringstream out;
+  const json& w = doc.value("workload", json::object());
+  out << "Experiment " << doc.value("experiment", "") << "  (id " << doc.value("id", "") << ")\n";
+  if (!w.empty()) {
+    double rate = w.value("rate", 0.0);
+    out << "Workload: " << core::format_size(w.value("message_size", uint64_t{0})) << " messages, "
+        << w.value("producers", 0) << " producers, " << w.value("consumers", 0) << " consumers, "
+        << (rate == 0 ? std::string("max rate") : core::format_rate(rate)) << ", "
+        << fixed(w.value("duration_s", 0.0), 0) << " s measured after "
+        << fixed(w.value("warmup_s", 0.0), 0) << " s warm-up, " << w.value("partitions", 1)
+        << " partition(s)\n";
+  }
+  out << "\n" << std::left << std::setw(static_cast<int>(label_width + 2)) << "";
+  for (size_t c = 0; c < headers.size(); ++c) {
+    out << std::right << std::setw(static_cast<int>(widths[c] + 2)) << headers[c];
+  }
+  out << "\n";
+  for (const auto& row : rows) {
+    out << std::left << std::setw(static_cast<int>(label_width + 2)) << row.label;
+    int best = -1;
+    if (row.better != 0 && row.cells.size() > 1) {
+      for (size_t c = 0; c < row.values.size(); ++c) {
+        if (runs[c].value("status", "") != "succeeded") continue;
+        if (best < 0 || (row.better > 0 ? row.values[c] > row.values[best]
+                                        : row.values[c] < row.values[best])) {
+          best = static_cast<int>(c);
+        }
+      }
+    }
+    for (size_t c = 0; c < row.cells.size(); ++c) {
+      std::string cell = row.cells[c] + (static_cast<int>(c) == best ? " *" : "  ");
+      out << std::right << std::setw(static_cast<int>(widths[c] + 2)) << cell;
+    }
+    out << "\n";
+  }
+  out << "\n* best in row.";
+  bool emulated = false;
+  for (const auto& r : runs) emulated = emulated || r.value("emulated", false);
+  if (emulated) {
+    out << " EMULATED: a local stand-in speaking the product's protocol; its figures are not"
+           " the product's.";
+  }
+  out << "\n";
+  if (any_error) {
+    out << "\nErrors:\n";
+    for (const auto& r : runs) {
+      if (!r.value("error", "").empty()) {
+        out << "  " << r.value("system", "?") << ": " << r.value("error", "") << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+}  // namespace dec::report

@@ -1,0 +1,42 @@
+// The result of an experiment: one RunResult per system, rendered as JSON (stored, served,
+// printed with --json) and as a side-by-side comparison table. The table is rendered from the
+// JSON so `dec run` and `dec results show` print the same thing.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/spec.h"
+#include "load/engine.h"
+
+namespace dec::report {
+
+struct RunResult {
+  std::string run_id;
+  std::string system;
+  std::string driver;
+  std::string provider;
+  bool emulated = false;
+  std::string served_by;  // what actually ran ("redis-server", "librdkafka mock cluster")
+  std::string status;     // "succeeded" | "failed" | "cancelled"
+  std::string error;
+  core::Settings config;
+  load::EngineResult engine;
+  std::vector<std::pair<std::string, double>> phases_s;  // provision, deploy, run, destroy
+};
+
+struct ExperimentResult {
+  std::string id;
+  std::string experiment;  // spec name
+  std::string started_at;
+  core::Workload workload;
+  core::Targets targets;
+  std::vector<RunResult> runs;
+};
+
+std::string to_json(const ExperimentResult& result, bool pretty = true);
+// Side-by-side table from the JSON produced by to_json; error if the JSON is not a result.
+Result<std::string> comparison_table(const std::string& results_json);
+
+}  // namespace dec::report

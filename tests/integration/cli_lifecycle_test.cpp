@@ -1,0 +1,250 @@
+// End-to-end: the real dec binary runs real redis-servers, and whatever happens (success,
+// Ctrl-C, kill -9 followed by reconcile, a crash after any state write) nothing is left:
+// no tagged process, no open port, no state file, no data directory.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "infra/env.h"
+#include "infra/executor.h"
+#include "infra/resource.h"
+#include "support/subprocess.h"
+
+namespace dec {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr const char* kSpec = R"(name: lifecycle
+workload:
+  message_size: 200B
+  producers: 2
+  consumers: 2
+  rate: 4k/s
+  warmup: 1s
+  duration: DURATION
+systems:
+  - name: plain
+    driver: redis
+    config: {pipeline: 8}
+  - name: aof
+    driver: redis
+    config: {pipeline: 8}
+    deploy:
+      provider: local
+      server: {appendonly: "yes", appendfsync: everysec}
+)";
+
+class CliLifecycle : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("dec-cli-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    data_dir_ = (dir_ / "data").string();
+    installation_ = infra::installation_id(data_dir_);
+  }
+  void TearDown() override {
+    // Never leave anything behind, even when an assertion failed half way.
+    for (const auto& p : env_.tagged_processes()) {
+      auto it = p.dec_tags.find("DEC_INSTALLATION");
+      if (it != p.dec_tags.end() && it->second == installation_) env_.stop_process(p.id, 1s);
+    }
+    fs::remove_all(dir_);
+  }
+
+  std::string write_spec(const std::string& duration) {
+    std::string text = kSpec;
+    text.replace(text.find("DURATION"), 8, duration);
+    std::string path = (dir_ / "spec.yaml").string();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  std::vector<std::string> dec(std::vector<std::string> args) {
+    args.insert(args.begin(), DEC_BINARY);
+    args.push_back("--data-dir");
+    args.push_back(data_dir_);
+    return args;
+  }
+
+  std::vector<infra::ProcessInfo> our_processes() {
+    std::vector<infra::ProcessInfo> ours;
+    for (const auto& p : env_.tagged_processes()) {
+      auto it = p.dec_tags.find("DEC_INSTALLATION");
+      if (it != p.dec_tags.end() && it->second == installation_ && p.dec_tags.count("DEC_RUN")) {
+        ours.push_back(p);
+      }
+    }
+    return ours;
+  }
+
+  // Waits until some run's state records a created service; returns its record.
+  std::optional<infra::ResourceRecord> wait_for_created_service(std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const auto& run : infra::recorded_runs(env_, data_dir_)) {
+        infra::StateFile file(env_, infra::state_path(data_dir_, run));
+        auto state = file.load();
+        if (!state) continue;
+        for (const auto& r : state->resources) {
+          if (r.status == "created" && r.outputs.count("pid")) return r;
+        }
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+  }
+
+  void expect_nothing_left(const std::vector<int>& ports) {
+    EXPECT_TRUE(our_processes().empty()) << "a tagged process survived";
+    EXPECT_TRUE(infra::recorded_runs(env_, data_dir_).empty()) << "a state file survived";
+    auto runs = data_dir_ + "/runs";
+    EXPECT_TRUE(!fs::exists(runs) || fs::is_empty(runs)) << "a data directory survived";
+    for (int port : ports) EXPECT_FALSE(env_.tcp_port_open("127.0.0.1", port)) << port;
+  }
+
+  fs::path dir_;
+  std::string data_dir_;
+  std::string installation_;
+  infra::PosixEnv env_;
+};
+
+TEST_F(CliLifecycle, RunComparesTwoRedisConfigurationsAndCleansUp) {
+  std::string spec = write_spec("2s");
+  std::string out = (dir_ / "results.json").string();
+  int code = testing::run(dec({"run", spec, "--out", out}), (dir_ / "run.log").string(), 120s);
+  std::ifstream log_file(dir_ / "run.log");
+  std::string log((std::istreambuf_iterator<char>(log_file)), {});
+  ASSERT_EQ(code, 0) << log;
+  EXPECT_NE(log.find("latency p99"), std::string::npos) << log;
+  EXPECT_NE(log.find("plain"), std::string::npos);
+
+  std::ifstream in(out);
+  auto doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["runs"].size(), 2u);
+  for (const auto& run : doc["runs"]) {
+    SCOPED_TRACE(run["system"].get<std::string>());
+    EXPECT_EQ(run["status"], "succeeded") << run["error"];
+    EXPECT_FALSE(run["emulated"].get<bool>());
+    const auto& d = run["delivery"];
+    EXPECT_GT(d["sent"].get<uint64_t>(), 4000u);
+    EXPECT_EQ(d["sent"], d["acked"]);
+    EXPECT_EQ(d["sent"], d["received"]);
+    EXPECT_EQ(d["lost"], 0);
+    EXPECT_EQ(d["duplicated"], 0);
+    EXPECT_GT(run["throughput"]["produced_msgs_per_s"].get<double>(), 1000);
+    EXPECT_GT(run["latency_us"]["p50"].get<double>(), 0);
+    for (const char* phase : {"provision", "deploy", "run", "destroy"}) {
+      EXPECT_TRUE(run["phases_s"].contains(phase)) << phase;
+    }
+  }
+  expect_nothing_left({});
+
+  // The results were stored and can be shown again.
+  std::string id = doc["id"];
+  EXPECT_EQ(testing::run(dec({"results", "show", id.substr(0, 17)}), (dir_ / "show.log").string()), 0);
+  std::ifstream show(dir_ / "show.log");
+  std::string shown((std::istreambuf_iterator<char>(show)), {});
+  EXPECT_NE(shown.find("succeeded"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("aof"), std::string::npos) << shown;
+}
+
+TEST_F(CliLifecycle, InvalidSpecExitsTwoWithFieldPath) {
+  std::string spec = write_spec("2s");
+  int code = testing::run(dec({"run", spec, "--set", "systems[1].driver=redsi", "--set",
+                               "workload.rate=-5"}),
+                          (dir_ / "bad.log").string());
+  EXPECT_EQ(code, 2);
+  std::ifstream in(dir_ / "bad.log");
+  std::string log((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(log.find("systems[1].driver"), std::string::npos) << log;
+  EXPECT_NE(log.find("did you mean \"redis\""), std::string::npos) << log;
+  EXPECT_NE(log.find("workload.rate"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(data_dir_ + "/state"));
+}
+
+TEST_F(CliLifecycle, SigintStopsTheRunAndDestroysInfrastructure) {
+  std::string spec = write_spec("60s");
+  auto child = testing::start(dec({"run", spec}), (dir_ / "run.log").string());
+  auto service = wait_for_created_service(30s);
+  ASSERT_TRUE(service.has_value()) << child.output();
+  int port = std::stoi(service->outputs.at("port"));
+  std::this_thread::sleep_for(1500ms);  // into the workload
+  ASSERT_EQ(kill(child.pid, SIGINT), 0);
+  int code = testing::wait_exit(child, 60s);
+  EXPECT_EQ(code, 130) << child.output();
+  EXPECT_NE(child.output().find("infrastructure destroyed"), std::string::npos) << child.output();
+  expect_nothing_left({port});
+  // The experiment is recorded as cancelled.
+  testing::run(dec({"results", "list"}), (dir_ / "list.log").string());
+  std::ifstream in(dir_ / "list.log");
+  std::string list((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(list.find("cancelled"), std::string::npos) << list;
+}
+
+TEST_F(CliLifecycle, SigkillLeavesOrphansThatReconcileRemoves) {
+  std::string spec = write_spec("60s");
+  auto child = testing::start(dec({"run", spec}), (dir_ / "run.log").string());
+  auto service = wait_for_created_service(30s);
+  ASSERT_TRUE(service.has_value()) << child.output();
+  int port = std::stoi(service->outputs.at("port"));
+  ASSERT_EQ(kill(child.pid, SIGKILL), 0);
+  EXPECT_EQ(testing::wait_exit(child, 10s), 128 + SIGKILL);
+  // dec is gone but its redis-server is not: that is the orphan reconcile must find.
+  ASSERT_FALSE(our_processes().empty());
+  ASSERT_TRUE(env_.tcp_port_open("127.0.0.1", port));
+
+  EXPECT_EQ(testing::run(dec({"reconcile", "--dry-run"}), (dir_ / "dry.log").string()), 0);
+  std::ifstream dry_in(dir_ / "dry.log");
+  std::string dry((std::istreambuf_iterator<char>(dry_in)), {});
+  EXPECT_NE(dry.find("would destroy interrupted run"), std::string::npos) << dry;
+  EXPECT_FALSE(our_processes().empty()) << "dry run must not change anything";
+
+  EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "reconcile.log").string()), 0);
+  expect_nothing_left({port});
+  // A second reconcile finds nothing to do.
+  EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "again.log").string()), 0);
+  std::ifstream again_in(dir_ / "again.log");
+  std::string again((std::istreambuf_iterator<char>(again_in)), {});
+  EXPECT_NE(again.find("nothing to clean up"), std::string::npos) << again;
+}
+
+TEST_F(CliLifecycle, CrashAfterEveryStateWriteIsReconciled) {
+  std::string spec = write_spec("1s");
+  // Provisioning one service writes the state 5 times; crash after each in turn.
+  for (int k = 1; k <= 6; ++k) {
+    SCOPED_TRACE("crash after state write " + std::to_string(k));
+    int code = testing::run(dec({"run", spec}), (dir_ / "crash.log").string(), 60s,
+                            {{"DEC_TEST_CRASH_AFTER_WRITE", std::to_string(k)}});
+    EXPECT_EQ(code, 128 + SIGKILL);
+    EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "reconcile.log").string()), 0);
+    expect_nothing_left({});
+  }
+}
+
+TEST_F(CliLifecycle, ReconcileDeletesTaggedOrphanMissingFromState) {
+  // A process carrying this data dir's tags but recorded nowhere (dec died between spawn and
+  // the state write that would have recorded it).
+  infra::SpawnOptions orphan;
+  orphan.argv = {"sleep", "300"};
+  orphan.environment = {{"DEC_INSTALLATION", installation_},
+                        {"DEC_RUN", "20260101-000000-dead.ghost"},
+                        {"DEC_RESOURCE", "service.ghost.0"}};
+  auto pid = env_.spawn(orphan);
+  ASSERT_TRUE(pid.ok()) << pid.error();
+  fs::create_directories(data_dir_ + "/runs/20260101-000000-dead.ghost/service.ghost.0");
+  ASSERT_TRUE(env_.process_alive(*pid));
+  EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "reconcile.log").string()), 0);
+  EXPECT_FALSE(env_.process_alive(*pid));
+  expect_nothing_left({});
+}
+
+}  // namespace
+}  // namespace dec

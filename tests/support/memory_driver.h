@@ -1,0 +1,264 @@
+// An in-process Driver for tests: topics are vectors of messages in memory, partitioned like
+// Kafka (by key hash, or round-robin without a key), with consumer groups that split partitions
+// among their members. Faults are injected deterministically, counted per producer, so tests can
+// predict exact loss, duplication and reordering figures.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "drivers/driver.h"
+
+namespace dec::testing {
+
+struct MemoryDriverOptions {
+  // Every Nth send of each producer (N = the value, 0 = never):
+  uint64_t drop_every = 0;        // acked ok but never stored: lost
+  uint64_t duplicate_every = 0;   // stored twice
+  uint64_t reorder_every = 0;     // held back and stored right after the producer's next message
+  uint64_t fail_ack_every = 0;    // acked with ok = false and not stored
+  uint64_t corrupt_every = 0;     // stored with a flipped byte in the header
+  // Messages become visible to consumers this long after send().
+  std::chrono::nanoseconds delivery_latency{0};
+  // Acks are delivered once this many are pending (inside send()), or by flush().
+  size_t ack_batch = 1;
+  // A send() blocks this long before returning (a slow system).
+  std::chrono::nanoseconds send_delay{0};
+  bool fail_make_producer = false;
+  bool fail_make_consumer = false;
+  uint64_t fail_send_after = 0;  // send() returns an error once this many sends succeeded (0 = never)
+};
+
+class MemoryDriver : public drivers::Driver {
+ public:
+  explicit MemoryDriver(MemoryDriverOptions options = {})
+      : state_(std::make_shared<State>(std::move(options))) {}
+
+  std::string name() const override { return "memory"; }
+  bool emulated() const override { return true; }
+  Status connect(const drivers::Endpoint&, const core::Settings&) override { return Status::Ok(); }
+
+  Status create_topic(const std::string& topic, int partitions) override {
+    std::lock_guard lock(state_->mutex);
+    state_->topics[topic].partitions.resize(static_cast<size_t>(std::max(partitions, 1)));
+    return Status::Ok();
+  }
+  Status delete_topic(const std::string& topic) override {
+    std::lock_guard lock(state_->mutex);
+    state_->topics.erase(topic);
+    return Status::Ok();
+  }
+  Status prepare_consumers(const std::vector<std::string>&,
+                           const std::vector<std::string>&) override {
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<drivers::Producer>> make_producer() override {
+    if (state_->options.fail_make_producer) return make_error("injected producer failure");
+    ++state_->producers_made;
+    return std::unique_ptr<drivers::Producer>(new MemoryProducer(state_));
+  }
+
+  Result<std::unique_ptr<drivers::Consumer>> make_consumer(
+      const drivers::ConsumerOptions& options) override {
+    if (state_->options.fail_make_consumer) return make_error("injected consumer failure");
+    std::lock_guard lock(state_->mutex);
+    for (const auto& topic : options.topics) {
+      if (!state_->topics.count(topic)) return make_error("no such topic: " + topic);
+    }
+    return std::unique_ptr<drivers::Consumer>(new MemoryConsumer(state_, options));
+  }
+
+  // Messages stored in `topic` (all partitions), duplicates included.
+  size_t stored(const std::string& topic) const {
+    std::lock_guard lock(state_->mutex);
+    size_t total = 0;
+    auto found = state_->topics.find(topic);
+    if (found == state_->topics.end()) return 0;
+    for (const auto& partition : found->second.partitions) total += partition.size();
+    return total;
+  }
+  int producers_made() const { return state_->producers_made.load(); }
+
+ private:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  struct StoredMessage {
+    std::string key;
+    std::string payload;
+    SteadyTime visible_at;
+  };
+  struct Topic {
+    std::vector<std::vector<StoredMessage>> partitions{1};
+  };
+  struct State {
+    explicit State(MemoryDriverOptions options) : options(std::move(options)) {}
+    const MemoryDriverOptions options;
+    mutable std::mutex mutex;
+    std::condition_variable appended;
+    std::map<std::string, Topic> topics;
+    std::atomic<int> producers_made{0};
+  };
+
+  class MemoryProducer : public drivers::Producer {
+   public:
+    explicit MemoryProducer(std::shared_ptr<State> state) : state_(std::move(state)) {}
+    ~MemoryProducer() override { deliver_acks(); }
+
+    Status send(const std::string& topic, std::string_view key, std::string_view payload,
+                drivers::AckCallback on_ack) override {
+      const MemoryDriverOptions& options = state_->options;
+      if (options.fail_send_after > 0 && sends_ >= options.fail_send_after) {
+        return make_error("injected send failure");
+      }
+      if (options.send_delay.count() > 0) std::this_thread::sleep_for(options.send_delay);
+      const uint64_t n = ++sends_;
+      const auto every = [n](uint64_t period) { return period > 0 && n % period == 0; };
+      bool ok = true;
+      {
+        std::lock_guard lock(state_->mutex);
+        auto found = state_->topics.find(topic);
+        if (found == state_->topics.end()) return make_error("no such topic: " + topic);
+        auto& partitions = found->second.partitions;
+        const size_t partition =
+            key.empty() ? round_robin_++ % partitions.size()
+                        : std::hash<std::string_view>()(key) % partitions.size();
+        StoredMessage message{std::string(key), std::string(payload),
+                              std::chrono::steady_clock::now() + options.delivery_latency};
+        if (every(options.corrupt_every)) message.payload[9] ^= 0x40;
+        if (every(options.fail_ack_every)) {
+          ok = false;
+        } else if (every(options.drop_every)) {
+          // Lost after the ack: the system said yes and forgot.
+        } else if (every(options.reorder_every) && !held_) {
+          held_ = Held{&partitions[partition], std::move(message)};
+        } else {
+          auto& log = partitions[partition];
+          if (every(options.duplicate_every)) log.push_back(message);
+          log.push_back(std::move(message));
+          release_held();
+        }
+      }
+      state_->appended.notify_all();
+      pending_.push_back({std::move(on_ack), ok});
+      if (pending_.size() >= std::max<size_t>(options.ack_batch, 1)) deliver_acks();
+      return Status::Ok();
+    }
+
+    Status flush() override {
+      {
+        std::lock_guard lock(state_->mutex);
+        release_held();
+      }
+      state_->appended.notify_all();
+      deliver_acks();
+      return Status::Ok();
+    }
+
+    size_t in_flight() const override { return pending_.size(); }
+
+   private:
+    struct Held {
+      std::vector<StoredMessage>* log;
+      StoredMessage message;
+    };
+    struct PendingAck {
+      drivers::AckCallback callback;
+      bool ok;
+    };
+
+    void release_held() {  // with state_->mutex held
+      if (!held_) return;
+      held_->log->push_back(std::move(held_->message));
+      held_.reset();
+    }
+    void deliver_acks() {
+      // Swap first: a callback may not re-enter, but keep the producer consistent if it does.
+      std::vector<PendingAck> ready;
+      ready.swap(pending_);
+      for (auto& ack : ready) ack.callback(ack.ok, ack.ok ? "" : "injected ack failure");
+    }
+
+    std::shared_ptr<State> state_;
+    uint64_t sends_ = 0;
+    size_t round_robin_ = 0;
+    std::optional<Held> held_;
+    std::vector<PendingAck> pending_;
+  };
+
+  class MemoryConsumer : public drivers::Consumer {
+   public:
+    MemoryConsumer(std::shared_ptr<State> state, const drivers::ConsumerOptions& options)
+        : state_(std::move(state)) {
+      for (const auto& topic : options.topics) {
+        const size_t partitions = state_->topics[topic].partitions.size();
+        for (size_t p = 0; p < partitions; ++p) {
+          // A group splits partitions among members; no group means read everything.
+          if (options.group.empty() ||
+              static_cast<int>(p % static_cast<size_t>(std::max(options.group_size, 1))) ==
+                  options.member_index) {
+            owned_.push_back({topic, p, 0});
+          }
+        }
+      }
+    }
+
+    Result<size_t> poll(std::chrono::milliseconds timeout,
+                        const std::function<void(const drivers::ReceivedMessage&)>& on_message)
+        override {
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      std::vector<std::pair<const std::string*, StoredMessage>> batch;
+      {
+        std::unique_lock lock(state_->mutex);
+        while (true) {
+          const auto now = std::chrono::steady_clock::now();
+          std::optional<SteadyTime> next_visible;
+          for (auto& owned : owned_) {
+            auto found = state_->topics.find(owned.topic);
+            if (found == state_->topics.end()) continue;
+            const auto& log = found->second.partitions[owned.partition];
+            while (owned.offset < log.size() && batch.size() < kMaxBatch) {
+              const StoredMessage& message = log[owned.offset];
+              if (message.visible_at > now) {
+                next_visible = std::min(next_visible.value_or(message.visible_at),
+                                        message.visible_at);
+                break;
+              }
+              batch.emplace_back(&owned.topic, message);
+              ++owned.offset;
+            }
+          }
+          if (!batch.empty() || now >= deadline) break;
+          state_->appended.wait_until(lock, std::min(deadline, next_visible.value_or(deadline)));
+        }
+      }
+      for (const auto& [topic, message] : batch) {
+        on_message(drivers::ReceivedMessage{*topic, message.key, message.payload});
+      }
+      return batch.size();
+    }
+
+   private:
+    static constexpr size_t kMaxBatch = 1024;
+    struct Owned {
+      std::string topic;
+      size_t partition;
+      size_t offset;
+    };
+    std::shared_ptr<State> state_;
+    std::vector<Owned> owned_;
+  };
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace dec::testing

@@ -1,0 +1,565 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "load/delivery.h"
+#include "load/engine.h"
+#include "load/payload.h"
+#include "load/rate_limiter.h"
+#include "support/memory_driver.h"
+
+namespace dec::load {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+// ---------------------------------------------------------------------------------------------
+// Rate limiter
+
+class FakeClock : public Clock {
+ public:
+  SteadyTime now() override { return now_; }
+  void sleep_until(SteadyTime deadline) override {
+    sleeps.push_back(deadline);
+    if (on_sleep) on_sleep();
+    now_ = std::max(now_, deadline);
+  }
+  void advance(nanoseconds by) { now_ += by; }
+
+  std::vector<SteadyTime> sleeps;
+  std::function<void()> on_sleep;
+
+ private:
+  SteadyTime now_{seconds(1000)};
+};
+
+TEST(RateLimiterTest, ScheduleComesFromTheIndexAndDoesNotDrift) {
+  FakeClock clock;
+  const SteadyTime start = clock.now();
+  RateLimiter limiter(clock, 1000, start);
+  EXPECT_EQ(limiter.intended_time(0), start);
+  EXPECT_EQ(limiter.intended_time(1), start + milliseconds(1));
+  EXPECT_EQ(limiter.intended_time(1000), start + seconds(1));
+  EXPECT_EQ(limiter.intended_time(1'000'000'000), start + seconds(1'000'000));
+
+  // A period that is not a whole number of nanoseconds still lands exactly on the second.
+  RateLimiter thirds(clock, 3, start);
+  EXPECT_EQ(thirds.intended_time(3), start + seconds(1));
+  EXPECT_EQ(thirds.intended_time(3'000'000), start + seconds(1'000'000));
+
+  RateLimiter shifted(clock, 1000, start, 0.5);
+  EXPECT_EQ(shifted.intended_time(0), start + std::chrono::microseconds(500));
+}
+
+TEST(RateLimiterTest, SleepsUntilDueAndCallsBeforeSleepWhenAhead) {
+  FakeClock clock;
+  const SteadyTime start = clock.now();
+  RateLimiter limiter(clock, 1000, start);
+  std::atomic<bool> stop{false};
+  int before_sleep_calls = 0;
+  const std::function<void()> before_sleep = [&] { ++before_sleep_calls; };
+
+  auto slot = limiter.wait_for(0, stop, before_sleep);
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->intended, start);
+  EXPECT_EQ(before_sleep_calls, 0);  // due at once: no sleep, no flush
+  EXPECT_TRUE(clock.sleeps.empty());
+
+  slot = limiter.wait_for(5, stop, before_sleep);
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->intended, start + milliseconds(5));
+  EXPECT_EQ(clock.now(), start + milliseconds(5));
+  EXPECT_EQ(before_sleep_calls, 1);
+  EXPECT_EQ(limiter.late_slots(), 0u);
+}
+
+TEST(RateLimiterTest, BehindScheduleSendsAtOnceKeepingIntendedTimes) {
+  FakeClock clock;
+  const SteadyTime start = clock.now();
+  RateLimiter limiter(clock, 1000, start);
+  std::atomic<bool> stop{false};
+  clock.advance(milliseconds(100));  // a stall: 100 slots overdue
+
+  for (uint64_t i = 0; i < 100; ++i) {
+    auto slot = limiter.wait_for(i, stop);
+    ASSERT_TRUE(slot);
+    // The intended time stays on the schedule, so the stall is charged as latency.
+    EXPECT_EQ(slot->intended, start + milliseconds(i));
+    EXPECT_EQ(slot->lag, milliseconds(100 - i));
+  }
+  EXPECT_TRUE(clock.sleeps.empty());  // caught up by sending immediately, never by sleeping
+  EXPECT_EQ(limiter.late_slots(), 100u);
+  EXPECT_EQ(limiter.max_lag(), milliseconds(100));
+
+  // Back on schedule: the next slot is not moved to "now + period".
+  auto slot = limiter.wait_for(101, stop);
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->intended, start + milliseconds(101));
+  EXPECT_EQ(clock.now(), start + milliseconds(101));
+}
+
+TEST(RateLimiterTest, LongWaitsAreSlicedAndStopPromptly) {
+  FakeClock clock;
+  const SteadyTime start = clock.now();
+  RateLimiter limiter(clock, 1, start);  // one message per second
+  std::atomic<bool> stop{false};
+  clock.on_sleep = [&] {
+    if (clock.sleeps.size() == 3) stop = true;
+  };
+  ASSERT_TRUE(limiter.wait_for(0, stop));
+  EXPECT_FALSE(limiter.wait_for(1, stop, {}, milliseconds(20)));
+  ASSERT_EQ(clock.sleeps.size(), 3u);
+  EXPECT_EQ(clock.sleeps[0], start + milliseconds(20));
+  EXPECT_EQ(clock.sleeps[2], start + milliseconds(60));
+}
+
+TEST(RateLimiterTest, UnlimitedRateIntendsNow) {
+  FakeClock clock;
+  RateLimiter limiter(clock, 0, clock.now());
+  std::atomic<bool> stop{false};
+  EXPECT_TRUE(limiter.unlimited());
+  clock.advance(milliseconds(7));
+  auto slot = limiter.wait_for(12345, stop);
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->intended, clock.now());
+  EXPECT_TRUE(clock.sleeps.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload
+
+TEST(PayloadTest, EncodeDecodeRoundTrip) {
+  PayloadEncoder encoder(1024);
+  PayloadHeader header{7, 3, 123456789012, 987654321098765};
+  const std::string_view first = encoder.encode(header);
+  ASSERT_EQ(first.size(), 1024u);
+  auto decoded = decode_payload(first);
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  EXPECT_EQ(decoded->producer_id, 7u);
+  EXPECT_EQ(decoded->key_index, 3u);
+  EXPECT_EQ(decoded->sequence, 123456789012u);
+  EXPECT_EQ(decoded->intended_ns, 987654321098765);
+
+  header.sequence = 5;
+  header.key_index = kNoKey;
+  const std::string_view second = encoder.encode(header);
+  EXPECT_EQ(second.data(), first.data());  // the buffer is reused: no allocation per message
+  decoded = decode_payload(second);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->sequence, 5u);
+  EXPECT_EQ(decoded->key_index, kNoKey);
+
+  PayloadEncoder smallest(kPayloadHeaderSize);
+  EXPECT_EQ(smallest.encode(header).size(), kPayloadHeaderSize);
+  EXPECT_TRUE(decode_payload(smallest.encode(header)).ok());
+}
+
+TEST(PayloadTest, DetectsCorruptionOfAnyHeaderBit) {
+  PayloadEncoder encoder(64);
+  const std::string good(encoder.encode(PayloadHeader{1, 2, 3, 4}));
+  for (size_t byte = 0; byte < kPayloadHeaderSize; ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = good;
+      bad[byte] = static_cast<char>(bad[byte] ^ (1 << bit));
+      EXPECT_FALSE(decode_payload(bad).ok()) << "byte " << byte << " bit " << bit;
+    }
+  }
+  auto truncated = decode_payload(std::string_view(good).substr(0, 31));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_NE(truncated.error().find("shorter"), std::string::npos);
+  EXPECT_FALSE(decode_payload(std::string(64, 'x')).ok());
+  EXPECT_FALSE(decode_payload("").ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery verification
+
+TEST(SequenceSetTest, InsertContainsAndMissing) {
+  SequenceSet set;
+  EXPECT_TRUE(set.insert(0));
+  EXPECT_TRUE(set.insert(64));
+  EXPECT_TRUE(set.insert(1000));
+  EXPECT_FALSE(set.insert(64));
+  EXPECT_EQ(set.size(), 3u);
+  EXPECT_TRUE(set.contains(1000));
+  EXPECT_FALSE(set.contains(999));
+  EXPECT_FALSE(set.contains(1'000'000));
+
+  SequenceSet other;
+  other.insert(64);
+  EXPECT_EQ(set.count_missing_from(other), 2u);
+  EXPECT_EQ(other.count_missing_from(set), 0u);
+}
+
+TEST(SequenceSetTest, ScalesToTensOfMillions) {
+  SequenceSet acked;
+  SequenceSet received;
+  constexpr uint64_t kMessages = 30'000'000;
+  for (uint64_t i = 0; i < kMessages; ++i) {
+    acked.insert(i);
+    if (i % 1'000'000 != 0) received.insert(i);
+  }
+  EXPECT_EQ(acked.size(), kMessages);
+  EXPECT_EQ(acked.count_missing_from(received), 30u);
+}
+
+TEST(DeliveryVerifierTest, CountsDuplicatesReorderingAndLossExactly) {
+  DeliveryVerifier verifier(/*producers=*/2, /*keys=*/2);
+  // Producer 0, in order: key = sequence % 2.
+  for (uint64_t s = 0; s < 6; ++s) {
+    const auto outcome = verifier.record(0, static_cast<uint32_t>(s % 2), s);
+    EXPECT_FALSE(outcome.duplicate);
+    EXPECT_FALSE(outcome.reordered);
+  }
+  EXPECT_TRUE(verifier.record(0, 0, 2).duplicate);
+  EXPECT_FALSE(verifier.record(0, 0, 2).reordered);  // a duplicate is not also a reordering
+
+  // Producer 1, key 0: 0 4 2 6 -> one reordering (2 after 4); key 1 interleaved in order.
+  EXPECT_FALSE(verifier.record(1, 0, 0).reordered);
+  EXPECT_FALSE(verifier.record(1, 0, 4).reordered);
+  EXPECT_FALSE(verifier.record(1, 1, 1).reordered);
+  EXPECT_TRUE(verifier.record(1, 0, 2).reordered);
+  EXPECT_FALSE(verifier.record(1, 1, 3).reordered);  // other keys are independent
+  EXPECT_FALSE(verifier.record(1, 0, 6).reordered);
+
+  EXPECT_EQ(verifier.received(), 11u);
+  EXPECT_EQ(verifier.duplicated(), 2u);
+  EXPECT_EQ(verifier.reordered(), 1u);
+
+  SequenceSet acked;
+  for (uint64_t s = 0; s < 10; ++s) acked.insert(s);
+  EXPECT_EQ(verifier.count_lost(0, acked), 4u);      // 6..9
+  EXPECT_EQ(verifier.count_lost(1, acked), 10u - 6);  // received 0 1 2 3 4 6
+}
+
+TEST(DeliveryVerifierTest, MessagesWithoutKeyAreNotCheckedForOrder) {
+  DeliveryVerifier verifier(1, 0);
+  verifier.record(0, kNoKey, 5);
+  EXPECT_FALSE(verifier.record(0, kNoKey, 1).reordered);
+  EXPECT_EQ(verifier.reordered(), 0u);
+}
+
+TEST(DeliveryVerifierTest, ConcurrentConsumersOfOneGroup) {
+  constexpr int kThreads = 4;
+  constexpr uint64_t kPerProducer = 200'000;
+  DeliveryVerifier verifier(2, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Each sequence is delivered by two threads: exactly one copy is a duplicate.
+      for (uint64_t s = 0; s < kPerProducer; ++s) {
+        if (s % kThreads == static_cast<uint64_t>(t) ||
+            s % kThreads == static_cast<uint64_t>((t + 1) % kThreads)) {
+          verifier.record(static_cast<uint32_t>(s % 2), kNoKey, s);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(verifier.received(), kPerProducer);
+  EXPECT_EQ(verifier.duplicated(), kPerProducer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine over the in-memory driver
+
+struct EngineRun {
+  EngineResult result;
+  std::vector<Progress> progress;
+  double wall_seconds = 0;
+};
+
+EngineRun run_engine(testing::MemoryDriver& driver, EngineOptions options,
+                     const std::atomic<bool>* external_stop = nullptr) {
+  for (const auto& topic : options.topics) EXPECT_TRUE(driver.create_topic(topic, 4).ok());
+  std::atomic<bool> never{false};
+  EngineRun run;
+  Engine engine(driver, std::move(options));
+  const auto started = std::chrono::steady_clock::now();
+  auto result = engine.run([&](const Progress& progress) { run.progress.push_back(progress); },
+                           external_stop ? *external_stop : never);
+  run.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_TRUE(result.ok()) << result.error();
+  if (result.ok()) run.result = std::move(result).value();
+  return run;
+}
+
+// A run that ends when max_messages have been sent, as fast as possible.
+EngineOptions counted_run(uint64_t messages) {
+  EngineOptions options;
+  options.producers = 2;
+  options.consumers = 2;
+  options.rate = 0;
+  options.duration = seconds(60);
+  options.drain_timeout = milliseconds(500);
+  options.message_size = 100;
+  options.max_messages = messages;
+  return options;
+}
+
+TEST(EngineTest, FixedRateDeliversEverything) {
+  testing::MemoryDriver driver;
+  EngineOptions options;
+  options.producers = 2;
+  options.consumers = 2;
+  options.rate = 2000;
+  options.duration = seconds(1);
+  options.message_size = 256;
+  options.topics = {"a", "b"};
+  const EngineRun run = run_engine(driver, options);
+  const EngineResult& result = run.result;
+  const DeliveryCounts& delivery = result.delivery;
+  EXPECT_EQ(result.error, "");
+  // The schedule has exactly 2000 slots in the window; a starved test machine may miss a few.
+  EXPECT_LE(delivery.sent, 2000u);
+  EXPECT_GE(delivery.sent, 1800u);
+  EXPECT_EQ(delivery.acked, delivery.sent);
+  EXPECT_EQ(delivery.received, delivery.sent);
+  EXPECT_EQ(delivery.lost, 0u);
+  EXPECT_EQ(delivery.duplicated, 0u);
+  EXPECT_EQ(delivery.corrupt, 0u);
+  EXPECT_EQ(delivery.send_errors, 0u);
+  EXPECT_EQ(result.produced_in_window, delivery.acked);
+  EXPECT_EQ(result.consumed_in_window, delivery.received);
+  EXPECT_EQ(result.bytes_produced_in_window, result.produced_in_window * 256);
+  EXPECT_NEAR(result.measured_seconds, 1.0, 0.2);
+  EXPECT_NEAR(result.produced_msgs_per_s, 2000, 300);
+  EXPECT_NEAR(result.produced_mb_per_s, result.produced_msgs_per_s * 256 / 1e6, 1e-9);
+  EXPECT_EQ(result.publish_latency.count(), delivery.acked);
+  EXPECT_EQ(result.end_to_end_latency.count(), delivery.received);
+  ASSERT_FALSE(run.progress.empty());
+  EXPECT_EQ(run.progress.back().phase, Phase::kDone);
+  EXPECT_EQ(run.progress.back().sent, delivery.sent);
+  EXPECT_EQ(driver.stored("a") + driver.stored("b"), delivery.sent);
+}
+
+TEST(EngineTest, CountsInjectedLossExactly) {
+  testing::MemoryDriver driver({.drop_every = 10});
+  const EngineRun run = run_engine(driver, counted_run(1000));
+  const DeliveryCounts& delivery = run.result.delivery;
+  EXPECT_EQ(run.result.error, "");
+  EXPECT_EQ(delivery.sent, 1000u);
+  EXPECT_EQ(delivery.acked, 1000u);
+  EXPECT_EQ(delivery.lost, 100u);  // 50 per producer
+  EXPECT_EQ(delivery.received, 900u);
+  EXPECT_EQ(delivery.duplicated, 0u);
+}
+
+TEST(EngineTest, CountsInjectedDuplicatesExactly) {
+  testing::MemoryDriver driver({.duplicate_every = 7});
+  const EngineRun run = run_engine(driver, counted_run(1000));
+  const DeliveryCounts& delivery = run.result.delivery;
+  EXPECT_EQ(delivery.received, 1000u);
+  EXPECT_EQ(delivery.duplicated, 2u * (500 / 7));
+  EXPECT_EQ(delivery.lost, 0u);
+  EXPECT_EQ(run.result.end_to_end_latency.count(), 1000u);  // duplicates carry no latency
+}
+
+TEST(EngineTest, CountsInjectedReorderingPerKeyExactly) {
+  testing::MemoryDriver driver({.reorder_every = 10});
+  EngineOptions options = counted_run(1000);
+  options.producers = 1;
+  options.keys = 1;
+  const EngineRun run = run_engine(driver, options);
+  const DeliveryCounts& delivery = run.result.delivery;
+  EXPECT_EQ(delivery.received, 1000u);
+  // Sends 10, 20, ..., 990 are overtaken by their successor; the 1000th is released in order by
+  // the final flush.
+  EXPECT_EQ(delivery.reordered, 99u);
+  EXPECT_EQ(delivery.lost, 0u);
+  EXPECT_EQ(delivery.duplicated, 0u);
+}
+
+TEST(EngineTest, CountsAckFailuresAndCorruption) {
+  testing::MemoryDriver failing({.fail_ack_every = 5});
+  const EngineRun failed = run_engine(failing, counted_run(1000));
+  EXPECT_EQ(failed.result.delivery.sent, 1000u);
+  EXPECT_EQ(failed.result.delivery.send_errors, 200u);
+  EXPECT_EQ(failed.result.delivery.acked, 800u);
+  EXPECT_EQ(failed.result.delivery.received, 800u);
+  EXPECT_EQ(failed.result.delivery.lost, 0u);  // not acked, so not promised
+  EXPECT_EQ(failed.result.error, "");
+
+  testing::MemoryDriver corrupting({.corrupt_every = 50});
+  const EngineRun corrupted = run_engine(corrupting, counted_run(1000));
+  EXPECT_EQ(corrupted.result.delivery.corrupt, 20u);
+  EXPECT_EQ(corrupted.result.delivery.received, 980u);
+  EXPECT_EQ(corrupted.result.delivery.lost, 20u);
+}
+
+TEST(EngineTest, EveryConsumerGroupReceivesEverything) {
+  testing::MemoryDriver driver({.drop_every = 100});
+  EngineOptions options = counted_run(1000);
+  options.consumer_groups = 3;
+  const EngineRun run = run_engine(driver, options);
+  EXPECT_EQ(run.result.delivery.received, 3u * 990);
+  EXPECT_EQ(run.result.delivery.lost, 3u * 10);
+  EXPECT_EQ(run.result.consumed_in_window, 990u);  // group 0 only
+}
+
+TEST(EngineTest, ProduceOnlyRun) {
+  testing::MemoryDriver driver;
+  EngineOptions options = counted_run(500);
+  options.consumers = 0;
+  options.drain_timeout = seconds(30);  // must not be waited for
+  const EngineRun run = run_engine(driver, options);
+  EXPECT_EQ(run.result.error, "");
+  EXPECT_EQ(run.result.delivery.sent, 500u);
+  EXPECT_EQ(run.result.delivery.acked, 500u);
+  EXPECT_EQ(run.result.delivery.received, 0u);
+  EXPECT_EQ(run.result.delivery.lost, 0u);
+  EXPECT_EQ(run.result.consumed_in_window, 0u);
+  EXPECT_EQ(run.result.end_to_end_latency.count(), 0u);
+  EXPECT_LT(run.wall_seconds, 10);
+}
+
+TEST(EngineTest, WarmupIsExcludedFromWindowFigures) {
+  testing::MemoryDriver driver;
+  EngineOptions options;
+  options.producers = 1;
+  options.consumers = 1;
+  options.rate = 1000;
+  options.warmup = milliseconds(500);
+  options.duration = milliseconds(500);
+  const EngineRun run = run_engine(driver, options);
+  const EngineResult& result = run.result;
+  EXPECT_EQ(result.error, "");
+  EXPECT_GE(result.delivery.sent, 900u);
+  EXPECT_LE(result.delivery.sent, 1000u);
+  EXPECT_EQ(result.delivery.received, result.delivery.sent);  // warm-up is still verified
+  EXPECT_LE(result.produced_in_window, 500u);
+  EXPECT_GE(result.produced_in_window, 400u);
+  EXPECT_GE(result.delivery.sent - result.produced_in_window, 400u);
+  EXPECT_EQ(result.consumed_in_window, result.produced_in_window);
+  EXPECT_EQ(result.publish_latency.count(), result.produced_in_window);
+  EXPECT_EQ(result.end_to_end_latency.count(), result.consumed_in_window);
+  EXPECT_NEAR(result.measured_seconds, 0.5, 0.1);
+}
+
+TEST(EngineTest, StopFlagEndsTheRunPromptly) {
+  testing::MemoryDriver driver;
+  EngineOptions options;
+  options.producers = 2;
+  options.consumers = 2;
+  options.rate = 1000;
+  options.duration = seconds(60);
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(milliseconds(300));
+    stop = true;
+  });
+  const EngineRun run = run_engine(driver, options, &stop);
+  stopper.join();
+  EXPECT_EQ(run.result.error, "stopped");
+  EXPECT_LT(run.wall_seconds, 5.0);
+  EXPECT_GT(run.result.delivery.sent, 0u);
+}
+
+TEST(EngineTest, DriverErrorsStopTheRun) {
+  testing::MemoryDriver failing_send({.fail_send_after = 100});
+  EngineOptions options = counted_run(0);
+  options.producers = 1;
+  options.duration = seconds(30);
+  const EngineRun run = run_engine(failing_send, options);
+  EXPECT_NE(run.result.error.find("injected send failure"), std::string::npos) << run.result.error;
+  EXPECT_EQ(run.result.delivery.sent, 100u);
+  EXPECT_LT(run.wall_seconds, 10);
+
+  testing::MemoryDriver no_producer({.fail_make_producer = true});
+  const EngineRun not_started = run_engine(no_producer, counted_run(100));
+  EXPECT_NE(not_started.result.error.find("could not create producer"), std::string::npos);
+  EXPECT_EQ(not_started.result.delivery.sent, 0u);
+
+  testing::MemoryDriver no_consumer({.fail_make_consumer = true});
+  const EngineRun no_consumers = run_engine(no_consumer, counted_run(100));
+  EXPECT_NE(no_consumers.result.error.find("could not create consumer"), std::string::npos);
+}
+
+TEST(EngineTest, LatencyCountsFromTheIntendedTime) {
+  // The system takes 5 ms per send, but the schedule asks for one every 1 ms: the backlog must
+  // show up as latency (coordinated omission), not as a quietly slower schedule.
+  testing::MemoryDriver slow({.send_delay = milliseconds(5)});
+  EngineOptions options;
+  options.producers = 1;
+  options.consumers = 1;
+  options.rate = 1000;
+  options.duration = seconds(1);
+  const EngineRun run = run_engine(slow, options);
+  EXPECT_LE(run.result.delivery.sent, 300u);
+  EXPECT_GE(run.result.publish_latency.max(), 300'000'000u);  // >= 300 ms behind by the end
+  EXPECT_LT(run.wall_seconds, 10);
+}
+
+TEST(EngineTest, DeliveryLatencyIsMeasured) {
+  testing::MemoryDriver delayed({.delivery_latency = milliseconds(30)});
+  EngineOptions options;
+  options.producers = 1;
+  options.consumers = 1;
+  options.rate = 500;
+  options.duration = milliseconds(600);
+  const EngineRun run = run_engine(delayed, options);
+  EXPECT_EQ(run.result.delivery.lost, 0u);
+  EXPECT_GE(run.result.end_to_end_latency.percentile(50), 30'000'000u);
+  EXPECT_LT(run.result.end_to_end_latency.percentile(50), 1'000'000'000u);
+}
+
+TEST(EngineTest, PipelinedDriverIsFlushedBeforeSleeping) {
+  // Acks arrive only once 64 sends are pending; at 200 msg/s that is 320 ms unless the engine
+  // flushes when it is ahead of schedule.
+  testing::MemoryDriver pipelined({.ack_batch = 64});
+  EngineOptions options;
+  options.producers = 1;
+  options.consumers = 1;
+  options.rate = 200;
+  options.duration = seconds(1);
+  const EngineRun run = run_engine(pipelined, options);
+  EXPECT_GT(run.result.publish_latency.count(), 100u);
+  EXPECT_LT(run.result.publish_latency.percentile(99), 100'000'000u);
+}
+
+TEST(EngineTest, ProgressAndTimelineOncePerSecond) {
+  testing::MemoryDriver driver;
+  EngineOptions options;
+  options.producers = 1;
+  options.consumers = 1;
+  options.rate = 500;
+  options.warmup = seconds(1);
+  options.duration = milliseconds(1500);
+  const EngineRun run = run_engine(driver, options);
+  ASSERT_GE(run.progress.size(), 3u);
+  EXPECT_EQ(run.progress.front().phase, Phase::kWarmup);
+  EXPECT_NEAR(run.progress.front().total_s, 2.5, 1e-6);
+  ASSERT_GE(run.result.timeline.size(), 2u);
+  EXPECT_NEAR(run.result.timeline[0].t_s, 1.0, 0.5);
+  EXPECT_NEAR(run.result.timeline[1].produced_per_s, 500, 150);
+  EXPECT_GT(run.result.timeline[1].p99_us, 0u);
+  for (size_t i = 1; i < run.progress.size(); ++i) {
+    EXPECT_GE(run.progress[i].elapsed_s, run.progress[i - 1].elapsed_s);
+  }
+}
+
+TEST(EngineTest, RejectsInvalidOptions) {
+  testing::MemoryDriver driver;
+  std::atomic<bool> stop{false};
+  EngineOptions options;
+  options.message_size = 16;
+  auto result = Engine(driver, options).run({}, stop);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().find("message_size"), std::string::npos);
+
+  options = EngineOptions{};
+  options.producers = 0;
+  EXPECT_FALSE(Engine(driver, options).run({}, stop).ok());
+  options = EngineOptions{};
+  options.topics.clear();
+  EXPECT_FALSE(Engine(driver, options).run({}, stop).ok());
+}
+
+}  // namespace
+}  // namespace dec::load
