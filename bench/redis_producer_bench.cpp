@@ -101,6 +101,7 @@ double run_direct(dec::drivers::Driver& driver, const Options& options, const st
   std::atomic<uint64_t> failed{0};
   std::barrier start(options.producers + 1);
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(options.producers));
   for (int p = 0; p < options.producers; ++p) {
     threads.emplace_back([&, p] {
       dec::drivers::Producer& producer = *producers[static_cast<size_t>(p)];
@@ -150,8 +151,8 @@ double run_engine(dec::drivers::Driver& driver, const Options& options, const st
   }
   if (!result->error.empty() || result->delivery.send_errors > 0 ||
       result->delivery.acked != options.messages) {
-    std::fprintf(stderr, "engine: %s (acked %llu of %llu, %llu errors)\n",
-                 result->error.c_str(), static_cast<unsigned long long>(result->delivery.acked),
+    std::fprintf(stderr, "engine: %s (acked %llu of %llu, %llu errors)\n", result->error.c_str(),
+                 static_cast<unsigned long long>(result->delivery.acked),
                  static_cast<unsigned long long>(options.messages),
                  static_cast<unsigned long long>(result->delivery.send_errors));
     return -1;

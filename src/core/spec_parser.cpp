@@ -112,6 +112,12 @@ std::string describe(const YAML::Node& node) {
   }
 }
 
+// std::from_chars takes "-5" but not "+5"; YAML writers may emit either.
+std::string_view without_plus(std::string_view text) {
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  return text;
+}
+
 bool is_valid_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
@@ -127,28 +133,29 @@ class SpecReader {
     Spec spec;
     bool has_name = false;
     bool has_systems = false;
-    read_map(root, "",
-             {{"name",
-               [&](const YAML::Node& node, const std::string& path) {
-                 has_name = read_string(node, path, spec.name);
-                 if (has_name && spec.name.empty()) error(path, "must not be empty");
-               }},
-              {"description",
-               [&](const YAML::Node& node, const std::string& path) {
-                 read_string(node, path, spec.description);
-               }},
-              {"workload",
-               [&](const YAML::Node& node, const std::string& path) {
-                 read_workload(node, path, spec.workload);
-               }},
-              {"systems",
-               [&](const YAML::Node& node, const std::string& path) {
-                 has_systems = true;
-                 read_systems(node, path, spec.systems);
-               }},
-              {"targets", [&](const YAML::Node& node, const std::string& path) {
-                 read_targets(node, path, spec.targets);
-               }}});
+    read_map(
+        root, "",
+        {{"name",
+          [&](const YAML::Node& node, const std::string& path) {
+            has_name = true;
+            if (read_string(node, path, spec.name) && spec.name.empty()) {
+              error(path, "must not be empty");
+            }
+          }},
+         {"description",
+          [&](const YAML::Node& node, const std::string& path) {
+            read_string(node, path, spec.description);
+          }},
+         {"workload", [&](const YAML::Node& node,
+                          const std::string& path) { read_workload(node, path, spec.workload); }},
+         {"systems",
+          [&](const YAML::Node& node, const std::string& path) {
+            has_systems = true;
+            read_systems(node, path, spec.systems);
+          }},
+         {"targets", [&](const YAML::Node& node, const std::string& path) {
+            read_targets(node, path, spec.targets);
+          }}});
     if (!has_name) error("name", "required field missing: give the experiment a name");
     if (!has_systems) error("systems", "required field missing: list at least one system");
     return spec;
@@ -213,12 +220,11 @@ class SpecReader {
   void read_int(const YAML::Node& node, const std::string& path, int minimum, int& out) {
     std::optional<std::string> text = scalar(node, path, "a whole number");
     if (!text) return;
+    const std::string_view digits = without_plus(*text);
+    const char* end = digits.data() + digits.size();
     long long value = 0;
-    const char* begin = text->data();
-    const char* end = text->data() + text->size();
-    if (begin != end && *begin == '+') ++begin;
-    auto [ptr, ec] = std::from_chars(begin, end, value);
-    if (ptr != end || begin == end) {
+    auto [ptr, ec] = std::from_chars(digits.data(), end, value);
+    if (ptr != end || digits.empty()) {
       error(path, "expected a whole number, got " + in_quotes(*text));
       return;
     }
@@ -237,9 +243,11 @@ class SpecReader {
                             std::optional<double>& out) {
     std::optional<std::string> text = scalar(node, path, "a number");
     if (!text) return;
+    const std::string_view digits = without_plus(*text);
+    const char* end = digits.data() + digits.size();
     double value = 0;
-    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || ptr != text->data() + text->size() || !std::isfinite(value)) {
+    auto [ptr, ec] = std::from_chars(digits.data(), end, value);
+    if (ec != std::errc() || ptr != end || digits.empty() || !std::isfinite(value)) {
       error(path, "expected a number, got " + in_quotes(*text));
       return;
     }
@@ -323,43 +331,44 @@ class SpecReader {
         read_int(field, field_path, minimum, out);
       };
     };
-    read_map(
-        node, path,
-        {{"message_size",
-          [&](const YAML::Node& field, const std::string& field_path) {
-            std::optional<uint64_t> size = read_size(field, field_path);
-            if (!size) return;
-            if (*size < kMinMessageSize) {
-              error(field_path, "must be at least 32B (dec's message header), got " +
-                                    in_quotes(field.Scalar()));
-            } else if (*size > kMaxMessageSize) {
-              error(field_path, "must be at most 64MiB, got " + in_quotes(field.Scalar()));
-            } else {
-              workload.message_size = *size;
-            }
-          }},
-         {"producers", count(1, workload.producers)},
-         {"consumers", count(0, workload.consumers)},
-         {"rate",
-          [&](const YAML::Node& field, const std::string& field_path) {
-            if (std::optional<double> rate = read_rate(field, field_path)) workload.rate = *rate;
-          }},
-         {"duration",
-          [&](const YAML::Node& field, const std::string& field_path) {
-            read_positive_duration(field, field_path, workload.duration);
-          }},
-         {"warmup",
-          [&](const YAML::Node& field, const std::string& field_path) {
-            if (auto warmup = read_duration(field, field_path)) workload.warmup = *warmup;
-          }},
-         {"drain_timeout",
-          [&](const YAML::Node& field, const std::string& field_path) {
-            if (auto timeout = read_duration(field, field_path)) workload.drain_timeout = *timeout;
-          }},
-         {"topics", count(1, workload.topics)},
-         {"partitions", count(1, workload.partitions)},
-         {"keys", count(0, workload.keys)},
-         {"consumer_groups", count(1, workload.consumer_groups)}});
+    read_map(node, path,
+             {{"message_size",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::optional<uint64_t> size = read_size(field, field_path);
+                 if (!size) return;
+                 if (*size < kMinMessageSize) {
+                   error(field_path, "must be at least 32B (dec's message header), got " +
+                                         in_quotes(field.Scalar()));
+                 } else if (*size > kMaxMessageSize) {
+                   error(field_path, "must be at most 64MiB, got " + in_quotes(field.Scalar()));
+                 } else {
+                   workload.message_size = *size;
+                 }
+               }},
+              {"producers", count(1, workload.producers)},
+              {"consumers", count(0, workload.consumers)},
+              {"rate",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 if (std::optional<double> rate = read_rate(field, field_path))
+                   workload.rate = *rate;
+               }},
+              {"duration",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 read_positive_duration(field, field_path, workload.duration);
+               }},
+              {"warmup",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 if (auto warmup = read_duration(field, field_path)) workload.warmup = *warmup;
+               }},
+              {"drain_timeout",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 if (auto timeout = read_duration(field, field_path))
+                   workload.drain_timeout = *timeout;
+               }},
+              {"topics", count(1, workload.topics)},
+              {"partitions", count(1, workload.partitions)},
+              {"keys", count(0, workload.keys)},
+              {"consumer_groups", count(1, workload.consumer_groups)}});
   }
 
   void read_systems(const YAML::Node& node, const std::string& path, std::vector<System>& out) {
@@ -390,7 +399,7 @@ class SpecReader {
   System read_system(const YAML::Node& node, const std::string& path) {
     System system;
     if (node.IsNull()) {
-      error(path, "expected a map with fields name, driver, config, deploy, got nothing");
+      error(path, "expected a map with fields name, driver, config or deploy, got nothing");
       return system;
     }
     bool has_name = false;
@@ -400,8 +409,8 @@ class SpecReader {
     read_map(node, path,
              {{"name",
                [&](const YAML::Node& field, const std::string& field_path) {
-                 has_name = read_string(field, field_path, system.name);
-                 if (has_name && !is_valid_name(system.name)) {
+                 has_name = true;
+                 if (read_string(field, field_path, system.name) && !is_valid_name(system.name)) {
                    error(field_path, in_quotes(system.name) +
                                          " is not a valid name: use letters, digits, '_', '.' "
                                          "and '-' only");
@@ -409,16 +418,16 @@ class SpecReader {
                }},
               {"driver",
                [&](const YAML::Node& field, const std::string& field_path) {
-                 has_driver = read_string(field, field_path, system.driver);
-                 if (!has_driver) return;
+                 has_driver = true;
+                 if (!read_string(field, field_path, system.driver)) return;
                  const auto& names = catalog_.names;
                  driver_known = std::find(names.begin(), names.end(), system.driver) != names.end();
                  if (driver_known) return;
                  std::string suggestion = did_you_mean(system.driver, names);
-                 error(field_path, "unknown driver " + in_quotes(system.driver) +
-                                       (suggestion.empty()
-                                            ? " (known drivers: " + join_names(names) + ")"
-                                            : suggestion));
+                 error(field_path,
+                       "unknown driver " + in_quotes(system.driver) +
+                           (suggestion.empty() ? " (known drivers: " + join_names(names) + ")"
+                                               : suggestion));
                }},
               {"config",
                [&](const YAML::Node& field, const std::string& field_path) {
@@ -452,16 +461,14 @@ class SpecReader {
                  const std::vector<std::string>& providers = provider_names();
                  std::string provider;
                  if (!read_string(field, field_path, provider)) return;
-                 if (std::find(providers.begin(), providers.end(), provider) !=
-                     providers.end()) {
+                 if (std::find(providers.begin(), providers.end(), provider) != providers.end()) {
                    deploy.provider = provider;
                    return;
                  }
                  std::string suggestion = did_you_mean(provider, providers);
                  error(field_path, "unknown provider " + in_quotes(provider) +
-                                       (suggestion.empty()
-                                            ? ": expected " + join_names(providers)
-                                            : suggestion));
+                                       (suggestion.empty() ? ": expected " + join_names(providers)
+                                                           : suggestion));
                }},
               {"nodes",
                [&](const YAML::Node& field, const std::string& field_path) {
@@ -576,7 +583,6 @@ Result<std::vector<PathStep>> parse_override_path(std::string_view path) {
       }
       steps.emplace_back(index);
       pos = close + 1;
-      if (is_free_form_map(steps)) break;
     }
     if (pos == path.size()) return steps;
     if (path[pos] != '.') {
@@ -631,8 +637,8 @@ Status apply_override(YAML::Node& root, const std::vector<PathStep>& steps,
         return make_error(here + " is " + describe(current) + ", not a list");
       }
       if (index >= current.size()) {
-        return make_error("index " + std::to_string(index) + " is out of range: " + here +
-                          " has " + std::to_string(current.size()) +
+        return make_error("index " + std::to_string(index) + " is out of range: " + here + " has " +
+                          std::to_string(current.size()) +
                           (current.size() == 1 ? " entry" : " entries"));
       }
       if (last) {
@@ -668,10 +674,12 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
 
 // The largest unit that represents `d` exactly, so the text parses back to the same value.
 std::string exact_duration(std::chrono::nanoseconds d) {
-  constexpr std::pair<int64_t, std::string_view> kUnits[] = {
-      {int64_t{3600} * 1000000000, "h"}, {int64_t{60} * 1000000000, "m"},
-      {1000000000, "s"},                 {1000000, "ms"},
-      {1000, "us"},                      {1, "ns"}};
+  constexpr std::pair<int64_t, std::string_view> kUnits[] = {{int64_t{3600} * 1000000000, "h"},
+                                                             {int64_t{60} * 1000000000, "m"},
+                                                             {1000000000, "s"},
+                                                             {1000000, "ms"},
+                                                             {1000, "us"},
+                                                             {1, "ns"}};
   const int64_t nanos = d.count();
   if (nanos == 0) return "0s";
   for (const auto& [size, unit] : kUnits) {
@@ -698,8 +706,9 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    std::string where = e.mark.is_null() ? "" : " at line " + std::to_string(e.mark.line + 1) +
-                                                    ", column " + std::to_string(e.mark.column + 1);
+    std::string where = e.mark.is_null() ? ""
+                                         : " at line " + std::to_string(e.mark.line + 1) +
+                                               ", column " + std::to_string(e.mark.column + 1);
     result.errors.push_back({"", "syntax error" + where + ": " + e.msg});
     return result;
   }
@@ -709,9 +718,10 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
     return result;
   }
   if (!root.IsMap()) {
-    result.errors.push_back({"", "expected a map with fields name, description, workload, "
-                                 "systems and targets at the top level, got " +
-                                     describe(root)});
+    result.errors.push_back({"",
+                             "expected a map with fields name, description, workload, "
+                             "systems and targets at the top level, got " +
+                                 describe(root)});
     return result;
   }
   try {

@@ -106,10 +106,8 @@ constexpr std::array kSizeUnits = {
 };
 
 constexpr std::array kBandwidthUnits = {
-    Unit{"bit", 1},       Unit{"kbit", 1000},       Unit{"mbit", 1000 * 1000},
-    Unit{"gbit", 1000 * 1000 * 1000},
-    Unit{"bps", 1},       Unit{"kbps", 1000},       Unit{"mbps", 1000 * 1000},
-    Unit{"gbps", 1000 * 1000 * 1000},
+    Unit{"bit", 1}, Unit{"kbit", 1000}, Unit{"mbit", 1000 * 1000}, Unit{"gbit", 1000 * 1000 * 1000},
+    Unit{"bps", 1}, Unit{"kbps", 1000}, Unit{"mbps", 1000 * 1000}, Unit{"gbps", 1000 * 1000 * 1000},
 };
 
 constexpr int64_t kNanosPerMicro = 1000;
@@ -140,9 +138,8 @@ std::optional<uint64_t> find_unit(const std::array<Unit, N>& units, std::string_
 // Letters (and the UTF-8 bytes of "µ") following a number: the unit of a duration segment.
 std::string_view take_unit(std::string_view& text) {
   size_t end = 0;
-  while (end < text.size() &&
-         (std::isalpha(static_cast<unsigned char>(text[end])) ||
-          static_cast<unsigned char>(text[end]) >= 0x80)) {
+  while (end < text.size() && (std::isalpha(static_cast<unsigned char>(text[end])) ||
+                               static_cast<unsigned char>(text[end]) >= 0x80)) {
     ++end;
   }
   std::string_view unit = text.substr(0, end);
@@ -313,7 +310,9 @@ std::string format_duration(std::chrono::nanoseconds d) {
   if (nanos < kNanosPerMilli - kNanosPerMicro / 2) {
     return three_digits(value / kNanosPerMicro) + " \xC2\xB5s";
   }
-  if (nanos < kNanosPerSecond - kNanosPerMilli / 2) return three_digits(value / kNanosPerMilli) + " ms";
+  if (nanos < kNanosPerSecond - kNanosPerMilli / 2) {
+    return three_digits(value / kNanosPerMilli) + " ms";
+  }
   if (nanos < kNanosPerMinute - kNanosPerSecond / 20) {
     return three_digits(value / kNanosPerSecond) + " s";
   }
@@ -324,8 +323,8 @@ std::string format_duration(std::chrono::nanoseconds d) {
                   static_cast<long long>(seconds / 60), static_cast<long long>(seconds % 60));
   } else {
     std::snprintf(buffer.data(), buffer.size(), "%lldh %02lldm %02llds",
-                  static_cast<long long>(seconds / 3600),
-                  static_cast<long long>(seconds / 60 % 60), static_cast<long long>(seconds % 60));
+                  static_cast<long long>(seconds / 3600), static_cast<long long>(seconds / 60 % 60),
+                  static_cast<long long>(seconds % 60));
   }
   return buffer.data();
 }

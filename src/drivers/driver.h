@@ -99,6 +99,9 @@ struct DriverInfo {
   std::vector<ConfigKey> config_keys;
   // Keys the driver passes through without checking (e.g. librdkafka properties); empty = none.
   bool accepts_unknown_keys = false;
+  // With accepts_unknown_keys, checks each key not in config_keys (e.g. against librdkafka's
+  // property table): "" when fine, else the message reported at the key's path. Empty: no check.
+  std::function<std::string(const std::string& key, const std::string& value)> check_unknown_key;
   std::function<std::unique_ptr<Driver>()> create;
 };
 

@@ -8,8 +8,10 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <thread>
@@ -24,15 +26,15 @@ constexpr int kDefaultPort = 6379;
 
 // ---- config -------------------------------------------------------------------------------
 
-std::optional<long long> parse_integer(const std::string& text) {
-  long long value = 0;
+std::optional<int64_t> parse_integer(const std::string& text) {
+  int64_t value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
   return value;
 }
 
-std::function<std::string(const std::string&)> integer_check(long long min, long long max) {
+std::function<std::string(const std::string&)> integer_check(int64_t min, int64_t max) {
   return [min, max](const std::string& value) -> std::string {
     auto number = parse_integer(value);
     if (number && *number >= min && *number <= max) return "";
@@ -51,7 +53,7 @@ std::function<std::string(const std::string&)> one_of_check(std::vector<std::str
 
 struct RedisConfig {
   int pipeline = 1;
-  long long maxlen = 0;
+  int64_t maxlen = 0;
   bool trim_exact = false;
   bool plain_reads = false;
   int read_count = 500;
@@ -82,7 +84,7 @@ std::vector<ConfigKey> redis_config_keys() {
 // `settings` must have passed validate_driver_config.
 RedisConfig config_from(const core::Settings& settings) {
   RedisConfig config;
-  auto integer = [&](const char* key, long long fallback) {
+  auto integer = [&](const char* key, int64_t fallback) {
     auto it = settings.find(key);
     return it == settings.end() ? fallback : parse_integer(it->second).value_or(fallback);
   };
@@ -154,7 +156,7 @@ class Connection {
  public:
   static Result<std::unique_ptr<Connection>> open(const Address& address, int timeout_ms,
                                                   const core::Settings& properties) {
-    timeval timeout{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    timeval timeout{timeout_ms / 1000, static_cast<suseconds_t>(timeout_ms % 1000) * 1000};
     std::unique_ptr<redisContext, ContextDeleter> context(
         redisConnectWithTimeout(address.host.c_str(), address.port, timeout));
     if (!context) return make_error("cannot connect to redis at " + address.label);
@@ -233,7 +235,7 @@ class Connection {
     pollfd descriptor{context_->fd, POLLIN, 0};
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
     timespec wait{static_cast<time_t>(seconds.count()),
-                  static_cast<long>((timeout - seconds).count())};
+                  static_cast<decltype(timespec::tv_nsec)>((timeout - seconds).count())};
     return ::ppoll(&descriptor, 1, &wait, nullptr) > 0;
   }
 
@@ -248,8 +250,7 @@ class Connection {
   }
 
  private:
-  Connection(std::unique_ptr<redisContext, ContextDeleter> context, Address address,
-             int timeout_ms)
+  Connection(std::unique_ptr<redisContext, ContextDeleter> context, Address address, int timeout_ms)
       : context_(std::move(context)), address_(std::move(address)), timeout_ms_(timeout_ms) {}
 
   void append_header(char kind, size_t number) {
@@ -315,7 +316,7 @@ uint64_t key_hash(std::string_view key) {
 
 // ---- producer -------------------------------------------------------------------------------
 
-class RedisProducer : public Producer {
+class RedisProducer final : public Producer {
  public:
   RedisProducer(std::unique_ptr<Connection> connection, const RedisConfig& config)
       : connection_(std::move(connection)),
@@ -327,7 +328,7 @@ class RedisProducer : public Producer {
 
   ~RedisProducer() override {
     // Deliver what Redis has acknowledged; whatever is left is reported as lost.
-    if (broken_.empty()) (void)flush();
+    if (broken_.empty()) (void)drain();
     fail_outstanding("producer closed before redis acknowledged the message");
   }
 
@@ -363,26 +364,25 @@ class RedisProducer : public Producer {
     ++unwritten_;
 
     // The message is accepted from here on: failures reach it through its callback.
+    // Batching decides throughput: a write (and a read) per message costs the client more CPU
+    // than Redis spends on the XADD, so commands are written in batches, as redis-benchmark -P
+    // does, while an idle connection still gets each message at once.
     if (outstanding_ >= window_) {
-      if (write()) receive(/*wait=*/true);
+      if (write()) receive(/*wait=*/true);  // full window: wait for the oldest replies
     } else if (outstanding_ == unwritten_) {
-      write();  // an idle connection: send at once, latency matters more than batching
-    } else {
-      // Replies are pending: keep batching (one write per round trip, as Nagle does) unless
-      // they have arrived, which a zero-timeout poll tells without blocking.
+      write();  // nothing awaits a reply: latency matters more than batching
+    } else if (unwritten_ == 1) {
+      // A new batch behind commands sent earlier. If their replies are all in (a zero-timeout
+      // poll, once per batch), the connection is idle after all.
+      batch_started_ = Clock::now();
       if (receive(/*wait=*/false) && outstanding_ == unwritten_) write();
+    } else if (Clock::now() - batch_started_ >= kMaxBatchDelay) {
+      if (receive(/*wait=*/false)) write();  // a slow sender: do not hold its batch longer
     }
     return Status::Ok();
   }
 
-  Status flush() override {
-    if (!broken_.empty()) return make_error(broken_);
-    if (!write()) return make_error(broken_);
-    while (outstanding_ > 0) {
-      if (!receive(/*wait=*/true)) return make_error(broken_);
-    }
-    return Status::Ok();
-  }
+  Status flush() override { return drain(); }
 
   size_t in_flight() const override { return outstanding_; }
 
@@ -408,6 +408,15 @@ class RedisProducer : public Producer {
     size_t next_partition = 0;
   };
 
+  Status drain() {
+    if (!broken_.empty()) return make_error(broken_);
+    if (!write()) return make_error(broken_);
+    while (outstanding_ > 0) {
+      if (!receive(/*wait=*/true)) return make_error(broken_);
+    }
+    return Status::Ok();
+  }
+
   Result<Route*> find_route(const std::string& topic) {
     if (last_route_ < routes_.size() && routes_[last_route_].topic == topic) {
       return &routes_[last_route_];
@@ -420,7 +429,7 @@ class RedisProducer : public Producer {
     }
     // A new topic: ask Redis for its partitions on the now quiet connection (replies are
     // strictly ordered, so outstanding XADD replies must be read first).
-    if (Status flushed = flush(); !flushed.ok()) return make_error(flushed.error());
+    if (Status drained = drain(); !drained.ok()) return make_error(drained.error());
     auto partitions = topic_partitions(*connection_, topic);
     if (!partitions.ok()) {
       broken_ = partitions.error();
@@ -479,8 +488,13 @@ class RedisProducer : public Producer {
     unwritten_ = 0;
   }
 
+  // Longest a command waits in the batch while replies are pending, when send() is called at
+  // all (an idle sender calls flush() or poll_acks(), which write at once).
+  static constexpr std::chrono::microseconds kMaxBatchDelay{50};
+
   std::unique_ptr<Connection> connection_;
   size_t window_;
+  Clock::time_point batch_started_;
   std::vector<AckCallback> callbacks_;  // ring of `window_`, oldest at first_
   size_t first_ = 0;
   size_t outstanding_ = 0;  // sent, not yet acknowledged (includes unwritten_)
@@ -495,13 +509,15 @@ class RedisProducer : public Producer {
 
 // ---- consumer -------------------------------------------------------------------------------
 
+constexpr std::string_view kNewEntries = ">";  // XREADGROUP: entries never delivered to the group
+
 struct ConsumerStream {
   std::string stream;
   std::string topic;
   std::string last_id = "0-0";  // plain reads: where the next XREAD continues
 };
 
-class RedisConsumer : public Consumer {
+class RedisConsumer final : public Consumer {
  public:
   RedisConsumer(std::unique_ptr<Connection> connection, const RedisConfig& config,
                 std::string group, std::string consumer_name, std::vector<ConsumerStream> streams)
@@ -528,7 +544,7 @@ class RedisConsumer : public Consumer {
     for (;;) {
       auto remaining =
           std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      long long block_ms = std::min<long long>(remaining, config_.block_ms);
+      int64_t block_ms = std::min<int64_t>(remaining, config_.block_ms);
       append_read(timeout.count() > 0 && block_ms > 0 ? block_ms : 0);
       if (Status written = connection_->write_output(); !written.ok()) {
         return make_error(written.error());
@@ -549,7 +565,7 @@ class RedisConsumer : public Consumer {
 
  private:
   // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS s... > ...  or  XREAD ... STREAMS s... id...
-  void append_read(long long block_ms) {
+  void append_read(int64_t block_ms) {
     std::string block_text = std::to_string(block_ms);
     args_.clear();
     if (group_.empty()) {
@@ -562,7 +578,7 @@ class RedisConsumer : public Consumer {
     args_.push_back("STREAMS");
     for (const ConsumerStream& stream : streams_) args_.push_back(stream.stream);
     for (const ConsumerStream& stream : streams_) {
-      args_.push_back(group_.empty() ? std::string_view(stream.last_id) : std::string_view(">"));
+      args_.push_back(group_.empty() ? stream.last_id : kNewEntries);
     }
     connection_->append(args_);
   }
@@ -773,7 +789,8 @@ Result<std::unique_ptr<Consumer>> RedisDriver::make_consumer(const ConsumerOptio
   if (!connection.ok()) return make_error(connection.error());
 
   bool grouped = !config.plain_reads && !options.group.empty();
-  bool split = options.group_size > 1 && (config.plain_reads || !options.group.empty());
+  // No group means "read everything", whatever the read mode.
+  bool split = options.group_size > 1 && !options.group.empty();
   std::vector<ConsumerStream> streams;
   for (const std::string& topic : options.topics) {
     auto partitions = topic_partitions(**connection, topic);
@@ -790,9 +807,9 @@ Result<std::unique_ptr<Consumer>> RedisDriver::make_consumer(const ConsumerOptio
   }
   std::string group = grouped ? options.group : "";
   std::string consumer_name = "dec-" + std::to_string(options.member_index);
-  return std::unique_ptr<Consumer>(std::make_unique<RedisConsumer>(
-      std::move(*connection), config, std::move(group), std::move(consumer_name),
-      std::move(streams)));
+  return std::unique_ptr<Consumer>(
+      std::make_unique<RedisConsumer>(std::move(*connection), config, std::move(group),
+                                      std::move(consumer_name), std::move(streams)));
 }
 
 DriverInfo redis_driver_info() {

@@ -7,16 +7,17 @@
 //
 // Producer: XADD <stream> [MAXLEN ~|= n] * [k <key>] p <payload>; the partition is
 // FNV-1a(key) % P (same key -> same stream -> ordered), round robin when the key is empty. Up to
-// `pipeline` commands are outstanding; acks are delivered in order from send(), flush() and
-// poll_acks().
+// `pipeline` commands are outstanding, written in batches while replies are pending (at once on
+// an idle connection); acks are delivered in order from send(), flush() and poll_acks().
 //
 // Consumer, read_mode=group: XREADGROUP GROUP <group> dec-<member_index> ... ">" then XACK
 // (pipelined with the next read). With P >= group_size, member m reads the partitions p with
-// p % group_size == m; otherwise every member reads every partition and Redis spreads entries.
-// read_mode=plain: XREAD from the stream's start with no server-side group state. A consumer
-// with no group (or a group of one) reads every partition; members of a larger group split the
-// partitions as above, so each message still reaches a group once; a member without a partition
-// (P < group_size) receives nothing, as with Kafka.
+// p % group_size == m; otherwise every member reads every partition and Redis spreads entries
+// (so per-key order across members is not kept, as Redis does not keep it).
+// read_mode=plain: XREAD from the stream's start with no server-side group state; members of a
+// group split the partitions as above, so each message still reaches a group once; a member
+// without a partition (P < group_size) receives nothing, as with Kafka.
+// A consumer with no group (ConsumerOptions::group empty) XREADs every partition in either mode.
 // The consumer groups are created by prepare_consumers at "0" (the start of the emptied stream).
 #pragma once
 

@@ -44,7 +44,9 @@ std::vector<core::FieldError> validate_driver_config(const DriverInfo& driver,
                                                      const core::Settings& config,
                                                      const std::string& path_prefix) {
   std::vector<core::FieldError> errors;
-  for (const auto& [name, value] : config) {
+  for (const auto& entry : config) {
+    const std::string& name = entry.first;  // not a structured binding: the lambda captures it
+    const std::string& value = entry.second;
     std::string path = path_prefix.empty() ? name : path_prefix + "." + name;
     auto key = std::find_if(driver.config_keys.begin(), driver.config_keys.end(),
                             [&](const ConfigKey& k) { return k.name == name; });

@@ -144,7 +144,7 @@ Status PosixEnv::stop_process(const ProcessId& id, std::chrono::milliseconds gra
   return make_error("process " + std::to_string(id.pid) + " did not exit after SIGKILL");
 }
 
-std::vector<ProcessInfo> PosixEnv::tagged_processes() {
+std::vector<ProcessInfo> PosixEnv::processes() {
   std::vector<ProcessInfo> found;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return found;
@@ -170,7 +170,8 @@ std::vector<ProcessInfo> PosixEnv::tagged_processes() {
       }
       pos = next + 1;
     }
-    if (info.dec_tags.empty()) continue;
+    std::error_code ec;
+    info.cwd = std::filesystem::read_symlink(base + "/cwd", ec).string();
     char state = 0;
     uint64_t ticks = 0;
     if (!read_stat(static_cast<pid_t>(pid), &state, &ticks) || state == 'Z') continue;

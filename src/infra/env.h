@@ -33,6 +33,7 @@ struct ProcessInfo {
   ProcessId id;
   std::string command;                          // /proc/PID/cmdline, spaces between args
   std::map<std::string, std::string> dec_tags;  // environment variables starting with DEC_
+  std::string cwd;                              // working directory ("" if unreadable)
 };
 
 class Env {
@@ -45,8 +46,10 @@ class Env {
   virtual bool process_alive(const ProcessId& id) = 0;
   // SIGTERM, wait up to `grace`, then SIGKILL; reaps the child if it is ours. OK if already gone.
   virtual Status stop_process(const ProcessId& id, std::chrono::milliseconds grace) = 0;
-  // Every process whose environment carries DEC_* tags.
-  virtual std::vector<ProcessInfo> tagged_processes() = 0;
+  // Every live process, with its DEC_* environment tags and working directory. Tags alone are
+  // not enough: some programs (redis-server) overwrite their environment to set a process
+  // title, so owners also match on the working directory dec gave the process.
+  virtual std::vector<ProcessInfo> processes() = 0;
   virtual ProcessId self() = 0;
 
   virtual Result<int> free_tcp_port(const std::string& host) = 0;
@@ -71,7 +74,7 @@ class PosixEnv : public Env {
   Result<ProcessId> spawn(const SpawnOptions& options) override;
   bool process_alive(const ProcessId& id) override;
   Status stop_process(const ProcessId& id, std::chrono::milliseconds grace) override;
-  std::vector<ProcessInfo> tagged_processes() override;
+  std::vector<ProcessInfo> processes() override;
   ProcessId self() override;
   Result<int> free_tcp_port(const std::string& host) override;
   bool tcp_port_open(const std::string& host, int port) override;

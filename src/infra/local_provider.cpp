@@ -172,13 +172,9 @@ Status LocalProvider::destroy(const ResourceRecord& record, const RunState& stat
     if (Status s = env.stop_process(id, std::chrono::seconds(5)); !s) errors += s.error() + "; ";
   }
   // A process spawned but not yet recorded (crash between spawn and save) is found by its tags.
-  for (const auto& process : env.tagged_processes()) {
-    auto inst = process.dec_tags.find("DEC_INSTALLATION");
-    auto run = process.dec_tags.find("DEC_RUN");
-    auto res = process.dec_tags.find("DEC_RESOURCE");
-    if (inst == process.dec_tags.end() || inst->second != context_.installation) continue;
-    if (run == process.dec_tags.end() || run->second != state.run_id) continue;
-    if (res == process.dec_tags.end() || res->second != record.resource.address) continue;
+  for (const auto& process : env.processes()) {
+    auto owner = owner_of(process);
+    if (!owner || owner->first != state.run_id || owner->second != record.resource.address) continue;
     if (Status s = env.stop_process(process.id, std::chrono::seconds(5)); !s) {
       errors += s.error() + "; ";
     }
@@ -211,18 +207,37 @@ Result<ServiceEndpoint> LocalProvider::endpoint(const RunState& state) {
   return endpoint;
 }
 
+std::optional<std::pair<std::string, std::string>> LocalProvider::owner_of(
+    const ProcessInfo& process) const {
+  auto inst = process.dec_tags.find("DEC_INSTALLATION");
+  auto run = process.dec_tags.find("DEC_RUN");
+  auto res = process.dec_tags.find("DEC_RESOURCE");
+  if (inst != process.dec_tags.end() && inst->second == context_.installation &&
+      run != process.dec_tags.end()) {
+    return std::pair{run->second, res == process.dec_tags.end() ? std::string() : res->second};
+  }
+  // Started in <data>/runs/<run>/<resource>/: ours even if it rewrote its environment.
+  const std::string prefix = context_.data_dir + "/runs/";
+  if (process.cwd.rfind(prefix, 0) == 0) {
+    std::string rest = process.cwd.substr(prefix.size());
+    auto slash = rest.find('/');
+    if (slash == std::string::npos) return std::pair{rest, std::string()};
+    std::string address = rest.substr(slash + 1);
+    address = address.substr(0, address.find('/'));
+    return std::pair{rest.substr(0, slash), address};
+  }
+  return std::nullopt;
+}
+
 std::vector<DiscoveredResource> LocalProvider::discover() {
   Env& env = *context_.env;
   std::vector<DiscoveredResource> found;
-  for (const auto& process : env.tagged_processes()) {
-    auto inst = process.dec_tags.find("DEC_INSTALLATION");
-    if (inst == process.dec_tags.end() || inst->second != context_.installation) continue;
-    auto run = process.dec_tags.find("DEC_RUN");
-    auto res = process.dec_tags.find("DEC_RESOURCE");
-    if (run == process.dec_tags.end()) continue;  // dec itself, not a resource
+  for (const auto& process : env.processes()) {
+    auto owner = owner_of(process);
+    if (!owner) continue;
     DiscoveredResource d;
-    d.run_id = run->second;
-    d.address = res == process.dec_tags.end() ? "" : res->second;
+    d.run_id = owner->first;
+    d.address = owner->second;
     d.description = "process " + std::to_string(process.id.pid) + " (" + process.command + ")";
     d.outputs["kind"] = "process";
     d.outputs["pid"] = std::to_string(process.id.pid);

@@ -151,7 +151,8 @@ class ProducerWorker {
       acked_sequences.insert(send.sequence);
       acked.store(acked.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       if (schedule_.in_window(send.intended_ns)) {
-        publish_latency.record(static_cast<uint64_t>(std::max<int64_t>(now_ns - send.intended_ns, 0)));
+        publish_latency.record(
+            static_cast<uint64_t>(std::max<int64_t>(now_ns - send.intended_ns, 0)));
         ++acked_in_window;
       }
     } else {
@@ -241,7 +242,7 @@ class Run {
   SystemClock clock_;
   RunControl control_;
   StartGate gate_;
-  Schedule schedule_;                // set before the gate opens; read-only afterwards
+  Schedule schedule_;                 // set before the gate opens; read-only afterwards
   std::mutex client_creation_mutex_;  // drivers need not make clients from many threads at once
   std::vector<std::string> key_names_;
   std::vector<std::unique_ptr<ProducerWorker>> producers_;
@@ -266,8 +267,8 @@ void Run::produce(ProducerWorker& worker) {
     if (made.ok()) {
       producer = std::move(made).value();
     } else {
-      control_.fail(driver_.name() + ": could not create producer " +
-                    std::to_string(worker.id()) + ": " + made.error());
+      control_.fail(driver_.name() + ": could not create producer " + std::to_string(worker.id()) +
+                    ": " + made.error());
     }
   }
   gate_.arrive();
@@ -288,7 +289,9 @@ void Run::produce(ProducerWorker& worker) {
   const std::string no_key;
   const auto flush = [&](const char* when) {
     const Status status = producer->flush();
-    if (!status.ok()) control_.fail(driver_.name() + ": flush " + when + " failed: " + status.error());
+    if (!status.ok()) {
+      control_.fail(driver_.name() + ": flush " + when + " failed: " + status.error());
+    }
   };
   // Ahead of schedule with messages in flight: push them out now rather than let a pipelining
   // driver hold them while this thread sleeps, which would add the sleep to their latency.
@@ -336,14 +339,15 @@ void Run::produce(ProducerWorker& worker) {
     if (!status.ok()) {
       pending->abandoned = true;
       ++worker.send_errors;
-      control_.fail(driver_.name() + ": send to topic \"" + *topic + "\" failed: " +
-                    status.error());
+      control_.fail(driver_.name() + ": send to topic \"" + *topic +
+                    "\" failed: " + status.error());
       break;
     }
     worker.sent.store(worker.sent.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-  worker.stopped_sending_ns.store(schedule_ended ? std::max(schedule->end_ns, to_steady_ns(clock_.now()))
-                                                 : to_steady_ns(clock_.now()));
+  worker.stopped_sending_ns.store(schedule_ended
+                                      ? std::max(schedule->end_ns, to_steady_ns(clock_.now()))
+                                      : to_steady_ns(clock_.now()));
   // On abort, skip the flush: it may wait on a broken system, and promptness matters more.
   if (!control_.aborted()) flush("at the end of the run");
   // `producer` is destroyed before `worker`, so callbacks it still fires find their PendingSend.
@@ -403,9 +407,8 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
     return;
   }
   const PayloadHeader& header = decoded.value();
-  const bool key_ok = options_.keys > 0
-                          ? header.key_index < static_cast<uint32_t>(options_.keys)
-                          : header.key_index == kNoKey;
+  const bool key_ok = options_.keys > 0 ? header.key_index < static_cast<uint32_t>(options_.keys)
+                                        : header.key_index == kNoKey;
   // A well-formed header can still be foreign: left in a reused topic by an earlier run (sent
   // before this run started) or from a different workload. Those are not this run's deliveries.
   if (header.producer_id >= static_cast<uint32_t>(options_.producers) || !key_ok ||
@@ -414,14 +417,14 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
     ++worker.corrupt;
     return;
   }
-  const ReceiveOutcome outcome =
-      verifiers_[static_cast<size_t>(worker.group)]->record(header.producer_id, header.key_index,
-                                                             header.sequence);
+  const ReceiveOutcome outcome = verifiers_[static_cast<size_t>(worker.group)]->record(
+      header.producer_id, header.key_index, header.sequence);
   if (outcome.duplicate) return;  // a second copy says nothing new about latency
   worker.received.store(worker.received.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
   const auto latency = static_cast<uint64_t>(now_ns - header.intended_ns);
-  live_batch.push_back(latency);  // keeps its capacity across polls: allocation-free in steady state
+  live_batch.push_back(
+      latency);  // keeps its capacity across polls: allocation-free in steady state
   if (schedule_.in_window(header.intended_ns)) {
     worker.end_to_end_latency.record(latency);
     ++worker.received_in_window;
@@ -474,7 +477,8 @@ void Run::tick(Phase phase, SteadyTime now) {
   progress.received = received;
   if (elapsed > 0) {
     progress.produced_per_s = static_cast<double>(acked - last_acked_) / elapsed;
-    progress.consumed_per_s = static_cast<double>(group0_received - last_group0_received_) / elapsed;
+    progress.consumed_per_s =
+        static_cast<double>(group0_received - last_group0_received_) / elapsed;
   }
   progress.p99_us = tick_latency_.percentile(99) / 1000;
   last_tick_ = now;
@@ -585,8 +589,8 @@ EngineResult Run::collect() {
   if (result.error.empty() && delivery.acked == 0 && delivery.send_errors > 0) {
     for (const auto& producer : producers_) {
       if (!producer->first_ack_error.empty()) {
-        result.error = driver_.name() + ": no message was acknowledged; first error: " +
-                       producer->first_ack_error;
+        result.error = driver_.name() +
+                       ": no message was acknowledged; first error: " + producer->first_ack_error;
         break;
       }
     }

@@ -20,7 +20,8 @@ namespace dec::load {
 
 struct EngineOptions {
   int producers = 1;
-  int consumers = 1;          // per consumer group
+  int consumers = 1;          // per consumer group; 0 = produce-only: no drain, and received,
+                              // lost, duplicated, reordered stay 0 (nothing is checked)
   int consumer_groups = 1;
   double rate = 0;            // aggregate messages/s; 0 = as fast as possible
   std::chrono::nanoseconds warmup{0};
@@ -39,10 +40,14 @@ struct DeliveryCounts {
   uint64_t acked = 0;         // acknowledged ok by the system
   uint64_t send_errors = 0;   // send() failed or ack reported failure
   uint64_t received = 0;      // distinct messages received (per group, summed over groups)
-  uint64_t lost = 0;          // acked but never received by a group
+  uint64_t lost = 0;          // acked but never received by a group (summed over groups); when
+                              // the run stopped early this includes messages still in flight
   uint64_t duplicated = 0;    // received more than once
-  uint64_t reordered = 0;     // received with a lower sequence than an earlier one of same key
-  uint64_t corrupt = 0;       // payload failed to decode
+  uint64_t reordered = 0;     // received with a lower sequence than the previous one of the same
+                              // producer+key; only checked when keys > 0 (unkeyed messages
+                              // are spread over partitions with no order promised)
+  uint64_t corrupt = 0;       // payload failed to decode, had the wrong size, or was not sent
+                              // by this run (e.g. left in a reused topic by an earlier run)
 };
 
 // One point per second of the measured window and warm-up.
@@ -77,9 +82,9 @@ struct Progress {
   double elapsed_s = 0;
   double total_s = 0;             // warm-up + duration
   uint64_t sent = 0;
-  uint64_t received = 0;
-  double produced_per_s = 0;      // over the last second
-  double consumed_per_s = 0;
+  uint64_t received = 0;          // distinct, summed over groups (as DeliveryCounts::received)
+  double produced_per_s = 0;      // acked, over the last second
+  double consumed_per_s = 0;      // received by group 0, over the last second
   uint64_t p99_us = 0;            // over the last second
 };
 

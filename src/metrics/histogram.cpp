@@ -170,8 +170,8 @@ Result<Histogram> Histogram::deserialize(const std::string& text) {
   }
 
   if (bucket_total != count) {
-    return parse_error("bucket counts add up to " + std::to_string(bucket_total) + ", not n=" +
-                       std::to_string(count));
+    return parse_error("bucket counts add up to " + std::to_string(bucket_total) +
+                       ", not n=" + std::to_string(count));
   }
   if (count == 0) {
     if (min != 0 || max != 0 || sum != 0) return parse_error("empty but min/max/sum not 0");

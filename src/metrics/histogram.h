@@ -39,9 +39,9 @@ class Histogram {
 
   uint64_t count() const { return total_count_; }
   bool empty() const { return total_count_ == 0; }
-  uint64_t min() const;                  // 0 when empty
-  uint64_t max() const;                  // exact maximum recorded (after clamping)
-  double mean() const;                   // exact (the sum is kept exactly); 0 when empty
+  uint64_t min() const;  // 0 when empty
+  uint64_t max() const;  // exact maximum recorded (after clamping)
+  double mean() const;   // exact (the sum is kept exactly); 0 when empty
   // p in [0, 100]; returns a value within 1% of the exact percentile of the recorded samples,
   // where the exact percentile is the sample of rank ceil(p/100 * count) (at least 1) in sorted
   // order. percentile(0) is min(), percentile(100) is max(); 0 when empty.

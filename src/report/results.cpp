@@ -10,7 +10,7 @@
 
 namespace dec::report {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 
@@ -212,20 +212,25 @@ Result<std::string> comparison_table(const std::string& results_json) {
       double v = number(r, "publish_latency_us", "p99");
       return std::pair{latency_text(v), v};
     });
-    add("delivery", 0, [](const json& r) {
-      const json& d = r.contains("delivery") ? r["delivery"] : json::object();
-      auto get = [&](const char* k) { return d.value(k, uint64_t{0}); };
-      bool clean = get("lost") == 0 && get("duplicated") == 0 && get("reordered") == 0 &&
-                   get("corrupt") == 0 && get("send_errors") == 0;
-      std::string text = clean ? "ok" : "PROBLEMS";
-      text += " (" + with_commas(static_cast<double>(get("sent"))) + " sent, " +
-              with_commas(static_cast<double>(get("received"))) + " received";
-      if (!clean) {
-        text += ", " + std::to_string(get("lost")) + " lost, " + std::to_string(get("duplicated")) +
-                " dup, " + std::to_string(get("reordered")) + " reordered, " +
-                std::to_string(get("send_errors")) + " errors";
+    auto delivery = [](const json& r, const char* key) -> uint64_t {
+      if (!r.contains("delivery")) return 0;
+      return r["delivery"].value(key, uint64_t{0});
+    };
+    add("sent / received", 0, [&](const json& r) {
+      return std::pair{with_commas(static_cast<double>(delivery(r, "sent"))) + " / " +
+                           with_commas(static_cast<double>(delivery(r, "received"))),
+                       0.0};
+    });
+    add("delivery check", 0, [&](const json& r) {
+      std::string text;
+      for (const auto& [key, label] : std::vector<std::pair<const char*, const char*>>{
+               {"lost", "lost"}, {"duplicated", "dup"}, {"reordered", "reordered"},
+               {"corrupt", "corrupt"}, {"send_errors", "send errors"}}) {
+        if (uint64_t n = delivery(r, key); n > 0) {
+          text += (text.empty() ? "" : ", ") + with_commas(static_cast<double>(n)) + " " + label;
+        }
       }
-      return std::pair{text + ")", 0.0};
+      return std::pair{text.empty() ? std::string("ok") : "FAILED: " + text, 0.0};
     });
     for (const char* target : {"p99_latency_met", "min_throughput_met"}) {
       bool any = false;

@@ -10,6 +10,8 @@
 
 #include "infra/env.h"
 #include "infra/executor.h"
+#include "infra/local_provider.h"
+#include "infra/reconcile.h"
 #include "infra/resource.h"
 #include "support/subprocess.h"
 
@@ -52,9 +54,8 @@ class CliLifecycle : public ::testing::Test {
   }
   void TearDown() override {
     // Never leave anything behind, even when an assertion failed half way.
-    for (const auto& p : env_.tagged_processes()) {
-      auto it = p.dec_tags.find("DEC_INSTALLATION");
-      if (it != p.dec_tags.end() && it->second == installation_) env_.stop_process(p.id, 1s);
+    for (const auto& p : provider().discover()) {
+      if (p.outputs.at("kind") == "process") (void)provider().destroy_discovered(p);
     }
     fs::remove_all(dir_);
   }
@@ -74,13 +75,21 @@ class CliLifecycle : public ::testing::Test {
     return args;
   }
 
-  std::vector<infra::ProcessInfo> our_processes() {
-    std::vector<infra::ProcessInfo> ours;
-    for (const auto& p : env_.tagged_processes()) {
-      auto it = p.dec_tags.find("DEC_INSTALLATION");
-      if (it != p.dec_tags.end() && it->second == installation_ && p.dec_tags.count("DEC_RUN")) {
-        ours.push_back(p);
-      }
+  infra::LocalProvider& provider() {
+    if (!provider_) {
+      infra::ProviderContext pc;
+      pc.env = &env_;
+      pc.data_dir = data_dir_;
+      pc.installation = installation_;
+      provider_ = std::make_unique<infra::LocalProvider>(pc);
+    }
+    return *provider_;
+  }
+
+  std::vector<infra::DiscoveredResource> our_processes() {
+    std::vector<infra::DiscoveredResource> ours;
+    for (const auto& p : provider().discover()) {
+      if (p.outputs.at("kind") == "process") ours.push_back(p);
     }
     return ours;
   }
@@ -114,6 +123,7 @@ class CliLifecycle : public ::testing::Test {
   std::string data_dir_;
   std::string installation_;
   infra::PosixEnv env_;
+  std::unique_ptr<infra::LocalProvider> provider_;
 };
 
 TEST_F(CliLifecycle, RunComparesTwoRedisConfigurationsAndCleansUp) {
@@ -240,9 +250,20 @@ TEST_F(CliLifecycle, ReconcileDeletesTaggedOrphanMissingFromState) {
   auto pid = env_.spawn(orphan);
   ASSERT_TRUE(pid.ok()) << pid.error();
   fs::create_directories(data_dir_ + "/runs/20260101-000000-dead.ghost/service.ghost.0");
+  // And one whose environment was overwritten (as redis-server does for its process title):
+  // found through the data directory it runs in.
+  std::string untagged_dir = data_dir_ + "/runs/20260101-000000-dead.untagged/service.u.0";
+  fs::create_directories(untagged_dir);
+  infra::SpawnOptions untagged;
+  untagged.argv = {"sleep", "300"};
+  untagged.working_dir = untagged_dir;
+  auto untagged_pid = env_.spawn(untagged);
+  ASSERT_TRUE(untagged_pid.ok()) << untagged_pid.error();
   ASSERT_TRUE(env_.process_alive(*pid));
+  ASSERT_EQ(our_processes().size(), 2u);
   EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "reconcile.log").string()), 0);
   EXPECT_FALSE(env_.process_alive(*pid));
+  EXPECT_FALSE(env_.process_alive(*untagged_pid));
   expect_nothing_left({});
 }
 

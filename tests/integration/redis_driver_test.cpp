@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -138,7 +139,7 @@ class RedisDriverTest : public ::testing::Test {
     if (client_) redisFree(client_);
   }
 
-  std::unique_ptr<RedisDriver> connected(core::Settings config = {}) {
+  std::unique_ptr<RedisDriver> connected(const core::Settings& config = {}) {
     auto driver = std::make_unique<RedisDriver>();
     Status status = driver->connect(Endpoint{{server_->address()}, {}}, config);
     EXPECT_TRUE(status.ok()) << status.error();
@@ -146,10 +147,10 @@ class RedisDriverTest : public ::testing::Test {
   }
 
   // The integer answer of a command sent with the test's own hiredis client.
-  long long integer(const std::string& command, const std::string& key) {
-    auto* reply = static_cast<redisReply*>(redisCommand(client_, "%s %s", command.c_str(),
-                                                        key.c_str()));
-    long long value = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+  int64_t integer(const std::string& command, const std::string& key) {
+    auto* reply =
+        static_cast<redisReply*>(redisCommand(client_, "%s %s", command.c_str(), key.c_str()));
+    int64_t value = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
     if (reply) freeReplyObject(reply);
     return value;
   }
@@ -157,8 +158,7 @@ class RedisDriverTest : public ::testing::Test {
   // The `k` fields of all entries of a stream.
   std::set<std::string> keys_in_stream(const std::string& stream) {
     std::set<std::string> keys;
-    auto* reply =
-        static_cast<redisReply*>(redisCommand(client_, "XRANGE %s - +", stream.c_str()));
+    auto* reply = static_cast<redisReply*>(redisCommand(client_, "XRANGE %s - +", stream.c_str()));
     for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; ++i) {
       const redisReply* fields = reply->element[i]->element[1];
       for (size_t f = 0; f + 1 < fields->elements; f += 2) {
@@ -263,6 +263,26 @@ TEST_F(RedisDriverTest, PipelineKeepsAtMostWindowInFlight) {
   EXPECT_EQ(acked, 500);
 }
 
+TEST_F(RedisDriverTest, BatchingNeverHoldsASlowSendersMessages) {
+  auto driver = connected({{"pipeline", "64"}});
+  ASSERT_TRUE(driver->create_topic("slow", 1).ok());
+  auto producer = driver->make_producer();
+  ASSERT_TRUE(producer.ok()) << producer.error();
+  int acked = 0;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE((*producer)->send("slow", "", "x", [&](bool ok, auto) { acked += ok; }).ok());
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  // No flush: each send writes at once or, behind pending replies, by the next send at the
+  // latest, so at most the last message may still be in the client's buffer.
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_GE(integer("XLEN", "slow"), 9);
+  EXPECT_GE(acked, 8);  // acks arrive with later sends
+  ASSERT_TRUE((*producer)->flush().ok());
+  EXPECT_EQ(integer("XLEN", "slow"), 10);
+  EXPECT_EQ(acked, 10);
+}
+
 TEST_F(RedisDriverTest, PollAcksDeliversAcknowledgementsWithoutAnotherSend) {
   auto driver = connected({{"pipeline", "16"}});
   ASSERT_TRUE(driver->create_topic("poll-acks", 1).ok());
@@ -333,9 +353,10 @@ TEST_F(RedisDriverTest, PlainModeGivesEveryConsumerEveryMessage) {
   ASSERT_TRUE(driver->prepare_consumers({"plain"}, {"g"}).ok());
   EXPECT_EQ(integer("EXISTS", "plain"), 0) << "plain reads need no group on the server";
   ASSERT_EQ(produce(*driver, "plain", 1000).acked, 1000);
-  // Consumers made after the messages were sent still read from the start of the topic.
+  // Consumers made after the messages were sent still read from the start of the topic, and
+  // without a group even a "member" of two reads everything.
   for (int reader = 0; reader < 2; ++reader) {
-    auto consumer = driver->make_consumer({"", 0, 1, {"plain"}});
+    auto consumer = driver->make_consumer({"", reader, 2, {"plain"}});
     ASSERT_TRUE(consumer.ok()) << consumer.error();
     std::vector<std::unique_ptr<Consumer>> consumers;
     consumers.push_back(std::move(*consumer));
@@ -392,10 +413,10 @@ TEST_F(RedisDriverTest, TopicWithThreePartitionsKeepsEachKeyInOneStreamInOrder) 
   auto producer_side = connected({{"pipeline", "64"}});
   ASSERT_EQ(produce(*producer_side, "parts", 900, /*keys=*/12).acked, 900);
 
-  long long total = 0;
+  int64_t total = 0;
   std::set<std::string> seen_keys;
   for (const std::string& stream : redis_stream_names("parts", 3)) {
-    long long length = integer("XLEN", stream);
+    int64_t length = integer("XLEN", stream);
     EXPECT_GT(length, 0) << stream;
     total += length;
     for (const std::string& key : keys_in_stream(stream)) {
@@ -490,12 +511,11 @@ TEST_F(RedisDriverTest, BadConfigKeysAreReportedWithTheirPath) {
                 "unknown key \"pipline\" (did you mean \"pipeline\"?); valid keys: pipeline, "),
             std::string::npos)
       << by_path["systems[1].config.pipline"];
-  EXPECT_EQ(by_path["systems[1].config.read_mode"],
-            "expected one of group, plain, got \"fast\"");
+  EXPECT_EQ(by_path["systems[1].config.read_mode"], "expected one of group, plain, got \"fast\"");
   EXPECT_EQ(by_path["systems[1].config.block_ms"],
             "expected an integer from 1 to 60000, got \"0\"");
-  EXPECT_TRUE(catalog.validate_config("redis", {{"pipeline", "64"}, {"trim_exact", "true"}}, "c")
-                  .empty());
+  EXPECT_TRUE(
+      catalog.validate_config("redis", {{"pipeline", "64"}, {"trim_exact", "true"}}, "c").empty());
   // A key far from every valid one gets no suggestion.
   auto unrelated = catalog.validate_config("redis", {{"compression", "lz4"}}, "c");
   ASSERT_EQ(unrelated.size(), 1u);

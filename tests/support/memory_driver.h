@@ -22,11 +22,11 @@ namespace dec::testing {
 
 struct MemoryDriverOptions {
   // Every Nth send of each producer (N = the value, 0 = never):
-  uint64_t drop_every = 0;        // acked ok but never stored: lost
-  uint64_t duplicate_every = 0;   // stored twice
-  uint64_t reorder_every = 0;     // held back and stored right after the producer's next message
-  uint64_t fail_ack_every = 0;    // acked with ok = false and not stored
-  uint64_t corrupt_every = 0;     // stored with a flipped byte in the header
+  uint64_t drop_every = 0;       // acked ok but never stored: lost
+  uint64_t duplicate_every = 0;  // stored twice
+  uint64_t reorder_every = 0;    // held back and stored right after the producer's next message
+  uint64_t fail_ack_every = 0;   // acked with ok = false and not stored
+  uint64_t corrupt_every = 0;    // stored with a flipped byte in the header
   // Messages become visible to consumers this long after send().
   std::chrono::nanoseconds delivery_latency{0};
   // Acks are delivered once this many are pending (inside send()), or by flush().
@@ -35,7 +35,8 @@ struct MemoryDriverOptions {
   std::chrono::nanoseconds send_delay{0};
   bool fail_make_producer = false;
   bool fail_make_consumer = false;
-  uint64_t fail_send_after = 0;  // send() returns an error once this many sends succeeded (0 = never)
+  uint64_t fail_send_after =
+      0;  // send() returns an error once this many sends succeeded (0 = never)
 };
 
 class MemoryDriver : public drivers::Driver {
@@ -129,9 +130,9 @@ class MemoryDriver : public drivers::Driver {
         auto found = state_->topics.find(topic);
         if (found == state_->topics.end()) return make_error("no such topic: " + topic);
         auto& partitions = found->second.partitions;
-        const size_t partition =
-            key.empty() ? round_robin_++ % partitions.size()
-                        : std::hash<std::string_view>()(key) % partitions.size();
+        const size_t partition = key.empty()
+                                     ? round_robin_++ % partitions.size()
+                                     : std::hash<std::string_view>()(key) % partitions.size();
         StoredMessage message{std::string(key), std::string(payload),
                               std::chrono::steady_clock::now() + options.delivery_latency};
         if (every(options.corrupt_every)) message.payload[9] ^= 0x40;
@@ -212,9 +213,9 @@ class MemoryDriver : public drivers::Driver {
       }
     }
 
-    Result<size_t> poll(std::chrono::milliseconds timeout,
-                        const std::function<void(const drivers::ReceivedMessage&)>& on_message)
-        override {
+    Result<size_t> poll(
+        std::chrono::milliseconds timeout,
+        const std::function<void(const drivers::ReceivedMessage&)>& on_message) override {
       const auto deadline = std::chrono::steady_clock::now() + timeout;
       std::vector<std::pair<const std::string*, StoredMessage>> batch;
       {
@@ -229,8 +230,8 @@ class MemoryDriver : public drivers::Driver {
             while (owned.offset < log.size() && batch.size() < kMaxBatch) {
               const StoredMessage& message = log[owned.offset];
               if (message.visible_at > now) {
-                next_visible = std::min(next_visible.value_or(message.visible_at),
-                                        message.visible_at);
+                next_visible =
+                    std::min(next_visible.value_or(message.visible_at), message.visible_at);
                 break;
               }
               batch.emplace_back(&owned.topic, message);

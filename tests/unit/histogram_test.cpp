@@ -30,8 +30,8 @@ void expect_percentiles_within_1_percent(std::vector<uint64_t> samples, const st
   for (double p : {0.0, 1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0}) {
     const double exact = static_cast<double>(exact_percentile(samples, p));
     const double got = static_cast<double>(histogram.percentile(p));
-    EXPECT_LE(std::abs(got - exact), 0.01 * exact) << name << " p" << p << ": exact " << exact
-                                                    << ", histogram " << got;
+    EXPECT_LE(std::abs(got - exact), 0.01 * exact)
+        << name << " p" << p << ": exact " << exact << ", histogram " << got;
   }
   long double sum = 0;
   for (uint64_t value : samples) sum += value;
@@ -153,13 +153,13 @@ TEST(HistogramTest, DeserializeRejectsGarbage) {
       "",
       "garbage",
       "h2 n=2 min=10 max=1000 sum=1010 b=10:1,506:1",
-      "h1 n=3 min=10 max=1000 sum=1010 b=10:1,506:1",       // counts disagree
-      "h1 n=2 min=10 max=1000 sum=1010 b=506:1,10:1",       // not increasing
-      "h1 n=2 min=10 max=1000 sum=1010 b=10:1,99999:1",     // index out of range
-      "h1 n=2 min=10 max=1000 sum=1010 b=10:1,506:1,",      // trailing comma
-      "h1 n=2 min=10 max=1000 sum=1010 b=10:1,506:1 ",      // trailing space
-      "h1 n=2 min=11 max=1000 sum=1010 b=10:1,506:1",       // min not in first bucket
-      "h1 n=2 min=10 max=1000 sum=9 b=10:1,506:1",          // sum too small
+      "h1 n=3 min=10 max=1000 sum=1010 b=10:1,506:1",    // counts disagree
+      "h1 n=2 min=10 max=1000 sum=1010 b=506:1,10:1",    // not increasing
+      "h1 n=2 min=10 max=1000 sum=1010 b=10:1,99999:1",  // index out of range
+      "h1 n=2 min=10 max=1000 sum=1010 b=10:1,506:1,",   // trailing comma
+      "h1 n=2 min=10 max=1000 sum=1010 b=10:1,506:1 ",   // trailing space
+      "h1 n=2 min=11 max=1000 sum=1010 b=10:1,506:1",    // min not in first bucket
+      "h1 n=2 min=10 max=1000 sum=9 b=10:1,506:1",       // sum too small
       "h1 n=2 min=10 max=1000 sum=-1 b=10:1,506:1",
       "h1 n=2 min=10 max=1000 sum=1010 b=10:1,506:x",
       "h1 n=0 min=5 max=0 sum=0 b=",

@@ -1,0 +1,618 @@
+#include "core/spec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/spec_parser.h"
+
+namespace dec::core {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Knows two drivers; rejects the config key "bogus" like a real driver rejects unknown keys.
+DriverCatalog fake_catalog() {
+  DriverCatalog catalog;
+  catalog.names = {"redis", "kafka"};
+  catalog.validate_config = [](const std::string& driver, const Settings& config,
+                               const std::string& path_prefix) {
+    std::vector<FieldError> errors;
+    if (config.contains("bogus")) {
+      errors.push_back({path_prefix + ".bogus", "unknown " + driver + " setting"});
+    }
+    return errors;
+  };
+  return catalog;
+}
+
+ParseResult parse(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return parse_spec(text, overrides, fake_catalog());
+}
+
+std::vector<std::string> messages(const ParseResult& result) {
+  std::vector<std::string> out;
+  for (const FieldError& error : result.errors) out.push_back(error.to_string());
+  return out;
+}
+
+std::vector<std::string> paths(const ParseResult& result) {
+  std::vector<std::string> out;
+  for (const FieldError& error : result.errors) out.push_back(error.path);
+  return out;
+}
+
+Spec parse_ok(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  ParseResult result = parse(text, overrides);
+  EXPECT_TRUE(result.ok()) << ::testing::PrintToString(messages(result));
+  return result.spec;
+}
+
+constexpr const char* kMinimal = R"(
+name: minimal
+systems:
+  - name: a
+    driver: redis
+)";
+
+constexpr const char* kFullYaml = R"(
+# Redis with and without an append-only file.
+name: redis-durability
+description: Does fsync on every write cost latency?
+workload:
+  message_size: 1KiB
+  producers: 4
+  consumers: 2
+  rate: 50k/s
+  duration: 1m30s
+  warmup: 5s
+  drain_timeout: 500ms
+  topics: 2
+  partitions: 3
+  keys: 100
+  consumer_groups: 2
+systems:
+  - name: redis-memory
+    driver: redis
+    config:
+      pipeline: 64
+      read_mode: group
+    deploy:
+      provider: local
+      nodes: 1
+      cpus: 2
+      memory: 1GiB
+      bandwidth: 1Gbit
+      server:
+        appendonly: "no"
+  - name: redis-aof
+    driver: redis
+    config:
+      pipeline: 64
+    deploy:
+      cpus: 0.5
+      server:
+        appendonly: "yes"
+        appendfsync: always
+targets:
+  p99_latency: 5ms
+  min_throughput: 40k/s
+)";
+
+constexpr const char* kFullJson = R"({
+  "name": "redis-durability",
+  "description": "Does fsync on every write cost latency?",
+  "workload": {
+    "message_size": "1KiB", "producers": 4, "consumers": 2, "rate": 50000,
+    "duration": "90s", "warmup": "5s", "drain_timeout": "500ms", "topics": 2,
+    "partitions": 3, "keys": 100, "consumer_groups": 2
+  },
+  "systems": [
+    {"name": "redis-memory", "driver": "redis",
+     "config": {"pipeline": 64, "read_mode": "group"},
+     "deploy": {"provider": "local", "nodes": 1, "cpus": 2, "memory": 1073741824,
+                "bandwidth": "1000Mbit", "server": {"appendonly": "no"}}},
+    {"name": "redis-aof", "driver": "redis", "config": {"pipeline": "64"},
+     "deploy": {"cpus": 0.5, "server": {"appendonly": "yes", "appendfsync": "always"}}}
+  ],
+  "targets": {"p99_latency": "5ms", "min_throughput": "40k"}
+})";
+
+TEST(ParseSpec, FullYamlSpec) {
+  Spec spec = parse_ok(kFullYaml);
+  EXPECT_EQ(spec.name, "redis-durability");
+  EXPECT_EQ(spec.description, "Does fsync on every write cost latency?");
+  const Workload& w = spec.workload;
+  EXPECT_EQ(w.message_size, 1024u);
+  EXPECT_EQ(w.producers, 4);
+  EXPECT_EQ(w.consumers, 2);
+  EXPECT_EQ(w.rate, 50000);
+  EXPECT_EQ(w.duration, seconds(90));
+  EXPECT_EQ(w.warmup, seconds(5));
+  EXPECT_EQ(w.drain_timeout, milliseconds(500));
+  EXPECT_EQ(w.topics, 2);
+  EXPECT_EQ(w.partitions, 3);
+  EXPECT_EQ(w.keys, 100);
+  EXPECT_EQ(w.consumer_groups, 2);
+  ASSERT_EQ(spec.systems.size(), 2u);
+  const System& memory = spec.systems[0];
+  EXPECT_EQ(memory.name, "redis-memory");
+  EXPECT_EQ(memory.driver, "redis");
+  EXPECT_EQ(memory.config, (Settings{{"pipeline", "64"}, {"read_mode", "group"}}));
+  EXPECT_EQ(memory.deploy.provider, "local");
+  EXPECT_EQ(memory.deploy.nodes, 1);
+  EXPECT_EQ(memory.deploy.cpus, 2.0);
+  EXPECT_EQ(memory.deploy.memory, uint64_t{1} << 30);
+  EXPECT_EQ(memory.deploy.bandwidth, 1'000'000'000u);
+  EXPECT_EQ(memory.deploy.server, (Settings{{"appendonly", "no"}}));
+  const System& aof = spec.systems[1];
+  EXPECT_EQ(aof.deploy.cpus, 0.5);
+  EXPECT_FALSE(aof.deploy.memory.has_value());
+  EXPECT_EQ(aof.deploy.server, (Settings{{"appendonly", "yes"}, {"appendfsync", "always"}}));
+  EXPECT_EQ(spec.targets.p99_latency, milliseconds(5));
+  EXPECT_EQ(spec.targets.min_throughput, 40000);
+}
+
+TEST(ParseSpec, SameSpecInJsonIsEqual) { EXPECT_EQ(parse_ok(kFullJson), parse_ok(kFullYaml)); }
+
+TEST(ParseSpec, DefaultsApplyToEverythingLeftOut) {
+  Spec spec = parse_ok(kMinimal);
+  EXPECT_EQ(spec.description, "");
+  EXPECT_EQ(spec.workload, Workload{});
+  EXPECT_EQ(spec.workload.message_size, 1024u);
+  EXPECT_EQ(spec.workload.duration, seconds(10));
+  EXPECT_EQ(spec.workload.warmup, seconds(2));
+  EXPECT_EQ(spec.workload.rate, 0);
+  ASSERT_EQ(spec.systems.size(), 1u);
+  EXPECT_TRUE(spec.systems[0].config.empty());
+  EXPECT_EQ(spec.systems[0].deploy, Deploy{});
+  EXPECT_EQ(spec.systems[0].deploy.provider, "local");
+  EXPECT_EQ(spec.targets, Targets{});
+}
+
+TEST(ParseSpec, EmptyValuesKeepDefaults) {
+  Spec spec = parse_ok(R"(
+name: empty-values
+description:
+workload:
+targets:
+systems:
+  - name: a
+    driver: redis
+    config:
+    deploy:
+)");
+  EXPECT_EQ(spec.workload, Workload{});
+  EXPECT_EQ(spec.systems[0].deploy, Deploy{});
+}
+
+TEST(ParseSpec, NumbersAndStringsAreInterchangeable) {
+  Spec spec = parse_ok(R"(
+name: 123
+workload:
+  producers: "4"
+  message_size: 2048
+  rate: 1000
+  duration: "2s"
+systems:
+  - name: 7
+    driver: redis
+    config: {pipeline: 64, enabled: true, mode: no, ratio: 0.5}
+    deploy: {nodes: "2", cpus: "1.5"}
+)");
+  EXPECT_EQ(spec.name, "123");
+  EXPECT_EQ(spec.workload.producers, 4);
+  EXPECT_EQ(spec.workload.message_size, 2048u);
+  EXPECT_EQ(spec.workload.rate, 1000);
+  EXPECT_EQ(spec.workload.duration, seconds(2));
+  EXPECT_EQ(spec.systems[0].name, "7");
+  EXPECT_EQ(spec.systems[0].config,
+            (Settings{{"pipeline", "64"}, {"enabled", "true"}, {"mode", "no"}, {"ratio", "0.5"}}));
+  EXPECT_EQ(spec.systems[0].deploy.nodes, 2);
+  EXPECT_EQ(spec.systems[0].deploy.cpus, 1.5);
+}
+
+TEST(ParseSpec, EveryUnitFormInAField) {
+  struct Case {
+    std::string duration;
+    nanoseconds expected;
+  };
+  for (const Case& c : {Case{"250ns", nanoseconds(250)}, Case{"10us", microseconds(10)},
+                        Case{"10\xC2\xB5s", microseconds(10)}, Case{"500ms", milliseconds(500)},
+                        Case{"1.5s", milliseconds(1500)}, Case{"2m", minutes(2)},
+                        Case{"1h", minutes(60)}, Case{"1m30s", seconds(90)}}) {
+    Spec spec = parse_ok(kMinimal, {"workload.duration=" + c.duration});
+    EXPECT_EQ(spec.workload.duration, c.expected) << c.duration;
+  }
+  EXPECT_EQ(parse_ok(kMinimal, {"workload.warmup=0"}).workload.warmup, nanoseconds(0));
+  for (auto [text, bytes] :
+       {std::pair{"32", 32u}, std::pair{"100B", 100u}, std::pair{"4KB", 4000u},
+        std::pair{"4KiB", 4096u}, std::pair{"1MB", 1'000'000u}, std::pair{"1MiB", 1u << 20}}) {
+    EXPECT_EQ(
+        parse_ok(kMinimal, {std::string("workload.message_size=") + text}).workload.message_size,
+        bytes)
+        << text;
+  }
+  for (auto [text, rate] : {std::pair{"0", 0.0}, std::pair{"50000", 5e4}, std::pair{"50k/s", 5e4},
+                            std::pair{"1.5k", 1.5e3}, std::pair{"2M/s", 2e6}}) {
+    EXPECT_EQ(parse_ok(kMinimal, {std::string("workload.rate=") + text}).workload.rate, rate)
+        << text;
+  }
+  for (auto [text, bits] :
+       {std::pair{"500kbit", 500'000u}, std::pair{"100Mbit", 100'000'000u},
+        std::pair{"100Mbps", 100'000'000u}, std::pair{"1Gbit", 1'000'000'000u}}) {
+    EXPECT_EQ(parse_ok(kMinimal, {std::string("systems[0].deploy.bandwidth=") + text})
+                  .systems[0]
+                  .deploy.bandwidth,
+              bits)
+        << text;
+  }
+  EXPECT_EQ(parse_ok(kMinimal, {"systems[0].deploy.memory=512MiB"}).systems[0].deploy.memory,
+            uint64_t{512} << 20);
+}
+
+// One broken field per spec: exactly one error, at exactly this path.
+struct BadSpec {
+  std::string text;
+  std::string path;
+  std::string message;  // a part of the message
+};
+
+std::string with_workload(const std::string& workload_yaml) {
+  return "name: t\nworkload:\n" + workload_yaml + "\nsystems:\n  - name: a\n    driver: redis\n";
+}
+
+std::string with_system(const std::string& system_yaml) {
+  return "name: t\nsystems:\n  - name: a\n" + system_yaml + "\n";
+}
+
+void PrintTo(const BadSpec& bad, std::ostream* out) { *out << bad.path << " <- " << bad.text; }
+
+class BadSpecTest : public ::testing::TestWithParam<BadSpec> {};
+
+TEST_P(BadSpecTest, ReportsOneErrorAtItsPath) {
+  const BadSpec& bad = GetParam();
+  ParseResult result = parse(bad.text);
+  ASSERT_EQ(result.errors.size(), 1u) << bad.text << ::testing::PrintToString(messages(result));
+  EXPECT_EQ(result.errors[0].path, bad.path) << bad.text;
+  EXPECT_THAT(result.errors[0].message, HasSubstr(bad.message)) << bad.text;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Validation, BadSpecTest,
+    ::testing::Values(
+        BadSpec{"systems:\n  - name: a\n    driver: redis\n", "name", "required field missing"},
+        BadSpec{"name: t\n", "systems", "required field missing"},
+        BadSpec{"name: t\nsystems: []\n", "systems", "must list at least one system"},
+        BadSpec{"name: t\nsystems:\n  a: {driver: redis}\n", "systems",
+                "expected a list of systems, got a map"},
+        BadSpec{"name: [a, b]\nsystems:\n  - {name: a, driver: redis}\n", "name",
+                "expected a string, got a list"},
+        BadSpec{"nmae: t\nname: t\nsystems:\n  - {name: a, driver: redis}\n", "nmae",
+                "unknown field (did you mean \"name\"?)"},
+        BadSpec{"name: t\nworkload: [1]\nsystems:\n  - {name: a, driver: redis}\n", "workload",
+                "expected a map with fields message_size, producers"},
+        BadSpec{with_workload("  durtion: 5s"), "workload.durtion",
+                "unknown field (did you mean \"duration\"?)"},
+        BadSpec{with_workload("  rate: -5/s"), "workload.rate",
+                "invalid rate \"-5/s\": must be 0 (as fast as possible) or positive"},
+        BadSpec{with_workload("  rate: lots"), "workload.rate", "invalid rate \"lots\""},
+        BadSpec{with_workload("  duration: 10"), "workload.duration",
+                "\"10\" has no unit: write 10s or 10ms"},
+        BadSpec{with_workload("  duration: 0s"), "workload.duration", "must be longer than 0"},
+        BadSpec{with_workload("  warmup: -1s"), "workload.warmup", "must not be negative"},
+        BadSpec{with_workload("  drain_timeout: 5 minutes"), "workload.drain_timeout",
+                "invalid duration"},
+        BadSpec{with_workload("  message_size: 16"), "workload.message_size",
+                "must be at least 32B"},
+        BadSpec{with_workload("  message_size: 65MiB"), "workload.message_size",
+                "must be at most 64MiB"},
+        BadSpec{with_workload("  message_size: 12XB"), "workload.message_size",
+                "invalid size \"12XB\": expected a number followed by B, KB, KiB, MB, MiB, GB "
+                "or GiB"},
+        BadSpec{with_workload("  producers: 0"), "workload.producers", "must be at least 1, got 0"},
+        BadSpec{with_workload("  producers: 1.5"), "workload.producers",
+                "expected a whole number, got \"1.5\""},
+        BadSpec{with_workload("  consumers: -1"), "workload.consumers", "must be at least 0"},
+        BadSpec{with_workload("  topics: many"), "workload.topics", "expected a whole number"},
+        BadSpec{with_workload("  partitions: 0"), "workload.partitions", "must be at least 1"},
+        BadSpec{with_workload("  keys: -2"), "workload.keys", "must be at least 0"},
+        BadSpec{with_workload("  consumer_groups: 0"), "workload.consumer_groups",
+                "must be at least 1"},
+        BadSpec{with_workload("  producers: 99999999999"), "workload.producers", "too large"},
+        BadSpec{with_workload("  rate: 1\n  rate: 2"), "workload.rate", "given more than once"},
+        BadSpec{"name: t\nsystems:\n  - just-a-name\n", "systems[0]",
+                "expected a map with fields name, driver, config or deploy, got \"just-a-name\""},
+        BadSpec{"name: t\nsystems:\n  - ~\n", "systems[0]", "got nothing"},
+        BadSpec{"name: t\nsystems:\n  - {name: [x], driver: redis}\n", "systems[0].name",
+                "expected a string, got a list"},
+        BadSpec{"name: \"\"\nsystems:\n  - {name: a, driver: redis}\n", "name",
+                "must not be empty"},
+        BadSpec{"name: t\nsystems:\n  - driver: redis\n", "systems[0].name",
+                "required field missing"},
+        BadSpec{with_system(""), "systems[0].driver", "required field missing"},
+        BadSpec{with_system("    driver: redsi"), "systems[0].driver",
+                "unknown driver \"redsi\" (did you mean \"redis\"?)"},
+        BadSpec{with_system("    driver: Kafka"), "systems[0].driver",
+                "unknown driver \"Kafka\" (did you mean \"kafka\"?)"},
+        BadSpec{with_system("    driver: pulsar"), "systems[0].driver",
+                "unknown driver \"pulsar\" (known drivers: redis or kafka)"},
+        BadSpec{"name: t\nsystems:\n  - {name: my redis, driver: redis}\n", "systems[0].name",
+                "\"my redis\" is not a valid name"},
+        BadSpec{"name: t\nsystems:\n  - {name: a, driver: redis}\n  - {name: a, driver: kafka}\n",
+                "systems[1].name", "duplicate name \"a\" (also used by systems[0])"},
+        BadSpec{with_system("    driver: redis\n    confg: {}"), "systems[0].confg",
+                "unknown field (did you mean \"config\"?)"},
+        BadSpec{with_system("    driver: redis\n    config: {nested: {a: 1}}"),
+                "systems[0].config.nested", "expected a single value"},
+        BadSpec{with_system("    driver: redis\n    config: {pipeline: [1, 2]}"),
+                "systems[0].config.pipeline", "got a list"},
+        BadSpec{with_system("    driver: redis\n    config: {pipeline: }"),
+                "systems[0].config.pipeline", "has no value"},
+        BadSpec{with_system("    driver: redis\n    config: [pipeline]"), "systems[0].config",
+                "expected a map of names to values, got a list"},
+        BadSpec{with_system("    driver: redis\n    config: {bogus: 1}"), "systems[0].config.bogus",
+                "unknown redis setting"},
+        BadSpec{with_system("    driver: redis\n    deploy: {provider: lcoal}"),
+                "systems[0].deploy.provider",
+                "unknown provider \"lcoal\" (did you mean \"local\"?)"},
+        BadSpec{with_system("    driver: redis\n    deploy: {provider: aws}"),
+                "systems[0].deploy.provider",
+                "unknown provider \"aws\": expected local, endpoints, kubernetes or terraform"},
+        BadSpec{with_system("    driver: redis\n    deploy: {nodes: 0}"), "systems[0].deploy.nodes",
+                "must be at least 1"},
+        BadSpec{with_system("    driver: redis\n    deploy: {cpus: 0}"), "systems[0].deploy.cpus",
+                "must be greater than 0"},
+        BadSpec{with_system("    driver: redis\n    deploy: {cpus: two}"), "systems[0].deploy.cpus",
+                "expected a number, got \"two\""},
+        BadSpec{with_system("    driver: redis\n    deploy: {memory: 1XB}"),
+                "systems[0].deploy.memory", "invalid size \"1XB\""},
+        BadSpec{with_system("    driver: redis\n    deploy: {bandwidth: 100}"),
+                "systems[0].deploy.bandwidth", "invalid bandwidth \"100\""},
+        BadSpec{with_system("    driver: redis\n    deploy: {server: [appendonly]}"),
+                "systems[0].deploy.server", "expected a map of names to values"},
+        BadSpec{with_system("    driver: redis\n    deploy: {colour: blue}"),
+                "systems[0].deploy.colour", "unknown field"},
+        BadSpec{"name: t\nsystems: [{name: a, driver: redis}]\ntargets: {p99_latency: 5}\n",
+                "targets.p99_latency", "\"5\" has no unit: write 5s or 5ms"},
+        BadSpec{"name: t\nsystems: [{name: a, driver: redis}]\ntargets: {min_throughput: 0}\n",
+                "targets.min_throughput", "must be greater than 0"},
+        BadSpec{"name: t\nsystems: [{name: a, driver: redis}]\ntargets: {p95_latency: 5ms}\n",
+                "targets.p95_latency", "unknown field (did you mean \"p99_latency\"?)"}));
+
+TEST(ParseSpec, UnknownFieldFarFromAnyNameHasNoSuggestion) {
+  ParseResult result = parse(with_workload("  zzzzzz: 1"));
+  EXPECT_THAT(messages(result), ElementsAre("workload.zzzzzz: unknown field"));
+}
+
+TEST(ParseSpec, ReportsAllErrorsTogether) {
+  ParseResult result = parse(R"(
+name: many-problems
+workload:
+  durtion: 5s
+  rate: -5/s
+  producers: 0
+systems:
+  - name: a
+    driver: redsi
+  - name: a
+    driver: redis
+    config: {bogus: x}
+    deploy: {nodes: 0}
+targets: {p99_latency: 5}
+)");
+  EXPECT_THAT(messages(result),
+              ElementsAre("workload.durtion: unknown field (did you mean \"duration\"?)",
+                          "workload.rate: invalid rate \"-5/s\": must be 0 (as fast as possible) "
+                          "or positive",
+                          "workload.producers: must be at least 1, got 0",
+                          "systems[0].driver: unknown driver \"redsi\" (did you mean \"redis\"?)",
+                          "systems[1].deploy.nodes: must be at least 1, got 0",
+                          "systems[1].config.bogus: unknown redis setting",
+                          "systems[1].name: duplicate name \"a\" (also used by systems[0]); each "
+                          "system needs its own name",
+                          "targets.p99_latency: \"5\" has no unit: write 5s or 5ms"));
+}
+
+TEST(ParseSpec, DriverConfigIsCheckedOnlyForKnownDrivers) {
+  ParseResult result = parse(with_system("    driver: nope\n    config: {bogus: 1}"));
+  EXPECT_THAT(paths(result), ElementsAre("systems[0].driver"));
+}
+
+TEST(ParseSpec, CatalogErrorWithoutPathIsPlacedOnTheConfig) {
+  DriverCatalog catalog = fake_catalog();
+  catalog.validate_config = [](const std::string&, const Settings&, const std::string&) {
+    return std::vector<FieldError>{{"", "needs a stream name"}};
+  };
+  ParseResult result = parse_spec(kMinimal, {}, catalog);
+  EXPECT_THAT(messages(result), ElementsAre("systems[0].config: needs a stream name"));
+}
+
+TEST(ParseSpec, CatalogWithoutValidatorIsFine) {
+  DriverCatalog catalog{{"redis"}, nullptr};
+  EXPECT_TRUE(
+      parse_spec(with_system("    driver: redis\n    config: {bogus: 1}"), {}, catalog).ok());
+}
+
+TEST(ParseSpec, EmptyDocumentIsAClearError) {
+  for (const char* text : {"", "   \n", "# nothing but a comment\n", "~"}) {
+    ParseResult result = parse(text);
+    EXPECT_THAT(messages(result),
+                ElementsAre("the spec is empty: it needs at least a name and a list of systems"))
+        << text;
+  }
+}
+
+TEST(ParseSpec, TopLevelMustBeAMap) {
+  EXPECT_THAT(messages(parse("- a\n- b\n")),
+              ElementsAre(HasSubstr("expected a map with fields name, description, workload, "
+                                    "systems and targets at the top level, got a list")));
+  EXPECT_THAT(messages(parse("hello")), ElementsAre(HasSubstr("got \"hello\"")));
+}
+
+TEST(ParseSpec, SyntaxErrorsGiveLineAndColumn) {
+  EXPECT_THAT(messages(parse("name: t\nsystems: [\n")),
+              ElementsAre("syntax error at line 3, column 1: end of sequence flow not found"));
+  EXPECT_THAT(messages(parse(R"({"name": "x" "systems": []})")),
+              ElementsAre("syntax error at line 1, column 14: end of map flow not found"));
+  EXPECT_THAT(messages(parse("name: t\nsystems: b: c\n")),
+              ElementsAre(HasSubstr("syntax error at line 2, column")));
+}
+
+TEST(ParseSpec, OverridesApplyBeforeValidation) {
+  Spec spec =
+      parse_ok(kFullYaml, {"workload.duration=5s", "name=foo", "systems[0].config.pipeline=128",
+                           "systems[1].deploy.server.appendonly=no",
+                           "systems[1].deploy.server.appendfsync=everysec",
+                           "description=a=b contains equals"});
+  EXPECT_EQ(spec.workload.duration, seconds(5));
+  EXPECT_EQ(spec.name, "foo");
+  EXPECT_EQ(spec.systems[0].config.at("pipeline"), "128");
+  EXPECT_EQ(spec.systems[1].deploy.server,
+            (Settings{{"appendonly", "no"}, {"appendfsync", "everysec"}}));
+  EXPECT_EQ(spec.description, "a=b contains equals");
+}
+
+TEST(ParseSpec, OverridesCreateMissingMaps) {
+  Spec spec = parse_ok(kMinimal, {"workload.rate=1k", "systems[0].deploy.server.appendonly=yes",
+                                  "systems[0].config.linger.ms=5", "targets.p99_latency=2ms",
+                                  "systems[0].deploy.settings.image=redis:7"});
+  EXPECT_EQ(spec.workload.rate, 1000);
+  EXPECT_EQ(spec.systems[0].deploy.server, (Settings{{"appendonly", "yes"}}));
+  EXPECT_EQ(spec.systems[0].config, (Settings{{"linger.ms", "5"}}));
+  EXPECT_EQ(spec.systems[0].deploy.settings, (Settings{{"image", "redis:7"}}));
+  EXPECT_EQ(spec.targets.p99_latency, milliseconds(2));
+}
+
+TEST(ParseSpec, LaterOverrideWins) {
+  EXPECT_EQ(parse_ok(kMinimal, {"workload.producers=2", "workload.producers=3"}).workload.producers,
+            3);
+}
+
+TEST(ParseSpec, OverriddenValuesAreValidatedLikeTheFile) {
+  EXPECT_THAT(messages(parse(kMinimal, {"workload.rate=-5/s"})),
+              ElementsAre("workload.rate: invalid rate \"-5/s\": must be 0 (as fast as possible) "
+                          "or positive"));
+  EXPECT_THAT(messages(parse(kMinimal, {"workload.durtion=5s"})),
+              ElementsAre("workload.durtion: unknown field (did you mean \"duration\"?)"));
+  EXPECT_THAT(messages(parse(kMinimal, {"systems[0].driver=redsi"})),
+              ElementsAre("systems[0].driver: unknown driver \"redsi\" (did you mean \"redis\"?)"));
+}
+
+TEST(ParseSpec, MalformedOverridesNameTheOverride) {
+  struct Case {
+    std::string override_text;
+    std::string message;
+  };
+  for (const Case& c : {
+           Case{"workload.duration", "expected path=value, e.g. workload.duration=5s"},
+           Case{"=5", "the path before '=' is empty"},
+           Case{"systems[x].name=a", "invalid index \"x\": expected a number such as [0]"},
+           Case{"systems[-1].name=a", "invalid index \"-1\""},
+           Case{"systems[0.name=a", "missing ']' after '['"},
+           Case{"systems[5].name=a", "index 5 is out of range: systems has 1 entry"},
+           Case{"systems[0]x=a", "unexpected \"x\" at position 11 of the path"},
+           Case{"workload..rate=1", "expected a field name at position 10 of the path"},
+           Case{"name[0]=a", "name is \"minimal\", not a list"},
+           Case{"name.first=a", "name is \"minimal\", not a map, so name.first cannot be set"},
+           Case{"targets[0]=a", "targets does not exist, so it has no entry [0]"},
+           Case{"systems[0].config.=1", "a setting name is missing after the last '.'"},
+       }) {
+    ParseResult result = parse(kMinimal, {c.override_text});
+    ASSERT_EQ(result.errors.size(), 1u) << c.override_text;
+    EXPECT_EQ(result.errors[0].path, "--set " + c.override_text);
+    EXPECT_THAT(result.errors[0].message, HasSubstr(c.message)) << c.override_text;
+  }
+}
+
+TEST(ParseSpec, OverrideErrorsAndSpecErrorsAreReportedTogether) {
+  ParseResult result = parse(with_workload("  producers: 0"), {"bad", "systems[3].name=x"});
+  EXPECT_THAT(paths(result),
+              ElementsAre("--set bad", "--set systems[3].name=x", "workload.producers"));
+}
+
+TEST(ParseSpecFile, ReadsAFile) {
+  const std::filesystem::path path =
+      std::filesystem::path(::testing::TempDir()) / "dec_spec_test_full.yaml";
+  {
+    std::ofstream out(path);
+    out << kFullYaml;
+  }
+  ParseResult result = parse_spec_file(path.string(), {"workload.keys=7"}, fake_catalog());
+  EXPECT_TRUE(result.ok()) << ::testing::PrintToString(messages(result));
+  EXPECT_EQ(result.spec.workload.keys, 7);
+  std::filesystem::remove(path);
+}
+
+TEST(ParseSpecFile, MissingFileNamesThePath) {
+  ParseResult result = parse_spec_file("/nonexistent/dir/spec.yaml", {}, fake_catalog());
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].path, "");
+  EXPECT_EQ(result.errors[0].message,
+            "cannot read spec file \"/nonexistent/dir/spec.yaml\": No such file or directory");
+}
+
+TEST(ParseSpecFile, DirectoryIsRejected) {
+  ParseResult result = parse_spec_file(::testing::TempDir(), {}, fake_catalog());
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_THAT(result.errors[0].message, HasSubstr("it is a directory"));
+}
+
+TEST(SpecToJson, RoundTripsTheFullSpec) {
+  Spec spec = parse_ok(kFullYaml);
+  EXPECT_EQ(parse_ok(spec_to_json(spec)), spec);
+}
+
+TEST(SpecToJson, RoundTripsDefaultsAndAwkwardValues) {
+  Spec spec = parse_ok(kMinimal);
+  EXPECT_EQ(parse_ok(spec_to_json(spec)), spec);
+
+  spec.description = "quotes \" backslash \\ newline\n tab\t unicode \xC3\xA9 colon: # hash";
+  spec.workload.rate = 12.345678901234567;
+  spec.workload.duration = milliseconds(1500);
+  spec.workload.warmup = nanoseconds(0);
+  spec.workload.drain_timeout = nanoseconds(123'456'789);
+  spec.workload.message_size = 1'000'003;
+  spec.systems[0].config = {{"linger.ms", "5"}, {"empty", ""}, {"flag", "yes"}, {"num", "007"}};
+  spec.systems[0].deploy.provider = "endpoints";
+  spec.systems[0].deploy.nodes = 3;
+  spec.systems[0].deploy.cpus = 0.1;
+  spec.systems[0].deploy.memory = (uint64_t{3} << 30) + 1;
+  spec.systems[0].deploy.bandwidth = 1'500'001;
+  spec.systems[0].deploy.settings = {{"addresses", "127.0.0.1:6379,127.0.0.1:6380"}};
+  spec.targets.p99_latency = microseconds(2500);
+  spec.targets.min_throughput = 0.5;
+  EXPECT_EQ(parse_ok(spec_to_json(spec)), spec) << spec_to_json(spec);
+
+  for (nanoseconds d : std::vector<nanoseconds>{nanoseconds(1), microseconds(7), seconds(59),
+                                                minutes(61), std::chrono::hours(25)}) {
+    spec.workload.duration = d;
+    EXPECT_EQ(parse_ok(spec_to_json(spec)).workload.duration, d);
+  }
+}
+
+TEST(SpecToJson, WritesDurationsWithUnitsAndSizesInBytes) {
+  const std::string json = spec_to_json(parse_ok(kFullYaml));
+  EXPECT_THAT(json, HasSubstr("\"duration\": \"90s\""));
+  EXPECT_THAT(json, HasSubstr("\"drain_timeout\": \"500ms\""));
+  EXPECT_THAT(json, HasSubstr("\"message_size\": 1024"));
+  EXPECT_THAT(json, HasSubstr("\"bandwidth\": \"1Gbit\""));
+  EXPECT_THAT(json, HasSubstr("\"p99_latency\": \"5ms\""));
+  EXPECT_EQ(json.front(), '{');
+  EXPECT_EQ(spec_to_json(parse_ok(kFullYaml)), json);  // deterministic
+}
+
+}  // namespace
+}  // namespace dec::core
