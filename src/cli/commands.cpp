@@ -128,6 +128,8 @@ struct Context {
     pc.installation = infra::installation_id(data_dir);
     std::error_code ec;
     pc.dec_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    const char* tools = std::getenv("DEC_TOOLS_DIR");
+    pc.tools_dir = tools != nullptr && *tools != '\0' ? tools : DEC_DEFAULT_TOOLS_DIR;
     return pc;
   }
   Result<std::unique_ptr<store::Store>> open_store() { return store::Store::open(data_dir + "/dec.db"); }

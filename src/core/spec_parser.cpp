@@ -349,8 +349,9 @@ class SpecReader {
               {"consumers", count(0, workload.consumers)},
               {"rate",
                [&](const YAML::Node& field, const std::string& field_path) {
-                 if (std::optional<double> rate = read_rate(field, field_path))
+                 if (std::optional<double> rate = read_rate(field, field_path)) {
                    workload.rate = *rate;
+                 }
                }},
               {"duration",
                [&](const YAML::Node& field, const std::string& field_path) {
@@ -362,8 +363,9 @@ class SpecReader {
                }},
               {"drain_timeout",
                [&](const YAML::Node& field, const std::string& field_path) {
-                 if (auto timeout = read_duration(field, field_path))
+                 if (auto timeout = read_duration(field, field_path)) {
                    workload.drain_timeout = *timeout;
+                 }
                }},
               {"topics", count(1, workload.topics)},
               {"partitions", count(1, workload.partitions)},

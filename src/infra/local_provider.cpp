@@ -10,32 +10,69 @@ namespace {
 constexpr const char* kLoopback = "127.0.0.1";
 constexpr auto kStartTimeout = std::chrono::seconds(20);
 
-// How to run one broker locally. Adding a system means adding an entry here.
-struct LocalService {
-  std::string program;
-  bool emulated = false;
-  std::string label;
-  // Builds argv from port, data dir and the spec's deploy.server settings.
-  std::function<std::vector<std::string>(int port, const std::string& dir, const Settings& server)>
-      command;
+struct LaunchInput {
+  int port = 0;
+  std::string dir;
+  Settings server;  // deploy.server
+  int nodes = 1;
+  const ProviderContext* context = nullptr;
 };
 
-std::vector<std::string> redis_command(int port, const std::string& dir, const Settings& server) {
-  std::vector<std::string> argv = {"redis-server",   "--port",  std::to_string(port),
+// How to run one system locally. Adding a system means adding an entry here.
+struct LocalService {
+  std::string program;
+  bool emulated = false;  // a stand-in speaking the product's protocol, not the product
+  std::string label;
+  bool multi_node = false;  // nodes > 1 run inside the one process (mock cluster brokers)
+  std::vector<std::string> server_keys;  // allowed deploy.server keys; empty = passed through
+  std::function<Result<std::vector<std::string>>(const LaunchInput&)> command;
+  // When set, the service is ready once this file (in its data dir) exists, and the file holds
+  // its comma-separated addresses; otherwise it is ready when its port accepts connections.
+  std::string ready_file;
+};
+
+Result<std::vector<std::string>> redis_command(const LaunchInput& in) {
+  std::vector<std::string> argv = {"redis-server",   "--port",  std::to_string(in.port),
                                    "--bind",         kLoopback, "--dir",
-                                   dir,              "--save",  "",
+                                   in.dir,           "--save",  "",
                                    "--appendonly",   "no",      "--protected-mode",
                                    "no",             "--daemonize", "no"};
-  for (const auto& [key, value] : server) {
+  for (const auto& [key, value] : in.server) {
     argv.push_back("--" + key);
     argv.push_back(value);
   }
   return argv;
 }
 
+// librdkafka's mock cluster, hosted by `dec kafka-mock` so it is a separate, killable process.
+Result<std::vector<std::string>> kafka_mock_command(const LaunchInput& in) {
+  if (in.context->dec_binary.empty()) return make_error("cannot locate the dec binary");
+  return std::vector<std::string>{in.context->dec_binary, "kafka-mock", "--brokers",
+                                  std::to_string(in.nodes), "--bootstrap-file",
+                                  in.dir + "/bootstrap"};
+}
+
+Result<std::vector<std::string>> kinesalite_command(const LaunchInput& in) {
+  std::string cli = in.context->tools_dir + "/node_modules/kinesalite/cli.js";
+  if (!in.context->env->path_exists(cli)) {
+    return make_error("kinesalite is not installed (" + cli + " missing): run scripts/setup");
+  }
+  auto limit = in.server.find("shard_limit");
+  // In-memory store (no --path): kinesalite's on-disk store needs a native module.
+  return std::vector<std::string>{"node", cli, "--port", std::to_string(in.port),
+                                  "--createStreamMs", "0", "--deleteStreamMs", "0",
+                                  "--updateStreamMs", "0", "--shardLimit",
+                                  limit == in.server.end() ? "1000" : limit->second};
+}
+
 const LocalService* local_service(const std::string& driver) {
   static const std::map<std::string, LocalService> services = {
-      {"redis", {"redis-server", false, "redis-server", redis_command}},
+      {"redis", {"redis-server", false, "redis-server", false, {}, redis_command, ""}},
+      {"kafka",
+       {"kafka-mock", true, "librdkafka mock cluster", true, {"none"}, kafka_mock_command,
+        "bootstrap"}},
+      {"kinesis",
+       {"kinesalite", true, "kinesalite", false, {"shard_limit"}, kinesalite_command, ""}},
   };
   auto it = services.find(driver);
   return it == services.end() ? nullptr : &it->second;
@@ -74,9 +111,23 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
                       "\" has no local deployment yet; use deploy.provider: endpoints");
   }
   const core::Deploy& deploy = system.deploy;
-  if (deploy.nodes != 1) {
+  if (deploy.nodes != 1 && !service->multi_node) {
     return make_error("deploy.nodes: the local provider runs " + system.driver +
                       " as a single node; set nodes: 1");
+  }
+  if (!service->server_keys.empty()) {
+    for (const auto& [key, value] : deploy.server) {
+      if (std::find(service->server_keys.begin(), service->server_keys.end(), key) ==
+          service->server_keys.end()) {
+        std::string valid;
+        for (const auto& k : service->server_keys) {
+          if (k != "none") valid += (valid.empty() ? "" : ", ") + k;
+        }
+        return make_error("deploy.server." + key + ": " + service->label + " takes " +
+                          (valid.empty() ? std::string("no server settings")
+                                         : "only these server settings: " + valid));
+      }
+    }
   }
   if (deploy.cpus || deploy.memory || deploy.bandwidth) {
     return make_error(
@@ -93,6 +144,7 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
   resource.attributes["driver"] = system.driver;
   resource.attributes["program"] = service->program;
   resource.attributes["host"] = kLoopback;
+  resource.attributes["nodes"] = std::to_string(deploy.nodes);
   for (const auto& [key, value] : deploy.server) resource.attributes["server." + key] = value;
   return std::vector<Resource>{resource};
 }
@@ -113,15 +165,23 @@ Status LocalProvider::create(ResourceRecord& record, const RunState& state,
   if (!port) return make_error(port.error());
   std::string dir = resource_dir(state.run_id, resource.address);
   record.outputs["data_dir"] = dir;
-  record.outputs["port"] = std::to_string(*port);
   record.outputs["log"] = dir + "/service.log";
-  record.outputs["address"] = std::string(kLoopback) + ":" + std::to_string(*port);
+  if (service->ready_file.empty()) {
+    record.outputs["port"] = std::to_string(*port);
+    record.outputs["address"] = std::string(kLoopback) + ":" + std::to_string(*port);
+  }
   // Recorded before anything exists, so a crash from here on leaves a trace to clean.
   if (Status s = save(); !s) return s;
   if (Status s = env.make_dirs(dir); !s) return s;
 
+  LaunchInput input{*port, dir, server, 1, &context_};
+  if (auto nodes = resource.attributes.find("nodes"); nodes != resource.attributes.end()) {
+    input.nodes = std::stoi(nodes->second);
+  }
+  auto argv = service->command(input);
+  if (!argv) return make_error(argv.error());
   SpawnOptions spawn;
-  spawn.argv = service->command(*port, dir, server);
+  spawn.argv = *argv;
   spawn.environment = {{"DEC_INSTALLATION", context_.installation},
                        {"DEC_RUN", state.run_id},
                        {"DEC_RESOURCE", resource.address}};
@@ -140,11 +200,18 @@ Status LocalProvider::create(ResourceRecord& record, const RunState& state,
                         " exited during start-up: " + tail_of_file(env, record.outputs["log"]) +
                         " (log: " + record.outputs["log"] + ")");
     }
-    if (env.tcp_port_open(kLoopback, *port)) break;
+    if (service->ready_file.empty()) {
+      if (env.tcp_port_open(kLoopback, *port)) break;
+    } else if (auto addresses = env.read_file(dir + "/" + service->ready_file);
+               addresses && !addresses->empty()) {
+      std::string list = *addresses;
+      while (!list.empty() && (list.back() == '\n' || list.back() == ' ')) list.pop_back();
+      record.outputs["address"] = list;
+      break;
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       return make_error(service->program + " for " + resource.address +
-                        " did not accept connections on port " + std::to_string(*port) +
-                        " within 20 s (log: " + record.outputs["log"] + ")");
+                        " was not ready within 20 s (log: " + record.outputs["log"] + ")");
     }
     env.sleep_for(std::chrono::milliseconds(20));
   }
@@ -198,12 +265,21 @@ Result<ServiceEndpoint> LocalProvider::endpoint(const RunState& state) {
     if (record.status != "created") {
       return make_error(record.resource.address + " is not created (status " + record.status + ")");
     }
-    endpoint.addresses.push_back(record.outputs.at("address"));
+    // "address" may hold several comma-separated addresses (one per mock broker).
+    const std::string& list = record.outputs.at("address");
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t comma = list.find(',', start);
+      if (comma == std::string::npos) comma = list.size();
+      if (comma > start) endpoint.addresses.push_back(list.substr(start, comma - start));
+      start = comma + 1;
+    }
     endpoint.emulated = endpoint.emulated || record.outputs.count("emulated") > 0;
     auto label = record.outputs.find("label");
     if (label != record.outputs.end()) endpoint.label = label->second;
   }
   if (endpoint.addresses.empty()) return make_error("run " + state.run_id + " has no service");
+  if (endpoint.emulated) endpoint.properties["emulated"] = "true";
   return endpoint;
 }
 

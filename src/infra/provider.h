@@ -58,6 +58,7 @@ struct ProviderContext {
   std::string data_dir;      // absolute
   std::string installation;  // tag value identifying this data dir
   std::string dec_binary;    // path of the running dec, for services dec itself implements
+  std::string tools_dir;     // npm-installed helpers (kinesalite); see scripts/setup
 };
 
 // Creates the provider named in a spec (`local`, ...); error lists the known ones.

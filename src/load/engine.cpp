@@ -294,9 +294,17 @@ void Run::produce(ProducerWorker& worker) {
     }
   };
   // Ahead of schedule with messages in flight: push them out now rather than let a pipelining
-  // driver hold them while this thread sleeps, which would add the sleep to their latency.
+  // driver hold them while this thread waits, which would add the wait to their latency.
   const std::function<void()> before_sleep = [&] {
     if (producer->in_flight() > 0) flush("before waiting for the next send slot");
+  };
+  // Waiting happens inside the driver, so acks that arrive meanwhile are timed when they arrive.
+  const std::function<void(SteadyTime)> wait_until = [&](SteadyTime deadline) {
+    const auto max_wait = std::max(deadline - clock_.now(), SteadyTime::duration::zero());
+    const Status status = producer->poll_acks(std::chrono::duration_cast<nanoseconds>(max_wait));
+    if (!status.ok()) {
+      control_.fail(driver_.name() + ": waiting for acknowledgements failed: " + status.error());
+    }
   };
 
   PayloadHeader header;
@@ -309,7 +317,7 @@ void Run::produce(ProducerWorker& worker) {
       schedule_ended = true;  // checked before waiting: at low rates the slot may be far away
       break;
     }
-    const auto slot = limiter.wait_for(sequence, control_.abort_flag(), before_sleep);
+    const auto slot = limiter.wait_for(sequence, control_.abort_flag(), before_sleep, wait_until);
     if (!slot) break;
     const int64_t intended_ns = to_steady_ns(slot->intended);
     // A sender far behind its schedule must not run on long after the window closes.
@@ -423,8 +431,8 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
   worker.received.store(worker.received.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
   const auto latency = static_cast<uint64_t>(now_ns - header.intended_ns);
-  live_batch.push_back(
-      latency);  // keeps its capacity across polls: allocation-free in steady state
+  // The batch keeps its capacity across polls: allocation-free in steady state.
+  live_batch.push_back(latency);
   if (schedule_.in_window(header.intended_ns)) {
     worker.end_to_end_latency.record(latency);
     ++worker.received_in_window;

@@ -22,9 +22,9 @@ SteadyTime RateLimiter::intended_time(uint64_t i) const {
   return start_ + std::chrono::nanoseconds(std::llround(offset_ns));
 }
 
-std::optional<RateLimiter::Slot> RateLimiter::wait_for(uint64_t i, const std::atomic<bool>& stop,
-                                                       const std::function<void()>& before_sleep,
-                                                       std::chrono::nanoseconds max_slice) {
+std::optional<RateLimiter::Slot> RateLimiter::wait_for(
+    uint64_t i, const std::atomic<bool>& stop, const std::function<void()>& before_sleep,
+    const std::function<void(SteadyTime)>& sleep_until, std::chrono::nanoseconds max_slice) {
   if (stop.load(std::memory_order_relaxed)) return std::nullopt;
   SteadyTime now = clock_.now();
   if (unlimited()) return Slot{now, std::chrono::nanoseconds(0)};
@@ -43,7 +43,12 @@ std::optional<RateLimiter::Slot> RateLimiter::wait_for(uint64_t i, const std::at
   }
   while (now < due) {
     if (stop.load(std::memory_order_relaxed)) return std::nullopt;
-    clock_.sleep_until(std::min(due, now + max_slice));
+    const SteadyTime slice_end = std::min(due, now + max_slice);
+    if (sleep_until) {
+      sleep_until(slice_end);
+    } else {
+      clock_.sleep_until(slice_end);
+    }
     now = clock_.now();
   }
   if (stop.load(std::memory_order_relaxed)) return std::nullopt;

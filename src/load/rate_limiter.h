@@ -42,15 +42,18 @@ class RateLimiter {
   SteadyTime intended_time(uint64_t i) const;
 
   // Waits until message `i` is due and returns its intended send time (now, when unlimited).
-  // When ahead of schedule, `before_sleep` (if set) runs once before sleeping; the engine flushes
-  // pipelined sends there. Sleeps in slices of at most `max_slice` and returns nothing as soon as
-  // `stop` is true, so callers stay responsive even at very low rates. Never sleeps when behind.
+  // When ahead of schedule, `before_sleep` (if set) runs once before waiting; the engine flushes
+  // pipelined sends there. The wait is made of slices of at most `max_slice`, each spent in
+  // `sleep_until` (the clock's sleep when unset; the engine collects acks there instead), and
+  // returns nothing as soon as `stop` is true, so callers stay responsive even at very low rates.
+  // Never waits when behind.
   struct Slot {
     SteadyTime intended;
     std::chrono::nanoseconds lag{0};  // how late the slot is taken (0 when on time)
   };
   std::optional<Slot> wait_for(uint64_t i, const std::atomic<bool>& stop,
                                const std::function<void()>& before_sleep = {},
+                               const std::function<void(SteadyTime)>& sleep_until = {},
                                std::chrono::nanoseconds max_slice = std::chrono::milliseconds(20));
 
   // Slots that were already overdue when asked for, and the largest lag seen: how far the sender

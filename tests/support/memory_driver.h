@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "drivers/driver.h"
@@ -29,14 +30,16 @@ struct MemoryDriverOptions {
   uint64_t corrupt_every = 0;    // stored with a flipped byte in the header
   // Messages become visible to consumers this long after send().
   std::chrono::nanoseconds delivery_latency{0};
-  // Acks are delivered once this many are pending (inside send()), or by flush().
+  // Acks are delivered once this many are pending (inside send()), or by flush(), or by
+  // poll_acks() when acks_on_poll is set.
   size_t ack_batch = 1;
+  bool acks_on_poll = false;
   // A send() blocks this long before returning (a slow system).
   std::chrono::nanoseconds send_delay{0};
   bool fail_make_producer = false;
   bool fail_make_consumer = false;
-  uint64_t fail_send_after =
-      0;  // send() returns an error once this many sends succeeded (0 = never)
+  // send() returns an error once this many sends succeeded (0 = never).
+  uint64_t fail_send_after = 0;
 };
 
 class MemoryDriver : public drivers::Driver {
@@ -89,6 +92,7 @@ class MemoryDriver : public drivers::Driver {
     return total;
   }
   int producers_made() const { return state_->producers_made.load(); }
+  uint64_t poll_acks_calls() const { return state_->poll_acks_calls.load(); }
 
  private:
   using SteadyTime = std::chrono::steady_clock::time_point;
@@ -108,6 +112,7 @@ class MemoryDriver : public drivers::Driver {
     std::condition_variable appended;
     std::map<std::string, Topic> topics;
     std::atomic<int> producers_made{0};
+    std::atomic<uint64_t> poll_acks_calls{0};
   };
 
   class MemoryProducer : public drivers::Producer {
@@ -166,6 +171,13 @@ class MemoryDriver : public drivers::Driver {
     }
 
     size_t in_flight() const override { return pending_.size(); }
+
+    Status poll_acks(std::chrono::nanoseconds max_wait) override {
+      ++state_->poll_acks_calls;
+      if (state_->options.acks_on_poll) deliver_acks();
+      std::this_thread::sleep_for(max_wait);
+      return Status::Ok();
+    }
 
    private:
     struct Held {

@@ -112,10 +112,29 @@ TEST(RateLimiterTest, LongWaitsAreSlicedAndStopPromptly) {
     if (clock.sleeps.size() == 3) stop = true;
   };
   ASSERT_TRUE(limiter.wait_for(0, stop));
-  EXPECT_FALSE(limiter.wait_for(1, stop, {}, milliseconds(20)));
+  EXPECT_FALSE(limiter.wait_for(1, stop, {}, {}, milliseconds(20)));
   ASSERT_EQ(clock.sleeps.size(), 3u);
   EXPECT_EQ(clock.sleeps[0], start + milliseconds(20));
   EXPECT_EQ(clock.sleeps[2], start + milliseconds(60));
+}
+
+TEST(RateLimiterTest, WaitsThroughTheGivenSleepFunction) {
+  FakeClock clock;
+  const SteadyTime start = clock.now();
+  RateLimiter limiter(clock, 10, start);  // 100 ms apart
+  std::atomic<bool> stop{false};
+  std::vector<SteadyTime> waits;
+  const std::function<void(SteadyTime)> wait = [&](SteadyTime until) {
+    waits.push_back(until);
+    clock.advance(until - clock.now());
+  };
+  ASSERT_TRUE(limiter.wait_for(0, stop, {}, wait));
+  auto slot = limiter.wait_for(1, stop, {}, wait, milliseconds(40));
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(slot->intended, start + milliseconds(100));
+  EXPECT_TRUE(clock.sleeps.empty());  // the clock's own sleep is not used
+  ASSERT_EQ(waits.size(), 3u);
+  EXPECT_EQ(waits[2], start + milliseconds(100));
 }
 
 TEST(RateLimiterTest, UnlimitedRateIntendsNow) {
@@ -522,6 +541,20 @@ TEST(EngineTest, PipelinedDriverIsFlushedBeforeSleeping) {
   const EngineRun run = run_engine(pipelined, options);
   EXPECT_GT(run.result.publish_latency.count(), 100u);
   EXPECT_LT(run.result.publish_latency.percentile(99), 100'000'000u);
+}
+
+TEST(EngineTest, WaitsInsideTheDriverForTheNextSlot) {
+  // Ahead of schedule the engine waits in poll_acks(), so a driver can take acks as they arrive.
+  testing::MemoryDriver driver({.acks_on_poll = true});
+  EngineOptions options;
+  options.producers = 1;
+  options.consumers = 1;
+  options.rate = 200;
+  options.duration = milliseconds(500);
+  const EngineRun run = run_engine(driver, options);
+  EXPECT_EQ(run.result.error, "");
+  EXPECT_GT(driver.poll_acks_calls(), 50u);  // at least one wait per slot
+  EXPECT_EQ(run.result.delivery.acked, run.result.delivery.sent);
 }
 
 TEST(EngineTest, ProgressAndTimelineOncePerSecond) {
