@@ -304,8 +304,8 @@ SigningKey derive_signing_key(std::string_view secret_access_key, std::string_vi
                               std::string_view region, std::string_view service) {
   std::string secret = "AWS4";
   secret.append(secret_access_key);
-  SigningKey key = hmac_sha256(reinterpret_cast<const unsigned char*>(secret.data()),
-                               secret.size(), date);
+  SigningKey key =
+      hmac_sha256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), date);
   key = hmac_sha256(key, region);
   key = hmac_sha256(key, service);
   return hmac_sha256(key, "aws4_request");
@@ -314,8 +314,7 @@ SigningKey derive_signing_key(std::string_view secret_access_key, std::string_vi
 namespace {
 
 Signature sign_with_key(const SignableRequest& request, const Credentials& credentials,
-                        const SigningKey& key, std::string_view scope,
-                        std::string_view amz_date) {
+                        const SigningKey& key, std::string_view scope, std::string_view amz_date) {
   Signature result;
   result.canonical_request = canonical_request(request);
   result.string_to_sign = string_to_sign(amz_date, scope, result.canonical_request);

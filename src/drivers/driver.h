@@ -45,6 +45,10 @@ class Producer {
     std::this_thread::sleep_for(max_wait);
     return Status::Ok();
   }
+  // True when poll_acks() itself writes anything buffered and delivers acks as they arrive.
+  // Otherwise an idle sender must flush() (a full round trip) before it waits, or buffered
+  // messages would sit in the driver while the sender sleeps.
+  virtual bool delivers_acks_while_polling() const { return false; }
 };
 
 struct ReceivedMessage {

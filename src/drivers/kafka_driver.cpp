@@ -797,6 +797,13 @@ Result<std::unique_ptr<Consumer>> KafkaDriver::make_consumer(const ConsumerOptio
   // Defaults go first so the spec can override them; group.id goes last so it cannot.
   Properties properties = {{"auto.offset.reset", "earliest", "dec default"},
                            {"enable.partition.eof", "false", "dec default"}};
+  if (!state.mock_control.empty()) {
+    // The mock's coordinator waits session.timeout.ms - 1 s (44 s by default) for members to
+    // rejoin once a group has formed, where a broker ends the rebalance as soon as all have
+    // rejoined; a short session and frequent heartbeats keep a late member's join to seconds.
+    properties.push_back({"session.timeout.ms", "6000", "dec default for the mock cluster"});
+    properties.push_back({"heartbeat.interval.ms", "500", "dec default for the mock cluster"});
+  }
   properties.insert(properties.end(), state.properties.begin(), state.properties.end());
   // Without a group every consumer reads everything: a group of its own does exactly that.
   std::string group = options.group;

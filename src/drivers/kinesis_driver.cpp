@@ -93,8 +93,9 @@ std::vector<ConfigKey> kinesis_config_keys() {
        integer_check(1024, kMaxRequestBytes)},
       {"linger_ms", "longest a record waits for its batch to fill before it is sent", "5",
        integer_check(0, 60000)},
-      {"max_retries", "times a throttled or failed record / request is retried before its ack fails",
-       "10", integer_check(0, 100)},
+      {"max_retries",
+       "times a throttled or failed record / request is retried before its ack fails", "10",
+       integer_check(0, 100)},
       {"retry_base_ms", "first retry delay; doubled per retry, with jitter, up to 10 s", "50",
        integer_check(1, 60000)},
       {"read_limit", "records asked for in one GetRecords (Limit)", "1000",
@@ -104,8 +105,10 @@ std::vector<ConfigKey> kinesis_config_keys() {
        "50", integer_check(1, 60000)},
       {"timeout_ms", "longest one HTTP request may take, connecting included", "10000",
        integer_check(100, 600000)},
-      {"stream_mode", "capacity mode of the streams dec creates (only PROVISIONED: one shard per "
-       "partition)", "PROVISIONED",
+      {"stream_mode",
+       "capacity mode of the streams dec creates (only PROVISIONED: one shard per "
+       "partition)",
+       "PROVISIONED",
        [](const std::string& value) -> std::string {
          return value == "PROVISIONED" ? "" : "PROVISIONED";
        }},
@@ -211,7 +214,8 @@ struct ParsedUrl {
 
 Result<ParsedUrl> parse_url(const std::string& url) {
   size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return make_error("bad Kinesis endpoint URL \"" + url + "\"");
+  if (scheme_end == std::string::npos)
+    return make_error("bad Kinesis endpoint URL \"" + url + "\"");
   ParsedUrl parsed;
   parsed.scheme = url.substr(0, scheme_end);
   std::string rest = url.substr(scheme_end + 3);
@@ -252,9 +256,8 @@ class KinesisClient {
     request.method = "POST";
     request.path = "/";
     target_.assign(kTargetPrefix).append(operation);
-    request.headers = {{"content-type", std::string(kContentType)},
-                       {"host", host_},
-                       {"x-amz-target", target_}};
+    request.headers = {
+        {"content-type", std::string(kContentType)}, {"host", host_}, {"x-amz-target", target_}};
     request.payload_hash = aws::sha256_hex(body);
     std::string authorization = signer_.sign(request, wall_clock_());
     headers_.clear();
@@ -436,6 +439,10 @@ class KinesisProducer : public Producer {
     for (const Batch& batch : batches_) count += batch.records.size();
     return count;
   }
+
+  // poll_acks() sends each batch once its linger is over and acks as answers arrive, so the
+  // engine need not flush before it waits (which would send every batch early, unfilled).
+  bool delivers_acks_while_polling() const override { return true; }
 
   Status poll_acks(nanoseconds max_wait) override {
     if (!broken_.empty()) return make_error(broken_);
@@ -624,7 +631,8 @@ Result<std::vector<std::string>> list_shards(KinesisDriver::State& state, Kinesi
   std::string body = "{\"StreamName\":" + json_string(stream) + "}";
   for (int page = 0; page < 10000; ++page) {
     ApiResult result = state.call_with_retries(client, "ListShards", body, random);
-    if (!result.ok()) return make_error("ListShards for stream " + stream + ": " + result.describe());
+    if (!result.ok())
+      return make_error("ListShards for stream " + stream + ": " + result.describe());
     Json response = Json::parse(result.body, nullptr, false);
     if (!response.is_object() || !response.contains("Shards") || !response["Shards"].is_array()) {
       return make_error("ListShards for stream " + stream + ": unexpected response");
@@ -740,8 +748,8 @@ class KinesisConsumer : public Consumer {
     bool behind = response.contains("MillisBehindLatest") &&
                   response["MillisBehindLatest"].is_number() &&
                   response["MillisBehindLatest"].get<double>() > 0;
-    cursor.not_before = records.empty() && !behind ? Clock::now() + config_.poll_interval
-                                                   : Clock::time_point{};
+    cursor.not_before =
+        records.empty() && !behind ? Clock::now() + config_.poll_interval : Clock::time_point{};
     return records.size();
   }
 
@@ -788,9 +796,8 @@ Status wait_for_stream(KinesisDriver::State& state, KinesisClient& client,
     state.sleep(delay);
     delay = std::min<nanoseconds>(delay * 2, std::chrono::seconds(1));
   }
-  return make_error("stream " + stream + " did not become " +
-                    (want_active ? "ACTIVE" : "deleted") + " within 5 minutes (status: " +
-                    (status.empty() ? "not found" : status) + ")");
+  return make_error("stream " + stream + " did not become " + (want_active ? "ACTIVE" : "deleted") +
+                    " within 5 minutes (status: " + (status.empty() ? "not found" : status) + ")");
 }
 
 Status delete_stream(KinesisDriver::State& state, KinesisClient& client, const std::string& stream,
@@ -846,8 +853,7 @@ KinesisDriver::KinesisDriver() : KinesisDriver(KinesisDependencies{}) {}
 KinesisDriver::KinesisDriver(HttpClientFactory http)
     : KinesisDriver(KinesisDependencies{std::move(http), {}, {}, {}}) {}
 
-KinesisDriver::KinesisDriver(KinesisDependencies dependencies)
-    : state_(std::make_shared<State>()) {
+KinesisDriver::KinesisDriver(KinesisDependencies dependencies) : state_(std::make_shared<State>()) {
   if (!dependencies.environment) dependencies.environment = aws::process_environment();
   if (!dependencies.sleep) {
     dependencies.sleep = [](nanoseconds duration) { std::this_thread::sleep_for(duration); };
@@ -907,8 +913,9 @@ Status KinesisDriver::connect(const Endpoint& endpoint, const core::Settings& co
   // Emulators ignore the region but SigV4 needs one.
   if (state.region.empty()) {
     if (!local) {
-      return make_error("kinesis: no AWS region; set config.region, AWS_REGION or a region in "
-                        "~/.aws/config");
+      return make_error(
+          "kinesis: no AWS region; set config.region, AWS_REGION or a region in "
+          "~/.aws/config");
     }
     state.region = "us-east-1";
   }
@@ -925,10 +932,9 @@ Status KinesisDriver::connect(const Endpoint& endpoint, const core::Settings& co
       state.credentials = {std::string(kDummyKeyId), std::string(kDummySecret), "",
                            "dummy credentials for an emulator"};
     } else {
-      return make_error(
-          "kinesis: no AWS credentials for " + state.url +
-          "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in "
-          "~/.aws/credentials (AWS_PROFILE)");
+      return make_error("kinesis: no AWS credentials for " + state.url +
+                        "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in "
+                        "~/.aws/credentials (AWS_PROFILE)");
     }
   }
 
@@ -945,8 +951,8 @@ Status KinesisDriver::connect(const Endpoint& endpoint, const core::Settings& co
   // A cheap call that proves the endpoint answers and accepts the credentials.
   ApiResult listed = state.call_with_retries(*control, "ListStreams", "{\"Limit\":1}", random);
   if (!listed.ok()) {
-    return make_error("kinesis at " + state.url + " (credentials from " +
-                      state.credentials.source + "): ListStreams failed: " + listed.describe());
+    return make_error("kinesis at " + state.url + " (credentials from " + state.credentials.source +
+                      "): ListStreams failed: " + listed.describe());
   }
   state.control = std::move(control);
   return Status::Ok();
@@ -995,8 +1001,7 @@ Status KinesisDriver::prepare_consumers(const std::vector<std::string>& /*topics
 
 Result<std::unique_ptr<Producer>> KinesisDriver::make_producer() {
   if (!state_->control) return make_error("kinesis driver is not connected");
-  return std::unique_ptr<Producer>(
-      std::make_unique<KinesisProducer>(state_, state_->new_client()));
+  return std::unique_ptr<Producer>(std::make_unique<KinesisProducer>(state_, state_->new_client()));
 }
 
 Result<std::unique_ptr<Consumer>> KinesisDriver::make_consumer(const ConsumerOptions& options) {

@@ -386,6 +386,8 @@ class RedisProducer final : public Producer {
 
   size_t in_flight() const override { return outstanding_; }
 
+  bool delivers_acks_while_polling() const override { return true; }
+
   Status poll_acks(std::chrono::nanoseconds max_wait) override {
     if (!broken_.empty()) return make_error(broken_);
     if (!write()) return make_error(broken_);

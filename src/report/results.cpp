@@ -243,11 +243,19 @@ Result<std::string> comparison_table(const std::string& results_json) {
           });
     }
   }
-  add("phases (s)", 0, [](const json& r) {
+  // Phase names in the label, figures in the cells, so columns stay narrow.
+  std::string phase_names;
+  for (const auto& r : runs) {
+    if (!r.contains("phases_s")) continue;
+    std::string names;
+    for (const auto& [name, value] : r["phases_s"].items()) names += (names.empty() ? "" : "/") + name;
+    if (names.size() > phase_names.size()) phase_names = names;
+  }
+  add("s " + phase_names, 0, [](const json& r) {
     std::string text;
     if (r.contains("phases_s")) {
       for (const auto& [name, value] : r["phases_s"].items()) {
-        text += (text.empty() ? "" : " ") + name.substr(0, 4) + " " + fixed(value.get<double>(), 2);
+        text += (text.empty() ? "" : "/") + fixed(value.get<double>(), 2);
       }
     }
     return std::pair{text, 0.0};

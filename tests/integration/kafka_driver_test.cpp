@@ -491,7 +491,7 @@ TEST_F(KafkaDriverTest, ControlPortAnswersFaultRequests) {
 }
 
 TEST_F(KafkaDriverTest, LoadEngineDeliversEveryMessageExactlyOnce) {
-  auto driver = connected({{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}});
+  auto driver = connected();
   std::string topic = fresh_topic("engine");
   ASSERT_TRUE(driver->create_topic(topic, 3).ok());
   load::EngineOptions options;

@@ -171,6 +171,7 @@ class MemoryDriver : public drivers::Driver {
     }
 
     size_t in_flight() const override { return pending_.size(); }
+    bool delivers_acks_while_polling() const override { return state_->options.acks_on_poll; }
 
     Status poll_acks(std::chrono::nanoseconds max_wait) override {
       ++state_->poll_acks_calls;

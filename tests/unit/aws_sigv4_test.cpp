@@ -22,8 +22,10 @@ constexpr const char* kDate = "20150830T123600Z";
 constexpr const char* kEmptyHash =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 constexpr const char* kSessionToken =
-    "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIe"
-    "oIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq"
+    "AQoDYXdzEPT//////////"
+    "wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIe"
+    "oIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/"
+    "kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq"
     "5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypN"
     "C9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
 
@@ -64,7 +66,8 @@ std::string plain_creq(const std::string& method, const std::string& uri,
 }
 
 std::vector<SuiteVector> suite_vectors() {
-  const std::string unreserved = "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  const std::string unreserved =
+      "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   const std::string u1234 = "\xe1\x88\xb4";  // U+1234, the suite's UTF-8 character
   return {
       {"get-vanilla", "GET", "/", "", host_and_date(), "", plain_creq("GET", "/", ""),
@@ -76,8 +79,8 @@ std::vector<SuiteVector> suite_vectors() {
        suite_sts("816cd5b414d056048ba4f7c5386d6e0533120fb1fcfa93762cf0fc39e2cf19e0"),
        suite_authz("host;x-amz-date",
                    "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500")},
-      {"get-vanilla-query-order-value", "GET", "/", "Param1=value2&Param1=value1",
-       host_and_date(), "", plain_creq("GET", "/", "Param1=value1&Param1=value2"),
+      {"get-vanilla-query-order-value", "GET", "/", "Param1=value2&Param1=value1", host_and_date(),
+       "", plain_creq("GET", "/", "Param1=value1&Param1=value2"),
        suite_sts("c968629d70850097a2d8781c9bf7edcb988b04cac14cca9be4acc3595f884606"),
        suite_authz("host;x-amz-date",
                    "5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694")},
@@ -255,9 +258,9 @@ TEST_P(SigV4SuiteTest, MatchesEveryStepOfThePublishedVector) {
   SignableRequest request = request_of(vector);
   EXPECT_EQ(canonical_request(request), vector.canonical_request);
   // The published string to sign hashes the published canonical request: checks the data too.
-  EXPECT_EQ(string_to_sign(kDate, "20150830/us-east-1/service/aws4_request",
-                           vector.canonical_request),
-            vector.string_to_sign);
+  EXPECT_EQ(
+      string_to_sign(kDate, "20150830/us-east-1/service/aws4_request", vector.canonical_request),
+      vector.string_to_sign);
   Signature signature = sign(request, kSuiteCredentials, "us-east-1", "service", kDate);
   EXPECT_EQ(signature.canonical_request, vector.canonical_request);
   EXPECT_EQ(signature.string_to_sign, vector.string_to_sign);

@@ -181,6 +181,7 @@ class KinesisDriverTest : public ::testing::Test {
   }
 
   FakeKinesis fake_;
+  AckLog acks_;
   std::map<std::string, std::string> environment_;
   std::mutex sleeps_mutex_;
   std::vector<nanoseconds> sleeps_;
@@ -205,7 +206,7 @@ TEST_F(KinesisDriverTest, PartialFailureRetriesOnlyTheFailedRecords) {
   });
   auto driver = connected({{"batch_size", "10"}, {"linger_ms", "60000"}});
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   for (int i = 0; i < 10; ++i) {
     std::string message = "m" + std::to_string(i);
     ASSERT_TRUE(sender->send("stream", "", message, acks.callback(message)).ok());
@@ -245,7 +246,7 @@ TEST_F(KinesisDriverTest, WholeRequestThrottlingIsRetriedWithGrowingBackoff) {
   });
   auto driver = connected({{"retry_base_ms", "100"}, {"linger_ms", "60000"}});
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   for (const char* message : {"a", "b", "c"}) {
     ASSERT_TRUE(sender->send("stream", "key", message, acks.callback(message)).ok());
   }
@@ -290,7 +291,7 @@ TEST_F(KinesisDriverTest, ExhaustedRetriesAckFailureOncePerMessage) {
   });
   auto driver = connected({{"max_retries", "2"}, {"linger_ms", "60000"}});
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   ASSERT_TRUE(sender->send("stream", "cold1", "first", acks.callback("first")).ok());
   ASSERT_TRUE(sender->send("stream", "hot", "second", acks.callback("second")).ok());
   ASSERT_TRUE(sender->send("stream", "cold2", "third", acks.callback("third")).ok());
@@ -318,7 +319,7 @@ TEST_F(KinesisDriverTest, WholeRequestThrottledPastRetriesFailsEveryAck) {
   fake_.on("PutRecords", [](const Call&) { return error(400, "ThrottlingException", "busy"); });
   auto driver = connected({{"max_retries", "1"}, {"linger_ms", "60000"}});
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   ASSERT_TRUE(sender->send("stream", "", "x", acks.callback("x")).ok());
   ASSERT_TRUE(sender->send("stream", "", "y", acks.callback("y")).ok());
   ASSERT_TRUE(sender->flush().ok());
@@ -338,7 +339,7 @@ TEST_F(KinesisDriverTest, RefusalNoRetryCanFixEndsTheProducer) {
   });
   auto driver = connected({{"linger_ms", "60000"}});
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   ASSERT_TRUE(sender->send("stream", "", "x", acks.callback("x")).ok());
   Status flushed = sender->flush();
   ASSERT_FALSE(flushed.ok());
@@ -354,7 +355,7 @@ TEST_F(KinesisDriverTest, BatchesBySizeAndLinger) {
   fake_.on("PutRecords", accept_all);
   auto driver = connected({{"batch_size", "3"}, {"linger_ms", "60000"}});
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   for (int i = 0; i < 7; ++i) {
     std::string message = std::to_string(i);
     ASSERT_TRUE(sender->send("stream", "", message, acks.callback(message)).ok());
@@ -378,7 +379,9 @@ TEST_F(KinesisDriverTest, PollAcksSendsABatchOnceItsLingerIsOver) {
   fake_.on("PutRecords", accept_all);
   auto driver = connected({{"linger_ms", "20"}});
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
+  // The engine may wait in poll_acks() without flushing first: batches still fill up.
+  EXPECT_TRUE(sender->delivers_acks_while_polling());
   ASSERT_TRUE(sender->send("stream", "", "late", acks.callback("late")).ok());
   EXPECT_EQ(sender->in_flight(), 1u);
   ASSERT_TRUE(sender->poll_acks(milliseconds(1)).ok());
@@ -392,7 +395,7 @@ TEST_F(KinesisDriverTest, PollAcksSendsABatchOnceItsLingerIsOver) {
 
 TEST_F(KinesisDriverTest, ProducerClosedUnflushedFailsItsPendingAcks) {
   auto driver = connected({{"linger_ms", "60000"}});
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   {
     auto sender = producer(*driver);
     ASSERT_TRUE(sender->send("stream", "", "orphan", acks.callback("orphan")).ok());
@@ -406,7 +409,7 @@ TEST_F(KinesisDriverTest, EmptyKeysRotateAndKeysPassThrough) {
   fake_.on("PutRecords", accept_all);
   auto driver = connected({{"linger_ms", "60000"}});
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   ASSERT_TRUE(sender->send("stream", "", "a", acks.callback("a")).ok());
   ASSERT_TRUE(sender->send("stream", "", "b", acks.callback("b")).ok());
   ASSERT_TRUE(sender->send("stream", "user \"7\"", "c", acks.callback("c")).ok());
@@ -427,7 +430,7 @@ TEST_F(KinesisDriverTest, RequestsAreSignedKinesisJson) {
   EXPECT_TRUE(driver->emulated());
   EXPECT_EQ(driver->endpoint_url(), "http://127.0.0.1:4567");
   auto sender = producer(*driver);
-  AckLog acks;
+  AckLog& acks = acks_;  // outlives the producers, whose destructors may still ack
   ASSERT_TRUE(sender->send("stream", "k", "payload", acks.callback("p")).ok());
   auto puts = fake_.calls("PutRecords");
   ASSERT_EQ(puts.size(), 1u);
@@ -450,9 +453,8 @@ TEST_F(KinesisDriverTest, RequestsAreSignedKinesisJson) {
   }
   request.payload_hash = aws::sha256_hex(call.raw_body);
   std::string key_id = authorization.substr(28, authorization.find('/') - 28);
-  aws::Signature expected =
-      aws::sign(request, {key_id, "dec-emulated-secret", "", ""}, "us-east-1", "kinesis",
-                call.headers.at("x-amz-date"));
+  aws::Signature expected = aws::sign(request, {key_id, "dec-emulated-secret", "", ""}, "us-east-1",
+                                      "kinesis", call.headers.at("x-amz-date"));
   EXPECT_EQ(authorization, expected.authorization);
   EXPECT_EQ(decode(call.body["Records"][0]["Data"].get<std::string>()), "payload");
 }
@@ -557,7 +559,8 @@ TEST_F(KinesisDriverTest, ConsumersSplitShardsAndDecodeRecords) {
   fake_.on("ListShards", [](const Call& call) {
     EXPECT_EQ(call.body["StreamName"], "s");
     Json shards = Json::array();
-    for (int i = 0; i < 3; ++i) shards.push_back({{"ShardId", "shardId-00000000000" + std::to_string(i)}});
+    for (int i = 0; i < 3; ++i)
+      shards.push_back({{"ShardId", "shardId-00000000000" + std::to_string(i)}});
     return ok({{"Shards", shards}});
   });
   fake_.on("GetShardIterator", [](const Call& call) {
@@ -573,7 +576,8 @@ TEST_F(KinesisDriverTest, ConsumersSplitShardsAndDecodeRecords) {
                          {"PartitionKey", "key-" + shard},
                          {"SequenceNumber", "1"}});
     }
-    return ok({{"Records", records}, {"NextShardIterator", iterator + "-next"},
+    return ok({{"Records", records},
+               {"NextShardIterator", iterator + "-next"},
                {"MillisBehindLatest", 0}});
   });
   auto driver = connected({{"poll_interval_ms", "1"}});
@@ -613,10 +617,10 @@ TEST_F(KinesisDriverTest, ThrottledReadsBackOffAndAreCounted) {
   int reads = 0;
   fake_.on("GetRecords", [&](const Call&) {
     if (++reads == 1) return error(400, "ProvisionedThroughputExceededException", "Rate exceeded");
-    return ok({{"Records", Json::array({{{"Data", encode("x")},
-                                         {"PartitionKey", "k"},
-                                         {"SequenceNumber", "1"}}})},
-               {"NextShardIterator", "it2"}});
+    return ok(
+        {{"Records",
+          Json::array({{{"Data", encode("x")}, {"PartitionKey", "k"}, {"SequenceNumber", "1"}}})},
+         {"NextShardIterator", "it2"}});
   });
   real_sleep_ = true;
   auto driver = connected({{"retry_base_ms", "1"}});
@@ -633,9 +637,13 @@ TEST_F(KinesisDriverTest, ThrottledReadsBackOffAndAreCounted) {
 }
 
 TEST(Base64Test, MatchesRfc4648Vectors) {
-  const std::vector<std::pair<std::string, std::string>> vectors = {
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                    {"f", "Zg=="},
+                                                                    {"fo", "Zm8="},
+                                                                    {"foo", "Zm9v"},
+                                                                    {"foob", "Zm9vYg=="},
+                                                                    {"fooba", "Zm9vYmE="},
+                                                                    {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     std::string out = "prefix:";
     base64_encode(plain, out);
