@@ -86,6 +86,8 @@ class Driver {
                                    const std::vector<std::string>& groups) = 0;
   virtual Result<std::unique_ptr<Producer>> make_producer() = 0;
   virtual Result<std::unique_ptr<Consumer>> make_consumer(const ConsumerOptions& options) = 0;
+  // Driver-specific counters reported with the results (e.g. kinesis.throttled_requests).
+  virtual std::vector<std::pair<std::string, uint64_t>> counters() const { return {}; }
 };
 
 // Static description of a driver: its config keys, for validation and documentation.

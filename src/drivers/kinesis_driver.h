@@ -94,7 +94,9 @@ class KinesisDriver : public Driver {
   Result<std::unique_ptr<Consumer>> make_consumer(const ConsumerOptions& options) override;
 
   const KinesisStats& stats() const;
-  std::vector<std::pair<std::string, uint64_t>> counters() const { return stats().counters(); }
+  std::vector<std::pair<std::string, uint64_t>> counters() const override {
+    return stats().counters();
+  }
   // The URL requests go to, once connected (for messages and tests).
   std::string endpoint_url() const;
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "drivers/driver.h"
+#include "drivers/kinesis_driver.h"
 #include "drivers/redis_driver.h"
 
 namespace dec::drivers {
@@ -74,6 +75,7 @@ std::vector<core::FieldError> validate_driver_config(const DriverInfo& driver,
 const std::vector<DriverInfo>& all_drivers() {
   static const std::vector<DriverInfo> drivers = {
       redis_driver_info(),
+      kinesis_driver_info(),
   };
   return drivers;
 }

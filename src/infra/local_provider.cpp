@@ -53,16 +53,18 @@ Result<std::vector<std::string>> kafka_mock_command(const LaunchInput& in) {
 }
 
 Result<std::vector<std::string>> kinesalite_command(const LaunchInput& in) {
-  std::string cli = in.context->tools_dir + "/node_modules/kinesalite/cli.js";
-  if (!in.context->env->path_exists(cli)) {
-    return make_error("kinesalite is not installed (" + cli + " missing): run scripts/setup");
+  std::string module = in.context->tools_dir + "/node_modules/kinesalite/index.js";
+  if (!in.context->env->path_exists(module)) {
+    return make_error("kinesalite is not installed (" + module + " missing): run scripts/setup");
   }
   auto limit = in.server.find("shard_limit");
-  // In-memory store (no --path): kinesalite's on-disk store needs a native module.
-  return std::vector<std::string>{"node", cli, "--port", std::to_string(in.port),
-                                  "--createStreamMs", "0", "--deleteStreamMs", "0",
-                                  "--updateStreamMs", "0", "--shardLimit",
-                                  limit == in.server.end() ? "1000" : limit->second};
+  // kinesalite's cli.js listens on every interface; started through its module it listens on
+  // loopback only. In-memory store (no path): the on-disk store needs a native module.
+  const char* script =
+      "require(process.argv[1])({createStreamMs:0,deleteStreamMs:0,updateStreamMs:0,"
+      "shardLimit:Number(process.argv[3])}).listen(Number(process.argv[2]),process.argv[4])";
+  return std::vector<std::string>{"node", "-e", script, module, std::to_string(in.port),
+                                  limit == in.server.end() ? "1000" : limit->second, kLoopback};
 }
 
 const LocalService* local_service(const std::string& driver) {

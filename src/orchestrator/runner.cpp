@@ -195,6 +195,7 @@ class ExperimentRun {
       return;
     }
     run.engine = std::move(*result);
+    run.counters = driver->counters();
     set_state(system.name, "collecting");
     for (const auto& topic : topics) (void)driver->delete_topic(topic);
     if (!run.engine.error.empty()) {

@@ -39,6 +39,8 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
     const auto& e = run.engine;
     json phases = json::object();
     for (const auto& [name, seconds] : run.phases_s) phases[name] = round_to(seconds, 3);
+    json counters = json::object();
+    for (const auto& [name, value] : run.counters) counters[name] = value;
     json timeline = json::array();
     for (const auto& point : e.timeline) {
       timeline.push_back({{"t_s", round_to(point.t_s, 2)},
@@ -74,6 +76,7 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
           {"reordered", e.delivery.reordered},
           {"corrupt", e.delivery.corrupt}}},
         {"phases_s", phases},
+        {"counters", counters},
         {"timeline", timeline},
         {"histograms",
          {{"end_to_end_ns", e.end_to_end_latency.serialize()},
@@ -232,6 +235,21 @@ Result<std::string> comparison_table(const std::string& results_json) {
       }
       return std::pair{text.empty() ? std::string("ok") : "FAILED: " + text, 0.0};
     });
+    // Throttling, where a driver reports it (Kinesis): users compare systems on exactly this.
+    bool throttling = false;
+    for (const auto& r : runs) {
+      throttling = throttling || (r.contains("counters") && r["counters"].contains("kinesis.throttled_requests"));
+    }
+    if (throttling) {
+      add("throttled requests", -1, [](const json& r) {
+        double v = r.contains("counters") ? r["counters"].value("kinesis.throttled_requests", 0.0) : 0;
+        return std::pair{with_commas(v), v};
+      });
+      add("retried records", -1, [](const json& r) {
+        double v = r.contains("counters") ? r["counters"].value("kinesis.retried_records", 0.0) : 0;
+        return std::pair{with_commas(v), v};
+      });
+    }
     for (const char* target : {"p99_latency_met", "min_throughput_met"}) {
       bool any = false;
       for (const auto& r : runs) any = any || (r.contains("targets") && r["targets"].contains(target));

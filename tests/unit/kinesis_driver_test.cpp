@@ -555,6 +555,21 @@ TEST_F(KinesisDriverTest, CreateTopicWaitsForActiveAndReplacesALeftoverStream) {
   EXPECT_FALSE(driver->create_topic("s", 0).ok());
 }
 
+TEST_F(KinesisDriverTest, AFullShardQuotaIsNotRetried) {
+  // LimitExceededException means throttling elsewhere, but on CreateStream it can also mean the
+  // account's shard quota is used up, which no wait fixes.
+  fake_.on("CreateStream", [](const Call&) {
+    return error(400, "LimitExceededException",
+                 "This request would exceed the shard limit for the account 000000000000");
+  });
+  auto driver = connected({});
+  Status created = driver->create_topic("s", 2000);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.error().find("shard limit"), std::string::npos) << created.error();
+  EXPECT_EQ(fake_.calls("CreateStream").size(), 1u);
+  EXPECT_TRUE(sleeps().empty());
+}
+
 TEST_F(KinesisDriverTest, ConsumersSplitShardsAndDecodeRecords) {
   fake_.on("ListShards", [](const Call& call) {
     EXPECT_EQ(call.body["StreamName"], "s");
