@@ -16,6 +16,7 @@
 #include "cli/progress.h"
 #include "core/spec_parser.h"
 #include "drivers/driver.h"
+#include "drivers/kafka_mock.h"
 #include "infra/executor.h"
 #include "infra/reconcile.h"
 #include "orchestrator/runner.h"
@@ -543,6 +544,8 @@ int run_cli(const std::vector<std::string>& argv) {
   }
   ctx.data_dir = absolute(ctx.data_dir);
   if (command == "run") return cmd_run(ctx, rest);
+  // Hidden: hosts librdkafka's mock cluster as a managed process for the local provider.
+  if (command == "kafka-mock") return drivers::kafka_mock_main(rest);
   if (command == "validate") return cmd_validate(rest);
   if (command == "plan") return cmd_plan(ctx, rest);
   if (command == "destroy") return cmd_destroy(ctx, rest);

@@ -324,6 +324,10 @@ class KafkaProducer final : public Producer {
 
   size_t in_flight() const override { return in_flight_; }
 
+  // librdkafka's threads send each batch once linger.ms has passed whether or not this thread
+  // waits, and poll_acks() wakes on the first report: an idle sender need not flush.
+  bool delivers_acks_while_polling() const override { return true; }
+
   Status poll_acks(std::chrono::nanoseconds max_wait) override {
     if (in_flight_ == 0) {
       std::this_thread::sleep_for(max_wait);
@@ -437,8 +441,9 @@ class KafkaConsumer final : public Consumer {
     } else {
       auto deadline = Clock::now() + std::min(timeout_, milliseconds(10000));
       while (!rd_kafka_consumer_closed(client_) && Clock::now() < deadline) {
-        if (rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 100))
+        if (rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 100)) {
           rd_kafka_event_destroy(event);
+        }
       }
     }
     rd_kafka_queue_destroy(queue);
@@ -687,6 +692,13 @@ Status KafkaDriver::create_topic(const std::string& topic, int partitions) {
   }
   int replication = state.settings.replication_factor > 0 ? state.settings.replication_factor
                                                           : std::max(1, std::min(3, state.brokers));
+  if (state.emulated && state.mock_control.empty()) {
+    // Fail now rather than after timeout_ms: the Admin API would wait for a controller that
+    // librdkafka's mock cluster never names.
+    return make_error("cannot create topic " + topic +
+                      ": the endpoint is emulated but has no kafka_mock_control property, and "
+                      "librdkafka's mock cluster creates topics only through its control port");
+  }
   if (!state.mock_control.empty()) {
     auto reply = kafka_mock_request(state.mock_control,
                                     "create-topic " + topic + " " + std::to_string(partitions),

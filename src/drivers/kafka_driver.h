@@ -22,7 +22,9 @@
 //
 // Producer: rd_kafka_producev with the message copied; the ack callback waits in a pooled slot
 // and is called from the delivery report (served by send, flush and poll_acks). A full local
-// queue makes send() serve delivery reports and retry for up to timeout_ms.
+// queue makes send() serve delivery reports and retry for up to timeout_ms. poll_acks() sleeps on
+// an eventfd librdkafka signals when a report arrives, so acks are timed when they arrive; batches
+// leave after linger.ms without a flush (delivers_acks_while_polling).
 // Consumer: subscribes the group to the topics, starting at the earliest offset, so messages
 // produced before the group's partition assignment completes are still read. A consumer without
 // a group gets a group of its own and reads everything.

@@ -139,30 +139,8 @@ std::string mock_error(rd_kafka_resp_err_t error) {
 
 }  // namespace
 
-// ---- file format ----------------------------------------------------------------------------
-
-std::string format_kafka_mock_file(const KafkaMockAddresses& addresses) {
-  return "bootstrap.servers=" + addresses.bootstrap_servers + "\ncontrol=" + addresses.control +
-         "\n";
-}
-
-Result<KafkaMockAddresses> parse_kafka_mock_file(std::string_view text) {
-  KafkaMockAddresses addresses;
-  while (!text.empty()) {
-    size_t newline = text.find('\n');
-    std::string_view line = text.substr(0, newline);
-    text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
-    size_t equals = line.find('=');
-    if (equals == std::string_view::npos) continue;
-    std::string_view key = line.substr(0, equals);
-    std::string value(line.substr(equals + 1));
-    if (key == "bootstrap.servers") addresses.bootstrap_servers = std::move(value);
-    if (key == "control") addresses.control = std::move(value);
-  }
-  if (addresses.bootstrap_servers.empty() || addresses.control.empty()) {
-    return make_error("kafka mock file lacks bootstrap.servers= or control= (incomplete write?)");
-  }
-  return addresses;
+std::string kafka_mock_control_file(const std::string& bootstrap_file) {
+  return bootstrap_file + ".control";
 }
 
 // ---- the cluster and its control port -------------------------------------------------------
@@ -288,8 +266,9 @@ Status KafkaMockCluster::set_broker_up(int broker_id, bool up) {
   if (Status ok = state_->check_broker(broker_id); !ok) return ok;
   rd_kafka_resp_err_t error = up ? rd_kafka_mock_broker_set_up(state_->cluster, broker_id)
                                  : rd_kafka_mock_broker_set_down(state_->cluster, broker_id);
-  if (error)
+  if (error) {
     return make_error("kafka mock: broker " + std::to_string(broker_id) + ": " + mock_error(error));
+  }
   return Status::Ok();
 }
 
@@ -300,8 +279,9 @@ Status KafkaMockCluster::set_broker_rtt(int broker_id, std::chrono::milliseconds
   }
   rd_kafka_resp_err_t error =
       rd_kafka_mock_broker_set_rtt(state_->cluster, broker_id, static_cast<int>(rtt.count()));
-  if (error)
+  if (error) {
     return make_error("kafka mock: broker " + std::to_string(broker_id) + ": " + mock_error(error));
+  }
   return Status::Ok();
 }
 
@@ -376,7 +356,7 @@ namespace {
 constexpr const char* kKafkaMockUsage =
     "usage: dec kafka-mock --brokers N --bootstrap-file FILE\n"
     "Runs librdkafka's mock Kafka cluster (an emulator) until SIGTERM/SIGINT. Once it accepts\n"
-    "connections, FILE holds \"bootstrap.servers=...\" and \"control=...\" lines.\n";
+    "connections, FILE holds its bootstrap servers and FILE.control its control address.\n";
 
 Status write_file_atomically(const std::string& path, const std::string& text) {
   std::string temporary = path + ".tmp";
@@ -392,6 +372,16 @@ Status write_file_atomically(const std::string& path, const std::string& text) {
     return make_error("cannot rename " + temporary + " to " + path + ": " + why);
   }
   return Status::Ok();
+}
+
+// The control file first: whoever sees the bootstrap file may rely on the control file.
+Status publish_addresses(const std::string& bootstrap_file, const KafkaMockAddresses& addresses) {
+  if (Status written =
+          write_file_atomically(kafka_mock_control_file(bootstrap_file), addresses.control + "\n");
+      !written) {
+    return written;
+  }
+  return write_file_atomically(bootstrap_file, addresses.bootstrap_servers + "\n");
 }
 
 }  // namespace
@@ -437,8 +427,7 @@ int kafka_mock_main(const std::vector<std::string>& args) {
     if (!cluster.ok()) {
       std::fprintf(stderr, "dec kafka-mock: %s\n", cluster.error().c_str());
       exit_code = 1;
-    } else if (Status written = write_file_atomically(
-                   bootstrap_file, format_kafka_mock_file((*cluster)->addresses()));
+    } else if (Status written = publish_addresses(bootstrap_file, (*cluster)->addresses());
                !written) {
       std::fprintf(stderr, "dec kafka-mock: %s\n", written.error().c_str());
       exit_code = 1;
@@ -454,6 +443,7 @@ int kafka_mock_main(const std::vector<std::string>& args) {
       std::fflush(stdout);
       // Gone before the cluster is, so nobody reads addresses that no longer answer.
       std::remove(bootstrap_file.c_str());
+      std::remove(kafka_mock_control_file(bootstrap_file).c_str());
     }
   }
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);

@@ -33,10 +33,12 @@ struct KafkaMockAddresses {
   std::string control;            // "127.0.0.1:p", the control port described above
 };
 
-// The file `dec kafka-mock` writes (atomically) once the cluster accepts connections:
-//   bootstrap.servers=<list>\ncontrol=<host:port>\n
-std::string format_kafka_mock_file(const KafkaMockAddresses& addresses);
-Result<KafkaMockAddresses> parse_kafka_mock_file(std::string_view text);
+// `dec kafka-mock` publishes its addresses in two files, each written atomically (temp + rename):
+// first <bootstrap-file>.control with the control address, then <bootstrap-file> with the
+// bootstrap servers exactly as rd_kafka_mock_cluster_bootstraps() gives them
+// ("127.0.0.1:p1,127.0.0.1:p2,..."). So once <bootstrap-file> exists the mock is ready and both
+// files are complete. Both are removed when it stops.
+std::string kafka_mock_control_file(const std::string& bootstrap_file);
 
 // A mock cluster with `brokers` brokers and its control port, in this process. Destruction stops
 // the control port and destroys the cluster (clients still connected see the brokers go away).

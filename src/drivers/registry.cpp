@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "drivers/driver.h"
+#include "drivers/kafka_driver.h"
 #include "drivers/kinesis_driver.h"
 #include "drivers/redis_driver.h"
 
@@ -52,7 +53,14 @@ std::vector<core::FieldError> validate_driver_config(const DriverInfo& driver,
     auto key = std::find_if(driver.config_keys.begin(), driver.config_keys.end(),
                             [&](const ConfigKey& k) { return k.name == name; });
     if (key == driver.config_keys.end()) {
-      if (driver.accepts_unknown_keys) continue;
+      if (driver.accepts_unknown_keys) {
+        if (driver.check_unknown_key) {
+          if (std::string m = driver.check_unknown_key(name, value); !m.empty()) {
+            errors.push_back({path, m});
+          }
+        }
+        continue;
+      }
       std::string message = "unknown key \"" + name + "\"";
       if (std::string suggestion = closest_key(name, driver.config_keys); !suggestion.empty()) {
         message += " (did you mean \"" + suggestion + "\"?)";
@@ -75,6 +83,7 @@ std::vector<core::FieldError> validate_driver_config(const DriverInfo& driver,
 const std::vector<DriverInfo>& all_drivers() {
   static const std::vector<DriverInfo> drivers = {
       redis_driver_info(),
+      kafka_driver_info(),
       kinesis_driver_info(),
   };
   return drivers;

@@ -209,6 +209,16 @@ Status LocalProvider::create(ResourceRecord& record, const RunState& state,
       std::string list = *addresses;
       while (!list.empty() && (list.back() == '\n' || list.back() == ' ')) list.pop_back();
       record.outputs["address"] = list;
+      // Side files next to the ready file (e.g. the kafka mock's control port), written first.
+      for (const auto& name : env.list_dir(dir)) {
+        if (name.rfind(service->ready_file + ".", 0) != 0 || name.find(".tmp") != std::string::npos) continue;
+        auto side = env.read_file(dir + "/" + name);
+        if (!side) continue;
+        std::string value = *side;
+        while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
+        std::string key = name.substr(service->ready_file.size() + 1);
+        record.outputs["property." + (key == "control" ? std::string("kafka_mock_control") : key)] = value;
+      }
       break;
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -277,6 +287,9 @@ Result<ServiceEndpoint> LocalProvider::endpoint(const RunState& state) {
       start = comma + 1;
     }
     endpoint.emulated = endpoint.emulated || record.outputs.count("emulated") > 0;
+    for (const auto& [key, value] : record.outputs) {
+      if (key.rfind("property.", 0) == 0) endpoint.properties[key.substr(9)] = value;
+    }
     auto label = record.outputs.find("label");
     if (label != record.outputs.end()) endpoint.label = label->second;
   }

@@ -320,6 +320,12 @@ Result<std::string> comparison_table(const std::string& results_json) {
         }
       }
     }
+    if (best >= 0) {
+      // A tie has no winner.
+      int equal = 0;
+      for (size_t c = 0; c < row.values.size(); ++c) equal += row.values[c] == row.values[best];
+      if (equal > 1) best = -1;
+    }
     for (size_t c = 0; c < row.cells.size(); ++c) {
       std::string cell = row.cells[c] + (static_cast<int>(c) == best ? " *" : "  ");
       out << std::right << std::setw(static_cast<int>(widths[c] + 2)) << cell;
