@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "infra/endpoints_provider.h"
 #include "infra/executor.h"
 #include "infra/local_provider.h"
 
@@ -10,8 +11,9 @@ namespace dec::infra {
 Result<std::unique_ptr<Provider>> make_provider(const std::string& name,
                                                 const ProviderContext& context) {
   if (name == "local") return std::unique_ptr<Provider>(new LocalProvider(context));
+  if (name == "endpoints") return std::unique_ptr<Provider>(new EndpointsProvider(context));
   return make_error("provider \"" + name +
-                    "\" is not available in this build; available providers: local");
+                    "\" is not available in this build; available providers: local, endpoints");
 }
 
 std::vector<std::string> recorded_runs(Env& env, const std::string& data_dir) {
