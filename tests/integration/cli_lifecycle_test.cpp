@@ -166,6 +166,40 @@ TEST_F(CliLifecycle, RunComparesTwoRedisConfigurationsAndCleansUp) {
   EXPECT_NE(shown.find("aof"), std::string::npos) << shown;
 }
 
+TEST_F(CliLifecycle, KafkaMockAndKinesaliteRunEmulatedAndLeaveNothing) {
+  if (!fs::exists(std::string(DEC_SOURCE_DIR) + "/tools/node_modules/kinesalite")) {
+    GTEST_SKIP() << "kinesalite not installed: run scripts/setup";
+  }
+  std::string path = (dir_ / "cloud.yaml").string();
+  std::ofstream(path) << R"(name: cloud
+workload: {message_size: 256B, producers: 2, consumers: 2, rate: 500/s, warmup: 1s,
+           duration: 2s, drain_timeout: 30s, partitions: 2, keys: 8}
+systems:
+  - {name: kafka, driver: kafka, config: {acks: all}, deploy: {provider: local, nodes: 3}}
+  - {name: kinesis, driver: kinesis, deploy: {provider: local}}
+)";
+  std::string out = (dir_ / "results.json").string();
+  int code = testing::run(dec({"run", path, "--out", out}), (dir_ / "run.log").string(), 240s);
+  std::ifstream log_file(dir_ / "run.log");
+  std::string log((std::istreambuf_iterator<char>(log_file)), {});
+  ASSERT_EQ(code, 0) << log;
+  EXPECT_NE(log.find("EMULATED"), std::string::npos) << log;
+  std::ifstream in(out);
+  auto doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["runs"].size(), 2u);
+  for (const auto& run : doc["runs"]) {
+    SCOPED_TRACE(run["system"].get<std::string>());
+    EXPECT_TRUE(run["emulated"].get<bool>());
+    EXPECT_EQ(run["status"], "succeeded") << run["error"];
+    EXPECT_GT(run["delivery"]["sent"].get<uint64_t>(), 1000u);
+    EXPECT_EQ(run["delivery"]["sent"], run["delivery"]["acked"]);
+    EXPECT_EQ(run["delivery"]["acked"], run["delivery"]["received"]);
+    EXPECT_EQ(run["delivery"]["lost"], 0);
+  }
+  EXPECT_TRUE(doc["runs"][1]["counters"].contains("kinesis.throttled_requests"));
+  expect_nothing_left({});
+}
+
 TEST_F(CliLifecycle, InvalidSpecExitsTwoWithFieldPath) {
   std::string spec = write_spec("2s");
   int code = testing::run(dec({"run", spec, "--set", "systems[1].driver=redsi", "--set",
