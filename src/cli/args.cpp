@@ -35,7 +35,8 @@ Result<Args> parse_args(const std::vector<std::string>& argv,
     if (spec == nullptr) {
       std::string valid;
       for (const auto& o : options) valid += (valid.empty() ? "--" : ", --") + o.name;
-      return make_error("unknown option " + arg + (valid.empty() ? "" : "; valid options: " + valid));
+      return make_error("unknown option " + arg +
+                        (valid.empty() ? "" : "; valid options: " + valid));
     }
     if (!spec->takes_value) {
       if (inline_value) return make_error("option --" + name + " takes no value");

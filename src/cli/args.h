@@ -33,6 +33,7 @@ struct Args {
   }
 };
 
-Result<Args> parse_args(const std::vector<std::string>& argv, const std::vector<OptionSpec>& options);
+Result<Args> parse_args(const std::vector<std::string>& argv,
+                        const std::vector<OptionSpec>& options);
 
 }  // namespace dec::cli

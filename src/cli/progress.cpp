@@ -45,7 +45,8 @@ void ProgressDisplay::progress(const std::string& system, const load::Progress& 
   char line[256];
   if (tty_) {
     constexpr int kWidth = 24;
-    int filled = p.total_s > 0 ? static_cast<int>(kWidth * std::min(1.0, p.elapsed_s / p.total_s)) : 0;
+    int filled =
+        p.total_s > 0 ? static_cast<int>(kWidth * std::min(1.0, p.elapsed_s / p.total_s)) : 0;
     std::string bar(static_cast<size_t>(filled), '#');
     bar += std::string(static_cast<size_t>(kWidth - filled), '.');
     std::snprintf(line, sizeof line,
@@ -60,14 +61,13 @@ void ProgressDisplay::progress(const std::string& system, const load::Progress& 
     // One line every 5 s keeps CI logs readable.
     if (last_plain_s_ >= 0 && p.elapsed_s - last_plain_s_ < 5.0) return;
     last_plain_s_ = p.elapsed_s;
-    std::snprintf(line, sizeof line,
-                  "    %s %s %.0fs/%.0fs: produced %s, consumed %s, p99 %s, sent %llu received %llu\n",
-                  system.c_str(), phase, p.elapsed_s, p.total_s,
-                  core::format_rate(p.produced_per_s).c_str(),
-                  core::format_rate(p.consumed_per_s).c_str(),
-                  core::format_duration(std::chrono::microseconds(p.p99_us)).c_str(),
-                  static_cast<unsigned long long>(p.sent),
-                  static_cast<unsigned long long>(p.received));
+    std::snprintf(
+        line, sizeof line,
+        "    %s %s %.0fs/%.0fs: produced %s, consumed %s, p99 %s, sent %llu received %llu\n",
+        system.c_str(), phase, p.elapsed_s, p.total_s, core::format_rate(p.produced_per_s).c_str(),
+        core::format_rate(p.consumed_per_s).c_str(),
+        core::format_duration(std::chrono::microseconds(p.p99_us)).c_str(),
+        static_cast<unsigned long long>(p.sent), static_cast<unsigned long long>(p.received));
     std::fputs(line, out_);
   }
   std::fflush(out_);

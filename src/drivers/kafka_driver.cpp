@@ -19,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "drivers/config_checks.h"
 #include "drivers/kafka_mock.h"
 
 namespace dec::drivers {
@@ -38,22 +39,6 @@ constexpr std::array<std::pair<const char*, const char*>, 2> kReservedProperties
 }};
 
 // ---- config ---------------------------------------------------------------------------------
-
-std::optional<long long> parse_integer(const std::string& text) {
-  long long value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
-  return value;
-}
-
-std::function<std::string(const std::string&)> integer_check(long long min, long long max) {
-  return [min, max](const std::string& value) -> std::string {
-    auto number = parse_integer(value);
-    if (number && *number >= min && *number <= max) return "";
-    return "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-  };
-}
 
 // Tries the property on a scratch configuration: librdkafka knows its ~200 properties and their
 // value syntax far better than a copied table would. "" when accepted, else librdkafka's reason.

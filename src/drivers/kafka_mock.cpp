@@ -21,6 +21,8 @@
 #include <thread>
 #include <utility>
 
+#include "drivers/config_checks.h"
+
 namespace dec::drivers {
 namespace {
 
@@ -30,13 +32,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxRequestBytes = 1024;
 // How long the control port waits for a client's request line before hanging up.
 constexpr auto kRequestReadTimeout = std::chrono::seconds(2);
-
-std::optional<long long> parse_integer(std::string_view text) {
-  long long value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 std::vector<std::string_view> split_words(std::string_view line) {
   std::vector<std::string_view> words;

@@ -10,6 +10,8 @@
 #include <random>
 #include <thread>
 
+#include "drivers/config_checks.h"
+
 namespace dec::drivers {
 namespace {
 
@@ -36,22 +38,6 @@ constexpr std::string_view kDummyKeyId = "DECEMULATEDKEYID";
 constexpr std::string_view kDummySecret = "dec-emulated-secret";
 
 // ---- config -------------------------------------------------------------------------------
-
-std::optional<long long> parse_integer(const std::string& text) {
-  long long value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
-  return value;
-}
-
-std::function<std::string(const std::string&)> integer_check(long long min, long long max) {
-  return [min, max](const std::string& value) -> std::string {
-    auto number = parse_integer(value);
-    if (number && *number >= min && *number <= max) return "";
-    return "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-  };
-}
 
 std::string region_check(const std::string& value) {
   bool valid = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {

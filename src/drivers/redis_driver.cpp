@@ -17,6 +17,8 @@
 #include <thread>
 #include <utility>
 
+#include "drivers/config_checks.h"
+
 namespace dec::drivers {
 namespace {
 
@@ -25,22 +27,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int kDefaultPort = 6379;
 
 // ---- config -------------------------------------------------------------------------------
-
-std::optional<int64_t> parse_integer(const std::string& text) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
-  return value;
-}
-
-std::function<std::string(const std::string&)> integer_check(int64_t min, int64_t max) {
-  return [min, max](const std::string& value) -> std::string {
-    auto number = parse_integer(value);
-    if (number && *number >= min && *number <= max) return "";
-    return "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-  };
-}
 
 std::function<std::string(const std::string&)> one_of_check(std::vector<std::string> allowed) {
   return [allowed = std::move(allowed)](const std::string& value) -> std::string {

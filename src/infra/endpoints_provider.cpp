@@ -40,13 +40,16 @@ Result<std::vector<Resource>> EndpointsProvider::resources_for(const core::Syste
         "these do not apply; remove them");
   }
   if (!deploy.server.empty()) {
-    return make_error("deploy.server: dec does not configure an existing system's brokers; "
-                      "remove deploy.server");
+    return make_error(
+        "deploy.server: dec does not configure an existing system's brokers; "
+        "remove deploy.server");
   }
-  bool has_addresses = deploy.settings.count("addresses") || deploy.settings.count("bootstrap_servers");
+  bool has_addresses =
+      deploy.settings.count("addresses") || deploy.settings.count("bootstrap_servers");
   if (!has_addresses && system.driver != "kinesis") {
-    return make_error("deploy.settings.addresses: required for provider endpoints (e.g. "
-                      "addresses: \"broker1:9092,broker2:9092\")");
+    return make_error(
+        "deploy.settings.addresses: required for provider endpoints (e.g. "
+        "addresses: \"broker1:9092,broker2:9092\")");
   }
   for (const auto& [key, value] : deploy.settings) {
     if (value.find("${") != std::string::npos && value.find('}') == std::string::npos) {

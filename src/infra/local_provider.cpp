@@ -32,11 +32,11 @@ struct LocalService {
 };
 
 Result<std::vector<std::string>> redis_command(const LaunchInput& in) {
-  std::vector<std::string> argv = {"redis-server",   "--port",  std::to_string(in.port),
-                                   "--bind",         kLoopback, "--dir",
-                                   in.dir,           "--save",  "",
-                                   "--appendonly",   "no",      "--protected-mode",
-                                   "no",             "--daemonize", "no"};
+  std::vector<std::string> argv = {"redis-server", "--port",      std::to_string(in.port),
+                                   "--bind",       kLoopback,     "--dir",
+                                   in.dir,         "--save",      "",
+                                   "--appendonly", "no",          "--protected-mode",
+                                   "no",           "--daemonize", "no"};
   for (const auto& [key, value] : in.server) {
     argv.push_back("--" + key);
     argv.push_back(value);
@@ -47,9 +47,9 @@ Result<std::vector<std::string>> redis_command(const LaunchInput& in) {
 // librdkafka's mock cluster, hosted by `dec kafka-mock` so it is a separate, killable process.
 Result<std::vector<std::string>> kafka_mock_command(const LaunchInput& in) {
   if (in.context->dec_binary.empty()) return make_error("cannot locate the dec binary");
-  return std::vector<std::string>{in.context->dec_binary, "kafka-mock", "--brokers",
-                                  std::to_string(in.nodes), "--bootstrap-file",
-                                  in.dir + "/bootstrap"};
+  return std::vector<std::string>{
+      in.context->dec_binary,   "kafka-mock",       "--brokers",
+      std::to_string(in.nodes), "--bootstrap-file", in.dir + "/bootstrap"};
 }
 
 Result<std::vector<std::string>> kinesalite_command(const LaunchInput& in) {
@@ -63,15 +63,25 @@ Result<std::vector<std::string>> kinesalite_command(const LaunchInput& in) {
   const char* script =
       "require(process.argv[1])({createStreamMs:0,deleteStreamMs:0,updateStreamMs:0,"
       "shardLimit:Number(process.argv[3])}).listen(Number(process.argv[2]),process.argv[4])";
-  return std::vector<std::string>{"node", "-e", script, module, std::to_string(in.port),
-                                  limit == in.server.end() ? "1000" : limit->second, kLoopback};
+  return std::vector<std::string>{"node",
+                                  "-e",
+                                  script,
+                                  module,
+                                  std::to_string(in.port),
+                                  limit == in.server.end() ? "1000" : limit->second,
+                                  kLoopback};
 }
 
 const LocalService* local_service(const std::string& driver) {
   static const std::map<std::string, LocalService> services = {
       {"redis", {"redis-server", false, "redis-server", false, {}, redis_command, ""}},
       {"kafka",
-       {"kafka-mock", true, "librdkafka mock cluster", true, {"none"}, kafka_mock_command,
+       {"kafka-mock",
+        true,
+        "librdkafka mock cluster",
+        true,
+        {"none"},
+        kafka_mock_command,
         "bootstrap"}},
       {"kinesis",
        {"kinesalite", true, "kinesalite", false, {"shard_limit"}, kinesalite_command, ""}},
@@ -137,8 +147,9 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
         "provider does not create yet; remove them");
   }
   if (!deploy.settings.empty()) {
-    return make_error("deploy.settings." + deploy.settings.begin()->first +
-                      ": the local provider takes no settings; put broker options in deploy.server");
+    return make_error(
+        "deploy.settings." + deploy.settings.begin()->first +
+        ": the local provider takes no settings; put broker options in deploy.server");
   }
   Resource resource;
   resource.address = "service." + system.name + ".0";
@@ -211,13 +222,15 @@ Status LocalProvider::create(ResourceRecord& record, const RunState& state,
       record.outputs["address"] = list;
       // Side files next to the ready file (e.g. the kafka mock's control port), written first.
       for (const auto& name : env.list_dir(dir)) {
-        if (name.rfind(service->ready_file + ".", 0) != 0 || name.find(".tmp") != std::string::npos) continue;
+        if (name.rfind(service->ready_file + ".", 0) != 0 || name.find(".tmp") != std::string::npos)
+          continue;
         auto side = env.read_file(dir + "/" + name);
         if (!side) continue;
         std::string value = *side;
         while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
         std::string key = name.substr(service->ready_file.size() + 1);
-        record.outputs["property." + (key == "control" ? std::string("kafka_mock_control") : key)] = value;
+        record.outputs["property." + (key == "control" ? std::string("kafka_mock_control") : key)] =
+            value;
       }
       break;
     }
@@ -253,7 +266,8 @@ Status LocalProvider::destroy(const ResourceRecord& record, const RunState& stat
   // A process spawned but not yet recorded (crash between spawn and save) is found by its tags.
   for (const auto& process : env.processes()) {
     auto owner = owner_of(process);
-    if (!owner || owner->first != state.run_id || owner->second != record.resource.address) continue;
+    if (!owner || owner->first != state.run_id || owner->second != record.resource.address)
+      continue;
     if (Status s = env.stop_process(process.id, std::chrono::seconds(5)); !s) {
       errors += s.error() + "; ";
     }

@@ -47,7 +47,8 @@ ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions
       continue;
     }
     bool owner_alive = state->owner.valid() && env.process_alive(state->owner);
-    bool owner_is_self = state->owner.pid == self.pid && state->owner.start_ticks == self.start_ticks;
+    bool owner_is_self =
+        state->owner.pid == self.pid && state->owner.start_ticks == self.start_ticks;
     if (owner_alive && !owner_is_self) {
       live.insert(run_id);
       report.live_runs.push_back(run_id);

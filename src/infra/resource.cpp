@@ -160,19 +160,27 @@ Result<Plan> plan_changes(const std::vector<Resource>& desired, const RunState& 
 namespace {
 const char* symbol(ChangeKind kind) {
   switch (kind) {
-    case ChangeKind::kCreate: return "+";
-    case ChangeKind::kUpdate: return "~";
-    case ChangeKind::kReplace: return "-/+";
-    case ChangeKind::kDelete: return "-";
+    case ChangeKind::kCreate:
+      return "+";
+    case ChangeKind::kUpdate:
+      return "~";
+    case ChangeKind::kReplace:
+      return "-/+";
+    case ChangeKind::kDelete:
+      return "-";
   }
   return "?";
 }
 const char* verb(ChangeKind kind) {
   switch (kind) {
-    case ChangeKind::kCreate: return "create";
-    case ChangeKind::kUpdate: return "update";
-    case ChangeKind::kReplace: return "replace";
-    case ChangeKind::kDelete: return "delete";
+    case ChangeKind::kCreate:
+      return "create";
+    case ChangeKind::kUpdate:
+      return "update";
+    case ChangeKind::kReplace:
+      return "replace";
+    case ChangeKind::kDelete:
+      return "delete";
   }
   return "?";
 }
@@ -190,10 +198,19 @@ std::string plan_to_text(const Plan& plan) {
       out << "      " << (changed ? "~ " : "  ") << key << " = \"" << value << "\"\n";
     }
     switch (change.kind) {
-      case ChangeKind::kCreate: ++creates; break;
-      case ChangeKind::kUpdate: ++updates; break;
-      case ChangeKind::kReplace: ++creates; ++deletes; break;
-      case ChangeKind::kDelete: ++deletes; break;
+      case ChangeKind::kCreate:
+        ++creates;
+        break;
+      case ChangeKind::kUpdate:
+        ++updates;
+        break;
+      case ChangeKind::kReplace:
+        ++creates;
+        ++deletes;
+        break;
+      case ChangeKind::kDelete:
+        ++deletes;
+        break;
     }
   }
   out << "Plan: " << creates << " to add, " << updates << " to change, " << deletes

@@ -32,7 +32,7 @@ struct ResourceRecord {
 };
 
 struct RunState {
-  std::string run_id;        // "<experiment id>.<system name>"
+  std::string run_id;  // "<experiment id>.<system name>"
   std::string experiment_id;
   std::string system;
   std::string provider;      // provider name, to destroy with the right one

@@ -182,7 +182,8 @@ Result<std::string> comparison_table(const std::string& results_json) {
   for (const auto& run : runs) ok_runs = ok_runs || run.value("status", "") == "succeeded";
 
   add("driver", 0, [](const json& r) {
-    return std::pair{r.value("driver", "") + (r.value("emulated", false) ? " (EMULATED)" : ""), 0.0};
+    return std::pair{r.value("driver", "") + (r.value("emulated", false) ? " (EMULATED)" : ""),
+                     0.0};
   });
   add("served by", 0, [](const json& r) { return std::pair{r.value("served_by", ""), 0.0}; });
   add("status", 0, [](const json& r) { return std::pair{r.value("status", ""), 0.0}; });
@@ -203,9 +204,13 @@ Result<std::string> comparison_table(const std::string& results_json) {
       double v = number(r, "throughput", "consumed_mb_per_s");
       return std::pair{fixed(v, 2), v};
     });
-    for (const auto& [key, label] : std::vector<std::pair<const char*, const char*>>{
-             {"p50", "latency p50"}, {"p90", "latency p90"}, {"p99", "latency p99"},
-             {"p999", "latency p99.9"}, {"p9999", "latency p99.99"}, {"max", "latency max"}}) {
+    for (const auto& [key, label] :
+         std::vector<std::pair<const char*, const char*>>{{"p50", "latency p50"},
+                                                          {"p90", "latency p90"},
+                                                          {"p99", "latency p99"},
+                                                          {"p999", "latency p99.9"},
+                                                          {"p9999", "latency p99.99"},
+                                                          {"max", "latency max"}}) {
       add(label, -1, [&, key = key](const json& r) {
         double v = number(r, "latency_us", key);
         return std::pair{latency_text(v), v};
@@ -226,9 +231,12 @@ Result<std::string> comparison_table(const std::string& results_json) {
     });
     add("delivery check", 0, [&](const json& r) {
       std::string text;
-      for (const auto& [key, label] : std::vector<std::pair<const char*, const char*>>{
-               {"lost", "lost"}, {"duplicated", "dup"}, {"reordered", "reordered"},
-               {"corrupt", "corrupt"}, {"send_errors", "send errors"}}) {
+      for (const auto& [key, label] :
+           std::vector<std::pair<const char*, const char*>>{{"lost", "lost"},
+                                                            {"duplicated", "dup"},
+                                                            {"reordered", "reordered"},
+                                                            {"corrupt", "corrupt"},
+                                                            {"send_errors", "send errors"}}) {
         if (uint64_t n = delivery(r, key); n > 0) {
           text += (text.empty() ? "" : ", ") + with_commas(static_cast<double>(n)) + " " + label;
         }
@@ -238,11 +246,13 @@ Result<std::string> comparison_table(const std::string& results_json) {
     // Throttling, where a driver reports it (Kinesis): users compare systems on exactly this.
     bool throttling = false;
     for (const auto& r : runs) {
-      throttling = throttling || (r.contains("counters") && r["counters"].contains("kinesis.throttled_requests"));
+      throttling = throttling ||
+                   (r.contains("counters") && r["counters"].contains("kinesis.throttled_requests"));
     }
     if (throttling) {
       add("throttled requests", -1, [](const json& r) {
-        double v = r.contains("counters") ? r["counters"].value("kinesis.throttled_requests", 0.0) : 0;
+        double v =
+            r.contains("counters") ? r["counters"].value("kinesis.throttled_requests", 0.0) : 0;
         return std::pair{with_commas(v), v};
       });
       add("retried records", -1, [](const json& r) {
@@ -252,7 +262,8 @@ Result<std::string> comparison_table(const std::string& results_json) {
     }
     for (const char* target : {"p99_latency_met", "min_throughput_met"}) {
       bool any = false;
-      for (const auto& r : runs) any = any || (r.contains("targets") && r["targets"].contains(target));
+      for (const auto& r : runs)
+        any = any || (r.contains("targets") && r["targets"].contains(target));
       if (!any) continue;
       add(std::string(target) == "p99_latency_met" ? "target p99" : "target throughput", 0,
           [target](const json& r) {
@@ -266,7 +277,8 @@ Result<std::string> comparison_table(const std::string& results_json) {
   for (const auto& r : runs) {
     if (!r.contains("phases_s")) continue;
     std::string names;
-    for (const auto& [name, value] : r["phases_s"].items()) names += (names.empty() ? "" : "/") + name;
+    for (const auto& [name, value] : r["phases_s"].items())
+      names += (names.empty() ? "" : "/") + name;
     if (names.size() > phase_names.size()) phase_names = names;
   }
   add("s " + phase_names, 0, [](const json& r) {

@@ -23,7 +23,7 @@ struct RunResult {
   std::string error;
   core::Settings config;
   load::EngineResult engine;
-  std::vector<std::pair<std::string, double>> phases_s;  // provision, deploy, run, destroy
+  std::vector<std::pair<std::string, double>> phases_s;    // provision, deploy, run, destroy
   std::vector<std::pair<std::string, uint64_t>> counters;  // driver-specific (throttling, ...)
 };
 

@@ -159,7 +159,8 @@ TEST_F(CliLifecycle, RunComparesTwoRedisConfigurationsAndCleansUp) {
 
   // The results were stored and can be shown again.
   std::string id = doc["id"];
-  EXPECT_EQ(testing::run(dec({"results", "show", id.substr(0, 17)}), (dir_ / "show.log").string()), 0);
+  EXPECT_EQ(testing::run(dec({"results", "show", id.substr(0, 17)}), (dir_ / "show.log").string()),
+            0);
   std::ifstream show(dir_ / "show.log");
   std::string shown((std::istreambuf_iterator<char>(show)), {});
   EXPECT_NE(shown.find("succeeded"), std::string::npos) << shown;
@@ -202,9 +203,9 @@ systems:
 
 TEST_F(CliLifecycle, InvalidSpecExitsTwoWithFieldPath) {
   std::string spec = write_spec("2s");
-  int code = testing::run(dec({"run", spec, "--set", "systems[1].driver=redsi", "--set",
-                               "workload.rate=-5"}),
-                          (dir_ / "bad.log").string());
+  int code = testing::run(
+      dec({"run", spec, "--set", "systems[1].driver=redsi", "--set", "workload.rate=-5"}),
+      (dir_ / "bad.log").string());
   EXPECT_EQ(code, 2);
   std::ifstream in(dir_ / "bad.log");
   std::string log((std::istreambuf_iterator<char>(in)), {});

@@ -1,4 +1,6 @@
 // provider: endpoints — dec measures systems it did not create and must not destroy them.
+#include "infra/endpoints_provider.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -8,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "drivers/kafka_mock.h"
-#include "infra/endpoints_provider.h"
 #include "infra/env.h"
 #include "infra/reconcile.h"
 #include "support/subprocess.h"
@@ -52,7 +53,8 @@ class EndpointsProvider : public ::testing::Test {
     std::ofstream(path) << "name: existing\n"
                            "workload: {message_size: 128B, producers: 1, consumers: 1, rate: 1k/s,"
                            " warmup: 0s, duration: 2s, partitions: 2}\n"
-                           "systems:\n" << systems;
+                           "systems:\n"
+                        << systems;
     return path;
   }
   fs::path dir_;
@@ -71,9 +73,10 @@ TEST_F(EndpointsProvider, MeasuresAnExistingRedisAndLeavesItRunning) {
   for (int i = 0; i < 200 && !env_.tcp_port_open("127.0.0.1", *port); ++i) {
     std::this_thread::sleep_for(20ms);
   }
-  std::string spec = write_spec("  - name: shared-redis\n    driver: redis\n"
-                                "    deploy: {provider: endpoints, settings: {addresses: \"127.0.0.1:" +
-                                std::to_string(*port) + "\"}}\n");
+  std::string spec = write_spec(
+      "  - name: shared-redis\n    driver: redis\n"
+      "    deploy: {provider: endpoints, settings: {addresses: \"127.0.0.1:" +
+      std::to_string(*port) + "\"}}\n");
   std::string out = (dir_ / "results.json").string();
   int code = testing::run(dec({"run", spec, "--out", out}), (dir_ / "run.log").string());
   ASSERT_EQ(code, 0) << slurp(dir_ / "run.log");
@@ -106,10 +109,13 @@ TEST_F(EndpointsProvider, KafkaBootstrapServersFromTheSpec) {
   std::string spec = write_spec(
       "  - name: existing-kafka\n    driver: kafka\n    config: {acks: all}\n"
       "    deploy:\n      provider: endpoints\n      settings:\n"
-      "        bootstrap_servers: \"" + bootstrap + "\"\n"
+      "        bootstrap_servers: \"" +
+      bootstrap +
+      "\"\n"
       "        client.id: \"${DEC_TEST_KAFKA_CLIENT_ID}\"\n"
       "        emulated: \"true\"\n"
-      "        kafka_mock_control: \"" + control + "\"\n");
+      "        kafka_mock_control: \"" +
+      control + "\"\n");
   std::string out = (dir_ / "results.json").string();
   int code = testing::run(dec({"run", spec, "--out", out}), (dir_ / "run.log").string(), 180s);
   ASSERT_EQ(code, 0) << slurp(dir_ / "run.log");

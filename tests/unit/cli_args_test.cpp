@@ -9,7 +9,8 @@ const std::vector<OptionSpec> kOptions = {
     {"set", true, true}, {"json", false, false}, {"out", true, false}};
 
 TEST(Args, PositionalsValuesAndFlags) {
-  auto args = parse_args({"spec.yaml", "--set", "a=1", "--set=b=2", "--json", "--out", "f"}, kOptions);
+  auto args =
+      parse_args({"spec.yaml", "--set", "a=1", "--set=b=2", "--json", "--out", "f"}, kOptions);
   ASSERT_TRUE(args.ok()) << args.error();
   EXPECT_EQ(args->positionals, std::vector<std::string>{"spec.yaml"});
   EXPECT_EQ(args->all("set"), (std::vector<std::string>{"a=1", "b=2"}));

@@ -112,7 +112,8 @@ class ScriptedProvider : public Provider {
   Result<std::vector<Resource>> resources_for(const core::System&, const std::string&) override {
     return std::vector<Resource>{};
   }
-  Status create(ResourceRecord& record, const RunState&, const std::function<Status()>& save) override {
+  Status create(ResourceRecord& record, const RunState&,
+                const std::function<Status()>& save) override {
     record.outputs["id"] = record.resource.address;
     if (Status s = save(); !s) return s;
     if (fail_create.count(record.resource.address)) return make_error("injected create failure");
@@ -124,7 +125,9 @@ class ScriptedProvider : public Provider {
     existing.erase(record.resource.address);
     return Status::Ok();
   }
-  bool exists(const ResourceRecord& record) override { return existing.count(record.resource.address); }
+  bool exists(const ResourceRecord& record) override {
+    return existing.count(record.resource.address);
+  }
   Result<ServiceEndpoint> endpoint(const RunState&) override { return ServiceEndpoint{}; }
   std::vector<DiscoveredResource> discover() override { return {}; }
   Status destroy_discovered(const DiscoveredResource&) override { return Status::Ok(); }

@@ -20,7 +20,8 @@ ExperimentResult sample(bool emulated) {
     run.emulated = emulated && i == 1;
     run.engine.produced_msgs_per_s = i == 0 ? 2000 : 1000;
     run.engine.consumed_msgs_per_s = i == 0 ? 2000 : 1000;
-    for (int v = 1; v <= 1000; ++v) run.engine.end_to_end_latency.record(uint64_t(v) * (i + 1) * 1000);
+    for (int v = 1; v <= 1000; ++v)
+      run.engine.end_to_end_latency.record(uint64_t(v) * (i + 1) * 1000);
     run.engine.delivery.sent = 100;
     run.engine.delivery.acked = 100;
     run.engine.delivery.received = 100;
@@ -35,14 +36,15 @@ TEST(Report, JsonHasTheDocumentedShape) {
   EXPECT_EQ(doc["experiment"], "demo");
   ASSERT_EQ(doc["runs"].size(), 2u);
   const auto& run = doc["runs"][0];
-  for (const char* key : {"system", "driver", "emulated", "throughput", "latency_us", "delivery",
-                          "phases_s"}) {
+  for (const char* key :
+       {"system", "driver", "emulated", "throughput", "latency_us", "delivery", "phases_s"}) {
     EXPECT_TRUE(run.contains(key)) << key;
   }
   for (const char* key : {"produced_msgs_per_s", "consumed_msgs_per_s", "produced_mb_per_s"}) {
     EXPECT_TRUE(run["throughput"].contains(key)) << key;
   }
-  for (const char* key : {"p50", "p99", "p999", "max"}) EXPECT_TRUE(run["latency_us"].contains(key));
+  for (const char* key : {"p50", "p99", "p999", "max"})
+    EXPECT_TRUE(run["latency_us"].contains(key));
   for (const char* key : {"sent", "acked", "received", "lost", "duplicated", "reordered"}) {
     EXPECT_TRUE(run["delivery"].contains(key)) << key;
   }

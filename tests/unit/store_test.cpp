@@ -1,9 +1,9 @@
+#include "store/store.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
-
-#include "store/store.h"
 
 namespace dec::store {
 namespace {
