@@ -119,6 +119,26 @@ class CliLifecycle : public ::testing::Test {
     for (int port : ports) EXPECT_FALSE(env_.tcp_port_open("127.0.0.1", port)) << port;
   }
 
+  // Starts a long run, sends `sig` once the workload runs, and checks the run tore down.
+  void stop_with_signal(int sig) {
+    std::string spec = write_spec("60s");
+    auto child = testing::start(dec({"run", spec}), (dir_ / "run.log").string());
+    auto service = wait_for_created_service(30s);
+    ASSERT_TRUE(service.has_value()) << child.output();
+    int port = std::stoi(service->outputs.at("port"));
+    std::this_thread::sleep_for(1500ms);  // into the workload
+    ASSERT_EQ(kill(child.pid, sig), 0);
+    int code = testing::wait_exit(child, 60s);
+    EXPECT_EQ(code, 130) << child.output();
+    EXPECT_NE(child.output().find("infrastructure destroyed"), std::string::npos) << child.output();
+    expect_nothing_left({port});
+    // The experiment is recorded as cancelled.
+    testing::run(dec({"results", "list"}), (dir_ / "list.log").string());
+    std::ifstream in(dir_ / "list.log");
+    std::string list((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(list.find("cancelled"), std::string::npos) << list;
+  }
+
   fs::path dir_;
   std::string data_dir_;
   std::string installation_;
@@ -215,24 +235,9 @@ TEST_F(CliLifecycle, InvalidSpecExitsTwoWithFieldPath) {
   EXPECT_FALSE(fs::exists(data_dir_ + "/state"));
 }
 
-TEST_F(CliLifecycle, SigintStopsTheRunAndDestroysInfrastructure) {
-  std::string spec = write_spec("60s");
-  auto child = testing::start(dec({"run", spec}), (dir_ / "run.log").string());
-  auto service = wait_for_created_service(30s);
-  ASSERT_TRUE(service.has_value()) << child.output();
-  int port = std::stoi(service->outputs.at("port"));
-  std::this_thread::sleep_for(1500ms);  // into the workload
-  ASSERT_EQ(kill(child.pid, SIGINT), 0);
-  int code = testing::wait_exit(child, 60s);
-  EXPECT_EQ(code, 130) << child.output();
-  EXPECT_NE(child.output().find("infrastructure destroyed"), std::string::npos) << child.output();
-  expect_nothing_left({port});
-  // The experiment is recorded as cancelled.
-  testing::run(dec({"results", "list"}), (dir_ / "list.log").string());
-  std::ifstream in(dir_ / "list.log");
-  std::string list((std::istreambuf_iterator<char>(in)), {});
-  EXPECT_NE(list.find("cancelled"), std::string::npos) << list;
-}
+TEST_F(CliLifecycle, SigintStopsTheRunAndDestroysInfrastructure) { stop_with_signal(SIGINT); }
+
+TEST_F(CliLifecycle, SigtermStopsTheRunAndDestroysInfrastructure) { stop_with_signal(SIGTERM); }
 
 TEST_F(CliLifecycle, SigkillLeavesOrphansThatReconcileRemoves) {
   std::string spec = write_spec("60s");
