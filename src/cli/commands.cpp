@@ -21,6 +21,7 @@
 #include "infra/reconcile.h"
 #include "orchestrator/runner.h"
 #include "report/results.h"
+#include "server/server.h"
 #include "store/store.h"
 
 namespace dec::cli {
@@ -100,6 +101,16 @@ constexpr const char* kResultsHelp = R"(Usage: dec results list [--state STATE] 
        dec results show ID [--json]
 
 Lists stored experiments, or shows one experiment's comparison table (ID may be a prefix).
+)";
+
+constexpr const char* kServeHelp = R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--data-dir DIR]
+
+Runs the experiment service: a persistent queue of experiments run one at a time, and an HTTP
+API to submit, watch, cancel and read them (docs/api.md). Listens on 127.0.0.1:8080 by default.
+With --token (or $DEC_TOKEN) every POST needs "Authorization: Bearer TOKEN".
+POST /api/shutdown answers 409 while an experiment runs and 200 (then exits) once idle.
+Ctrl-C / SIGTERM stop the running experiment (its infrastructure is destroyed) and exit;
+queued experiments stay queued for the next start.
 )";
 
 std::string default_data_dir() {
@@ -512,6 +523,34 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
   return usage_error("unknown results command \"" + sub + "\"", kResultsHelp);
 }
 
+int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"listen", true, false}, {"token", true, false}}));
+  if (!args) return usage_error(args.error(), kServeHelp);
+  if (args->has("help")) return std::printf("%s", kServeHelp), kOk;
+  if (!args->positionals.empty()) return usage_error("serve takes no arguments", kServeHelp);
+  server::ServerOptions options;
+  std::string listen = args->get("listen", "127.0.0.1:8080");
+  auto colon = listen.rfind(':');
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument("no port");
+    options.host = listen.substr(0, colon);
+    size_t used = 0;
+    options.port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || options.port < 0 || options.port > 65535) {
+      throw std::invalid_argument("bad port");
+    }
+  } catch (const std::exception&) {
+    return usage_error("--listen: expected HOST:PORT such as 127.0.0.1:8080, got \"" + listen + "\"",
+                       kServeHelp);
+  }
+  const char* env_token = std::getenv("DEC_TOKEN");
+  options.token = args->get("token", env_token != nullptr ? env_token : "");
+  options.provider_context = ctx.provider_context();
+  std::atomic<bool> stop{false};
+  SignalWatcher signals(stop);
+  return server::serve(options, stop);
+}
+
 int cmd_drivers(const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({}));
   if (!args) return usage_error(args.error(), kMainHelp);
@@ -552,6 +591,7 @@ int run_cli(const std::vector<std::string>& argv) {
   if (command == "reconcile") return cmd_reconcile(ctx, rest);
   if (command == "results") return cmd_results(ctx, rest);
   if (command == "drivers") return cmd_drivers(rest);
+  if (command == "serve") return cmd_serve(ctx, rest);
   if (command == "version" || command == "--version") {
     std::printf("dec 0.1.0\n");
     return kOk;

@@ -1,0 +1,713 @@
+#include "server/server.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <httplib.h>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "core/spec_parser.h"
+#include "drivers/driver.h"
+#include "infra/reconcile.h"
+#include "orchestrator/runner.h"
+#include "report/results.h"
+#include "server/report_html.h"
+#include "store/store.h"
+
+namespace dec::server {
+namespace {
+
+using json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kInterrupted = "interrupted (server stopped during the run)";
+constexpr int kRetryAfterSeconds = 10;
+constexpr size_t kEventHistory = 2000;
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(2) + "\n", "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message,
+                json extra = json::object()) {
+  json body = {{"error", message}};
+  for (auto& [key, value] : extra.items()) body[key] = value;
+  send_json(res, status, body);
+}
+
+// Events of one experiment, kept for late subscribers (bounded) and waited on by SSE streams.
+struct EventLog {
+  std::deque<std::pair<uint64_t, std::string>> events;  // (sequence, SSE-formatted text)
+  uint64_t next = 0;
+  bool finished = false;
+  std::map<std::string, json> progress;  // latest progress per system
+};
+
+class EventHub {
+ public:
+  void publish(const std::string& id, const std::string& type, const json& data) {
+    std::lock_guard lock(mutex_);
+    EventLog& log = logs_[id];
+    log.events.emplace_back(log.next++, "event: " + type + "\ndata: " + data.dump() + "\n\n");
+    if (log.events.size() > kEventHistory) log.events.pop_front();
+    if (type == "state" && orchestrator::is_terminal_state(data.value("state", ""))) {
+      log.finished = true;
+    }
+    changed_.notify_all();
+  }
+  void progress(const std::string& id, const std::string& system, const json& data) {
+    {
+      std::lock_guard lock(mutex_);
+      logs_[id].progress[system] = data;
+    }
+    publish(id, "progress", data);
+  }
+  json progress_of(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    json out = json::object();
+    auto it = logs_.find(id);
+    if (it != logs_.end()) {
+      for (const auto& [system, value] : it->second.progress) out[system] = value;
+    }
+    return out;
+  }
+  // Events after `after` (exclusive); waits up to `timeout` for some. `finished` tells whether
+  // the experiment reached a terminal state.
+  std::vector<std::pair<uint64_t, std::string>> wait(const std::string& id, int64_t after,
+                                                     std::chrono::milliseconds timeout,
+                                                     bool* finished) {
+    std::unique_lock lock(mutex_);
+    auto ready = [&] {
+      auto it = logs_.find(id);
+      return it != logs_.end() && (it->second.finished || (!it->second.events.empty() &&
+                                   static_cast<int64_t>(it->second.events.back().first) > after));
+    };
+    changed_.wait_for(lock, timeout, ready);
+    std::vector<std::pair<uint64_t, std::string>> out;
+    auto it = logs_.find(id);
+    *finished = it != logs_.end() && it->second.finished;
+    if (it == logs_.end()) return out;
+    for (const auto& event : it->second.events) {
+      if (static_cast<int64_t>(event.first) > after) out.push_back(event);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, EventLog> logs_;
+};
+
+json progress_json(const load::Progress& p) {
+  const char* phase = p.phase == load::Phase::kWarmup      ? "warmup"
+                      : p.phase == load::Phase::kMeasuring ? "running"
+                      : p.phase == load::Phase::kDraining  ? "draining"
+                                                           : "done";
+  return {{"phase", phase},           {"elapsed_s", p.elapsed_s},
+          {"total_s", p.total_s},     {"sent", p.sent},
+          {"received", p.received},   {"produced_per_s", p.produced_per_s},
+          {"consumed_per_s", p.consumed_per_s}, {"p99_us", p.p99_us}};
+}
+
+std::string csv_escape(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+struct Route {
+  std::string method;
+  std::string pattern;       // httplib regex
+  std::string openapi_path;  // "/api/experiments/{id}"
+  std::string summary;
+  std::function<void(const httplib::Request&, httplib::Response&)> handler;
+};
+
+class Service {
+ public:
+  Service(const ServerOptions& options, std::unique_ptr<store::Store> store)
+      : options_(options), store_(std::move(store)) {}
+
+  // Marks runs a dead server left mid-flight as failed and destroys their infrastructure.
+  void recover() {
+    store::ListFilter filter;
+    filter.limit = 1000000;
+    auto all = store_->list(filter);
+    if (all.ok()) {
+      for (const auto& record : *all) {
+        if (record.state == "queued" || orchestrator::is_terminal_state(record.state)) continue;
+        std::fprintf(stderr, "dec serve: experiment %s was %s when the server stopped: failed\n",
+                     record.id.c_str(), record.state.c_str());
+        (void)store_->set_state(record.id, "failed", kInterrupted);
+      }
+    }
+    auto report = infra::reconcile(options_.provider_context, {}, [](const std::string& line) {
+      std::fprintf(stderr, "dec serve: reconcile: %s\n", line.c_str());
+    });
+    for (const auto& error : report.errors) {
+      std::fprintf(stderr, "dec serve: reconcile error: %s\n", error.c_str());
+    }
+  }
+
+  void start_runner() { runner_ = std::thread([this] { run_queue(); }); }
+
+  // Stops the runner; a running experiment is stopped and torn down first.
+  void stop_runner() {
+    {
+      std::lock_guard lock(mutex_);
+      exiting_ = true;
+      if (current_stop_) current_stop_->store(true);
+    }
+    wake_.notify_all();
+    if (runner_.joinable()) runner_.join();
+  }
+
+  std::vector<Route> routes();
+  bool shutdown_requested() const { return shutdown_ok_.load(); }
+
+ private:
+  void run_queue();
+  bool authorized(const httplib::Request& req, httplib::Response& res) const;
+  json record_json(const store::ExperimentRecord& record, bool full);
+  int queue_position(const std::string& id);
+  std::optional<store::ExperimentRecord> find(const std::string& id, httplib::Response& res);
+
+  void handle_submit(const httplib::Request& req, httplib::Response& res);
+  void handle_list(const httplib::Request& req, httplib::Response& res);
+  void handle_get(const httplib::Request& req, httplib::Response& res);
+  void handle_cancel(const httplib::Request& req, httplib::Response& res);
+  void handle_events(const httplib::Request& req, httplib::Response& res);
+  void handle_results(const httplib::Request& req, httplib::Response& res);
+  void handle_results_csv(const httplib::Request& req, httplib::Response& res);
+  void handle_report(const httplib::Request& req, httplib::Response& res);
+  void handle_all_results(const httplib::Request& req, httplib::Response& res);
+  void handle_shutdown(const httplib::Request& req, httplib::Response& res);
+  void handle_health(const httplib::Request& req, httplib::Response& res);
+  void handle_metrics(const httplib::Request& req, httplib::Response& res);
+
+  const ServerOptions& options_;
+  std::unique_ptr<store::Store> store_;
+  EventHub hub_;
+  std::thread runner_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool exiting_ = false;
+  bool draining_ = false;
+  std::string current_;                      // running experiment id
+  std::atomic<bool>* current_stop_ = nullptr;  // its stop flag
+  std::atomic<bool> shutdown_ok_{false};
+  std::atomic<double> last_run_seconds_{0};
+};
+
+void Service::run_queue() {
+  // Experiments saturate the machine; the API must stay responsive. Threads (and processes)
+  // created from here inherit this lower priority.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+  while (true) {
+    std::optional<store::ExperimentRecord> next;
+    {
+      std::unique_lock lock(mutex_);
+      if (exiting_) return;
+      if (!draining_) {
+        store::ListFilter filter;
+        filter.state = "queued";
+        filter.limit = 1;
+        filter.newest_first = false;
+        auto queued = store_->list(filter);
+        if (queued.ok() && !queued->empty()) next = queued->front();
+      }
+      if (!next) {
+        wake_.wait_for(lock, std::chrono::milliseconds(500));
+        continue;
+      }
+    }
+    auto parsed = core::parse_spec(next->spec_json, {}, drivers::driver_catalog());
+    if (!parsed.ok()) {
+      (void)store_->set_state(next->id, "failed", "stored spec is no longer valid: " +
+                                                      parsed.errors.front().to_string());
+      continue;
+    }
+    std::atomic<bool> stop{false};
+    {
+      std::lock_guard lock(mutex_);
+      current_ = next->id;
+      current_stop_ = &stop;
+      if (exiting_) stop = true;
+    }
+    const std::string id = next->id;
+    orchestrator::RunnerContext context;
+    context.provider_context = options_.provider_context;
+    context.store = store_.get();
+    context.stop = &stop;
+    context.events.on_state = [&](const std::string& system, const std::string& state) {
+      hub_.publish(id, "state", {{"system", system}, {"state", state}});
+    };
+    context.events.on_progress = [&](const std::string& system, const load::Progress& p) {
+      json data = progress_json(p);
+      data["system"] = system;
+      hub_.progress(id, system, data);
+    };
+    context.events.on_log = [&](const std::string& line) { hub_.publish(id, "log", {{"line", line}}); };
+    auto started = Clock::now();
+    auto outcome = orchestrator::run_experiment(parsed.spec, id, context);
+    (void)store_->set_results(id, report::to_json(outcome.result));
+    last_run_seconds_ = std::chrono::duration<double>(Clock::now() - started).count();
+    {
+      std::lock_guard lock(mutex_);
+      current_.clear();
+      current_stop_ = nullptr;
+    }
+    wake_.notify_all();
+  }
+}
+
+bool Service::authorized(const httplib::Request& req, httplib::Response& res) const {
+  if (options_.token.empty()) return true;
+  if (req.get_header_value("Authorization") == "Bearer " + options_.token) return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  send_error(res, 401, "missing or wrong bearer token (send Authorization: Bearer <token>)");
+  return false;
+}
+
+int Service::queue_position(const std::string& id) {
+  store::ListFilter filter;
+  filter.state = "queued";
+  filter.limit = 1000000;
+  filter.newest_first = false;
+  auto queued = store_->list(filter);
+  if (!queued.ok()) return -1;
+  for (size_t i = 0; i < queued->size(); ++i) {
+    if ((*queued)[i].id == id) return static_cast<int>(i) + 1;
+  }
+  return -1;
+}
+
+json Service::record_json(const store::ExperimentRecord& r, bool full) {
+  json item = {{"id", r.id},           {"name", r.name},
+               {"state", r.state},     {"error", r.error},
+               {"created_at", r.created_at}, {"started_at", r.started_at},
+               {"finished_at", r.finished_at}};
+  if (r.state == "queued") item["queue_position"] = queue_position(r.id);
+  if (full) {
+    item["spec"] = json::parse(r.spec_json, nullptr, false);
+    item["progress"] = hub_.progress_of(r.id);
+    item["results"] = r.results_json.empty() ? json(nullptr)
+                                             : json::parse(r.results_json, nullptr, false);
+  }
+  return item;
+}
+
+std::optional<store::ExperimentRecord> Service::find(const std::string& id,
+                                                     httplib::Response& res) {
+  auto record = store_->get(id);
+  if (!record.ok()) {
+    send_error(res, 500, record.error());
+    return std::nullopt;
+  }
+  if (!record->has_value()) {
+    send_error(res, 404, "no experiment with id \"" + id + "\"");
+    return std::nullopt;
+  }
+  return **record;
+}
+
+void Service::handle_submit(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;
+  if (req.body.empty()) {
+    send_error(res, 400, "empty body: send an experiment spec as JSON or YAML (see docs/spec.md)");
+    return;
+  }
+  auto parsed = core::parse_spec(req.body, {}, drivers::driver_catalog());
+  if (!parsed.ok()) {
+    json errors = json::array();
+    for (const auto& e : parsed.errors) errors.push_back({{"path", e.path}, {"message", e.message}});
+    send_error(res, 400, "invalid spec: " + parsed.errors.front().to_string(), {{"errors", errors}});
+    return;
+  }
+  auto id = store_->create_experiment(parsed.spec.name, core::spec_to_json(parsed.spec), "queued");
+  if (!id.ok()) {
+    send_error(res, 500, id.error());
+    return;
+  }
+  hub_.publish(*id, "state", {{"system", ""}, {"state", "queued"}});
+  wake_.notify_all();
+  res.set_header("Location", "/api/experiments/" + *id);
+  send_json(res, 201, {{"id", *id}, {"state", "queued"}, {"queue_position", queue_position(*id)}});
+}
+
+void Service::handle_list(const httplib::Request& req, httplib::Response& res) {
+  store::ListFilter filter;
+  filter.state = req.get_param_value("state");
+  if (!filter.state.empty()) {
+    const auto& states = orchestrator::lifecycle_states();
+    if (std::find(states.begin(), states.end(), filter.state) == states.end()) {
+      send_error(res, 400, "state: unknown state \"" + filter.state + "\"");
+      return;
+    }
+  }
+  for (const auto& [name, target, min, max] :
+       std::vector<std::tuple<const char*, int*, int, int>>{{"limit", &filter.limit, 1, 1000},
+                                                            {"offset", &filter.offset, 0, 1 << 30}}) {
+    if (!req.has_param(name)) continue;
+    const std::string text = req.get_param_value(name);
+    char* end = nullptr;
+    long value = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || value < min || value > max) {
+      send_error(res, 400, std::string(name) + ": expected an integer from " + std::to_string(min) +
+                               " to " + std::to_string(max) + ", got \"" + text + "\"");
+      return;
+    }
+    *target = static_cast<int>(value);
+  }
+  auto list = store_->list(filter);
+  if (!list.ok()) {
+    send_error(res, 500, list.error());
+    return;
+  }
+  json items = json::array();
+  for (const auto& r : *list) items.push_back(record_json(r, false));
+  send_json(res, 200, {{"experiments", items}, {"limit", filter.limit}, {"offset", filter.offset}});
+}
+
+void Service::handle_get(const httplib::Request& req, httplib::Response& res) {
+  if (auto record = find(req.matches[1], res)) send_json(res, 200, record_json(*record, true));
+}
+
+void Service::handle_cancel(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;
+  auto record = find(req.matches[1], res);
+  if (!record) return;
+  std::lock_guard lock(mutex_);
+  if (current_ == record->id && current_stop_ != nullptr) {
+    current_stop_->store(true);
+    send_json(res, 202, {{"id", record->id}, {"state", "cancelling"}});
+    return;
+  }
+  if (record->state == "queued") {
+    (void)store_->set_state(record->id, "cancelled", "cancelled before it started");
+    hub_.publish(record->id, "state", {{"system", ""}, {"state", "cancelled"}});
+    send_json(res, 200, {{"id", record->id}, {"state", "cancelled"}});
+    return;
+  }
+  send_error(res, 409, "experiment " + record->id + " is " + record->state + "; nothing to cancel");
+}
+
+void Service::handle_events(const httplib::Request& req, httplib::Response& res) {
+  auto record = find(req.matches[1], res);
+  if (!record) return;
+  const std::string id = record->id;
+  if (orchestrator::is_terminal_state(record->state)) {
+    // Finished before the stream opened: its final state is all there is to say.
+    res.set_content("event: state\ndata: " +
+                        json{{"system", ""}, {"state", record->state}, {"error", record->error}}.dump() +
+                        "\n\n",
+                    "text/event-stream");
+    return;
+  }
+  auto last = std::make_shared<int64_t>(-1);
+  auto deadline = Clock::now() + std::chrono::hours(24);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream", [this, id, last, deadline](size_t, httplib::DataSink& sink) {
+        bool finished = false;
+        auto events = hub_.wait(id, *last, std::chrono::seconds(1), &finished);
+        for (const auto& [sequence, text] : events) {
+          if (!sink.write(text.data(), text.size())) return false;
+          *last = static_cast<int64_t>(sequence);
+        }
+        if (events.empty()) {
+          const std::string keepalive = ": keep-alive\n\n";
+          if (!sink.write(keepalive.data(), keepalive.size())) return false;
+        }
+        if (finished || Clock::now() > deadline) {
+          sink.done();
+          return false;
+        }
+        return true;
+      });
+}
+
+void Service::handle_results(const httplib::Request& req, httplib::Response& res) {
+  auto record = find(req.matches[1], res);
+  if (!record) return;
+  if (record->results_json.empty()) {
+    send_error(res, 404, "experiment " + record->id + " is " + record->state + "; no results yet");
+    return;
+  }
+  res.status = 200;
+  res.set_content(record->results_json, "application/json");
+}
+
+void Service::handle_results_csv(const httplib::Request& req, httplib::Response& res) {
+  auto record = find(req.matches[1], res);
+  if (!record) return;
+  json doc = json::parse(record->results_json, nullptr, false);
+  if (record->results_json.empty() || doc.is_discarded()) {
+    send_error(res, 404, "experiment " + record->id + " is " + record->state + "; no results yet");
+    return;
+  }
+  std::ostringstream out;
+  out << "system,driver,emulated,status,produced_msgs_per_s,consumed_msgs_per_s,produced_mb_per_s,"
+         "p50_us,p90_us,p99_us,p999_us,max_us,sent,acked,received,lost,duplicated,reordered\n";
+  for (const auto& run : doc.value("runs", json::array())) {
+    const json& t = run.value("throughput", json::object());
+    const json& l = run.value("latency_us", json::object());
+    const json& d = run.value("delivery", json::object());
+    out << csv_escape(run.value("system", "")) << "," << csv_escape(run.value("driver", "")) << ","
+        << (run.value("emulated", false) ? "true" : "false") << ","
+        << csv_escape(run.value("status", "")) << "," << t.value("produced_msgs_per_s", 0.0) << ","
+        << t.value("consumed_msgs_per_s", 0.0) << "," << t.value("produced_mb_per_s", 0.0) << ","
+        << l.value("p50", 0.0) << "," << l.value("p90", 0.0) << "," << l.value("p99", 0.0) << ","
+        << l.value("p999", 0.0) << "," << l.value("max", 0.0) << "," << d.value("sent", 0) << ","
+        << d.value("acked", 0) << "," << d.value("received", 0) << "," << d.value("lost", 0) << ","
+        << d.value("duplicated", 0) << "," << d.value("reordered", 0) << "\n";
+  }
+  res.status = 200;
+  res.set_header("Content-Disposition", "inline; filename=\"" + record->id + ".csv\"");
+  res.set_content(out.str(), "text/csv");
+}
+
+void Service::handle_report(const httplib::Request& req, httplib::Response& res) {
+  auto record = find(req.matches[1], res);
+  if (!record) return;
+  auto html = render_report_html(record->results_json, record->state, record->error);
+  if (!html.ok()) {
+    send_error(res, 404, "experiment " + record->id + " is " + record->state + "; " + html.error());
+    return;
+  }
+  res.status = 200;
+  res.set_content(*html, "text/html; charset=utf-8");
+}
+
+void Service::handle_all_results(const httplib::Request&, httplib::Response& res) {
+  store::ListFilter filter;
+  filter.limit = 1000;
+  auto list = store_->list(filter);
+  if (!list.ok()) {
+    send_error(res, 500, list.error());
+    return;
+  }
+  json items = json::array();
+  for (const auto& r : *list) {
+    if (r.results_json.empty()) continue;
+    json item = record_json(r, false);
+    item["results"] = json::parse(r.results_json, nullptr, false);
+    items.push_back(item);
+  }
+  send_json(res, 200, {{"results", items}});
+}
+
+void Service::handle_shutdown(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;
+  std::lock_guard lock(mutex_);
+  draining_ = true;  // no new work from the queue, whatever the answer
+  if (!current_.empty()) {
+    res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
+    send_error(res, 409, "experiment running; retry after it finishes",
+               {{"running", current_}, {"retry_after_s", kRetryAfterSeconds}});
+    return;
+  }
+  shutdown_ok_ = true;
+  store::ListFilter filter;
+  filter.state = "queued";
+  filter.limit = 1000000;
+  auto queued = store_->list(filter);
+  send_json(res, 200, {{"status", "shutting down"},
+                       {"queued_kept", queued.ok() ? queued->size() : 0}});
+}
+
+void Service::handle_health(const httplib::Request&, httplib::Response& res) {
+  std::string running;
+  bool draining;
+  {
+    std::lock_guard lock(mutex_);
+    running = current_;
+    draining = draining_;
+  }
+  store::ListFilter filter;
+  filter.state = "queued";
+  filter.limit = 1000000;
+  auto queued = store_->list(filter);
+  send_json(res, 200,
+            {{"status", "ok"},
+             {"running", running.empty() ? json(nullptr) : json(running)},
+             {"queued", queued.ok() ? queued->size() : 0},
+             {"draining", draining}});
+}
+
+void Service::handle_metrics(const httplib::Request&, httplib::Response& res) {
+  store::ListFilter filter;
+  filter.limit = 1000000;
+  auto all = store_->list(filter);
+  std::map<std::string, int> by_state;
+  for (const auto& state : orchestrator::lifecycle_states()) by_state[state] = 0;
+  if (all.ok()) {
+    for (const auto& r : *all) ++by_state[r.state];
+  }
+  std::ostringstream out;
+  out << "# HELP dec_queue_length Experiments waiting to run.\n# TYPE dec_queue_length gauge\n"
+      << "dec_queue_length " << by_state["queued"] << "\n"
+      << "# HELP dec_experiments Experiments by lifecycle state.\n# TYPE dec_experiments gauge\n";
+  for (const auto& [state, count] : by_state) {
+    out << "dec_experiments{state=\"" << state << "\"} " << count << "\n";
+  }
+  out << "# HELP dec_last_run_duration_seconds Wall time of the last finished experiment.\n"
+      << "# TYPE dec_last_run_duration_seconds gauge\n"
+      << "dec_last_run_duration_seconds " << last_run_seconds_.load() << "\n";
+  res.status = 200;
+  res.set_content(out.str(), "text/plain; version=0.0.4");
+}
+
+std::vector<Route> Service::routes() {
+  auto bind = [this](void (Service::*method)(const httplib::Request&, httplib::Response&)) {
+    return [this, method](const httplib::Request& req, httplib::Response& res) {
+      (this->*method)(req, res);
+    };
+  };
+  const std::string id = "([A-Za-z0-9._-]+)";
+  return {
+      {"GET", "/api/health", "/api/health", "Liveness and queue summary", bind(&Service::handle_health)},
+      {"POST", "/api/experiments", "/api/experiments", "Submit an experiment spec (JSON or YAML)",
+       bind(&Service::handle_submit)},
+      {"GET", "/api/experiments", "/api/experiments", "List experiments (?state=&limit=&offset=)",
+       bind(&Service::handle_list)},
+      {"GET", "/api/experiments/" + id, "/api/experiments/{id}",
+       "One experiment: spec, state, progress, results", bind(&Service::handle_get)},
+      {"POST", "/api/experiments/" + id + "/cancel", "/api/experiments/{id}/cancel",
+       "Cancel a queued or running experiment", bind(&Service::handle_cancel)},
+      {"GET", "/api/experiments/" + id + "/events", "/api/experiments/{id}/events",
+       "Server-sent events: state, progress (1/s), log", bind(&Service::handle_events)},
+      {"GET", "/api/experiments/" + id + "/results", "/api/experiments/{id}/results",
+       "Results JSON", bind(&Service::handle_results)},
+      {"GET", "/api/experiments/" + id + "/results.csv", "/api/experiments/{id}/results.csv",
+       "Results as CSV, one row per system", bind(&Service::handle_results_csv)},
+      {"GET", "/api/experiments/" + id + "/report.html", "/api/experiments/{id}/report.html",
+       "Self-contained HTML comparison report", bind(&Service::handle_report)},
+      {"GET", "/api/results", "/api/results", "Every experiment with results",
+       bind(&Service::handle_all_results)},
+      {"POST", "/api/shutdown", "/api/shutdown",
+       "Shut down when idle; 409 + Retry-After while an experiment runs",
+       bind(&Service::handle_shutdown)},
+      {"GET", "/metrics", "/metrics", "Prometheus metrics", bind(&Service::handle_metrics)},
+  };
+}
+
+json openapi(const std::vector<Route>& routes) {
+  json paths = json::object();
+  for (const auto& route : routes) {
+    std::string method = route.method;
+    std::transform(method.begin(), method.end(), method.begin(), ::tolower);
+    json op = {{"summary", route.summary}, {"responses", {{"200", {{"description", "OK"}}}}}};
+    if (route.openapi_path.find("{id}") != std::string::npos) {
+      op["parameters"] = json::array(
+          {{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}}});
+    }
+    paths[route.openapi_path][method] = op;
+  }
+  paths["/api/openapi.json"]["get"] = {{"summary", "This description"},
+                                       {"responses", {{"200", {{"description", "OK"}}}}}};
+  return {{"openapi", "3.0.3"},
+          {"info", {{"title", "dec experiment service"}, {"version", "0.1.0"}}},
+          {"paths", paths}};
+}
+
+}  // namespace
+
+int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
+  auto store = store::Store::open(options.provider_context.data_dir + "/dec.db");
+  if (!store.ok()) {
+    std::fprintf(stderr, "dec serve: %s\n", store.error().c_str());
+    return 1;
+  }
+  Service service(options, std::move(*store));
+  httplib::Server http;
+  http.set_payload_max_length(options.max_body_bytes);
+  const auto routes = service.routes();
+  std::vector<std::pair<std::regex, std::string>> known;  // for 405 answers
+  for (const auto& route : routes) {
+    known.emplace_back(std::regex(route.pattern), route.method);
+    if (route.method == "GET") http.Get(route.pattern, route.handler);
+    if (route.method == "POST") http.Post(route.pattern, route.handler);
+  }
+  const std::string openapi_text = openapi(routes).dump(2);
+  http.Get("/api/openapi.json", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(openapi_text, "application/json");
+  });
+  http.set_error_handler([&](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 413) {
+      send_error(res, 413, "request body larger than " + std::to_string(options.max_body_bytes) +
+                               " bytes");
+      return;
+    }
+    if (res.status != 404) {
+      if (res.body.empty()) {
+        send_error(res, res.status,
+                   res.status == 400 ? "malformed HTTP request (a POST needs a Content-Length "
+                                       "header, e.g. curl -d '')"
+                                     : "request failed");
+      }
+      return;
+    }
+    std::string allowed;
+    for (const auto& [pattern, method] : known) {
+      if (std::regex_match(req.path, pattern)) allowed += (allowed.empty() ? "" : ", ") + method;
+    }
+    if (!allowed.empty()) {
+      res.set_header("Allow", allowed);
+      send_error(res, 405, "method " + req.method + " not allowed on " + req.path + "; use " + allowed);
+    } else {
+      send_error(res, 404, "no such endpoint: " + req.path + " (see /api/openapi.json)");
+    }
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, 500, what);
+  });
+
+  if (!http.bind_to_port(options.host, options.port)) {
+    std::fprintf(stderr, "dec serve: cannot listen on %s:%d (in use or not permitted)\n",
+                 options.host.c_str(), options.port);
+    return 1;
+  }
+  service.recover();
+  service.start_runner();
+  std::atomic<bool> listening_done{false};
+  std::thread watcher([&] {
+    while (!stop.load() && !service.shutdown_requested() && !listening_done.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    // Let the 200 answer to /api/shutdown reach its client before closing.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    http.stop();
+  });
+  std::fprintf(stderr, "dec serve: listening on http://%s:%d (data in %s)\n", options.host.c_str(),
+               options.port, options.provider_context.data_dir.c_str());
+  http.listen_after_bind();
+  listening_done = true;
+  service.stop_runner();
+  watcher.join();
+  std::fprintf(stderr, "dec serve: stopped\n");
+  return 0;
+}
+
+}  // namespace dec::server
