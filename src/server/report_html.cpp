@@ -16,11 +16,20 @@ std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -34,7 +43,8 @@ std::string bar_chart(const std::string& title, const std::string& unit,
   for (const auto& [name, value] : bars) max_value = std::max(max_value, value);
   const int height = static_cast<int>(bars.size()) * (bar_height + gap) + 30;
   std::ostringstream svg;
-  svg << "<figure><figcaption>" << escape(title) << "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\""
+  svg << "<figure><figcaption>" << escape(title)
+      << "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\""
       << label_width + chart_width + 120 << "\" height=\"" << height << "\" role=\"img\">";
   int y = 10;
   for (const auto& [name, value] : bars) {
@@ -44,8 +54,8 @@ std::string bar_chart(const std::string& title, const std::string& unit,
     svg << "<text x=\"0\" y=\"" << y + 15 << "\" font-size=\"13\">" << escape(name) << "</text>"
         << "<rect x=\"" << label_width << "\" y=\"" << y << "\" width=\"" << std::max(1.0, width)
         << "\" height=\"" << bar_height << "\" fill=\"#3b6ea8\"/>"
-        << "<text x=\"" << label_width + width + 6 << "\" y=\"" << y + 15
-        << "\" font-size=\"12\">" << escape(figure.str()) << "</text>";
+        << "<text x=\"" << label_width + width + 6 << "\" y=\"" << y + 15 << "\" font-size=\"12\">"
+        << escape(figure.str()) << "</text>";
     y += bar_height + gap;
   }
   svg << "</svg></figure>";
@@ -90,8 +100,8 @@ Result<std::string> render_report_html(const std::string& results_json, const st
   }
   html << bar_chart("Consumed throughput (higher is better)", "msg/s", throughput)
        << bar_chart("End-to-end latency p50 (lower is better)", "ms", p50)
-       << bar_chart("End-to-end latency p99 (lower is better)", "ms", p99) << "<h2>Comparison</h2><pre>"
-       << escape(*table) << "</pre></body></html>\n";
+       << bar_chart("End-to-end latency p99 (lower is better)", "ms", p99)
+       << "<h2>Comparison</h2><pre>" << escape(*table) << "</pre></body></html>\n";
   return html.str();
 }
 

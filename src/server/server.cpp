@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <httplib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,7 +10,6 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
-#include <httplib.h>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -91,8 +91,9 @@ class EventHub {
     std::unique_lock lock(mutex_);
     auto ready = [&] {
       auto it = logs_.find(id);
-      return it != logs_.end() && (it->second.finished || (!it->second.events.empty() &&
-                                   static_cast<int64_t>(it->second.events.back().first) > after));
+      return it != logs_.end() && (it->second.finished ||
+                                   (!it->second.events.empty() &&
+                                    static_cast<int64_t>(it->second.events.back().first) > after));
     };
     changed_.wait_for(lock, timeout, ready);
     std::vector<std::pair<uint64_t, std::string>> out;
@@ -116,10 +117,14 @@ json progress_json(const load::Progress& p) {
                       : p.phase == load::Phase::kMeasuring ? "running"
                       : p.phase == load::Phase::kDraining  ? "draining"
                                                            : "done";
-  return {{"phase", phase},           {"elapsed_s", p.elapsed_s},
-          {"total_s", p.total_s},     {"sent", p.sent},
-          {"received", p.received},   {"produced_per_s", p.produced_per_s},
-          {"consumed_per_s", p.consumed_per_s}, {"p99_us", p.p99_us}};
+  return {{"phase", phase},
+          {"elapsed_s", p.elapsed_s},
+          {"total_s", p.total_s},
+          {"sent", p.sent},
+          {"received", p.received},
+          {"produced_per_s", p.produced_per_s},
+          {"consumed_per_s", p.consumed_per_s},
+          {"p99_us", p.p99_us}};
 }
 
 std::string csv_escape(const std::string& text) {
@@ -163,7 +168,9 @@ class Service {
     }
   }
 
-  void start_runner() { runner_ = std::thread([this] { run_queue(); }); }
+  void start_runner() {
+    runner_ = std::thread([this] { run_queue(); });
+  }
 
   // Stops the runner; a running experiment is stopped and torn down first.
   void stop_runner() {
@@ -207,7 +214,7 @@ class Service {
   std::condition_variable wake_;
   bool exiting_ = false;
   bool draining_ = false;
-  std::string current_;                      // running experiment id
+  std::string current_;                        // running experiment id
   std::atomic<bool>* current_stop_ = nullptr;  // its stop flag
   std::atomic<bool> shutdown_ok_{false};
   std::atomic<double> last_run_seconds_{0};
@@ -237,8 +244,9 @@ void Service::run_queue() {
     }
     auto parsed = core::parse_spec(next->spec_json, {}, drivers::driver_catalog());
     if (!parsed.ok()) {
-      (void)store_->set_state(next->id, "failed", "stored spec is no longer valid: " +
-                                                      parsed.errors.front().to_string());
+      (void)store_->set_state(
+          next->id, "failed",
+          "stored spec is no longer valid: " + parsed.errors.front().to_string());
       continue;
     }
     std::atomic<bool> stop{false};
@@ -261,7 +269,9 @@ void Service::run_queue() {
       data["system"] = system;
       hub_.progress(id, system, data);
     };
-    context.events.on_log = [&](const std::string& line) { hub_.publish(id, "log", {{"line", line}}); };
+    context.events.on_log = [&](const std::string& line) {
+      hub_.publish(id, "log", {{"line", line}});
+    };
     auto started = Clock::now();
     auto outcome = orchestrator::run_experiment(parsed.spec, id, context);
     (void)store_->set_results(id, report::to_json(outcome.result));
@@ -297,16 +307,19 @@ int Service::queue_position(const std::string& id) {
 }
 
 json Service::record_json(const store::ExperimentRecord& r, bool full) {
-  json item = {{"id", r.id},           {"name", r.name},
-               {"state", r.state},     {"error", r.error},
-               {"created_at", r.created_at}, {"started_at", r.started_at},
+  json item = {{"id", r.id},
+               {"name", r.name},
+               {"state", r.state},
+               {"error", r.error},
+               {"created_at", r.created_at},
+               {"started_at", r.started_at},
                {"finished_at", r.finished_at}};
   if (r.state == "queued") item["queue_position"] = queue_position(r.id);
   if (full) {
     item["spec"] = json::parse(r.spec_json, nullptr, false);
     item["progress"] = hub_.progress_of(r.id);
-    item["results"] = r.results_json.empty() ? json(nullptr)
-                                             : json::parse(r.results_json, nullptr, false);
+    item["results"] =
+        r.results_json.empty() ? json(nullptr) : json::parse(r.results_json, nullptr, false);
   }
   return item;
 }
@@ -334,8 +347,10 @@ void Service::handle_submit(const httplib::Request& req, httplib::Response& res)
   auto parsed = core::parse_spec(req.body, {}, drivers::driver_catalog());
   if (!parsed.ok()) {
     json errors = json::array();
-    for (const auto& e : parsed.errors) errors.push_back({{"path", e.path}, {"message", e.message}});
-    send_error(res, 400, "invalid spec: " + parsed.errors.front().to_string(), {{"errors", errors}});
+    for (const auto& e : parsed.errors)
+      errors.push_back({{"path", e.path}, {"message", e.message}});
+    send_error(res, 400, "invalid spec: " + parsed.errors.front().to_string(),
+               {{"errors", errors}});
     return;
   }
   auto id = store_->create_experiment(parsed.spec.name, core::spec_to_json(parsed.spec), "queued");
@@ -359,16 +374,16 @@ void Service::handle_list(const httplib::Request& req, httplib::Response& res) {
       return;
     }
   }
-  for (const auto& [name, target, min, max] :
-       std::vector<std::tuple<const char*, int*, int, int>>{{"limit", &filter.limit, 1, 1000},
-                                                            {"offset", &filter.offset, 0, 1 << 30}}) {
+  for (const auto& [name, target, min, max] : std::vector<std::tuple<const char*, int*, int, int>>{
+           {"limit", &filter.limit, 1, 1000}, {"offset", &filter.offset, 0, 1 << 30}}) {
     if (!req.has_param(name)) continue;
     const std::string text = req.get_param_value(name);
     char* end = nullptr;
     long value = std::strtol(text.c_str(), &end, 10);
     if (text.empty() || *end != '\0' || value < min || value > max) {
-      send_error(res, 400, std::string(name) + ": expected an integer from " + std::to_string(min) +
-                               " to " + std::to_string(max) + ", got \"" + text + "\"");
+      send_error(res, 400,
+                 std::string(name) + ": expected an integer from " + std::to_string(min) + " to " +
+                     std::to_string(max) + ", got \"" + text + "\"");
       return;
     }
     *target = static_cast<int>(value);
@@ -412,10 +427,11 @@ void Service::handle_events(const httplib::Request& req, httplib::Response& res)
   const std::string id = record->id;
   if (orchestrator::is_terminal_state(record->state)) {
     // Finished before the stream opened: its final state is all there is to say.
-    res.set_content("event: state\ndata: " +
-                        json{{"system", ""}, {"state", record->state}, {"error", record->error}}.dump() +
-                        "\n\n",
-                    "text/event-stream");
+    res.set_content(
+        "event: state\ndata: " +
+            json{{"system", ""}, {"state", record->state}, {"error", record->error}}.dump() +
+            "\n\n",
+        "text/event-stream");
     return;
   }
   auto last = std::make_shared<int64_t>(-1);
@@ -526,8 +542,8 @@ void Service::handle_shutdown(const httplib::Request& req, httplib::Response& re
   filter.state = "queued";
   filter.limit = 1000000;
   auto queued = store_->list(filter);
-  send_json(res, 200, {{"status", "shutting down"},
-                       {"queued_kept", queued.ok() ? queued->size() : 0}});
+  send_json(res, 200,
+            {{"status", "shutting down"}, {"queued_kept", queued.ok() ? queued->size() : 0}});
 }
 
 void Service::handle_health(const httplib::Request&, httplib::Response& res) {
@@ -580,7 +596,8 @@ std::vector<Route> Service::routes() {
   };
   const std::string id = "([A-Za-z0-9._-]+)";
   return {
-      {"GET", "/api/health", "/api/health", "Liveness and queue summary", bind(&Service::handle_health)},
+      {"GET", "/api/health", "/api/health", "Liveness and queue summary",
+       bind(&Service::handle_health)},
       {"POST", "/api/experiments", "/api/experiments", "Submit an experiment spec (JSON or YAML)",
        bind(&Service::handle_submit)},
       {"GET", "/api/experiments", "/api/experiments", "List experiments (?state=&limit=&offset=)",
@@ -648,9 +665,10 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     res.set_content(openapi_text, "application/json");
   });
   http.set_error_handler([&](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // a handler already explained the error
     if (res.status == 413) {
-      send_error(res, 413, "request body larger than " + std::to_string(options.max_body_bytes) +
-                               " bytes");
+      send_error(res, 413,
+                 "request body larger than " + std::to_string(options.max_body_bytes) + " bytes");
       return;
     }
     if (res.status != 404) {
@@ -668,21 +686,23 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     }
     if (!allowed.empty()) {
       res.set_header("Allow", allowed);
-      send_error(res, 405, "method " + req.method + " not allowed on " + req.path + "; use " + allowed);
+      send_error(res, 405,
+                 "method " + req.method + " not allowed on " + req.path + "; use " + allowed);
     } else {
       send_error(res, 404, "no such endpoint: " + req.path + " (see /api/openapi.json)");
     }
   });
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    send_error(res, 500, what);
-  });
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        send_error(res, 500, what);
+      });
 
   if (!http.bind_to_port(options.host, options.port)) {
     std::fprintf(stderr, "dec serve: cannot listen on %s:%d (in use or not permitted)\n",
