@@ -104,6 +104,7 @@ Lists stored experiments, or shows one experiment's comparison table (ID may be 
 )";
 
 constexpr const char* kServeHelp = R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--data-dir DIR]
+                 [--artifacts s3://BUCKET/PREFIX [--artifacts-endpoint URL]]
 
 Runs the experiment service: a persistent queue of experiments run one at a time, and an HTTP
 API to submit, watch, cancel and read them (docs/api.md). Listens on 127.0.0.1:8080 by default.
@@ -111,6 +112,9 @@ With --token (or $DEC_TOKEN) every POST needs "Authorization: Bearer TOKEN".
 POST /api/shutdown answers 409 while an experiment runs and 200 (then exits) once idle.
 Ctrl-C / SIGTERM stop the running experiment (its infrastructure is destroyed) and exit;
 queued experiments stay queued for the next start.
+With --artifacts, each finished experiment's results.json and report.html are uploaded to
+s3://BUCKET/PREFIX/<id>/ (AWS credentials and region as for Kinesis; --artifacts-endpoint for
+any S3-compatible server).
 )";
 
 std::string default_data_dir() {
@@ -524,7 +528,10 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
 }
 
 int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
-  auto args = parse_args(argv, with_common({{"listen", true, false}, {"token", true, false}}));
+  auto args = parse_args(argv, with_common({{"listen", true, false},
+                                            {"token", true, false},
+                                            {"artifacts", true, false},
+                                            {"artifacts-endpoint", true, false}}));
   if (!args) return usage_error(args.error(), kServeHelp);
   if (args->has("help")) return std::printf("%s", kServeHelp), kOk;
   if (!args->positionals.empty()) return usage_error("serve takes no arguments", kServeHelp);
@@ -546,6 +553,8 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   const char* env_token = std::getenv("DEC_TOKEN");
   options.token = args->get("token", env_token != nullptr ? env_token : "");
   options.provider_context = ctx.provider_context();
+  options.artifacts = args->get("artifacts");
+  options.artifacts_endpoint = args->get("artifacts-endpoint");
   std::atomic<bool> stop{false};
   SignalWatcher signals(stop);
   return server::serve(options, stop);

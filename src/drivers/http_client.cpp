@@ -49,6 +49,20 @@ class CurlHttpClient : public HttpClient {
   CurlHttpClient(const CurlHttpClient&) = delete;
   CurlHttpClient& operator=(const CurlHttpClient&) = delete;
 
+  Result<HttpResponse> put(const std::string& url, const std::vector<HttpHeader>& headers,
+                           std::string_view body) override {
+    // Same request with the method word changed; the body is sent exactly as for POST.
+    curl_easy_setopt(handle_, CURLOPT_CUSTOMREQUEST, "PUT");
+    auto response = post(url, headers, body);
+    curl_easy_setopt(handle_, CURLOPT_CUSTOMREQUEST, nullptr);
+    if (!response.ok()) {
+      std::string message = response.error();
+      if (message.rfind("POST ", 0) == 0) message.replace(0, 4, "PUT");
+      return make_error(message);
+    }
+    return response;
+  }
+
   Result<HttpResponse> post(const std::string& url, const std::vector<HttpHeader>& headers,
                             std::string_view body) override {
     if (handle_ == nullptr) return make_error("libcurl could not create a handle");

@@ -31,6 +31,13 @@ class HttpClient {
   // (connection refused, timeout, TLS failure); the request may or may not have been applied.
   virtual Result<HttpResponse> post(const std::string& url, const std::vector<HttpHeader>& headers,
                                     std::string_view body) = 0;
+  // Sends one PUT (object uploads). Clients that only speak POST say so.
+  virtual Result<HttpResponse> put(const std::string& url, const std::vector<HttpHeader>& headers,
+                                   std::string_view body) {
+    (void)headers;
+    (void)body;
+    return make_error("PUT " + url + ": not supported by this HTTP client");
+  }
 };
 
 // Makes one client per thread: a client is not safe to share between threads.

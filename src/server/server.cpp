@@ -22,6 +22,7 @@
 #include "infra/reconcile.h"
 #include "orchestrator/runner.h"
 #include "report/results.h"
+#include "server/artifacts.h"
 #include "server/report_html.h"
 #include "store/store.h"
 
@@ -144,8 +145,9 @@ struct Route {
 
 class Service {
  public:
-  Service(const ServerOptions& options, std::unique_ptr<store::Store> store)
-      : options_(options), store_(std::move(store)) {}
+  Service(const ServerOptions& options, std::unique_ptr<store::Store> store,
+          std::unique_ptr<ArtifactStore> artifacts)
+      : options_(options), store_(std::move(store)), artifacts_(std::move(artifacts)) {}
 
   // Marks runs a dead server left mid-flight as failed and destroys their infrastructure.
   void recover() {
@@ -188,6 +190,8 @@ class Service {
 
  private:
   void run_queue();
+  void upload_artifacts(const std::string& id, const std::string& results, const std::string& state,
+                        const std::string& error);
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
   json record_json(const store::ExperimentRecord& record, bool full);
   int queue_position(const std::string& id);
@@ -208,6 +212,7 @@ class Service {
 
   const ServerOptions& options_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<ArtifactStore> artifacts_;
   EventHub hub_;
   std::thread runner_;
   std::mutex mutex_;
@@ -219,6 +224,20 @@ class Service {
   std::atomic<bool> shutdown_ok_{false};
   std::atomic<double> last_run_seconds_{0};
 };
+
+void Service::upload_artifacts(const std::string& id, const std::string& results,
+                               const std::string& state, const std::string& error) {
+  auto report_html = render_report_html(results, state, error);
+  std::vector<std::tuple<std::string, std::string, std::string>> files = {
+      {id + "/results.json", results, "application/json"}};
+  if (report_html.ok()) files.emplace_back(id + "/report.html", *report_html, "text/html");
+  for (const auto& [name, body, type] : files) {
+    auto url = artifacts_->put(name, body, type);
+    std::string line = url.ok() ? "uploaded " + *url : "artifact upload failed: " + url.error();
+    std::fprintf(stderr, "dec serve: %s\n", line.c_str());
+    hub_.publish(id, "log", {{"line", line}});
+  }
+}
 
 void Service::run_queue() {
   // Experiments saturate the machine; the API must stay responsive. Threads (and processes)
@@ -274,7 +293,9 @@ void Service::run_queue() {
     };
     auto started = Clock::now();
     auto outcome = orchestrator::run_experiment(parsed.spec, id, context);
-    (void)store_->set_results(id, report::to_json(outcome.result));
+    const std::string results = report::to_json(outcome.result);
+    (void)store_->set_results(id, results);
+    if (artifacts_) upload_artifacts(id, results, outcome.state, outcome.error);
     last_run_seconds_ = std::chrono::duration<double>(Clock::now() - started).count();
     {
       std::lock_guard lock(mutex_);
@@ -650,7 +671,16 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     std::fprintf(stderr, "dec serve: %s\n", store.error().c_str());
     return 1;
   }
-  Service service(options, std::move(*store));
+  std::unique_ptr<ArtifactStore> artifacts;
+  if (!options.artifacts.empty()) {
+    auto opened = ArtifactStore::open(options.artifacts, options.artifacts_endpoint);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "dec serve: %s\n", opened.error().c_str());
+      return 2;
+    }
+    artifacts = std::move(*opened);
+  }
+  Service service(options, std::move(*store), std::move(artifacts));
   httplib::Server http;
   http.set_payload_max_length(options.max_body_bytes);
   const auto routes = service.routes();

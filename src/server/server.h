@@ -17,6 +17,8 @@ struct ServerOptions {
   std::string token;  // non-empty: POST requests need "Authorization: Bearer <token>"
   infra::ProviderContext provider_context;  // data dir, env, installation, tools
   size_t max_body_bytes = 1 << 20;
+  std::string artifacts;           // s3://bucket/prefix: upload each experiment's results there
+  std::string artifacts_endpoint;  // S3-compatible endpoint URL ("" = AWS)
 };
 
 // Runs until POST /api/shutdown succeeds or `stop` turns true (SIGINT/SIGTERM): a running

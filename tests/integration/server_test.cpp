@@ -48,7 +48,8 @@ class Server : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  void start(const std::string& token = "") {
+  void start(const std::string& token = "", std::vector<std::string> extra = {},
+             std::map<std::string, std::string> env = {}) {
     auto port = env_.free_tcp_port("127.0.0.1");
     ASSERT_TRUE(port.ok());
     port_ = *port;
@@ -59,8 +60,9 @@ class Server : public ::testing::Test {
       argv.push_back("--token");
       argv.push_back(token);
     }
-    server_ =
-        testing::start(argv, (dir_ / ("serve-" + std::to_string(++starts_) + ".log")).string());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    server_ = testing::start(
+        argv, (dir_ / ("serve-" + std::to_string(++starts_) + ".log")).string(), env);
     for (int i = 0; i < 250 && !env_.tcp_port_open("127.0.0.1", port_); ++i) {
       std::this_thread::sleep_for(20ms);
     }
@@ -240,6 +242,58 @@ TEST_F(Server, KillNineDuringARunIsRecoveredOnRestart) {
   wait_for(next, [](const std::string& s) { return s == "succeeded"; });
   EXPECT_EQ(leftover_processes(), 0u);
   EXPECT_TRUE(infra::recorded_runs(env_, data_dir_).empty());
+}
+
+TEST_F(Server, UploadsResultsToS3CompatibleStorage) {
+  const std::string s3rver =
+      std::string(DEC_SOURCE_DIR) + "/tools/node_modules/s3rver/bin/s3rver.js";
+  if (!fs::exists(s3rver)) GTEST_SKIP() << "s3rver not installed: run scripts/setup";
+  auto s3_port = env_.free_tcp_port("127.0.0.1");
+  ASSERT_TRUE(s3_port.ok());
+  fs::path objects = dir_ / "s3";
+  fs::create_directories(objects);
+  // s3rver checks the access key id and the request's shape; it does not recompute SigV4
+  // signatures (the signer itself is tested against AWS's published vectors).
+  testing::Child store =
+      testing::start({"node", s3rver, "-d", objects.string(), "-a", "127.0.0.1", "-p",
+                      std::to_string(*s3_port), "--silent", "--configure-bucket", "dec-results"},
+                     (dir_ / "s3rver.log").string());
+  for (int i = 0; i < 250 && !env_.tcp_port_open("127.0.0.1", *s3_port); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(*s3_port);
+  auto run_with = [&](const std::string& key_id) {
+    start("", {"--artifacts", "s3://dec-results/runs", "--artifacts-endpoint", endpoint},
+          {{"AWS_ACCESS_KEY_ID", key_id},
+           {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
+           {"AWS_REGION", "us-east-1"}});
+    std::string id = submit(spec("archived", "1s"));
+    wait_for(id, [](const std::string& s) { return s == "succeeded"; });
+    std::this_thread::sleep_for(500ms);  // uploads follow the final state
+    auto stopped = client().Post("/api/shutdown", "", "text/plain");
+    EXPECT_TRUE(stopped && stopped->status == 200);
+    EXPECT_EQ(testing::wait_exit(server_, 20s), 0);
+    server_.pid = -1;
+    return id;
+  };
+  std::string id = run_with("S3RVER");
+  fs::path object = objects / "dec-results" / "runs" / id / "results.json._S3rver_object";
+  auto log_of = [&](int n) {
+    testing::Child finished;
+    finished.output_path = (dir_ / ("serve-" + std::to_string(n) + ".log")).string();
+    return finished.output();
+  };
+  ASSERT_TRUE(fs::exists(object)) << log_of(1);
+  std::ifstream in(object);
+  EXPECT_EQ(json::parse(in)["id"], id);
+  EXPECT_TRUE(fs::exists(objects / "dec-results" / "runs" / id / "report.html._S3rver_object"));
+
+  // Credentials the store refuses: the upload fails and says so; the experiment still succeeds.
+  std::string refused = run_with("UNKNOWNKEY");
+  EXPECT_FALSE(fs::exists(objects / "dec-results" / "runs" / refused));
+  EXPECT_NE(log_of(2).find("artifact upload failed"), std::string::npos) << log_of(2);
+  kill(store.pid, SIGTERM);
+  testing::wait_exit(store, 10s);
 }
 
 struct BadRequest {
