@@ -151,22 +151,30 @@ class Service {
 
   // Marks runs a dead server left mid-flight as failed and destroys their infrastructure.
   void recover() {
-    store::ListFilter filter;
-    filter.limit = 1000000;
-    auto all = store_->list(filter);
-    if (all.ok()) {
-      for (const auto& record : *all) {
-        if (record.state == "queued" || orchestrator::is_terminal_state(record.state)) continue;
-        std::fprintf(stderr, "dec serve: experiment %s was %s when the server stopped: failed\n",
-                     record.id.c_str(), record.state.c_str());
-        (void)store_->set_state(record.id, "failed", kInterrupted);
-      }
-    }
+    // Reconcile first: it tells which runs still have a live owner (a `dec run` sharing this
+    // data dir), whose experiments must not be marked interrupted.
     auto report = infra::reconcile(options_.provider_context, {}, [](const std::string& line) {
       std::fprintf(stderr, "dec serve: reconcile: %s\n", line.c_str());
     });
     for (const auto& error : report.errors) {
       std::fprintf(stderr, "dec serve: reconcile error: %s\n", error.c_str());
+    }
+    auto owned_elsewhere = [&](const std::string& id) {
+      for (const auto& run : report.live_runs) {
+        if (run.rfind(id + ".", 0) == 0) return true;
+      }
+      return false;
+    };
+    store::ListFilter filter;
+    filter.limit = 1000000;
+    auto all = store_->list(filter);
+    if (!all.ok()) return;
+    for (const auto& record : *all) {
+      if (record.state == "queued" || orchestrator::is_terminal_state(record.state)) continue;
+      if (owned_elsewhere(record.id)) continue;
+      std::fprintf(stderr, "dec serve: experiment %s was %s when the server stopped: failed\n",
+                   record.id.c_str(), record.state.c_str());
+      (void)store_->set_state(record.id, "failed", kInterrupted);
     }
   }
 

@@ -296,6 +296,29 @@ TEST_F(Server, UploadsResultsToS3CompatibleStorage) {
   testing::wait_exit(store, 10s);
 }
 
+TEST_F(Server, StartupLeavesAConcurrentCliRunAlone) {
+  // A `dec run` sharing the data dir is alive: the server must neither fail its experiment nor
+  // destroy its infrastructure.
+  std::string path = (dir_ / "cli.yaml").string();
+  std::ofstream(path) << spec("cli", "60s");
+  testing::Child cli = testing::start({DEC_BINARY, "run", path, "--data-dir", data_dir_},
+                                      (dir_ / "cli.log").string());
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (leftover_processes() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GT(leftover_processes(), 0u) << cli.output();
+  std::this_thread::sleep_for(500ms);
+  start();
+  json list = get_json("/api/experiments");
+  ASSERT_EQ(list["experiments"].size(), 1u);
+  EXPECT_NE(list["experiments"][0]["state"], "failed") << list.dump();
+  EXPECT_GT(leftover_processes(), 0u) << "the CLI run's broker was destroyed";
+  kill(cli.pid, SIGINT);
+  EXPECT_EQ(testing::wait_exit(cli, 60s), 130) << cli.output();
+  EXPECT_EQ(leftover_processes(), 0u);
+}
+
 struct BadRequest {
   std::string method;
   std::string path;
