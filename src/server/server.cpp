@@ -5,7 +5,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -33,8 +35,14 @@ using json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kInterrupted = "interrupted (server stopped during the run)";
-constexpr int kRetryAfterSeconds = 10;
-constexpr size_t kEventHistory = 2000;
+constexpr int kMinRetryAfterSeconds = 5;
+constexpr int kMaxRetryAfterSeconds = 300;
+constexpr size_t kEventHistory = 2000;      // per experiment
+constexpr size_t kFinishedLogsKept = 64;    // experiments whose event log outlives the run
+// httplib serves each connection on a pool thread; an event stream holds its thread for the
+// whole run. Streams are capped below the pool size so the API always has threads to answer.
+constexpr size_t kWorkerThreads = 32;
+constexpr int kMaxEventStreams = 24;
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -60,14 +68,15 @@ class EventHub {
  public:
   void publish(const std::string& id, const std::string& type, const json& data) {
     std::lock_guard lock(mutex_);
-    EventLog& log = logs_[id];
-    log.events.emplace_back(log.next++, "event: " + type + "\ndata: " + data.dump() + "\n\n");
-    if (log.events.size() > kEventHistory) log.events.pop_front();
-    if (type == "state" && orchestrator::is_terminal_state(data.value("state", ""))) {
-      log.finished = true;
-    }
-    changed_.notify_all();
+    append(id, type, data);
   }
+  // Publishes only if `id` has no events yet: gives a stream opened on an experiment this
+  // server has not touched (queued by a previous server) its current state.
+  void publish_if_new(const std::string& id, const std::string& type, const json& data) {
+    std::lock_guard lock(mutex_);
+    if (logs_.count(id) == 0) append(id, type, data);
+  }
+
   void progress(const std::string& id, const std::string& system, const json& data) {
     {
       std::lock_guard lock(mutex_);
@@ -108,9 +117,28 @@ class EventHub {
   }
 
  private:
+  void append(const std::string& id, const std::string& type, const json& data) {
+    EventLog& log = logs_[id];
+    log.events.emplace_back(log.next++, "event: " + type + "\ndata: " + data.dump() + "\n\n");
+    if (log.events.size() > kEventHistory) log.events.pop_front();
+    if (type == "state" && orchestrator::is_terminal_state(data.value("state", "")) &&
+        !log.finished) {
+      log.finished = true;
+      // Finished experiments are read from the store; only the latest keep their live log, so
+      // a long-lived server's memory stays bounded.
+      finished_order_.push_back(id);
+      if (finished_order_.size() > kFinishedLogsKept) {
+        logs_.erase(finished_order_.front());
+        finished_order_.pop_front();
+      }
+    }
+    changed_.notify_all();
+  }
+
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::string, EventLog> logs_;
+  std::deque<std::string> finished_order_;
 };
 
 json progress_json(const load::Progress& p) {
@@ -135,11 +163,16 @@ std::string csv_escape(const std::string& text) {
   return out + "\"";
 }
 
+// One entry per endpoint: both the HTTP registration and /api/openapi.json derive from it, so
+// the description cannot miss a route.
 struct Route {
   std::string method;
   std::string pattern;       // httplib regex
   std::string openapi_path;  // "/api/experiments/{id}"
   std::string summary;
+  std::string media_type;         // of the success answer
+  std::vector<int> statuses;      // answers besides 405/413/500, which any route may give
+  std::vector<std::string> query;  // query parameters (integers except "state")
   std::function<void(const httplib::Request&, httplib::Response&)> handler;
 };
 
@@ -187,6 +220,7 @@ class Service {
     {
       std::lock_guard lock(mutex_);
       exiting_ = true;
+      draining_ = true;
       if (current_stop_) current_stop_->store(true);
     }
     wake_.notify_all();
@@ -198,11 +232,15 @@ class Service {
 
  private:
   void run_queue();
+  void run_one(const core::Spec& spec, const std::string& id, std::atomic<bool>& stop);
+  static double expected_seconds(const core::Spec& spec);
+  int retry_after_seconds() const;  // call with mutex_ held while an experiment runs
   void upload_artifacts(const std::string& id, const std::string& results, const std::string& state,
                         const std::string& error);
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
   json record_json(const store::ExperimentRecord& record, bool full);
   int queue_position(const std::string& id);
+  int64_t count_in_state(const std::string& state);
   std::optional<store::ExperimentRecord> find(const std::string& id, httplib::Response& res);
 
   void handle_submit(const httplib::Request& req, httplib::Response& res);
@@ -229,7 +267,10 @@ class Service {
   bool draining_ = false;
   std::string current_;                        // running experiment id
   std::atomic<bool>* current_stop_ = nullptr;  // its stop flag
+  Clock::time_point current_started_;
+  std::atomic<double> current_expected_seconds_{0};
   std::atomic<bool> shutdown_ok_{false};
+  std::atomic<int> open_streams_{0};
   std::atomic<double> last_run_seconds_{0};
 };
 
@@ -252,59 +293,37 @@ void Service::run_queue() {
   // created from here inherit this lower priority.
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
   while (true) {
+    std::atomic<bool> stop{false};
     std::optional<store::ExperimentRecord> next;
     {
       std::unique_lock lock(mutex_);
       if (exiting_) return;
       if (!draining_) {
-        store::ListFilter filter;
-        filter.state = "queued";
-        filter.limit = 1;
-        filter.newest_first = false;
-        auto queued = store_->list(filter);
-        if (queued.ok() && !queued->empty()) next = queued->front();
+        auto queued = store_->next_queued();
+        if (queued.ok() && queued->has_value()) next = std::move(**queued);
       }
       if (!next) {
         wake_.wait_for(lock, std::chrono::milliseconds(500));
         continue;
       }
-    }
-    auto parsed = core::parse_spec(next->spec_json, {}, drivers::driver_catalog());
-    if (!parsed.ok()) {
-      (void)store_->set_state(
-          next->id, "failed",
-          "stored spec is no longer valid: " + parsed.errors.front().to_string());
-      continue;
-    }
-    std::atomic<bool> stop{false};
-    {
-      std::lock_guard lock(mutex_);
+      // Claimed in the critical section that found it: a concurrent cancel or shutdown sees
+      // it either still queued (and wins) or as the running experiment, never in between.
       current_ = next->id;
       current_stop_ = &stop;
-      if (exiting_) stop = true;
+      current_started_ = Clock::now();
+      current_expected_seconds_ = 0;
     }
     const std::string id = next->id;
-    orchestrator::RunnerContext context;
-    context.provider_context = options_.provider_context;
-    context.store = store_.get();
-    context.stop = &stop;
-    context.events.on_state = [&](const std::string& system, const std::string& state) {
-      hub_.publish(id, "state", {{"system", system}, {"state", state}});
-    };
-    context.events.on_progress = [&](const std::string& system, const load::Progress& p) {
-      json data = progress_json(p);
-      data["system"] = system;
-      hub_.progress(id, system, data);
-    };
-    context.events.on_log = [&](const std::string& line) {
-      hub_.publish(id, "log", {{"line", line}});
-    };
-    auto started = Clock::now();
-    auto outcome = orchestrator::run_experiment(parsed.spec, id, context);
-    const std::string results = report::to_json(outcome.result);
-    (void)store_->set_results(id, results);
-    if (artifacts_) upload_artifacts(id, results, outcome.state, outcome.error);
-    last_run_seconds_ = std::chrono::duration<double>(Clock::now() - started).count();
+    auto parsed = core::parse_spec(next->spec_json, {}, drivers::driver_catalog());
+    if (parsed.ok()) {
+      current_expected_seconds_ = expected_seconds(parsed.spec);
+      run_one(parsed.spec, id, stop);
+    } else {
+      const std::string error =
+          "stored spec is no longer valid: " + parsed.errors.front().to_string();
+      (void)store_->set_state(id, "failed", error);
+      hub_.publish(id, "state", {{"system", ""}, {"state", "failed"}, {"error", error}});
+    }
     {
       std::lock_guard lock(mutex_);
       current_.clear();
@@ -312,6 +331,47 @@ void Service::run_queue() {
     }
     wake_.notify_all();
   }
+}
+
+void Service::run_one(const core::Spec& spec, const std::string& id, std::atomic<bool>& stop) {
+  orchestrator::RunnerContext context;
+  context.provider_context = options_.provider_context;
+  context.store = store_.get();
+  context.stop = &stop;
+  context.events.on_state = [&](const std::string& system, const std::string& state) {
+    hub_.publish(id, "state", {{"system", system}, {"state", state}});
+  };
+  context.events.on_progress = [&](const std::string& system, const load::Progress& p) {
+    json data = progress_json(p);
+    data["system"] = system;
+    hub_.progress(id, system, data);
+  };
+  context.events.on_log = [&](const std::string& line) {
+    hub_.publish(id, "log", {{"line", line}});
+  };
+  auto started = Clock::now();
+  auto outcome = orchestrator::run_experiment(spec, id, context);
+  const std::string results = report::to_json(outcome.result);
+  (void)store_->set_results(id, results);
+  if (artifacts_) upload_artifacts(id, results, outcome.state, outcome.error);
+  last_run_seconds_ = std::chrono::duration<double>(Clock::now() - started).count();
+}
+
+// Seconds the experiment should take: warm-up plus measurement per system (they run one after
+// another) plus a rough allowance for provisioning and teardown. Used for Retry-After.
+double Service::expected_seconds(const core::Spec& spec) {
+  constexpr double kPerSystemOverheadSeconds = 5;
+  const double per_system =
+      std::chrono::duration<double>(spec.workload.warmup + spec.workload.duration).count() +
+      kPerSystemOverheadSeconds;
+  return per_system * static_cast<double>(spec.systems.size());
+}
+
+int Service::retry_after_seconds() const {
+  const double elapsed = std::chrono::duration<double>(Clock::now() - current_started_).count();
+  const double remaining = current_expected_seconds_.load() - elapsed;
+  return std::clamp(static_cast<int>(std::ceil(remaining)), kMinRetryAfterSeconds,
+                    kMaxRetryAfterSeconds);
 }
 
 bool Service::authorized(const httplib::Request& req, httplib::Response& res) const {
@@ -323,16 +383,17 @@ bool Service::authorized(const httplib::Request& req, httplib::Response& res) co
 }
 
 int Service::queue_position(const std::string& id) {
-  store::ListFilter filter;
-  filter.state = "queued";
-  filter.limit = 1000000;
-  filter.newest_first = false;
-  auto queued = store_->list(filter);
-  if (!queued.ok()) return -1;
-  for (size_t i = 0; i < queued->size(); ++i) {
-    if ((*queued)[i].id == id) return static_cast<int>(i) + 1;
+  auto position = store_->queue_position(id);
+  return position.ok() ? *position : -1;
+}
+
+int64_t Service::count_in_state(const std::string& state) {
+  auto counts = store_->count_by_state();
+  if (!counts.ok()) return 0;
+  for (const auto& [name, count] : *counts) {
+    if (name == state) return count;
   }
-  return -1;
+  return 0;
 }
 
 json Service::record_json(const store::ExperimentRecord& r, bool full) {
@@ -433,10 +494,12 @@ void Service::handle_get(const httplib::Request& req, httplib::Response& res) {
 
 void Service::handle_cancel(const httplib::Request& req, httplib::Response& res) {
   if (!authorized(req, res)) return;
+  // Read under the lock the runner claims experiments with, so the state cannot be stale.
+  std::lock_guard lock(mutex_);
   auto record = find(req.matches[1], res);
   if (!record) return;
-  std::lock_guard lock(mutex_);
-  if (current_ == record->id && current_stop_ != nullptr) {
+  if (current_ == record->id && current_stop_ != nullptr &&
+      !orchestrator::is_terminal_state(record->state)) {
     current_stop_->store(true);
     send_json(res, 202, {{"id", record->id}, {"state", "cancelling"}});
     return;
@@ -463,11 +526,21 @@ void Service::handle_events(const httplib::Request& req, httplib::Response& res)
         "text/event-stream");
     return;
   }
+  if (open_streams_.fetch_add(1) >= kMaxEventStreams) {
+    open_streams_.fetch_sub(1);
+    res.set_header("Retry-After", "5");
+    send_error(res, 503,
+               "too many open event streams (" + std::to_string(kMaxEventStreams) +
+                   "); poll GET /api/experiments/" + id + " instead");
+    return;
+  }
+  hub_.publish_if_new(id, "state", {{"system", ""}, {"state", record->state}});
   auto last = std::make_shared<int64_t>(-1);
   auto deadline = Clock::now() + std::chrono::hours(24);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [this, id, last, deadline](size_t, httplib::DataSink& sink) {
+      "text/event-stream",
+      [this, id, last, deadline](size_t, httplib::DataSink& sink) {
         bool finished = false;
         auto events = hub_.wait(id, *last, std::chrono::seconds(1), &finished);
         for (const auto& [sequence, text] : events) {
@@ -483,7 +556,8 @@ void Service::handle_events(const httplib::Request& req, httplib::Response& res)
           return false;
         }
         return true;
-      });
+      },
+      [this](bool) { open_streams_.fetch_sub(1); });
 }
 
 void Service::handle_results(const httplib::Request& req, httplib::Response& res) {
@@ -561,18 +635,14 @@ void Service::handle_shutdown(const httplib::Request& req, httplib::Response& re
   std::lock_guard lock(mutex_);
   draining_ = true;  // no new work from the queue, whatever the answer
   if (!current_.empty()) {
-    res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
-    send_error(res, 409, "experiment running; retry after it finishes",
-               {{"running", current_}, {"retry_after_s", kRetryAfterSeconds}});
+    const int retry_after = retry_after_seconds();
+    res.set_header("Retry-After", std::to_string(retry_after));
+    send_error(res, 409, "experiment running",
+               {{"running", current_}, {"retry_after_s", retry_after}});
     return;
   }
   shutdown_ok_ = true;
-  store::ListFilter filter;
-  filter.state = "queued";
-  filter.limit = 1000000;
-  auto queued = store_->list(filter);
-  send_json(res, 200,
-            {{"status", "shutting down"}, {"queued_kept", queued.ok() ? queued->size() : 0}});
+  send_json(res, 200, {{"status", "shutting down"}, {"queued_kept", count_in_state("queued")}});
 }
 
 void Service::handle_health(const httplib::Request&, httplib::Response& res) {
@@ -583,26 +653,22 @@ void Service::handle_health(const httplib::Request&, httplib::Response& res) {
     running = current_;
     draining = draining_;
   }
-  store::ListFilter filter;
-  filter.state = "queued";
-  filter.limit = 1000000;
-  auto queued = store_->list(filter);
   send_json(res, 200,
             {{"status", "ok"},
              {"running", running.empty() ? json(nullptr) : json(running)},
-             {"queued", queued.ok() ? queued->size() : 0},
+             {"queued", count_in_state("queued")},
              {"draining", draining}});
 }
 
 void Service::handle_metrics(const httplib::Request&, httplib::Response& res) {
-  store::ListFilter filter;
-  filter.limit = 1000000;
-  auto all = store_->list(filter);
-  std::map<std::string, int> by_state;
+  std::map<std::string, int64_t> by_state;
   for (const auto& state : orchestrator::lifecycle_states()) by_state[state] = 0;
-  if (all.ok()) {
-    for (const auto& r : *all) ++by_state[r.state];
+  auto counts = store_->count_by_state();
+  if (!counts.ok()) {
+    send_error(res, 500, counts.error());
+    return;
   }
+  for (const auto& [state, count] : *counts) by_state[state] = count;
   std::ostringstream out;
   out << "# HELP dec_queue_length Experiments waiting to run.\n# TYPE dec_queue_length gauge\n"
       << "dec_queue_length " << by_state["queued"] << "\n"
@@ -624,51 +690,122 @@ std::vector<Route> Service::routes() {
     };
   };
   const std::string id = "([A-Za-z0-9._-]+)";
+  const std::string kJson = "application/json";
   return {
-      {"GET", "/api/health", "/api/health", "Liveness and queue summary",
+      {"GET", "/api/health", "/api/health", "Liveness and queue summary", kJson, {200}, {},
        bind(&Service::handle_health)},
       {"POST", "/api/experiments", "/api/experiments", "Submit an experiment spec (JSON or YAML)",
-       bind(&Service::handle_submit)},
-      {"GET", "/api/experiments", "/api/experiments", "List experiments (?state=&limit=&offset=)",
-       bind(&Service::handle_list)},
+       kJson, {201, 400, 401}, {}, bind(&Service::handle_submit)},
+      {"GET", "/api/experiments", "/api/experiments", "List experiments, newest first", kJson,
+       {200, 400}, {"state", "limit", "offset"}, bind(&Service::handle_list)},
       {"GET", "/api/experiments/" + id, "/api/experiments/{id}",
-       "One experiment: spec, state, progress, results", bind(&Service::handle_get)},
+       "One experiment: spec, state, progress, queue position, results", kJson, {200, 404}, {},
+       bind(&Service::handle_get)},
       {"POST", "/api/experiments/" + id + "/cancel", "/api/experiments/{id}/cancel",
-       "Cancel a queued or running experiment", bind(&Service::handle_cancel)},
+       "Cancel a queued (200) or running (202) experiment", kJson, {200, 202, 401, 404, 409}, {},
+       bind(&Service::handle_cancel)},
       {"GET", "/api/experiments/" + id + "/events", "/api/experiments/{id}/events",
-       "Server-sent events: state, progress (1/s), log", bind(&Service::handle_events)},
+       "Server-sent events: state, progress (1/s), log", "text/event-stream", {200, 404, 503},
+       {}, bind(&Service::handle_events)},
       {"GET", "/api/experiments/" + id + "/results", "/api/experiments/{id}/results",
-       "Results JSON", bind(&Service::handle_results)},
+       "Results JSON", kJson, {200, 404}, {}, bind(&Service::handle_results)},
       {"GET", "/api/experiments/" + id + "/results.csv", "/api/experiments/{id}/results.csv",
-       "Results as CSV, one row per system", bind(&Service::handle_results_csv)},
+       "Results as CSV, one row per system", "text/csv", {200, 404}, {},
+       bind(&Service::handle_results_csv)},
       {"GET", "/api/experiments/" + id + "/report.html", "/api/experiments/{id}/report.html",
-       "Self-contained HTML comparison report", bind(&Service::handle_report)},
-      {"GET", "/api/results", "/api/results", "Every experiment with results",
+       "Self-contained HTML comparison report", "text/html", {200, 404}, {},
+       bind(&Service::handle_report)},
+      {"GET", "/api/results", "/api/results", "Every experiment with results", kJson, {200}, {},
        bind(&Service::handle_all_results)},
       {"POST", "/api/shutdown", "/api/shutdown",
-       "Shut down when idle; 409 + Retry-After while an experiment runs",
-       bind(&Service::handle_shutdown)},
-      {"GET", "/metrics", "/metrics", "Prometheus metrics", bind(&Service::handle_metrics)},
+       "Shut down when idle (200); 409 + Retry-After while an experiment runs", kJson,
+       {200, 401, 409}, {}, bind(&Service::handle_shutdown)},
+      {"GET", "/metrics", "/metrics", "Prometheus metrics", "text/plain", {200}, {},
+       bind(&Service::handle_metrics)},
   };
 }
 
+const char* status_description(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Queued";
+    case 202: return "Cancelling: the runner stops the experiment and destroys its infrastructure";
+    case 400: return "Invalid input; the error names the field";
+    case 401: return "Missing or wrong bearer token";
+    case 404: return "No such experiment, or no results yet";
+    case 405: return "Method not allowed on this path";
+    case 409: return "Conflict with the experiment's state (or an experiment is running)";
+    case 413: return "Request body over the limit (1 MiB)";
+    case 503: return "Too many open event streams";
+    default: return "Internal error";
+  }
+}
+
 json openapi(const std::vector<Route>& routes) {
+  const json error_schema = {{"$ref", "#/components/schemas/Error"}};
   json paths = json::object();
   for (const auto& route : routes) {
     std::string method = route.method;
     std::transform(method.begin(), method.end(), method.begin(), ::tolower);
-    json op = {{"summary", route.summary}, {"responses", {{"200", {{"description", "OK"}}}}}};
-    if (route.openapi_path.find("{id}") != std::string::npos) {
-      op["parameters"] = json::array(
-          {{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}}});
+    json responses = json::object();
+    std::vector<int> statuses = route.statuses;
+    statuses.insert(statuses.end(), {405, 500});
+    if (route.method == "POST") statuses.push_back(413);
+    for (int status : statuses) {
+      json response = {{"description", status_description(status)}};
+      json schema = status < 300 ? json{{"type", route.media_type == "application/json"
+                                                     ? "object"
+                                                     : "string"}}
+                                 : error_schema;
+      response["content"] = {
+          {status < 300 ? route.media_type : "application/json", {{"schema", schema}}}};
+      responses[std::to_string(status)] = response;
     }
+    json op = {{"summary", route.summary}, {"responses", responses}};
+    json parameters = json::array();
+    if (route.openapi_path.find("{id}") != std::string::npos) {
+      parameters.push_back(
+          {{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
+    }
+    for (const auto& name : route.query) {
+      parameters.push_back({{"name", name},
+                            {"in", "query"},
+                            {"required", false},
+                            {"schema", {{"type", name == "state" ? "string" : "integer"}}}});
+    }
+    if (!parameters.empty()) op["parameters"] = parameters;
+    if (route.method == "POST" && route.openapi_path == "/api/experiments") {
+      op["requestBody"] = {
+          {"required", true},
+          {"description", "An experiment spec, the same format as `dec run` (docs/spec.md)"},
+          {"content",
+           {{"application/yaml", {{"schema", {{"type", "string"}}}}},
+            {"application/json", {{"schema", {{"type", "object"}}}}}}}};
+    }
+    if (route.method == "POST") op["security"] = json::array({{{"bearer", json::array()}}});
     paths[route.openapi_path][method] = op;
   }
-  paths["/api/openapi.json"]["get"] = {{"summary", "This description"},
-                                       {"responses", {{"200", {{"description", "OK"}}}}}};
+  paths["/api/openapi.json"]["get"] = {
+      {"summary", "This description"},
+      {"responses",
+       {{"200",
+         {{"description", "OK"},
+          {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}};
+  json field_error = {
+      {"type", "object"},
+      {"properties", {{"path", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}};
+  json error = {{"type", "object"},
+                {"required", json::array({"error"})},
+                {"properties",
+                 {{"error", {{"type", "string"}}},
+                  {"errors", {{"type", "array"}, {"items", field_error}}}}}};
+  json components = {
+      {"schemas", {{"Error", error}}},
+      {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
   return {{"openapi", "3.0.3"},
           {"info", {{"title", "dec experiment service"}, {"version", "0.1.0"}}},
-          {"paths", paths}};
+          {"paths", paths},
+          {"components", components}};
 }
 
 }  // namespace
@@ -690,6 +827,7 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
   }
   Service service(options, std::move(*store), std::move(artifacts));
   httplib::Server http;
+  http.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   http.set_payload_max_length(options.max_body_bytes);
   const auto routes = service.routes();
   std::vector<std::pair<std::regex, std::string>> known;  // for 405 answers
@@ -699,6 +837,7 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     if (route.method == "POST") http.Post(route.pattern, route.handler);
   }
   const std::string openapi_text = openapi(routes).dump(2);
+  known.emplace_back(std::regex("/api/openapi\\.json"), "GET");
   http.Get("/api/openapi.json", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(openapi_text, "application/json");
   });
@@ -754,7 +893,10 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     while (!stop.load() && !service.shutdown_requested() && !listening_done.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    // Let the 200 answer to /api/shutdown reach its client before closing.
+    // The runner stops first (a running experiment is torn down) while the API still answers,
+    // so health checks keep working and event streams deliver the final state.
+    service.stop_runner();
+    // Let the last answers (the 200 to /api/shutdown, final events) reach their clients.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     http.stop();
   });
@@ -762,7 +904,6 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
                options.port, options.provider_context.data_dir.c_str());
   http.listen_after_bind();
   listening_done = true;
-  service.stop_runner();
   watcher.join();
   std::fprintf(stderr, "dec serve: stopped\n");
   return 0;

@@ -227,4 +227,40 @@ Result<std::vector<std::string>> Store::find_ids(const std::string& prefix) {
   return ids;
 }
 
+Result<std::optional<ExperimentRecord>> Store::next_queued() {
+  std::lock_guard lock(mutex_);
+  std::string sql = std::string("SELECT ") + kColumns +
+                    " FROM experiments WHERE state = 'queued' ORDER BY seq ASC LIMIT 1";
+  Statement stmt(db_, sql.c_str());
+  if (!stmt.ok()) return make_error("store: " + stmt.error());
+  int rc = stmt.step();
+  if (rc == SQLITE_ROW) return std::optional<ExperimentRecord>(read_record(stmt));
+  if (rc == SQLITE_DONE) return std::optional<ExperimentRecord>();
+  return make_error("store: " + stmt.error());
+}
+
+Result<int> Store::queue_position(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  // Counts the queued experiments submitted no later than `id`; the join yields no row when
+  // `id` is not queued.
+  Statement stmt(db_,
+                 "SELECT COUNT(*) FROM experiments q JOIN experiments e "
+                 "ON e.id = ? AND e.state = 'queued' WHERE q.state = 'queued' AND q.seq <= e.seq");
+  if (!stmt.ok()) return make_error("store: " + stmt.error());
+  stmt.bind(1, id);
+  if (stmt.step() != SQLITE_ROW) return make_error("store: " + stmt.error());
+  return static_cast<int>(stmt.integer(0));
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> Store::count_by_state() {
+  std::lock_guard lock(mutex_);
+  Statement stmt(db_, "SELECT state, COUNT(*) FROM experiments GROUP BY state ORDER BY state");
+  if (!stmt.ok()) return make_error("store: " + stmt.error());
+  std::vector<std::pair<std::string, int64_t>> counts;
+  int rc;
+  while ((rc = stmt.step()) == SQLITE_ROW) counts.emplace_back(stmt.text(0), stmt.integer(1));
+  if (rc != SQLITE_DONE) return make_error("store: " + stmt.error());
+  return counts;
+}
+
 }  // namespace dec::store

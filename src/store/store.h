@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -52,6 +53,13 @@ class Store {
   Result<std::vector<ExperimentRecord>> list(const ListFilter& filter);
   // Experiments whose id starts with `prefix` (lets users type a short id).
   Result<std::vector<std::string>> find_ids(const std::string& prefix);
+
+  // The queue, in submission order: the oldest queued experiment, if any.
+  Result<std::optional<ExperimentRecord>> next_queued();
+  // 1-based place of a queued experiment in the queue; 0 if it is not queued.
+  Result<int> queue_position(const std::string& id);
+  // Number of experiments in each state that has any (no spec or results are read).
+  Result<std::vector<std::pair<std::string, int64_t>>> count_by_state();
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

@@ -4,10 +4,12 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
 #include "infra/env.h"
 #include "infra/executor.h"
@@ -194,6 +196,11 @@ TEST_F(Server, ShutdownWaitsForTheRunningExperimentAndKeepsTheQueue) {
   EXPECT_EQ(refused->status, 409);
   EXPECT_TRUE(refused->has_header("Retry-After"));
   EXPECT_EQ(json::parse(refused->body)["running"], running);
+  // Estimated from the spec: the 60 s run has most of its time left.
+  const int retry_after = json::parse(refused->body).value("retry_after_s", 0);
+  EXPECT_GE(retry_after, 30);
+  EXPECT_LE(retry_after, 70);
+  EXPECT_EQ(refused->get_header_value("Retry-After"), std::to_string(retry_after));
   EXPECT_TRUE(get_json("/api/health")["draining"].get<bool>());
 
   // Cancel: a queued one is removed without running, the running one is stopped and destroyed.
@@ -242,6 +249,83 @@ TEST_F(Server, KillNineDuringARunIsRecoveredOnRestart) {
   wait_for(next, [](const std::string& s) { return s == "succeeded"; });
   EXPECT_EQ(leftover_processes(), 0u);
   EXPECT_TRUE(infra::recorded_runs(env_, data_dir_).empty());
+}
+
+TEST_F(Server, SigtermStopsTheRunDestroysItsInfrastructureAndKeepsTheQueue) {
+  start();
+  std::string running = submit(spec("stopped", "60s"));
+  wait_for(running, [](const std::string& s) { return s == "running"; });
+  std::string queued = submit(spec("kept", "1s"));
+  EXPECT_EQ(get_json("/api/experiments/" + queued).value("queue_position", 0), 1);
+  ASSERT_GT(leftover_processes(), 0u);
+
+  // A watcher on the event stream must not hold the server up, and sees the final state.
+  std::string stream;
+  std::thread watcher([&] {
+    auto c = client();
+    c.set_read_timeout(60, 0);
+    c.Get(("/api/experiments/" + running + "/events").c_str(), [&](const char* data, size_t n) {
+      stream.append(data, n);
+      return true;
+    });
+  });
+  std::this_thread::sleep_for(300ms);
+  kill(server_.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_exit(server_, 60s), 0) << server_.output();
+  server_.pid = -1;
+  watcher.join();
+  EXPECT_NE(stream.find("\"cancelled\""), std::string::npos) << stream;
+  EXPECT_EQ(leftover_processes(), 0u) << "the run's redis-server was destroyed";
+
+  start();
+  EXPECT_EQ(get_json("/api/experiments/" + running).value("state", ""), "cancelled");
+  wait_for(queued, [](const std::string& s) { return s == "succeeded"; });
+}
+
+TEST_F(Server, ApiAnswersWhileEventStreamsAreOpenAndStreamsAreCapped) {
+  start();
+  std::string running = submit(spec("watched", "60s"));
+  wait_for(running, [](const std::string& s) { return s == "running"; });
+  // Fill every event-stream slot; the 25th is refused and the API still answers at once.
+  constexpr int kStreams = 24;
+  std::atomic<int> open{0};
+  std::vector<std::thread> watchers;
+  for (int i = 0; i < kStreams; ++i) {
+    watchers.emplace_back([&] {
+      auto c = client();
+      c.set_read_timeout(60, 0);
+      bool counted = false;
+      c.Get(("/api/experiments/" + running + "/events").c_str(), [&](const char*, size_t) {
+        if (!counted) ++open;
+        counted = true;
+        return true;
+      });
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (open < kStreams && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(open.load(), kStreams);
+  auto refused = client().Get(("/api/experiments/" + running + "/events").c_str());
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_NE(json::parse(refused->body).value("error", "").find("event streams"),
+            std::string::npos);
+  auto asked = std::chrono::steady_clock::now();
+  auto health = client().Get("/api/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 1s);
+  EXPECT_EQ(json::parse(health->body)["running"], running);
+
+  auto cancelled =
+      client().Post(("/api/experiments/" + running + "/cancel").c_str(), "", "text/plain");
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->status, 202);
+  for (auto& watcher : watchers) watcher.join();  // every stream ends at the final state
+  EXPECT_EQ(get_json("/api/experiments/" + running)["state"], "cancelled");
+  EXPECT_EQ(leftover_processes(), 0u);
 }
 
 TEST_F(Server, UploadsResultsToS3CompatibleStorage) {
@@ -431,8 +515,17 @@ TEST_F(Server, OpenApiDescribesEveryRouteAndEveryDescribedRouteAnswers) {
         "/api/shutdown", "/api/health", "/metrics", "/api/openapi.json"}) {
     EXPECT_TRUE(api["paths"].contains(expected)) << expected;
   }
+  EXPECT_TRUE(api["paths"]["/api/experiments"]["post"].contains("requestBody"));
+  EXPECT_TRUE(api["paths"]["/api/experiments"]["post"]["responses"].contains("400"));
+  EXPECT_TRUE(api["paths"]["/api/shutdown"]["post"]["responses"].contains("409"));
   for (const auto& [path, methods] : api["paths"].items()) {
     std::string concrete = std::regex_replace(path, std::regex("\\{id\\}"), id);
+    if (!methods.contains("post")) {
+      // A path described for GET only really refuses other methods.
+      auto refused = client().Post(concrete.c_str(), "", "text/plain");
+      ASSERT_TRUE(refused);
+      EXPECT_EQ(refused->status, 405) << path;
+    }
     for (const auto& [method, op] : methods.items()) {
       SCOPED_TRACE(method + " " + path);
       if (method != "get") continue;  // POSTs have effects; their behaviour is tested above
