@@ -59,7 +59,8 @@ Exit codes: 0 ok, 1 failed, 2 bad usage or invalid spec, 130 interrupted.
 Spec format: docs/spec.md
 )";
 
-constexpr const char* kRunHelp = R"(Usage: dec run SPEC [--set path=value]... [--json] [--out FILE] [--quiet]
+constexpr const char* kRunHelp =
+    R"(Usage: dec run SPEC [--set path=value]... [--json] [--out FILE] [--quiet]
 
 Runs the experiment in SPEC (YAML or JSON): for each system in turn, provisions its
 infrastructure, deploys producers and consumers, warms up, measures, collects results and
@@ -103,7 +104,8 @@ constexpr const char* kResultsHelp = R"(Usage: dec results list [--state STATE] 
 Lists stored experiments, or shows one experiment's comparison table (ID may be a prefix).
 )";
 
-constexpr const char* kServeHelp = R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--data-dir DIR]
+constexpr const char* kServeHelp =
+    R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--data-dir DIR]
                  [--artifacts s3://BUCKET/PREFIX [--artifacts-endpoint URL]]
 
 Runs the experiment service: a persistent queue of experiments run one at a time, and an HTTP
@@ -148,7 +150,9 @@ struct Context {
     pc.tools_dir = tools != nullptr && *tools != '\0' ? tools : DEC_DEFAULT_TOOLS_DIR;
     return pc;
   }
-  Result<std::unique_ptr<store::Store>> open_store() { return store::Store::open(data_dir + "/dec.db"); }
+  Result<std::unique_ptr<store::Store>> open_store() {
+    return store::Store::open(data_dir + "/dec.db");
+  }
 };
 
 core::ParseResult load_spec(const Args& args) {
@@ -196,8 +200,10 @@ class SignalWatcher {
       ++count_;
       stop_ = true;
       if (count_ == 1) {
-        std::fprintf(stderr, "\ndec: %s received: stopping and destroying infrastructure "
-                             "(signal twice more to abandon)\n", strsignal(sig));
+        std::fprintf(stderr,
+                     "\ndec: %s received: stopping and destroying infrastructure "
+                     "(signal twice more to abandon)\n",
+                     strsignal(sig));
       } else if (count_ >= 3) {
         std::fprintf(stderr, "\ndec: abandoning teardown; run `dec reconcile` to clean up\n");
         _exit(kInterrupted);
@@ -216,7 +222,8 @@ int cmd_validate(const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"set", true, true}}));
   if (!args) return usage_error(args.error(), kValidateHelp);
   if (args->has("help")) return std::printf("%s", kValidateHelp), kOk;
-  if (args->positionals.size() != 1) return usage_error("validate needs one SPEC file", kValidateHelp);
+  if (args->positionals.size() != 1)
+    return usage_error("validate needs one SPEC file", kValidateHelp);
   auto parsed = load_spec(*args);
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
@@ -248,7 +255,8 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
         provider ? (*provider)->resources_for(system, run_id)
                  : Result<std::vector<infra::Resource>>(make_error(provider.error()));
     if (!desired) {
-      std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(), desired.error().c_str());
+      std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(),
+                   desired.error().c_str());
       status = kUsage;
       continue;
     }
@@ -274,7 +282,8 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
 
 void print_reconcile(const infra::ReconcileReport& report, bool dry_run) {
   if (report.actions.empty()) std::fprintf(stderr, "reconcile: nothing to clean up\n");
-  for (const auto& error : report.errors) std::fprintf(stderr, "reconcile: error: %s\n", error.c_str());
+  for (const auto& error : report.errors)
+    std::fprintf(stderr, "reconcile: error: %s\n", error.c_str());
   if (dry_run && !report.actions.empty()) {
     std::fprintf(stderr, "reconcile: dry run, nothing changed\n");
   }
@@ -304,12 +313,12 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   auto pc = ctx.provider_context();
 
   // Leftovers of interrupted runs (e.g. a previous dec killed with -9) are cleaned first.
-  auto cleanup = infra::reconcile(pc, {}, [&](const std::string& line) {
-    display.log("reconcile: " + line);
-  });
+  auto cleanup =
+      infra::reconcile(pc, {}, [&](const std::string& line) { display.log("reconcile: " + line); });
   for (const auto& error : cleanup.errors) display.log("reconcile: error: " + error);
 
-  auto id = (*store)->create_experiment(parsed.spec.name, core::spec_to_json(parsed.spec), "queued");
+  auto id =
+      (*store)->create_experiment(parsed.spec.name, core::spec_to_json(parsed.spec), "queued");
   if (!id) {
     std::fprintf(stderr, "dec: %s\n", id.error().c_str());
     return kFailed;
@@ -363,7 +372,8 @@ int cmd_destroy(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({}));
   if (!args) return usage_error(args.error(), kDestroyHelp);
   if (args->has("help")) return std::printf("%s", kDestroyHelp), kOk;
-  if (args->positionals.size() != 1) return usage_error("destroy needs one run or experiment id", kDestroyHelp);
+  if (args->positionals.size() != 1)
+    return usage_error("destroy needs one run or experiment id", kDestroyHelp);
   const std::string& id = args->positionals[0];
   auto pc = ctx.provider_context();
   std::vector<std::string> targets;
@@ -413,7 +423,8 @@ int cmd_reconcile(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"dry-run", false, false}, {"json", false, false}}));
   if (!args) return usage_error(args.error(), kReconcileHelp);
   if (args->has("help")) return std::printf("%s", kReconcileHelp), kOk;
-  if (!args->positionals.empty()) return usage_error("reconcile takes no arguments", kReconcileHelp);
+  if (!args->positionals.empty())
+    return usage_error("reconcile takes no arguments", kReconcileHelp);
   infra::ReconcileOptions options;
   options.dry_run = args->has("dry-run");
   bool json = args->has("json");
@@ -436,7 +447,8 @@ int cmd_reconcile(Context& ctx, const std::vector<std::string>& argv) {
 Result<std::string> resolve_id(store::Store& store, const std::string& prefix) {
   auto ids = store.find_ids(prefix);
   if (!ids) return make_error(ids.error());
-  if (ids->empty()) return make_error("no experiment with id \"" + prefix + "\" (see `dec results list`)");
+  if (ids->empty())
+    return make_error("no experiment with id \"" + prefix + "\" (see `dec results list`)");
   if (ids->size() > 1) {
     std::string list;
     for (const auto& id : *ids) list += " " + id;
@@ -446,9 +458,8 @@ Result<std::string> resolve_id(store::Store& store, const std::string& prefix) {
 }
 
 int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
-  auto args = parse_args(argv, with_common({{"json", false, false},
-                                            {"state", true, false},
-                                            {"limit", true, false}}));
+  auto args = parse_args(
+      argv, with_common({{"json", false, false}, {"state", true, false}, {"limit", true, false}}));
   if (!args) return usage_error(args.error(), kResultsHelp);
   if (args->has("help") || args->positionals.empty()) {
     std::printf("%s", kResultsHelp);
@@ -476,8 +487,12 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
     if (args->has("json")) {
       nlohmann::json doc = nlohmann::json::array();
       for (const auto& r : *list) {
-        doc.push_back({{"id", r.id}, {"name", r.name}, {"state", r.state}, {"error", r.error},
-                       {"created_at", r.created_at}, {"finished_at", r.finished_at}});
+        doc.push_back({{"id", r.id},
+                       {"name", r.name},
+                       {"state", r.state},
+                       {"error", r.error},
+                       {"created_at", r.created_at},
+                       {"finished_at", r.finished_at}});
       }
       std::printf("%s\n", doc.dump(2).c_str());
       return kOk;
@@ -520,8 +535,8 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
       std::fprintf(stderr, "dec: %s\n", table.error().c_str());
       return kFailed;
     }
-    std::printf("State: %s%s\n%s", r.state.c_str(), r.error.empty() ? "" : (" (" + r.error + ")").c_str(),
-                table->c_str());
+    std::printf("State: %s%s\n%s", r.state.c_str(),
+                r.error.empty() ? "" : (" (" + r.error + ")").c_str(), table->c_str());
     return kOk;
   }
   return usage_error("unknown results command \"" + sub + "\"", kResultsHelp);
@@ -547,8 +562,8 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
       throw std::invalid_argument("bad port");
     }
   } catch (const std::exception&) {
-    return usage_error("--listen: expected HOST:PORT such as 127.0.0.1:8080, got \"" + listen + "\"",
-                       kServeHelp);
+    return usage_error(
+        "--listen: expected HOST:PORT such as 127.0.0.1:8080, got \"" + listen + "\"", kServeHelp);
   }
   const char* env_token = std::getenv("DEC_TOKEN");
   options.token = args->get("token", env_token != nullptr ? env_token : "");
@@ -569,7 +584,8 @@ int cmd_drivers(const std::vector<std::string>& argv) {
       std::printf("    %-20s %s (default %s)\n", key.name.c_str(), key.description.c_str(),
                   key.default_value.empty() ? "none" : key.default_value.c_str());
     }
-    if (driver.accepts_unknown_keys) std::printf("    (other keys are passed to the client library)\n");
+    if (driver.accepts_unknown_keys)
+      std::printf("    (other keys are passed to the client library)\n");
   }
   return kOk;
 }

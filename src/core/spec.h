@@ -20,12 +20,12 @@ struct Workload {
   int producers = 1;             // producer threads (or worker instances)
   int consumers = 1;             // consumer threads
   double rate = 0;               // aggregate target messages/s; 0 = as fast as possible
-  std::chrono::nanoseconds duration = std::chrono::seconds(10);  // measured part
-  std::chrono::nanoseconds warmup = std::chrono::seconds(2);     // excluded from results
+  std::chrono::nanoseconds duration = std::chrono::seconds(10);       // measured part
+  std::chrono::nanoseconds warmup = std::chrono::seconds(2);          // excluded from results
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);  // wait for consumers
   int topics = 1;
-  int partitions = 1;   // partitions (Kafka), shards (Kinesis), streams per topic elsewhere
-  int keys = 0;         // distinct message keys; 0 = no key (round-robin)
+  int partitions = 1;       // partitions (Kafka), shards (Kinesis), streams per topic elsewhere
+  int keys = 0;             // distinct message keys; 0 = no key (round-robin)
   int consumer_groups = 1;  // each group receives every message
 
   bool operator==(const Workload&) const = default;
@@ -34,11 +34,11 @@ struct Workload {
 struct Deploy {
   std::string provider = "local";  // local | endpoints | kubernetes | terraform
   int nodes = 1;
-  std::optional<double> cpus;          // CPU cores per node
-  std::optional<uint64_t> memory;      // bytes per node
-  std::optional<uint64_t> bandwidth;   // bits/s per node
-  Settings settings;                   // provider-specific (e.g. bootstrap_servers, image)
-  Settings server;                     // broker configuration (e.g. redis appendonly: "yes")
+  std::optional<double> cpus;         // CPU cores per node
+  std::optional<uint64_t> memory;     // bytes per node
+  std::optional<uint64_t> bandwidth;  // bits/s per node
+  Settings settings;                  // provider-specific (e.g. bootstrap_servers, image)
+  Settings server;                    // broker configuration (e.g. redis appendonly: "yes")
 
   bool operator==(const Deploy&) const = default;
 };

@@ -37,8 +37,8 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kInterrupted = "interrupted (server stopped during the run)";
 constexpr int kMinRetryAfterSeconds = 5;
 constexpr int kMaxRetryAfterSeconds = 300;
-constexpr size_t kEventHistory = 2000;      // per experiment
-constexpr size_t kFinishedLogsKept = 64;    // experiments whose event log outlives the run
+constexpr size_t kEventHistory = 2000;    // per experiment
+constexpr size_t kFinishedLogsKept = 64;  // experiments whose event log outlives the run
 // httplib serves each connection on a pool thread; an event stream holds its thread for the
 // whole run. Streams are capped below the pool size so the API always has threads to answer.
 constexpr size_t kWorkerThreads = 32;
@@ -170,8 +170,8 @@ struct Route {
   std::string pattern;       // httplib regex
   std::string openapi_path;  // "/api/experiments/{id}"
   std::string summary;
-  std::string media_type;         // of the success answer
-  std::vector<int> statuses;      // answers besides 405/413/500, which any route may give
+  std::string media_type;          // of the success answer
+  std::vector<int> statuses;       // answers besides 405/413/500, which any route may give
   std::vector<std::string> query;  // query parameters (integers except "state")
   std::function<void(const httplib::Request&, httplib::Response&)> handler;
 };
@@ -692,52 +692,129 @@ std::vector<Route> Service::routes() {
   const std::string id = "([A-Za-z0-9._-]+)";
   const std::string kJson = "application/json";
   return {
-      {"GET", "/api/health", "/api/health", "Liveness and queue summary", kJson, {200}, {},
+      {"GET",
+       "/api/health",
+       "/api/health",
+       "Liveness and queue summary",
+       kJson,
+       {200},
+       {},
        bind(&Service::handle_health)},
-      {"POST", "/api/experiments", "/api/experiments", "Submit an experiment spec (JSON or YAML)",
-       kJson, {201, 400, 401}, {}, bind(&Service::handle_submit)},
-      {"GET", "/api/experiments", "/api/experiments", "List experiments, newest first", kJson,
-       {200, 400}, {"state", "limit", "offset"}, bind(&Service::handle_list)},
-      {"GET", "/api/experiments/" + id, "/api/experiments/{id}",
-       "One experiment: spec, state, progress, queue position, results", kJson, {200, 404}, {},
+      {"POST",
+       "/api/experiments",
+       "/api/experiments",
+       "Submit an experiment spec (JSON or YAML)",
+       kJson,
+       {201, 400, 401},
+       {},
+       bind(&Service::handle_submit)},
+      {"GET",
+       "/api/experiments",
+       "/api/experiments",
+       "List experiments, newest first",
+       kJson,
+       {200, 400},
+       {"state", "limit", "offset"},
+       bind(&Service::handle_list)},
+      {"GET",
+       "/api/experiments/" + id,
+       "/api/experiments/{id}",
+       "One experiment: spec, state, progress, queue position, results",
+       kJson,
+       {200, 404},
+       {},
        bind(&Service::handle_get)},
-      {"POST", "/api/experiments/" + id + "/cancel", "/api/experiments/{id}/cancel",
-       "Cancel a queued (200) or running (202) experiment", kJson, {200, 202, 401, 404, 409}, {},
+      {"POST",
+       "/api/experiments/" + id + "/cancel",
+       "/api/experiments/{id}/cancel",
+       "Cancel a queued (200) or running (202) experiment",
+       kJson,
+       {200, 202, 401, 404, 409},
+       {},
        bind(&Service::handle_cancel)},
-      {"GET", "/api/experiments/" + id + "/events", "/api/experiments/{id}/events",
-       "Server-sent events: state, progress (1/s), log", "text/event-stream", {200, 404, 503},
-       {}, bind(&Service::handle_events)},
-      {"GET", "/api/experiments/" + id + "/results", "/api/experiments/{id}/results",
-       "Results JSON", kJson, {200, 404}, {}, bind(&Service::handle_results)},
-      {"GET", "/api/experiments/" + id + "/results.csv", "/api/experiments/{id}/results.csv",
-       "Results as CSV, one row per system", "text/csv", {200, 404}, {},
+      {"GET",
+       "/api/experiments/" + id + "/events",
+       "/api/experiments/{id}/events",
+       "Server-sent events: state, progress (1/s), log",
+       "text/event-stream",
+       {200, 404, 503},
+       {},
+       bind(&Service::handle_events)},
+      {"GET",
+       "/api/experiments/" + id + "/results",
+       "/api/experiments/{id}/results",
+       "Results JSON",
+       kJson,
+       {200, 404},
+       {},
+       bind(&Service::handle_results)},
+      {"GET",
+       "/api/experiments/" + id + "/results.csv",
+       "/api/experiments/{id}/results.csv",
+       "Results as CSV, one row per system",
+       "text/csv",
+       {200, 404},
+       {},
        bind(&Service::handle_results_csv)},
-      {"GET", "/api/experiments/" + id + "/report.html", "/api/experiments/{id}/report.html",
-       "Self-contained HTML comparison report", "text/html", {200, 404}, {},
+      {"GET",
+       "/api/experiments/" + id + "/report.html",
+       "/api/experiments/{id}/report.html",
+       "Self-contained HTML comparison report",
+       "text/html",
+       {200, 404},
+       {},
        bind(&Service::handle_report)},
-      {"GET", "/api/results", "/api/results", "Every experiment with results", kJson, {200}, {},
+      {"GET",
+       "/api/results",
+       "/api/results",
+       "Every experiment with results",
+       kJson,
+       {200},
+       {},
        bind(&Service::handle_all_results)},
-      {"POST", "/api/shutdown", "/api/shutdown",
-       "Shut down when idle (200); 409 + Retry-After while an experiment runs", kJson,
-       {200, 401, 409}, {}, bind(&Service::handle_shutdown)},
-      {"GET", "/metrics", "/metrics", "Prometheus metrics", "text/plain", {200}, {},
+      {"POST",
+       "/api/shutdown",
+       "/api/shutdown",
+       "Shut down when idle (200); 409 + Retry-After while an experiment runs",
+       kJson,
+       {200, 401, 409},
+       {},
+       bind(&Service::handle_shutdown)},
+      {"GET",
+       "/metrics",
+       "/metrics",
+       "Prometheus metrics",
+       "text/plain",
+       {200},
+       {},
        bind(&Service::handle_metrics)},
   };
 }
 
 const char* status_description(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Queued";
-    case 202: return "Cancelling: the runner stops the experiment and destroys its infrastructure";
-    case 400: return "Invalid input; the error names the field";
-    case 401: return "Missing or wrong bearer token";
-    case 404: return "No such experiment, or no results yet";
-    case 405: return "Method not allowed on this path";
-    case 409: return "Conflict with the experiment's state (or an experiment is running)";
-    case 413: return "Request body over the limit (1 MiB)";
-    case 503: return "Too many open event streams";
-    default: return "Internal error";
+    case 200:
+      return "OK";
+    case 201:
+      return "Queued";
+    case 202:
+      return "Cancelling: the runner stops the experiment and destroys its infrastructure";
+    case 400:
+      return "Invalid input; the error names the field";
+    case 401:
+      return "Missing or wrong bearer token";
+    case 404:
+      return "No such experiment, or no results yet";
+    case 405:
+      return "Method not allowed on this path";
+    case 409:
+      return "Conflict with the experiment's state (or an experiment is running)";
+    case 413:
+      return "Request body over the limit (1 MiB)";
+    case 503:
+      return "Too many open event streams";
+    default:
+      return "Internal error";
   }
 }
 
@@ -753,10 +830,10 @@ json openapi(const std::vector<Route>& routes) {
     if (route.method == "POST") statuses.push_back(413);
     for (int status : statuses) {
       json response = {{"description", status_description(status)}};
-      json schema = status < 300 ? json{{"type", route.media_type == "application/json"
-                                                     ? "object"
-                                                     : "string"}}
-                                 : error_schema;
+      json schema =
+          status < 300
+              ? json{{"type", route.media_type == "application/json" ? "object" : "string"}}
+              : error_schema;
       response["content"] = {
           {status < 300 ? route.media_type : "application/json", {{"schema", schema}}}};
       responses[std::to_string(status)] = response;
@@ -794,14 +871,13 @@ json openapi(const std::vector<Route>& routes) {
   json field_error = {
       {"type", "object"},
       {"properties", {{"path", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}};
-  json error = {{"type", "object"},
-                {"required", json::array({"error"})},
-                {"properties",
-                 {{"error", {{"type", "string"}}},
-                  {"errors", {{"type", "array"}, {"items", field_error}}}}}};
-  json components = {
-      {"schemas", {{"Error", error}}},
-      {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
+  json error = {
+      {"type", "object"},
+      {"required", json::array({"error"})},
+      {"properties",
+       {{"error", {{"type", "string"}}}, {"errors", {{"type", "array"}, {"items", field_error}}}}}};
+  json components = {{"schemas", {{"Error", error}}},
+                     {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
   return {{"openapi", "3.0.3"},
           {"info", {{"title", "dec experiment service"}, {"version", "0.1.0"}}},
           {"paths", paths},

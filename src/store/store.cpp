@@ -25,8 +25,9 @@ class Statement {
   int step() { return sqlite3_step(stmt_); }
   std::string text(int column) {
     const unsigned char* p = sqlite3_column_text(stmt_, column);
-    return p == nullptr ? "" : std::string(reinterpret_cast<const char*>(p),
-                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+    return p == nullptr ? ""
+                        : std::string(reinterpret_cast<const char*>(p),
+                                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
   }
   int64_t integer(int column) { return sqlite3_column_int64(stmt_, column); }
   std::string error() const { return sqlite3_errmsg(db_); }
@@ -154,11 +155,12 @@ Result<std::string> Store::create_experiment(const std::string& name, const std:
 
 Status Store::set_state(const std::string& id, const std::string& state, const std::string& error) {
   std::lock_guard lock(mutex_);
-  Statement stmt(db_,
-                 "UPDATE experiments SET state = ?, error = CASE WHEN ? = '' THEN error ELSE ? END, "
-                 "started_at = CASE WHEN started_at = '' AND ? NOT IN ('queued') THEN ? "
-                 "ELSE started_at END, "
-                 "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?");
+  Statement stmt(
+      db_,
+      "UPDATE experiments SET state = ?, error = CASE WHEN ? = '' THEN error ELSE ? END, "
+      "started_at = CASE WHEN started_at = '' AND ? NOT IN ('queued') THEN ? "
+      "ELSE started_at END, "
+      "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?");
   if (!stmt.ok()) return make_error("store: " + stmt.error());
   std::string now = now_iso8601();
   stmt.bind(1, state);
@@ -199,8 +201,9 @@ Result<std::optional<ExperimentRecord>> Store::get(const std::string& id) {
 
 Result<std::vector<ExperimentRecord>> Store::list(const ListFilter& filter) {
   std::lock_guard lock(mutex_);
-  std::string sql = std::string("SELECT ") + kColumns + " FROM experiments WHERE (? = '' OR state = ?)" +
-                    " ORDER BY seq " + (filter.newest_first ? "DESC" : "ASC") + " LIMIT ? OFFSET ?";
+  std::string sql = std::string("SELECT ") + kColumns +
+                    " FROM experiments WHERE (? = '' OR state = ?)" + " ORDER BY seq " +
+                    (filter.newest_first ? "DESC" : "ASC") + " LIMIT ? OFFSET ?";
   Statement stmt(db_, sql.c_str());
   if (!stmt.ok()) return make_error("store: " + stmt.error());
   stmt.bind(1, filter.state);

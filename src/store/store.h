@@ -17,14 +17,14 @@ struct sqlite3;
 namespace dec::store {
 
 struct ExperimentRecord {
-  int64_t seq = 0;            // submission order
-  std::string id;             // "20261125-063512-7f3a"
+  int64_t seq = 0;  // submission order
+  std::string id;   // "20261125-063512-7f3a"
   std::string name;
-  std::string state;          // lifecycle state (see orchestrator/lifecycle.h)
-  std::string error;          // why it failed, if it did
+  std::string state;  // lifecycle state (see orchestrator/lifecycle.h)
+  std::string error;  // why it failed, if it did
   std::string spec_json;
-  std::string results_json;   // "" until collected
-  std::string created_at;     // ISO 8601 UTC
+  std::string results_json;  // "" until collected
+  std::string created_at;    // ISO 8601 UTC
   std::string started_at;
   std::string finished_at;
 };

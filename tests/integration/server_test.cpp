@@ -310,8 +310,7 @@ TEST_F(Server, ApiAnswersWhileEventStreamsAreOpenAndStreamsAreCapped) {
   auto refused = client().Get(("/api/experiments/" + running + "/events").c_str());
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 503);
-  EXPECT_NE(json::parse(refused->body).value("error", "").find("event streams"),
-            std::string::npos);
+  EXPECT_NE(json::parse(refused->body).value("error", "").find("event streams"), std::string::npos);
   auto asked = std::chrono::steady_clock::now();
   auto health = client().Get("/api/health");
   ASSERT_TRUE(health);
