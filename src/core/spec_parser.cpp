@@ -33,6 +33,12 @@ const std::vector<std::string>& provider_names() {
   return kNames;
 }
 
+const std::vector<std::string>& fault_actions() {
+  static const std::vector<std::string> kNames = {"kill",       "pause",     "resume",
+                                                  "disconnect", "reconnect", "throttle"};
+  return kNames;
+}
+
 std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 std::string join_path(const std::string& parent, std::string_view key) {
@@ -124,6 +130,33 @@ bool is_valid_name(std::string_view name) {
   });
 }
 
+// ---- Durations and bandwidth as exact text (for messages and JSON) ------------------------------
+
+// The largest unit that represents `d` exactly, so the text parses back to the same value.
+std::string exact_duration(std::chrono::nanoseconds d) {
+  constexpr std::pair<int64_t, std::string_view> kUnits[] = {{int64_t{3600} * 1000000000, "h"},
+                                                             {int64_t{60} * 1000000000, "m"},
+                                                             {1000000000, "s"},
+                                                             {1000000, "ms"},
+                                                             {1000, "us"},
+                                                             {1, "ns"}};
+  const int64_t nanos = d.count();
+  if (nanos == 0) return "0s";
+  for (const auto& [size, unit] : kUnits) {
+    if (nanos % size == 0) return std::to_string(nanos / size) + std::string(unit);
+  }
+  return std::to_string(nanos) + "ns";
+}
+
+std::string exact_bandwidth(uint64_t bits) {
+  constexpr std::pair<uint64_t, std::string_view> kUnits[] = {
+      {1000000000, "Gbit"}, {1000000, "Mbit"}, {1000, "kbit"}};
+  for (const auto& [size, unit] : kUnits) {
+    if (bits != 0 && bits % size == 0) return std::to_string(bits / size) + std::string(unit);
+  }
+  return std::to_string(bits) + "bit";
+}
+
 // Walks the YAML tree, fills a Spec and records every problem with its field path.
 class SpecReader {
  public:
@@ -133,31 +166,49 @@ class SpecReader {
     Spec spec;
     bool has_name = false;
     bool has_systems = false;
-    read_map(
-        root, "",
-        {{"name",
-          [&](const YAML::Node& node, const std::string& path) {
-            has_name = true;
-            if (read_string(node, path, spec.name) && spec.name.empty()) {
-              error(path, "must not be empty");
-            }
-          }},
-         {"description",
-          [&](const YAML::Node& node, const std::string& path) {
-            read_string(node, path, spec.description);
-          }},
-         {"workload", [&](const YAML::Node& node,
-                          const std::string& path) { read_workload(node, path, spec.workload); }},
-         {"systems",
-          [&](const YAML::Node& node, const std::string& path) {
-            has_systems = true;
-            read_systems(node, path, spec.systems);
-          }},
-         {"targets", [&](const YAML::Node& node, const std::string& path) {
-            read_targets(node, path, spec.targets);
-          }}});
+    // Faults are checked against the workload and the systems, which may come later in the map,
+    // and only when those parsed cleanly: a broken workload must not make every fault look wrong.
+    bool workload_ok = true;
+    bool systems_ok = true;
+    std::vector<FaultEntry> faults;
+    read_map(root, "",
+             {{"name",
+               [&](const YAML::Node& node, const std::string& path) {
+                 has_name = true;
+                 if (read_string(node, path, spec.name) && spec.name.empty()) {
+                   error(path, "must not be empty");
+                 }
+               }},
+              {"description",
+               [&](const YAML::Node& node, const std::string& path) {
+                 read_string(node, path, spec.description);
+               }},
+              {"workload",
+               [&](const YAML::Node& node, const std::string& path) {
+                 const size_t before = errors_.size();
+                 read_workload(node, path, spec.workload);
+                 workload_ok = errors_.size() == before;
+               }},
+              {"systems",
+               [&](const YAML::Node& node, const std::string& path) {
+                 has_systems = true;
+                 const size_t before = errors_.size();
+                 read_systems(node, path, spec.systems);
+                 systems_ok = errors_.size() == before;
+               }},
+              {"targets", [&](const YAML::Node& node,
+                              const std::string& path) { read_targets(node, path, spec.targets); }},
+              {"faults", [&](const YAML::Node& node, const std::string& path) {
+                 read_faults(node, path, faults);
+               }}});
     if (!has_name) error("name", "required field missing: give the experiment a name");
     if (!has_systems) error("systems", "required field missing: list at least one system");
+    if (workload_ok) check_fault_times(faults, spec.workload);
+    if (systems_ok && has_systems) check_fault_targets(faults, spec.systems);
+    for (FaultEntry& entry : faults) spec.faults.push_back(std::move(entry.fault));
+    // Stable: faults at the same instant run in the order written.
+    std::stable_sort(spec.faults.begin(), spec.faults.end(),
+                     [](const Fault& a, const Fault& b) { return a.at < b.at; });
     return spec;
   }
 
@@ -166,6 +217,16 @@ class SpecReader {
  private:
   using FieldReader = std::function<void(const YAML::Node& node, const std::string& path)>;
   using FieldReaders = std::vector<std::pair<std::string, FieldReader>>;
+
+  // A fault as read, with what the checks against workload and systems need to know.
+  struct FaultEntry {
+    Fault fault;
+    std::string path;         // "faults[2]", as written (before sorting)
+    bool at_ok = false;       // `at` given and valid
+    bool target_ok = true;    // `target` absent or valid
+    bool system_ok = true;    // `system` absent or a valid string
+    bool has_system = false;  // `system` given
+  };
 
   void error(std::string path, std::string message) {
     errors_.push_back({std::move(path), std::move(message)});
@@ -529,6 +590,149 @@ class SpecReader {
                }}});
   }
 
+  void read_faults(const YAML::Node& node, const std::string& path, std::vector<FaultEntry>& out) {
+    if (!node.IsSequence()) {
+      error(path,
+            "expected a list of faults (each a map with at and action), got " + describe(node));
+      return;
+    }
+    for (size_t i = 0; i < node.size(); ++i)
+      out.push_back(read_fault(node[i], index_path(path, i)));
+  }
+
+  FaultEntry read_fault(const YAML::Node& node, const std::string& path) {
+    FaultEntry entry;
+    entry.path = path;
+    Fault& fault = entry.fault;
+    if (node.IsNull()) {
+      error(path,
+            "expected a map with fields at, action, target, bandwidth or system, got nothing");
+      return entry;
+    }
+    bool has_at = false;
+    bool has_action = false;
+    bool action_known = false;
+    bool bandwidth_ok = true;
+    read_map(node, path,
+             {{"at",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 has_at = true;
+                 // parse_duration rejects negative durations, so a parsed `at` is >= 0.
+                 if (auto at = read_duration(field, field_path)) {
+                   fault.at = *at;
+                   entry.at_ok = true;
+                 }
+               }},
+              {"action",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 has_action = true;
+                 if (!read_string(field, field_path, fault.action)) return;
+                 const std::vector<std::string>& actions = fault_actions();
+                 action_known =
+                     std::find(actions.begin(), actions.end(), fault.action) != actions.end();
+                 if (action_known) return;
+                 std::string suggestion = did_you_mean(fault.action, actions);
+                 error(field_path,
+                       "unknown action " + in_quotes(fault.action) +
+                           (suggestion.empty() ? ": expected " + join_names(actions) : suggestion));
+               }},
+              {"target",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 const size_t before = errors_.size();
+                 read_int(field, field_path, 0, fault.target);
+                 entry.target_ok = errors_.size() == before;
+               }},
+              {"bandwidth",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 bandwidth_ok = false;
+                 std::optional<uint64_t> bandwidth = read_unit<uint64_t>(
+                     field, field_path, "a bandwidth such as 10Mbit", parse_bandwidth);
+                 if (!bandwidth) return;
+                 if (*bandwidth == 0) {
+                   error(field_path, "must be greater than 0 (use disconnect to cut the link)");
+                   return;
+                 }
+                 fault.bandwidth = bandwidth;
+                 bandwidth_ok = true;
+               }},
+              {"system", [&](const YAML::Node& field, const std::string& field_path) {
+                 entry.has_system = true;
+                 entry.system_ok = read_string(field, field_path, fault.system);
+                 if (entry.system_ok && fault.system.empty()) {
+                   entry.system_ok = false;
+                   error(field_path, "must not be empty (leave it out to apply to every system)");
+                 }
+               }}});
+    if (!node.IsMap()) return entry;
+    if (!has_at) {
+      error(path + ".at",
+            "required field missing: when to inject the fault, e.g. 20s after warm-up starts");
+    }
+    if (!has_action) {
+      error(path + ".action", "required field missing: one of " + join_names(fault_actions()));
+    }
+    if (action_known && bandwidth_ok) {
+      if (fault.action == "throttle" && !fault.bandwidth) {
+        error(path + ".bandwidth",
+              "required field missing: throttle needs the bandwidth to shape the link to, e.g. "
+              "10Mbit");
+      } else if (fault.action != "throttle" && fault.bandwidth) {
+        error(path + ".bandwidth",
+              "only throttle takes a bandwidth; remove it or use action: "
+              "throttle");
+      }
+    }
+    return entry;
+  }
+
+  // A fault at or after the end of sending would hit a system that no longer carries load.
+  void check_fault_times(const std::vector<FaultEntry>& faults, const Workload& workload) {
+    const std::chrono::nanoseconds end = workload.warmup + workload.duration;
+    for (const FaultEntry& entry : faults) {
+      if (!entry.at_ok || entry.fault.at < end) continue;
+      error(entry.path + ".at",
+            exact_duration(entry.fault.at) + " is not inside the run, which ends at " +
+                exact_duration(end) + " (workload.warmup " + exact_duration(workload.warmup) +
+                " + workload.duration " + exact_duration(workload.duration) +
+                "; faults count from the start of warm-up): use an earlier time or a longer "
+                "workload.duration");
+    }
+  }
+
+  void check_fault_targets(const std::vector<FaultEntry>& faults,
+                           const std::vector<System>& systems) {
+    std::vector<std::string> names;
+    for (const System& system : systems) names.push_back(system.name);
+    for (const FaultEntry& entry : faults) {
+      const Fault& fault = entry.fault;
+      const System* only = nullptr;
+      if (entry.has_system) {
+        if (!entry.system_ok) continue;
+        auto found = std::find_if(systems.begin(), systems.end(),
+                                  [&](const System& s) { return s.name == fault.system; });
+        if (found == systems.end()) {
+          std::string suggestion = did_you_mean(fault.system, names);
+          error(entry.path + ".system",
+                "no system named " + in_quotes(fault.system) +
+                    (suggestion.empty() ? " (systems: " + join_names(names) + ")" : suggestion));
+          continue;
+        }
+        only = &*found;
+      }
+      if (!entry.target_ok) continue;
+      for (const System& system : systems) {
+        if (only != nullptr && only != &system) continue;
+        if (fault.target < system.deploy.nodes) continue;
+        const int nodes = system.deploy.nodes;
+        error(entry.path + ".target",
+              std::to_string(fault.target) + " is out of range: system " + in_quotes(system.name) +
+                  " has " + std::to_string(nodes) +
+                  (nodes == 1 ? " node (0)" : " nodes (0.." + std::to_string(nodes - 1) + ")"));
+        break;  // one error per field; the first system that is too small says enough
+      }
+    }
+  }
+
   const DriverCatalog& catalog_;
   std::vector<FieldError> errors_;
 };
@@ -672,33 +876,6 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
   }
 }
 
-// ---- JSON ---------------------------------------------------------------------------------------
-
-// The largest unit that represents `d` exactly, so the text parses back to the same value.
-std::string exact_duration(std::chrono::nanoseconds d) {
-  constexpr std::pair<int64_t, std::string_view> kUnits[] = {{int64_t{3600} * 1000000000, "h"},
-                                                             {int64_t{60} * 1000000000, "m"},
-                                                             {1000000000, "s"},
-                                                             {1000000, "ms"},
-                                                             {1000, "us"},
-                                                             {1, "ns"}};
-  const int64_t nanos = d.count();
-  if (nanos == 0) return "0s";
-  for (const auto& [size, unit] : kUnits) {
-    if (nanos % size == 0) return std::to_string(nanos / size) + std::string(unit);
-  }
-  return std::to_string(nanos) + "ns";
-}
-
-std::string exact_bandwidth(uint64_t bits) {
-  constexpr std::pair<uint64_t, std::string_view> kUnits[] = {
-      {1000000000, "Gbit"}, {1000000, "Mbit"}, {1000, "kbit"}};
-  for (const auto& [size, unit] : kUnits) {
-    if (bits != 0 && bits % size == 0) return std::to_string(bits / size) + std::string(unit);
-  }
-  return std::to_string(bits) + "bit";
-}
-
 }  // namespace
 
 ParseResult parse_spec(const std::string& text, const std::vector<std::string>& overrides,
@@ -722,7 +899,7 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
   if (!root.IsMap()) {
     result.errors.push_back({"",
                              "expected a map with fields name, description, workload, "
-                             "systems and targets at the top level, got " +
+                             "systems, targets and faults at the top level, got " +
                                  describe(root)});
     return result;
   }
@@ -792,11 +969,20 @@ std::string spec_to_json(const Spec& spec) {
   Json targets = Json::object();
   if (spec.targets.p99_latency) targets["p99_latency"] = exact_duration(*spec.targets.p99_latency);
   if (spec.targets.min_throughput) targets["min_throughput"] = *spec.targets.min_throughput;
+  Json faults = Json::array();
+  for (const Fault& fault : spec.faults) {
+    Json fault_json = {
+        {"at", exact_duration(fault.at)}, {"action", fault.action}, {"target", fault.target}};
+    if (fault.bandwidth) fault_json["bandwidth"] = exact_bandwidth(*fault.bandwidth);
+    if (!fault.system.empty()) fault_json["system"] = fault.system;
+    faults.push_back(std::move(fault_json));
+  }
   Json json = {{"name", spec.name},
                {"description", spec.description},
                {"workload", std::move(workload)},
                {"systems", std::move(systems)},
-               {"targets", std::move(targets)}};
+               {"targets", std::move(targets)},
+               {"faults", std::move(faults)}};
   return json.dump(2);
 }
 

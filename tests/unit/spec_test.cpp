@@ -109,6 +109,12 @@ systems:
 targets:
   p99_latency: 5ms
   min_throughput: 40k/s
+faults:
+  - {at: 30s, action: throttle, bandwidth: 10Mbit, system: redis-aof}
+  - at: 20s
+    action: kill
+  - {at: 20s, action: pause, target: 0}
+  - {at: 25s, action: resume}
 )";
 
 constexpr const char* kFullJson = R"({
@@ -127,7 +133,13 @@ constexpr const char* kFullJson = R"({
     {"name": "redis-aof", "driver": "redis", "config": {"pipeline": "64"},
      "deploy": {"cpus": 0.5, "server": {"appendonly": "yes", "appendfsync": "always"}}}
   ],
-  "targets": {"p99_latency": "5ms", "min_throughput": "40k"}
+  "targets": {"p99_latency": "5ms", "min_throughput": "40k"},
+  "faults": [
+    {"at": "30s", "action": "throttle", "bandwidth": "10000kbit", "system": "redis-aof"},
+    {"at": "20000ms", "action": "kill"},
+    {"at": "20s", "action": "pause", "target": 0},
+    {"at": "25s", "action": "resume"}
+  ]
 })";
 
 TEST(ParseSpec, FullYamlSpec) {
@@ -163,6 +175,12 @@ TEST(ParseSpec, FullYamlSpec) {
   EXPECT_EQ(aof.deploy.server, (Settings{{"appendonly", "yes"}, {"appendfsync", "always"}}));
   EXPECT_EQ(spec.targets.p99_latency, milliseconds(5));
   EXPECT_EQ(spec.targets.min_throughput, 40000);
+  // Sorted by time; the kill and the pause at 20s keep the order they were written in.
+  ASSERT_EQ(spec.faults.size(), 4u);
+  EXPECT_EQ(spec.faults[0], (Fault{seconds(20), "kill", 0, std::nullopt, ""}));
+  EXPECT_EQ(spec.faults[1], (Fault{seconds(20), "pause", 0, std::nullopt, ""}));
+  EXPECT_EQ(spec.faults[2], (Fault{seconds(25), "resume", 0, std::nullopt, ""}));
+  EXPECT_EQ(spec.faults[3], (Fault{seconds(30), "throttle", 0, 10'000'000u, "redis-aof"}));
 }
 
 TEST(ParseSpec, SameSpecInJsonIsEqual) { EXPECT_EQ(parse_ok(kFullJson), parse_ok(kFullYaml)); }
@@ -180,6 +198,7 @@ TEST(ParseSpec, DefaultsApplyToEverythingLeftOut) {
   EXPECT_EQ(spec.systems[0].deploy, Deploy{});
   EXPECT_EQ(spec.systems[0].deploy.provider, "local");
   EXPECT_EQ(spec.targets, Targets{});
+  EXPECT_TRUE(spec.faults.empty());
 }
 
 TEST(ParseSpec, EmptyValuesKeepDefaults) {
@@ -188,6 +207,7 @@ name: empty-values
 description:
 workload:
 targets:
+faults:
 systems:
   - name: a
     driver: redis
@@ -196,6 +216,7 @@ systems:
 )");
   EXPECT_EQ(spec.workload, Workload{});
   EXPECT_EQ(spec.systems[0].deploy, Deploy{});
+  EXPECT_TRUE(spec.faults.empty());
 }
 
 TEST(ParseSpec, NumbersAndStringsAreInterchangeable) {
@@ -276,6 +297,18 @@ std::string with_workload(const std::string& workload_yaml) {
 
 std::string with_system(const std::string& system_yaml) {
   return "name: t\nsystems:\n  - name: a\n" + system_yaml + "\n";
+}
+
+// Two systems, with 3 nodes and 1 node, running 2s warm-up + 10s measured; `faults_yaml` is the
+// body of the faults list.
+std::string with_faults(const std::string& faults_yaml) {
+  return "name: t\n"
+         "workload: {warmup: 2s, duration: 10s}\n"
+         "systems:\n"
+         "  - {name: redis-a, driver: redis, deploy: {nodes: 3}}\n"
+         "  - {name: redis-b, driver: redis}\n"
+         "faults:\n" +
+         faults_yaml + "\n";
 }
 
 void PrintTo(const BadSpec& bad, std::ostream* out) { *out << bad.path << " <- " << bad.text; }
@@ -390,7 +423,118 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"name: t\nsystems: [{name: a, driver: redis}]\ntargets: {min_throughput: 0}\n",
                 "targets.min_throughput", "must be greater than 0"},
         BadSpec{"name: t\nsystems: [{name: a, driver: redis}]\ntargets: {p95_latency: 5ms}\n",
-                "targets.p95_latency", "unknown field (did you mean \"p99_latency\"?)"}));
+                "targets.p95_latency", "unknown field (did you mean \"p99_latency\"?)"},
+        BadSpec{"name: t\nsystems: [{name: a, driver: redis}]\nfaults: {at: 1s, action: kill}\n",
+                "faults", "expected a list of faults (each a map with at and action), got a map"},
+        BadSpec{with_faults("  - ~"), "faults[0]",
+                "expected a map with fields at, action, target, bandwidth or system, got nothing"},
+        BadSpec{with_faults("  - kill"), "faults[0]",
+                "expected a map with fields at, action, target, bandwidth or system, got "
+                "\"kill\""},
+        BadSpec{with_faults("  - {action: kill}"), "faults[0].at", "required field missing"},
+        BadSpec{with_faults("  - {at: 1s}"), "faults[0].action",
+                "required field missing: one of kill, pause, resume, disconnect, reconnect or "
+                "throttle"},
+        BadSpec{with_faults("  - {at: -1s, action: kill}"), "faults[0].at", "must not be negative"},
+        BadSpec{with_faults("  - {at: 5, action: kill}"), "faults[0].at",
+                "\"5\" has no unit: write 5s or 5ms"},
+        BadSpec{with_faults("  - {at: 1s, action: kill}\n  - {at: 12s, action: kill}"),
+                "faults[1].at",
+                "12s is not inside the run, which ends at 12s (workload.warmup 2s + "
+                "workload.duration 10s; faults count from the start of warm-up)"},
+        BadSpec{with_faults("  - {at: 1s, action: kil}"), "faults[0].action",
+                "unknown action \"kil\" (did you mean \"kill\"?)"},
+        BadSpec{with_faults("  - {at: 1s, action: Pause}"), "faults[0].action",
+                "unknown action \"Pause\" (did you mean \"pause\"?)"},
+        BadSpec{with_faults("  - {at: 1s, action: explode}"), "faults[0].action",
+                "unknown action \"explode\": expected kill, pause, resume, disconnect, reconnect "
+                "or throttle"},
+        BadSpec{with_faults("  - {at: 1s, action: [kill]}"), "faults[0].action",
+                "expected a string, got a list"},
+        BadSpec{with_faults("  - {at: 1s, action: kill, target: -1}"), "faults[0].target",
+                "must be at least 0, got -1"},
+        BadSpec{with_faults("  - {at: 1s, action: kill, target: first}"), "faults[0].target",
+                "expected a whole number, got \"first\""},
+        BadSpec{with_faults("  - {at: 1s, action: kill, target: 1, system: redis-b}"),
+                "faults[0].target", "1 is out of range: system \"redis-b\" has 1 node (0)"},
+        // Without `system` a fault runs on every system, so every one must have the node.
+        BadSpec{with_faults("  - {at: 1s, action: kill, target: 1}"), "faults[0].target",
+                "1 is out of range: system \"redis-b\" has 1 node (0)"},
+        BadSpec{with_faults("  - {at: 1s, action: throttle}"), "faults[0].bandwidth",
+                "required field missing: throttle needs the bandwidth to shape the link to"},
+        BadSpec{with_faults("  - {at: 1s, action: kill, bandwidth: 10Mbit}"), "faults[0].bandwidth",
+                "only throttle takes a bandwidth; remove it or use action: throttle"},
+        BadSpec{with_faults("  - {at: 1s, action: throttle, bandwidth: 10}"), "faults[0].bandwidth",
+                "invalid bandwidth \"10\""},
+        BadSpec{with_faults("  - {at: 1s, action: throttle, bandwidth: 0Mbit}"),
+                "faults[0].bandwidth", "must be greater than 0 (use disconnect to cut the link)"},
+        BadSpec{with_faults("  - {at: 1s, action: kill, system: redsi-a}"), "faults[0].system",
+                "no system named \"redsi-a\" (did you mean \"redis-a\"?)"},
+        BadSpec{with_faults("  - {at: 1s, action: kill, system: kafka}"), "faults[0].system",
+                "no system named \"kafka\" (systems: redis-a or redis-b)"},
+        BadSpec{with_faults("  - {at: 1s, action: kill, system: \"\"}"), "faults[0].system",
+                "must not be empty (leave it out to apply to every system)"},
+        BadSpec{with_faults("  - {at: 1s, action: kill, taget: 1}"), "faults[0].taget",
+                "unknown field (did you mean \"target\"?)"}));
+
+TEST(ParseSpec, FaultTargetOutOfRangeNamesTheSystemAndItsNodes) {
+  ParseResult result = parse(with_faults(R"(
+  - {at: 3s, action: pause, target: 2, system: redis-a}
+  - {at: 4s, action: kill, target: 3, system: redis-a})"));
+  EXPECT_THAT(messages(result),
+              ElementsAre("faults[1].target: 3 is out of range: system \"redis-a\" has 3 nodes "
+                          "(0..2)"));
+}
+
+TEST(ParseSpec, FaultsOnEveryActionAndNodeOfTheirSystem) {
+  Spec spec = parse_ok(with_faults(R"(
+  - {at: 11.5s, action: reconnect, target: 2, system: redis-a}
+  - {at: 0, action: kill}
+  - {at: 3s, action: disconnect, target: 2, system: redis-a}
+  - {at: 1s, action: pause}
+  - {at: 2s, action: resume}
+  - {at: 4s, action: throttle, bandwidth: 500kbit, system: redis-b})"));
+  ASSERT_EQ(spec.faults.size(), 6u);
+  EXPECT_EQ(spec.faults[0], (Fault{seconds(0), "kill", 0, std::nullopt, ""}));
+  EXPECT_EQ(spec.faults[1], (Fault{seconds(1), "pause", 0, std::nullopt, ""}));
+  EXPECT_EQ(spec.faults[2], (Fault{seconds(2), "resume", 0, std::nullopt, ""}));
+  EXPECT_EQ(spec.faults[3], (Fault{seconds(3), "disconnect", 2, std::nullopt, "redis-a"}));
+  EXPECT_EQ(spec.faults[4], (Fault{seconds(4), "throttle", 0, 500'000u, "redis-b"}));
+  EXPECT_EQ(spec.faults[5], (Fault{milliseconds(11500), "reconnect", 2, std::nullopt, "redis-a"}));
+}
+
+TEST(ParseSpec, FaultsAreNotCheckedAgainstABrokenWorkloadOrSystemList) {
+  // Only the real mistakes are reported, not faults that merely look wrong because of them.
+  EXPECT_THAT(paths(parse(R"(
+name: t
+workload: {duration: 0s}
+systems: [{name: a, driver: redis}]
+faults: [{at: 30s, action: kill}]
+)")),
+              ElementsAre("workload.duration"));
+  EXPECT_THAT(paths(parse(R"(
+name: t
+systems: [{name: a, driver: redsi, deploy: {nodes: 0}}]
+faults: [{at: 1s, action: kill, target: 2, system: a}]
+)")),
+              ElementsAre("systems[0].driver", "systems[0].deploy.nodes"));
+}
+
+TEST(ParseSpec, OverridesReachFaults) {
+  const std::string text = with_faults("  - {at: 1s, action: kill}\n  - {at: 2s, action: pause}");
+  Spec spec = parse_ok(text, {"faults[0].at=5s", "faults[1].target=2", "faults[1].system=redis-a"});
+  ASSERT_EQ(spec.faults.size(), 2u);
+  EXPECT_EQ(spec.faults[0], (Fault{seconds(2), "pause", 2, std::nullopt, "redis-a"}));
+  EXPECT_EQ(spec.faults[1], (Fault{seconds(5), "kill", 0, std::nullopt, ""}));
+
+  // A shorter run moves the end before a fault: the fault is reported, not silently dropped.
+  EXPECT_THAT(paths(parse(text, {"workload.warmup=0", "workload.duration=1500ms"})),
+              ElementsAre("faults[1].at"));
+  EXPECT_THAT(messages(parse(text, {"faults[0].action=kil"})),
+              ElementsAre("faults[0].action: unknown action \"kil\" (did you mean \"kill\"?)"));
+  EXPECT_THAT(messages(parse(text, {"faults[2].at=1s"})),
+              ElementsAre("--set faults[2].at=1s: index 2 is out of range: faults has 2 entries"));
+}
 
 TEST(ParseSpec, UnknownFieldFarFromAnyNameHasNoSuggestion) {
   ParseResult result = parse(with_workload("  zzzzzz: 1"));
@@ -458,7 +602,7 @@ TEST(ParseSpec, EmptyDocumentIsAClearError) {
 TEST(ParseSpec, TopLevelMustBeAMap) {
   EXPECT_THAT(messages(parse("- a\n- b\n")),
               ElementsAre(HasSubstr("expected a map with fields name, description, workload, "
-                                    "systems and targets at the top level, got a list")));
+                                    "systems, targets and faults at the top level, got a list")));
   EXPECT_THAT(messages(parse("hello")), ElementsAre(HasSubstr("got \"hello\"")));
 }
 
@@ -473,11 +617,11 @@ TEST(ParseSpec, SyntaxErrorsGiveLineAndColumn) {
 
 TEST(ParseSpec, OverridesApplyBeforeValidation) {
   Spec spec =
-      parse_ok(kFullYaml, {"workload.duration=5s", "name=foo", "systems[0].config.pipeline=128",
+      parse_ok(kFullYaml, {"workload.duration=50s", "name=foo", "systems[0].config.pipeline=128",
                            "systems[1].deploy.server.appendonly=no",
                            "systems[1].deploy.server.appendfsync=everysec",
                            "description=a=b contains equals"});
-  EXPECT_EQ(spec.workload.duration, seconds(5));
+  EXPECT_EQ(spec.workload.duration, seconds(50));
   EXPECT_EQ(spec.name, "foo");
   EXPECT_EQ(spec.systems[0].config.at("pipeline"), "128");
   EXPECT_EQ(spec.systems[1].deploy.server,
@@ -594,8 +738,11 @@ TEST(SpecToJson, RoundTripsDefaultsAndAwkwardValues) {
   spec.systems[0].deploy.settings = {{"addresses", "127.0.0.1:6379,127.0.0.1:6380"}};
   spec.targets.p99_latency = microseconds(2500);
   spec.targets.min_throughput = 0.5;
+  spec.faults = {Fault{nanoseconds(1'000'001), "kill", 2, std::nullopt, ""},
+                 Fault{milliseconds(1499), "throttle", 0, 1'500'001, spec.systems[0].name}};
   EXPECT_EQ(parse_ok(spec_to_json(spec)), spec) << spec_to_json(spec);
 
+  spec.faults.clear();  // the durations below are shorter than the faults' times
   for (nanoseconds d : std::vector<nanoseconds>{nanoseconds(1), microseconds(7), seconds(59),
                                                 minutes(61), std::chrono::hours(25)}) {
     spec.workload.duration = d;
@@ -610,6 +757,12 @@ TEST(SpecToJson, WritesDurationsWithUnitsAndSizesInBytes) {
   EXPECT_THAT(json, HasSubstr("\"message_size\": 1024"));
   EXPECT_THAT(json, HasSubstr("\"bandwidth\": \"1Gbit\""));
   EXPECT_THAT(json, HasSubstr("\"p99_latency\": \"5ms\""));
+  EXPECT_THAT(json, HasSubstr(R"("at": "30s",
+      "action": "throttle",
+      "target": 0,
+      "bandwidth": "10Mbit",
+      "system": "redis-aof")"));
+  EXPECT_THAT(spec_to_json(parse_ok(kMinimal)), HasSubstr("\"faults\": []"));
   EXPECT_EQ(json.front(), '{');
   EXPECT_EQ(spec_to_json(parse_ok(kFullYaml)), json);  // deterministic
 }
