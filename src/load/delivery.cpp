@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <limits>
 
 #include "load/payload.h"
 
@@ -26,10 +27,22 @@ bool SequenceSet::contains(uint64_t sequence) const {
 }
 
 uint64_t SequenceSet::count_missing_from(const SequenceSet& other) const {
+  return count_missing_from(other, 0, std::numeric_limits<uint64_t>::max());
+}
+
+uint64_t SequenceSet::count_missing_from(const SequenceSet& other, uint64_t from,
+                                         uint64_t until) const {
+  const uint64_t end = std::min(until, static_cast<uint64_t>(words_.size()) * 64);
+  if (from >= end) return 0;
+  const size_t first = from / 64;
+  const size_t last = (end - 1) / 64;
   uint64_t missing = 0;
-  for (size_t i = 0; i < words_.size(); ++i) {
+  for (size_t i = first; i <= last; ++i) {
+    uint64_t mask = ~uint64_t{0};
+    if (i == first) mask &= ~uint64_t{0} << (from % 64);
+    if (i == last && end % 64 != 0) mask &= (uint64_t{1} << (end % 64)) - 1;
     const uint64_t theirs = i < other.words_.size() ? other.words_[i] : 0;
-    missing += static_cast<uint64_t>(std::popcount(words_[i] & ~theirs));
+    missing += static_cast<uint64_t>(std::popcount(words_[i] & ~theirs & mask));
   }
   return missing;
 }
@@ -92,10 +105,15 @@ uint64_t DeliveryVerifier::reordered() const {
 }
 
 uint64_t DeliveryVerifier::count_lost(uint32_t producer_id, const SequenceSet& acked) const {
-  if (producer_id >= shards_.size()) return acked.size();
+  return count_lost(producer_id, acked, 0, std::numeric_limits<uint64_t>::max());
+}
+
+uint64_t DeliveryVerifier::count_lost(uint32_t producer_id, const SequenceSet& acked, uint64_t from,
+                                      uint64_t until) const {
+  if (producer_id >= shards_.size()) return acked.count_missing_from(SequenceSet{}, from, until);
   const Shard& shard = *shards_[producer_id];
   std::lock_guard lock(shard.mutex);
-  return acked.count_missing_from(shard.received);
+  return acked.count_missing_from(shard.received, from, until);
 }
 
 }  // namespace dec::load

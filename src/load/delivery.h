@@ -20,6 +20,8 @@ class SequenceSet {
   uint64_t size() const { return size_; }
   // How many members of this set `other` lacks.
   uint64_t count_missing_from(const SequenceSet& other) const;
+  // The same, counting only members in [from, until): a word at a time, never bit by bit.
+  uint64_t count_missing_from(const SequenceSet& other, uint64_t from, uint64_t until) const;
 
  private:
   std::vector<uint64_t> words_;
@@ -52,6 +54,9 @@ class DeliveryVerifier {
   uint64_t reordered() const;
   // Sequences of `producer_id` in `acked` that this group never received.
   uint64_t count_lost(uint32_t producer_id, const SequenceSet& acked) const;
+  // The same, only sequences in [from, until): attributes loss to when it was sent.
+  uint64_t count_lost(uint32_t producer_id, const SequenceSet& acked, uint64_t from,
+                      uint64_t until) const;
 
  private:
   // Cache-line aligned so that two producers' shards never share a line between consumer threads.

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -200,7 +201,8 @@ class ConsumerWorker {
 
   const int group;
   const int member;
-  std::atomic<uint64_t> received{0};  // distinct messages; single writer
+  std::atomic<uint64_t> received{0};    // distinct messages; single writer
+  std::atomic<uint64_t> duplicated{0};  // second copies; single writer
   std::mutex live_mutex;
   metrics::Histogram live_latency;  // guarded by live_mutex
   // Read by the run thread only after this consumer's thread has been joined.
@@ -237,6 +239,7 @@ class Run {
   bool everything_received() const;
   void tick(Phase phase, SteadyTime now);
   void check_stop();
+  void attribute_loss_to_timeline();
   EngineResult collect();
 
   drivers::Driver& driver_;
@@ -259,8 +262,13 @@ class Run {
   SteadyTime last_tick_{};
   uint64_t last_acked_ = 0;
   uint64_t last_group0_received_ = 0;
+  uint64_t last_duplicated_ = 0;
   metrics::Histogram tick_latency_;
   std::vector<TimePoint> timeline_;
+  // For each timeline point, each producer's next sequence at that tick (points x producers,
+  // flat): loss is counted once at the end and attributed to the second a message was sent in,
+  // so the send path pays nothing for it.
+  std::vector<uint64_t> next_sequence_at_point_;
 };
 
 void Run::produce(ProducerWorker& worker) {
@@ -435,7 +443,12 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
   }
   const ReceiveOutcome outcome = verifiers_[static_cast<size_t>(worker.group)]->record(
       header.producer_id, header.key_index, header.sequence);
-  if (outcome.duplicate) return;  // a second copy says nothing new about latency
+  if (outcome.duplicate) {
+    // A second copy says nothing new about latency; it is only counted, for the timeline.
+    worker.duplicated.store(worker.duplicated.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
+    return;
+  }
   worker.received.store(worker.received.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
   const auto latency = static_cast<uint64_t>(now_ns - header.intended_ns);
@@ -480,11 +493,13 @@ void Run::tick(Phase phase, SteadyTime now) {
   }
   uint64_t received = 0;
   uint64_t group0_received = 0;
+  uint64_t duplicated = 0;
   tick_latency_.reset();
   for (const auto& consumer : consumers_) {
     const uint64_t count = consumer->received.load(std::memory_order_relaxed);
     received += count;
     if (consumer->group == 0) group0_received += count;
+    duplicated += consumer->duplicated.load(std::memory_order_relaxed);
     consumer->take_live_latency(tick_latency_);
   }
   const double elapsed = std::chrono::duration<double>(now - last_tick_).count();
@@ -500,13 +515,21 @@ void Run::tick(Phase phase, SteadyTime now) {
         static_cast<double>(group0_received - last_group0_received_) / elapsed;
   }
   progress.p99_us = tick_latency_.percentile(99) / 1000;
+  const uint64_t duplicated_since_last = duplicated - last_duplicated_;
   last_tick_ = now;
   last_acked_ = acked;
   last_group0_received_ = group0_received;
+  last_duplicated_ = duplicated;
 
   if (phase == Phase::kWarmup || phase == Phase::kMeasuring) {
-    timeline_.push_back(TimePoint{progress.elapsed_s, progress.produced_per_s,
-                                  progress.consumed_per_s, progress.p99_us});
+    TimePoint point{progress.elapsed_s, progress.produced_per_s, progress.consumed_per_s,
+                    progress.p99_us};
+    point.duplicated = duplicated_since_last;
+    timeline_.push_back(point);
+    // Sequences are sent in order from 0, so the count sent so far is the next one to go.
+    for (const auto& producer : producers_) {
+      next_sequence_at_point_.push_back(producer->sent.load(std::memory_order_relaxed));
+    }
   }
   if (on_progress_) on_progress_(progress);
 }
@@ -579,6 +602,26 @@ EngineResult Run::execute() {
   return collect();
 }
 
+// Each of group 0's missing messages goes to the point whose second it was sent in; point i
+// covers sequences [next at point i-1, next at point i). The last point also takes what was sent
+// after it, so the points add up to group 0's loss.
+void Run::attribute_loss_to_timeline() {
+  if (verifiers_.empty() || timeline_.empty()) return;
+  const DeliveryVerifier& group0 = *verifiers_.front();
+  const size_t producers = producers_.size();
+  for (size_t p = 0; p < producers; ++p) {
+    const ProducerWorker& producer = *producers_[p];
+    uint64_t from = 0;
+    for (size_t i = 0; i < timeline_.size(); ++i) {
+      const uint64_t until = i + 1 == timeline_.size()
+                                 ? std::numeric_limits<uint64_t>::max()
+                                 : std::max(from, next_sequence_at_point_[i * producers + p]);
+      timeline_[i].lost += group0.count_lost(producer.id(), producer.acked_sequences, from, until);
+      from = until;
+    }
+  }
+}
+
 EngineResult Run::collect() {
   EngineResult result;
   result.error = control_.error();
@@ -605,6 +648,7 @@ EngineResult Run::collect() {
       delivery.lost += verifier->count_lost(producer->id(), producer->acked_sequences);
     }
   }
+  attribute_loss_to_timeline();
   if (result.error.empty() && delivery.acked == 0 && delivery.send_errors > 0) {
     for (const auto& producer : producers_) {
       if (!producer->first_ack_error.empty()) {

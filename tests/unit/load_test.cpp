@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -256,6 +258,49 @@ TEST(DeliveryVerifierTest, CountsDuplicatesReorderingAndLossExactly) {
   EXPECT_EQ(verifier.count_lost(1, acked), 10u - 6);  // received 0 1 2 3 4 6
 }
 
+TEST(SequenceSetTest, MissingWithinARange) {
+  SequenceSet acked;
+  SequenceSet received;
+  for (uint64_t s = 0; s < 300; ++s) {
+    acked.insert(s);
+    if (s % 10 != 0) received.insert(s);  // missing: 0, 10, 20, ..., 290
+  }
+  EXPECT_EQ(acked.count_missing_from(received, 0, 300), 30u);
+  EXPECT_EQ(acked.count_missing_from(received, 0, 1), 1u);
+  EXPECT_EQ(acked.count_missing_from(received, 1, 10), 0u);
+  EXPECT_EQ(acked.count_missing_from(received, 1, 11), 1u);
+  // Ranges that start or end inside a 64-bit word, or cross several.
+  EXPECT_EQ(acked.count_missing_from(received, 60, 71), 2u);    // 60, 70
+  EXPECT_EQ(acked.count_missing_from(received, 63, 129), 6u);   // 70 .. 120
+  EXPECT_EQ(acked.count_missing_from(received, 64, 128), 6u);   // 70 .. 120
+  EXPECT_EQ(acked.count_missing_from(received, 121, 130), 0u);  // 130 is outside
+  EXPECT_EQ(acked.count_missing_from(received, 120, 131), 2u);
+  EXPECT_EQ(acked.count_missing_from(received, 250, 10'000), 5u);  // beyond the set
+  EXPECT_EQ(acked.count_missing_from(received, 50, 50), 0u);
+  EXPECT_EQ(acked.count_missing_from(received, 60, 50), 0u);
+  EXPECT_EQ(acked.count_missing_from(received, 100'000, 200'000), 0u);
+  // Adjacent ranges add up to the whole.
+  uint64_t total = 0;
+  for (uint64_t from = 0; from < 300; from += 37) {
+    total += acked.count_missing_from(received, from, from + 37);
+  }
+  EXPECT_EQ(total, acked.count_missing_from(received));
+}
+
+TEST(DeliveryVerifierTest, LossWithinARange) {
+  DeliveryVerifier verifier(1, 0);
+  SequenceSet acked;
+  for (uint64_t s = 0; s < 100; ++s) {
+    acked.insert(s);
+    if (s < 40 || s >= 60) verifier.record(0, kNoKey, s);
+  }
+  EXPECT_EQ(verifier.count_lost(0, acked, 0, 40), 0u);
+  EXPECT_EQ(verifier.count_lost(0, acked, 30, 50), 10u);
+  EXPECT_EQ(verifier.count_lost(0, acked, 50, 1000), 10u);
+  EXPECT_EQ(verifier.count_lost(0, acked), 20u);
+  EXPECT_EQ(verifier.count_lost(7, acked, 0, 10), 10u);  // an unknown producer received nothing
+}
+
 TEST(DeliveryVerifierTest, MessagesWithoutKeyAreNotCheckedForOrder) {
   DeliveryVerifier verifier(1, 0);
   verifier.record(0, kNoKey, 5);
@@ -294,7 +339,7 @@ struct EngineRun {
   double wall_seconds = 0;
 };
 
-EngineRun run_engine(testing::MemoryDriver& driver, EngineOptions options,
+EngineRun run_engine(drivers::Driver& driver, EngineOptions options,
                      const std::atomic<bool>* external_stop = nullptr) {
   for (const auto& topic : options.topics) EXPECT_TRUE(driver.create_topic(topic, 4).ok());
   std::atomic<bool> never{false};
@@ -596,6 +641,177 @@ TEST(EngineTest, ProgressAndTimelineOncePerSecond) {
   for (size_t i = 1; i < run.progress.size(); ++i) {
     EXPECT_GE(run.progress[i].elapsed_s, run.progress[i - 1].elapsed_s);
   }
+}
+
+// Wraps a MemoryDriver and, during given intervals of the run (from its first send), acks
+// messages without storing them (lost) or stores them twice (duplicated): faults at known times.
+class TimedFaultDriver : public drivers::Driver {
+ public:
+  enum class Effect { kDrop, kDuplicate };
+  struct Window {
+    milliseconds from;
+    milliseconds until;
+    Effect effect;
+  };
+
+  TimedFaultDriver(testing::MemoryDriver& inner, std::vector<Window> windows)
+      : inner_(inner), shared_(std::make_shared<Shared>(std::move(windows))) {}
+
+  std::string name() const override { return "timed-fault"; }
+  Status connect(const drivers::Endpoint& endpoint, const core::Settings& config) override {
+    return inner_.connect(endpoint, config);
+  }
+  Status create_topic(const std::string& topic, int partitions) override {
+    return inner_.create_topic(topic, partitions);
+  }
+  Status delete_topic(const std::string& topic) override { return inner_.delete_topic(topic); }
+  Status prepare_consumers(const std::vector<std::string>& topics,
+                           const std::vector<std::string>& groups) override {
+    return inner_.prepare_consumers(topics, groups);
+  }
+  Result<std::unique_ptr<drivers::Producer>> make_producer() override {
+    auto inner = inner_.make_producer();
+    if (!inner.ok()) return make_error(inner.error());
+    return std::unique_ptr<drivers::Producer>(new Producer(std::move(inner).value(), shared_));
+  }
+  Result<std::unique_ptr<drivers::Consumer>> make_consumer(
+      const drivers::ConsumerOptions& options) override {
+    return inner_.make_consumer(options);
+  }
+
+ private:
+  struct Shared {
+    explicit Shared(std::vector<Window> windows) : windows(std::move(windows)) {}
+    const std::vector<Window> windows;
+    std::atomic<int64_t> origin_ns{0};  // the first send of any producer
+
+    std::optional<Effect> effect_now() {
+      const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+      int64_t expected = 0;
+      origin_ns.compare_exchange_strong(expected, now);
+      const nanoseconds since(now - origin_ns.load());
+      for (const Window& window : windows) {
+        if (since >= window.from && since < window.until) return window.effect;
+      }
+      return std::nullopt;
+    }
+  };
+
+  class Producer : public drivers::Producer {
+   public:
+    Producer(std::unique_ptr<drivers::Producer> inner, std::shared_ptr<Shared> shared)
+        : inner_(std::move(inner)), shared_(std::move(shared)) {}
+    ~Producer() override { deliver_dropped(); }
+
+    Status send(const std::string& topic, std::string_view key, std::string_view payload,
+                drivers::AckCallback on_ack) override {
+      deliver_dropped();
+      const std::optional<Effect> effect = shared_->effect_now();
+      if (effect == Effect::kDrop) {
+        // Acked later, as a real system would, but never stored.
+        dropped_.push_back(std::move(on_ack));
+        return Status::Ok();
+      }
+      if (effect == Effect::kDuplicate) {
+        const Status first = inner_->send(topic, key, payload, [](bool, std::string_view) {});
+        if (!first.ok()) return first;
+      }
+      return inner_->send(topic, key, payload, std::move(on_ack));
+    }
+    Status flush() override {
+      deliver_dropped();
+      return inner_->flush();
+    }
+    size_t in_flight() const override { return inner_->in_flight() + dropped_.size(); }
+    Status poll_acks(nanoseconds max_wait) override {
+      deliver_dropped();
+      return inner_->poll_acks(max_wait);
+    }
+    bool delivers_acks_while_polling() const override {
+      return inner_->delivers_acks_while_polling();
+    }
+
+   private:
+    void deliver_dropped() {
+      std::vector<drivers::AckCallback> ready;
+      ready.swap(dropped_);
+      for (auto& callback : ready) callback(true, "");
+    }
+
+    std::unique_ptr<drivers::Producer> inner_;
+    std::shared_ptr<Shared> shared_;
+    std::vector<drivers::AckCallback> dropped_;
+  };
+
+  testing::MemoryDriver& inner_;
+  std::shared_ptr<Shared> shared_;
+};
+
+TEST(EngineTest, TimelineAttributesLossToTheSecondItWasSentAndDuplicatesToWhenReceived) {
+  testing::MemoryDriver memory;
+  using Effect = TimedFaultDriver::Effect;
+  TimedFaultDriver driver(memory, {{milliseconds(1200), milliseconds(2200), Effect::kDrop},
+                                   {milliseconds(2500), milliseconds(3500), Effect::kDuplicate},
+                                   // After the last point (at 4 s): counted in the last point.
+                                   {milliseconds(4100), milliseconds(4400), Effect::kDrop}});
+  EngineOptions options;
+  options.producers = 2;
+  options.consumers = 1;
+  options.consumer_groups = 2;
+  options.rate = 1000;
+  options.duration = milliseconds(4500);
+  options.drain_timeout = milliseconds(500);
+  options.message_size = 64;
+  const EngineRun run = run_engine(driver, options);
+  const EngineResult& result = run.result;
+  EXPECT_EQ(result.error, "");
+  ASSERT_EQ(result.timeline.size(), 4u);
+  const std::vector<TimePoint>& points = result.timeline;
+  for (size_t i = 0; i < points.size(); ++i) {
+    EXPECT_NEAR(points[i].t_s, static_cast<double>(i + 1), 0.1) << i;
+  }
+
+  // About 1000 + 300 messages dropped; both groups lose them, the timeline counts group 0.
+  uint64_t lost = 0;
+  for (const TimePoint& point : points) lost += point.lost;
+  EXPECT_EQ(lost * 2, result.delivery.lost);
+  EXPECT_NEAR(static_cast<double>(lost), 1300, 100);
+  EXPECT_EQ(points[0].lost, 0u);
+  EXPECT_NEAR(static_cast<double>(points[1].lost), 800, 150);  // sent in 1.2 .. 2.0 s
+  EXPECT_NEAR(static_cast<double>(points[2].lost), 200, 150);  // sent in 2.0 .. 2.2 s
+  EXPECT_NEAR(static_cast<double>(points[3].lost), 300, 150);  // sent in 4.1 .. 4.4 s
+
+  // About 1000 second copies, received by each group: in the seconds they arrived.
+  uint64_t duplicated = 0;
+  for (const TimePoint& point : points) duplicated += point.duplicated;
+  EXPECT_EQ(duplicated, result.delivery.duplicated);
+  EXPECT_NEAR(static_cast<double>(duplicated), 2000, 200);
+  EXPECT_EQ(points[0].duplicated, 0u);
+  EXPECT_EQ(points[1].duplicated, 0u);
+  EXPECT_NEAR(static_cast<double>(points[2].duplicated), 1000, 200);  // 2.5 .. 3.0 s
+  EXPECT_NEAR(static_cast<double>(points[3].duplicated), 1000, 200);  // 3.0 .. 3.5 s
+}
+
+TEST(EngineTest, TimelineLossAddsUpToTheRunsLoss) {
+  testing::MemoryDriver driver({.drop_every = 50, .duplicate_every = 40});
+  EngineOptions options;
+  options.producers = 3;
+  options.consumers = 2;
+  options.rate = 900;
+  options.warmup = milliseconds(1000);
+  options.duration = milliseconds(1800);
+  options.drain_timeout = milliseconds(500);
+  options.message_size = 64;
+  const EngineRun run = run_engine(driver, options);
+  ASSERT_EQ(run.result.error, "");
+  ASSERT_GE(run.result.timeline.size(), 2u);
+  uint64_t lost = 0;
+  for (const TimePoint& point : run.result.timeline) {
+    lost += point.lost;
+    EXPECT_GT(point.lost, 0u) << point.t_s;  // every second loses 1 in 50
+  }
+  EXPECT_EQ(lost, run.result.delivery.lost);
+  EXPECT_GT(lost, 30u);
 }
 
 TEST(EngineTest, RejectsInvalidOptions) {
