@@ -31,8 +31,8 @@ Result<std::string> expand_environment(const std::string& value, const std::stri
 }
 
 Result<std::vector<Resource>> EndpointsProvider::resources_for(const core::System& system,
-                                                               const std::string& run_id) {
-  (void)run_id;
+                                                               const DeployRequest& request) {
+  (void)request;
   const core::Deploy& deploy = system.deploy;
   if (deploy.nodes != 1 || deploy.cpus || deploy.memory || deploy.bandwidth) {
     return make_error(

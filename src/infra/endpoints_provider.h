@@ -20,7 +20,7 @@ class EndpointsProvider : public Provider {
   explicit EndpointsProvider(ProviderContext context) : context_(std::move(context)) {}
   std::string name() const override { return "endpoints"; }
   Result<std::vector<Resource>> resources_for(const core::System& system,
-                                              const std::string& run_id) override;
+                                              const DeployRequest& request) override;
   Status create(ResourceRecord& record, const RunState& state,
                 const std::function<Status()>& save) override;
   Status destroy(const ResourceRecord& record, const RunState& state) override;

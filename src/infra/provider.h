@@ -20,12 +20,25 @@ struct ServiceEndpoint {
   Settings properties;
   bool emulated = false;  // a local stand-in for the product (kafka-mock, kinesalite)
   std::string label;      // what actually serves it ("redis-server 7.0.15", "kinesalite")
+  std::vector<std::string> workers;  // host:port of deployed `dec worker` agents; empty = the
+                                     // orchestrator drives the load from its own process
+  std::string placement;             // how it is laid out, for results ("3 hosts, 1 cpu ...")
+};
+
+// What a run deploys besides the system's own `deploy` section.
+struct DeployRequest {
+  std::string run_id;               // "<experiment id>.<system name>"
+  std::vector<std::string> topics;  // topic/stream names the workload uses
+  int partitions = 1;
+  bool workers = true;  // deploy worker agents where the provider can
 };
 
 // Something that exists and carries this installation's tags.
 struct DiscoveredResource {
   std::string run_id;
   std::string address;
+  std::string type;         // resource type when it is a whole resource reconcile may adopt
+                            // into its run's state ("host"); "" for leftovers (directories)
   std::string description;  // "redis-server pid 1234"
   Settings outputs;         // enough for destroy_discovered()
 };
@@ -38,19 +51,42 @@ class Provider {
   virtual std::string name() const = 0;
   // Desired resources for one system of an experiment; errors name the offending field.
   virtual Result<std::vector<Resource>> resources_for(const core::System& system,
-                                                      const std::string& run_id) = 0;
+                                                      const DeployRequest& request) = 0;
+  // Attribute names a change of which update() applies without replacing the resource.
   virtual std::vector<std::string> updatable_in_place() const { return {}; }
+  // How many independent steps apply/destroy may run at once (1 = strictly one by one).
+  // create/update/destroy must then be safe to call from several threads at a time.
+  virtual int max_parallel() const { return 1; }
   // Creates one resource. `save` persists `record` (call it after every externally visible
   // action, e.g. right after a process is spawned, so a crash leaves its pid in the state).
   virtual Status create(ResourceRecord& record, const RunState& state,
                         const std::function<Status()>& save) = 0;
+  // Changes `updatable_in_place()` attributes of a created resource to `desired`'s values.
+  virtual Status update(ResourceRecord& record, const Resource& desired, const RunState& state,
+                        const std::function<Status()>& save) {
+    (void)record, (void)desired, (void)state, (void)save;
+    return make_error(name() + " cannot update resources in place");
+  }
   virtual Status destroy(const ResourceRecord& record, const RunState& state) = 0;
   // True when the recorded resource still exists as recorded.
   virtual bool exists(const ResourceRecord& record) = 0;
+  // The values the platform really has for the recorded attributes that can drift (a host's
+  // CPU limit, ...). Attributes absent from the answer are not observable. Drift = a value
+  // that differs from the record.
+  virtual Settings observe(const ResourceRecord& record) {
+    (void)record;
+    return {};
+  }
   virtual Result<ServiceEndpoint> endpoint(const RunState& state) = 0;
   // Everything this installation's tags mark, whatever the state files say.
   virtual std::vector<DiscoveredResource> discover() = 0;
   virtual Status destroy_discovered(const DiscoveredResource& resource) = 0;
+  // Applies a fault to one node of a created run. Error when the provider or the resource
+  // cannot do it (the run records the failed fault and goes on).
+  virtual Status inject_fault(const RunState& state, const core::Fault& fault) {
+    (void)state;
+    return make_error("provider " + name() + " cannot inject " + fault.action + " faults");
+  }
 };
 
 struct ProviderContext {
@@ -59,6 +95,8 @@ struct ProviderContext {
   std::string installation;  // tag value identifying this data dir
   std::string dec_binary;    // path of the running dec, for services dec itself implements
   std::string tools_dir;     // npm-installed helpers (kinesalite); see scripts/setup
+  // Replaces make_provider's built-in providers when set (tests plug scripted providers in).
+  std::function<Result<std::unique_ptr<Provider>>(const std::string& name)> factory;
 };
 
 // Creates the provider named in a spec (`local`, ...); error lists the known ones.

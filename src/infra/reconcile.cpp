@@ -10,6 +10,7 @@ namespace dec::infra {
 
 Result<std::unique_ptr<Provider>> make_provider(const std::string& name,
                                                 const ProviderContext& context) {
+  if (context.factory) return context.factory(name);
   if (name == "local") return std::unique_ptr<Provider>(new LocalProvider(context));
   if (name == "endpoints") return std::unique_ptr<Provider>(new EndpointsProvider(context));
   return make_error("provider \"" + name +
@@ -27,6 +28,41 @@ std::vector<std::string> recorded_runs(Env& env, const std::string& data_dir) {
   return runs;
 }
 
+namespace {
+
+// Adds discovered resources of `state`'s run that the state lacks. Returns what was adopted.
+std::vector<std::string> adopt(RunState& state, const std::vector<DiscoveredResource>& found) {
+  std::vector<std::string> adopted;
+  for (const auto& d : found) {
+    if (d.run_id != state.run_id || d.type.empty() || d.address.empty()) continue;
+    if (ResourceRecord* existing = state.find(d.address)) {
+      // Several discoveries (a namespace and a cgroup) can describe one adopted resource.
+      if (existing->resource.attributes.count("adopted")) {
+        for (const auto& [k, v] : d.outputs) existing->outputs.emplace(k, v);
+      }
+      continue;
+    }
+    ResourceRecord record;
+    record.resource.address = d.address;
+    record.resource.type = d.type;
+    record.resource.attributes["adopted"] = "true";
+    record.status = "created";
+    record.outputs = d.outputs;
+    // No recorded dependencies: destroyed with the run's first level. Destroying a local
+    // resource stops whatever runs inside it first, so the order within a level is free.
+    state.resources.insert(state.resources.begin(), std::move(record));
+    adopted.push_back(d.address);
+  }
+  return adopted;
+}
+
+std::string describe_drift(const std::string& key, const std::string& recorded,
+                           const std::string& found) {
+  return key + " recorded \"" + recorded + "\", found \"" + found + "\"";
+}
+
+}  // namespace
+
 ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions& options,
                           const LogFn& log) {
   Env& env = *context.env;
@@ -37,6 +73,9 @@ ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions
   };
   const ProcessId self = env.self();
   std::set<std::string> live;
+  auto local = make_provider("local", context);
+  std::vector<DiscoveredResource> found;
+  if (local) found = (*local)->discover();
 
   for (const auto& run_id : recorded_runs(env, context.data_dir)) {
     StateFile file(env, state_path(context.data_dir, run_id));
@@ -54,31 +93,92 @@ ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions
       report.live_runs.push_back(run_id);
       continue;
     }
-    act("destroy interrupted run " + run_id + " (" + std::to_string(state->resources.size()) +
-        " recorded resources)");
-    if (options.dry_run) continue;
     auto provider = make_provider(state->provider, context);
     if (!provider) {
       report.errors.push_back(run_id + ": " + provider.error());
+      live.insert(run_id);
       continue;
     }
-    if (Status s = destroy_run(**provider, *state, file, log); !s) {
-      report.errors.push_back(run_id + ": " + s.error());
-      live.insert(run_id);
-    } else {
-      report.cleaned_runs.push_back(run_id);
+    for (const auto& address : adopt(*state, found)) {
+      act("adopt " + address + " into run " + run_id + " (exists, missing from its state)");
+      report.adopted.push_back(run_id + "/" + address);
     }
+    if (!state->kept) {
+      act("destroy interrupted run " + run_id + " (" + std::to_string(state->resources.size()) +
+          " recorded resources)");
+      if (options.dry_run) continue;
+      if (Status s = destroy_run(**provider, *state, file, log); !s) {
+        report.errors.push_back(run_id + ": " + s.error());
+        live.insert(run_id);
+      } else {
+        report.cleaned_runs.push_back(run_id);
+      }
+      continue;
+    }
+
+    // A kept run: converge it back to its recorded resources.
+    live.insert(run_id);
+    report.live_runs.push_back(run_id);
+    std::vector<Resource> desired;
+    const auto in_place = (*provider)->updatable_in_place();
+    std::vector<std::string> update_keys;
+    // Adopted resources have no definition to recreate them from: if one vanished, forget it.
+    std::erase_if(state->resources, [&](const ResourceRecord& record) {
+      if (!record.resource.attributes.count("adopted") || (*provider)->exists(record)) {
+        return false;
+      }
+      act("forget vanished adopted " + record.resource.address + " of run " + run_id);
+      return true;
+    });
+    for (auto& record : state->resources) {
+      desired.push_back(record.resource);
+      if (record.resource.attributes.count("adopted")) continue;
+      if (record.status == "created" && !(*provider)->exists(record)) {
+        act("recreate " + record.resource.address + " of run " + run_id + " (vanished)");
+        report.recreated.push_back(run_id + "/" + record.resource.address);
+        record.status = "missing";
+        continue;
+      }
+      if (record.status != "created") {
+        act("recreate " + record.resource.address + " of run " + run_id + " (left " +
+            record.status + ")");
+        report.recreated.push_back(run_id + "/" + record.resource.address);
+        continue;
+      }
+      for (const auto& [key, value] : (*provider)->observe(record)) {
+        auto want = record.resource.attributes.find(key);
+        std::string recorded = want == record.resource.attributes.end() ? "" : want->second;
+        if (recorded == value) continue;
+        std::string drift =
+            run_id + "/" + record.resource.address + ": " + describe_drift(key, recorded, value);
+        report.drift.push_back(drift);
+        act("fix drift " + drift);
+        // Make the plan see the drift: the record says what the platform has.
+        record.resource.attributes[key] = value;
+      }
+    }
+    if (options.dry_run) continue;
+    auto plan = plan_changes(desired, *state, in_place);
+    if (!plan) {
+      report.errors.push_back(run_id + ": " + plan.error());
+      continue;
+    }
+    if (plan->empty()) continue;
+    state->owner = self;
+    Status applied = apply_plan(**provider, *plan, *state, file, log);
+    state->owner = ProcessId{};
+    (void)file.save(*state);
+    if (!applied) report.errors.push_back(run_id + ": " + applied.error());
   }
 
-  // Orphans: tagged by this installation, but no live run claims them.
-  auto local = make_provider("local", context);
+  // Orphans: tagged by this installation, but no run (live, kept or just cleaned) claims them.
   if (local) {
-    for (const auto& found : (*local)->discover()) {
-      if (live.count(found.run_id)) continue;
-      act("delete orphan " + found.description + " of run " + found.run_id);
+    for (const auto& orphan : (*local)->discover()) {
+      if (live.count(orphan.run_id)) continue;
+      act("delete orphan " + orphan.description + " of run " + orphan.run_id);
       if (options.dry_run) continue;
-      if (Status s = (*local)->destroy_discovered(found); !s) {
-        report.errors.push_back(found.description + ": " + s.error());
+      if (Status s = (*local)->destroy_discovered(orphan); !s) {
+        report.errors.push_back(orphan.description + ": " + s.error());
       }
     }
   }

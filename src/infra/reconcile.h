@@ -1,7 +1,13 @@
-// Reconcile: compares what the state files say with what really exists and cleans up.
+// Reconcile: compares what the state files say with what really exists, and converges.
+//  - `discover` lists everything carrying this installation's tags;
+//  - adopt: a discovered resource of a recorded run that its state lacks is added to the state
+//    (so it is destroyed or kept with the rest of its run, in dependency order);
 //  - a run whose owning dec process is gone (crash, kill -9) is destroyed from its state file;
-//  - anything carrying this installation's tags that belongs to no live run (an orphan, e.g. a
-//    process spawned just before dec died) is deleted;
+//  - a kept run (`dec apply`) is repaired: resources that vanished are recreated, drift (an
+//    attribute the platform reports differently from the record) is fixed in place or by
+//    replacement;
+//  - anything tagged that belongs to no run at all (an orphan) is deleted;
+//  - runs owned by another live dec process are left alone;
 //  - with dry_run, the actions are listed and nothing is changed.
 #pragma once
 
@@ -21,6 +27,9 @@ struct ReconcileReport {
   std::vector<std::string> errors;   // what could not be done; run reconcile again
   std::vector<std::string> live_runs;
   std::vector<std::string> cleaned_runs;
+  std::vector<std::string> adopted;    // "run/address"
+  std::vector<std::string> recreated;  // "run/address"
+  std::vector<std::string> drift;      // "run/address: attribute recorded X, found Y"
   bool clean() const { return errors.empty(); }
 };
 

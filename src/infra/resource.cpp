@@ -26,6 +26,7 @@ std::string run_state_to_json(const RunState& state) {
   doc["provider"] = state.provider;
   doc["installation"] = state.installation;
   doc["owner"] = {{"pid", state.owner.pid}, {"start_ticks", state.owner.start_ticks}};
+  doc["kept"] = state.kept;
   json resources = json::array();
   for (const auto& record : state.resources) {
     resources.push_back({{"address", record.resource.address},
@@ -50,6 +51,7 @@ Result<RunState> run_state_from_json(const std::string& text) {
     state.installation = doc.value("installation", "");
     state.owner.pid = doc.at("owner").value("pid", 0);
     state.owner.start_ticks = doc.at("owner").value("start_ticks", uint64_t{0});
+    state.kept = doc.value("kept", false);
     for (const auto& item : doc.at("resources")) {
       ResourceRecord record;
       record.resource.address = item.at("address").get<std::string>();
@@ -107,6 +109,36 @@ Result<std::vector<Resource>> topological_order(const std::vector<Resource>& res
     }
   }
   return ordered;
+}
+
+std::vector<int> dependency_levels(const std::vector<Resource>& resources) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < resources.size(); ++i) index.emplace(resources[i].address, i);
+  std::vector<int> level(resources.size(), -1);
+  // Iterative relaxation; a cycle (which plan_changes rejects earlier) stops at size() rounds.
+  for (size_t round = 0; round <= resources.size(); ++round) {
+    bool changed = false;
+    for (size_t i = 0; i < resources.size(); ++i) {
+      int depth = 0;
+      bool known = true;
+      for (const auto& dep : resources[i].depends_on) {
+        auto it = index.find(dep);
+        if (it == index.end() || it->second == i) continue;
+        if (level[it->second] < 0) {
+          known = false;
+          break;
+        }
+        depth = std::max(depth, level[it->second] + 1);
+      }
+      if (known && level[i] != depth) {
+        level[i] = depth;
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  for (auto& l : level) l = std::max(l, 0);
+  return level;
 }
 
 Result<Plan> plan_changes(const std::vector<Resource>& desired, const RunState& state,

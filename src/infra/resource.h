@@ -27,7 +27,7 @@ struct Resource {
 // "deleting") so a crash mid-step still leaves a trace that reconcile follows.
 struct ResourceRecord {
   Resource resource;
-  std::string status;  // creating | created | deleting
+  std::string status;  // creating | created | updating | deleting | missing
   Settings outputs;    // pid, start_ticks, port, data_dir, address, ...
 };
 
@@ -38,6 +38,8 @@ struct RunState {
   std::string provider;      // provider name, to destroy with the right one
   std::string installation;  // which dec data dir created it
   ProcessId owner;           // the dec process applying it; dead owner = interrupted run
+  bool kept = false;         // created by `dec apply` to stay up until `dec destroy`: reconcile
+                             // repairs it (recreates, adopts, fixes drift) instead of destroying it
   std::vector<ResourceRecord> resources;
 
   ResourceRecord* find(const std::string& address);
@@ -70,5 +72,9 @@ std::string plan_to_json(const Plan& plan);
 
 // Dependency order (Kahn); error names the cycle or the missing dependency.
 Result<std::vector<Resource>> topological_order(const std::vector<Resource>& resources);
+
+// Depth of each resource in the dependency graph (0 = depends on nothing in `resources`;
+// dependencies outside the list are ignored). Resources of equal depth are independent.
+std::vector<int> dependency_levels(const std::vector<Resource>& resources);
 
 }  // namespace dec::infra

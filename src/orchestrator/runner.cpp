@@ -1,9 +1,15 @@
 #include "orchestrator/runner.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "drivers/driver.h"
 #include "infra/executor.h"
+#include "report/faults.h"
+#include "worker/worker.h"
 
 namespace dec::orchestrator {
 namespace {
@@ -13,6 +19,100 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
+
+std::vector<std::string> topic_names(const core::Spec& spec, const std::string& id) {
+  std::vector<std::string> topics;
+  for (int i = 0; i < spec.workload.topics; ++i) {
+    topics.push_back("dec-" + id + "-" + std::to_string(i));
+  }
+  return topics;
+}
+
+// Executes a system's faults at their times, measured from the start of the engine's warm-up
+// (anchored on the first progress report, which carries the engine's elapsed time).
+class FaultInjector {
+ public:
+  FaultInjector(std::vector<core::Fault> faults, infra::Provider& provider,
+                const infra::RunState& state, const std::atomic<bool>* stop,
+                std::function<void(const std::string&)> log)
+      : faults_(std::move(faults)),
+        provider_(provider),
+        state_(state),
+        stop_(stop),
+        log_(std::move(log)) {}
+  ~FaultInjector() { finish(); }
+
+  // Called with every progress report; starts the schedule on the first one.
+  void on_progress(double elapsed_s) {
+    if (faults_.empty() || thread_.joinable()) return;
+    anchor_ = Clock::now() -
+              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(elapsed_s));
+    thread_ = std::thread([this] { execute(); });
+  }
+
+  // Stops the schedule; returns what was applied (unapplied faults marked as such).
+  std::vector<report::FaultImpact> finish() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::vector<report::FaultImpact> out = applied_;
+    for (size_t i = out.size(); i < faults_.size(); ++i) {
+      report::FaultImpact impact;
+      impact.at_s = std::chrono::duration<double>(faults_[i].at).count();
+      impact.action = faults_[i].action;
+      impact.target = faults_[i].target;
+      impact.bandwidth = faults_[i].bandwidth;
+      impact.applied = false;
+      impact.error = "not reached: the run ended first";
+      out.push_back(impact);
+    }
+    return out;
+  }
+
+ private:
+  void execute() {
+    for (const auto& fault : faults_) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      auto when = anchor_ + std::chrono::duration_cast<Clock::duration>(fault.at);
+      while (!done_ && Clock::now() < when && !(stop_ && stop_->load())) {
+        wake_.wait_until(lock, std::min(when, Clock::now() + std::chrono::milliseconds(100)));
+      }
+      if (done_ || (stop_ && stop_->load())) return;
+      lock.unlock();
+      report::FaultImpact impact;
+      impact.at_s = std::chrono::duration<double>(fault.at).count();
+      impact.action = fault.action;
+      impact.target = fault.target;
+      impact.bandwidth = fault.bandwidth;
+      impact.applied_at_s = std::chrono::duration<double>(Clock::now() - anchor_).count();
+      Status s = provider_.inject_fault(state_, fault);
+      impact.applied = s.ok();
+      if (!s) impact.error = s.error();
+      if (log_) {
+        log_("fault " + fault.action + " node " + std::to_string(fault.target) + " at " +
+             std::to_string(impact.applied_at_s).substr(0, 5) + " s" +
+             (s ? "" : ": failed: " + s.error()));
+      }
+      lock.lock();
+      applied_.push_back(std::move(impact));
+    }
+  }
+
+  std::vector<core::Fault> faults_;
+  infra::Provider& provider_;
+  const infra::RunState& state_;
+  const std::atomic<bool>* stop_;
+  std::function<void(const std::string&)> log_;
+  Clock::time_point anchor_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::vector<report::FaultImpact> applied_;
+};
 
 class ExperimentRun {
  public:
@@ -99,7 +199,7 @@ class ExperimentRun {
     set_state(system.name, "provisioning");
     auto phase_start = Clock::now();
     Status provisioned = [&]() -> Status {
-      auto desired = (*provider)->resources_for(system, run.run_id);
+      auto desired = (*provider)->resources_for(system, deploy_request_for(spec_, id_, system));
       if (!desired) return make_error(desired.error());
       auto plan = infra::plan_changes(*desired, state, (*provider)->updatable_in_place());
       if (!plan) return make_error(plan.error());
@@ -128,40 +228,8 @@ class ExperimentRun {
     return run;
   }
 
-  void run_workload(const core::System& system, infra::Provider& provider,
-                    const infra::RunState& state, report::RunResult& run) {
-    set_state(system.name, "deploying");
-    auto phase_start = Clock::now();
+  load::EngineOptions engine_options(const std::vector<std::string>& topics) const {
     const core::Workload& w = spec_.workload;
-    std::vector<std::string> topics;
-    for (int i = 0; i < w.topics; ++i) topics.push_back("dec-" + id_ + "-" + std::to_string(i));
-    std::vector<std::string> groups;
-    for (int g = 0; g < w.consumer_groups; ++g) groups.push_back("dec-group-" + std::to_string(g));
-
-    std::unique_ptr<drivers::Driver> driver;
-    Status deployed = [&]() -> Status {
-      auto endpoint = provider.endpoint(state);
-      if (!endpoint) return make_error(endpoint.error());
-      run.emulated = endpoint->emulated;
-      run.served_by = endpoint->label;
-      const drivers::DriverInfo* info = drivers::find_driver(system.driver);
-      if (info == nullptr) return make_error("unknown driver " + system.driver);
-      driver = info->create();
-      drivers::Endpoint de{endpoint->addresses, endpoint->properties};
-      if (Status s = driver->connect(de, system.config); !s) return s;
-      run.emulated = run.emulated || driver->emulated();
-      for (const auto& topic : topics) {
-        if (Status s = driver->create_topic(topic, w.partitions); !s) return s;
-      }
-      if (w.consumers > 0) return driver->prepare_consumers(topics, groups);
-      return Status::Ok();
-    }();
-    run.phases_s.emplace_back("deploy", seconds_since(phase_start));
-    if (!deployed) {
-      run.error = deployed.error();
-      return;
-    }
-
     load::EngineOptions options;
     options.producers = w.producers;
     options.consumers = w.consumers;
@@ -174,30 +242,112 @@ class ExperimentRun {
     options.keys = w.keys;
     options.topics = topics;
     options.group_prefix = "dec-group";
-    load::Engine engine(*driver, options);
+    return options;
+  }
+
+  void run_workload(const core::System& system, infra::Provider& provider,
+                    const infra::RunState& state, report::RunResult& run) {
+    set_state(system.name, "deploying");
+    auto phase_start = Clock::now();
+    const core::Workload& w = spec_.workload;
+    const std::vector<std::string> topics = topic_names(spec_, id_);
+    std::vector<std::string> groups;
+    for (int g = 0; g < w.consumer_groups; ++g) groups.push_back("dec-group-" + std::to_string(g));
+    bool topics_recorded = false;
+    for (const auto& record : state.resources) topics_recorded |= record.resource.type == "topic";
+
+    // The load runs in a deployed worker agent when the provider placed one, otherwise here.
+    std::unique_ptr<drivers::Driver> driver;
+    std::optional<infra::ServiceEndpoint> endpoint;
+    Status deployed = [&]() -> Status {
+      auto found = provider.endpoint(state);
+      if (!found) return make_error(found.error());
+      endpoint = *found;
+      run.emulated = endpoint->emulated;
+      run.served_by = endpoint->label;
+      if (!endpoint->placement.empty()) run.served_by += " on " + endpoint->placement;
+      if (!endpoint->workers.empty()) return Status::Ok();  // the worker connects itself
+      const drivers::DriverInfo* info = drivers::find_driver(system.driver);
+      if (info == nullptr) return make_error("unknown driver " + system.driver);
+      driver = info->create();
+      drivers::Endpoint de{endpoint->addresses, endpoint->properties};
+      if (Status s = driver->connect(de, system.config); !s) return s;
+      run.emulated = run.emulated || driver->emulated();
+      if (!topics_recorded) {
+        for (const auto& topic : topics) {
+          if (Status s = driver->create_topic(topic, w.partitions); !s) return s;
+        }
+      }
+      if (w.consumers > 0) return driver->prepare_consumers(topics, groups);
+      return Status::Ok();
+    }();
+    run.phases_s.emplace_back("deploy", seconds_since(phase_start));
+    if (!deployed) {
+      run.error = deployed.error();
+      return;
+    }
+
+    std::vector<core::Fault> faults;
+    for (const auto& fault : spec_.faults) {
+      if (fault.system.empty() || fault.system == system.name) faults.push_back(fault);
+    }
+    FaultInjector injector(
+        faults, provider, state, context_.stop,
+        [this, name = system.name](const std::string& line) { log(name + ": " + line); });
     set_state(system.name, w.warmup.count() > 0 ? "warming" : "running");
     phase_start = Clock::now();
     load::Phase last_phase = w.warmup.count() > 0 ? load::Phase::kWarmup : load::Phase::kMeasuring;
+    auto on_progress = [&](const load::Progress& progress) {
+      injector.on_progress(progress.elapsed_s);
+      if (progress.phase != last_phase) {
+        last_phase = progress.phase;
+        if (progress.phase == load::Phase::kMeasuring) set_state(system.name, "running");
+        if (progress.phase == load::Phase::kDraining) set_state(system.name, "collecting");
+      }
+      if (context_.events.on_progress) context_.events.on_progress(system.name, progress);
+    };
     static const std::atomic<bool> never(false);
-    auto result = engine.run(
-        [&](const load::Progress& progress) {
-          if (progress.phase != last_phase) {
-            last_phase = progress.phase;
-            if (progress.phase == load::Phase::kMeasuring) set_state(system.name, "running");
-            if (progress.phase == load::Phase::kDraining) set_state(system.name, "collecting");
-          }
-          if (context_.events.on_progress) context_.events.on_progress(system.name, progress);
-        },
-        context_.stop ? *context_.stop : never);
+    const std::atomic<bool>& stop = context_.stop ? *context_.stop : never;
+    Result<load::EngineResult> result = make_error("not run");
+    if (!endpoint->workers.empty()) {
+      // One agent per system today; merge_results() is how several would combine.
+      worker::WorkRequest request;
+      request.driver = system.driver;
+      request.addresses = endpoint->addresses;
+      request.properties = endpoint->properties;
+      request.config = system.config;
+      request.engine = engine_options(topics);
+      std::vector<load::EngineResult> parts;
+      for (const auto& address : endpoint->workers) {
+        auto colon = address.rfind(':');
+        worker::WorkerClient client(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+        auto outcome = client.run(request, on_progress, stop);
+        if (!outcome) {
+          result = make_error("worker " + address + ": " + outcome.error());
+          break;
+        }
+        run.emulated = run.emulated || outcome->emulated;
+        run.counters = outcome->counters;
+        parts.push_back(std::move(outcome->engine));
+      }
+      if (parts.size() == endpoint->workers.size()) result = worker::merge_results(parts);
+    } else {
+      load::Engine engine(*driver, engine_options(topics));
+      result = engine.run(on_progress, stop);
+      if (result) run.counters = driver->counters();
+    }
     run.phases_s.emplace_back("run", seconds_since(phase_start));
+    std::vector<report::FaultImpact> impacts = injector.finish();
     if (!result) {
       run.error = result.error();
       return;
     }
+    if (!impacts.empty()) run.faults = report::analyze_faults(result->timeline, impacts);
     run.engine = std::move(*result);
-    run.counters = driver->counters();
     set_state(system.name, "collecting");
-    for (const auto& topic : topics) (void)driver->delete_topic(topic);
+    if (driver && !topics_recorded) {
+      for (const auto& topic : topics) (void)driver->delete_topic(topic);
+    }
     if (!run.engine.error.empty()) {
       bool cancelled = stopped();
       run.status = cancelled ? "cancelled" : "failed";
@@ -223,6 +373,16 @@ const std::vector<std::string>& lifecycle_states() {
 
 bool is_terminal_state(const std::string& state) {
   return state == "succeeded" || state == "failed" || state == "cancelled";
+}
+
+infra::DeployRequest deploy_request_for(const core::Spec& spec, const std::string& experiment_id,
+                                        const core::System& system) {
+  infra::DeployRequest request;
+  request.run_id = experiment_id + "." + system.name;
+  request.topics = topic_names(spec, experiment_id);
+  request.partitions = spec.workload.partitions;
+  request.workers = true;
+  return request;
 }
 
 ExperimentOutcome run_experiment(const core::Spec& spec, const std::string& experiment_id,

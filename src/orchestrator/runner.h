@@ -41,6 +41,11 @@ struct ExperimentOutcome {
   std::string error;
 };
 
+// What a system's run deploys besides its `deploy` section (topic names, workers), shared by
+// `dec plan`, `dec apply` and runs so that all three describe the same resources.
+infra::DeployRequest deploy_request_for(const core::Spec& spec, const std::string& experiment_id,
+                                        const core::System& system);
+
 // `experiment_id` must already exist in the store (state queued).
 ExperimentOutcome run_experiment(const core::Spec& spec, const std::string& experiment_id,
                                  RunnerContext& context);

@@ -1,10 +1,17 @@
 // Plan computation, state files, and apply/destroy bookkeeping with a scripted provider.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "infra/executor.h"
+#include "infra/reconcile.h"
 #include "infra/resource.h"
 
 namespace dec::infra {
@@ -108,29 +115,79 @@ class ScriptedProvider : public Provider {
   std::set<std::string> existing;
   std::set<std::string> fail_create;
   std::set<std::string> fail_destroy;
+  std::map<std::string, Settings> actual;  // observed attributes per address
+  std::vector<DiscoveredResource> discovered;
+  std::vector<std::string> destroyed_discovered;
+  std::vector<std::string> updated;
+  int parallel = 1;
+  std::chrono::milliseconds create_delay{0};
+  std::atomic<int> running{0};
+  std::atomic<int> max_running{0};
+  std::mutex mutex;
   std::string name() const override { return "scripted"; }
-  Result<std::vector<Resource>> resources_for(const core::System&, const std::string&) override {
+  int max_parallel() const override { return parallel; }
+  std::vector<std::string> updatable_in_place() const override { return {"cpus"}; }
+  Status update(ResourceRecord& record, const Resource& desired, const RunState&,
+                const std::function<Status()>&) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    updated.push_back(record.resource.address);
+    actual[record.resource.address] = desired.attributes;
+    return Status::Ok();
+  }
+  Settings observe(const ResourceRecord& record) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = actual.find(record.resource.address);
+    return it == actual.end() ? Settings{} : it->second;
+  }
+  Result<std::vector<Resource>> resources_for(const core::System&, const DeployRequest&) override {
     return std::vector<Resource>{};
   }
-  Status create(ResourceRecord& record, const RunState&,
+  Status create(ResourceRecord& record, const RunState& state,
                 const std::function<Status()>& save) override {
+    int now = ++running;
+    for (int seen = max_running.load();
+         now > seen && !max_running.compare_exchange_weak(seen, now);) {
+    }
+    std::this_thread::sleep_for(create_delay);
+    --running;
+    // Dependencies are complete in the state a step sees.
+    for (const auto& dep : record.resource.depends_on) {
+      bool done = false;
+      for (const auto& r : state.resources) {
+        done |= r.resource.address == dep && r.status == "created";
+      }
+      if (!done) return make_error("created before its dependency " + dep);
+    }
     record.outputs["id"] = record.resource.address;
     if (Status s = save(); !s) return s;
+    std::lock_guard<std::mutex> lock(mutex);
     if (fail_create.count(record.resource.address)) return make_error("injected create failure");
     existing.insert(record.resource.address);
+    actual[record.resource.address] = record.resource.attributes;
     return Status::Ok();
   }
   Status destroy(const ResourceRecord& record, const RunState&) override {
+    std::lock_guard<std::mutex> lock(mutex);
     if (fail_destroy.count(record.resource.address)) return make_error("injected destroy failure");
+    // Nothing may be destroyed while something depending on it still exists.
+    destroy_order.push_back(record.resource.address);
     existing.erase(record.resource.address);
     return Status::Ok();
   }
   bool exists(const ResourceRecord& record) override {
+    std::lock_guard<std::mutex> lock(mutex);
     return existing.count(record.resource.address);
   }
   Result<ServiceEndpoint> endpoint(const RunState&) override { return ServiceEndpoint{}; }
-  std::vector<DiscoveredResource> discover() override { return {}; }
-  Status destroy_discovered(const DiscoveredResource&) override { return Status::Ok(); }
+  std::vector<DiscoveredResource> discover() override { return discovered; }
+  Status destroy_discovered(const DiscoveredResource& d) override {
+    destroyed_discovered.push_back(d.run_id + "/" + d.address);
+    std::erase_if(discovered, [&](const DiscoveredResource& x) {
+      return x.run_id == d.run_id && x.address == d.address;
+    });
+    return Status::Ok();
+  }
+  std::vector<std::string> destroy_order;
 };
 
 class ExecutorTest : public ::testing::Test {
@@ -205,6 +262,186 @@ TEST_F(ExecutorTest, DestroyContinuesPastFailuresAndKeepsThemRecorded) {
   provider.fail_destroy.clear();
   ASSERT_TRUE(destroy_run(provider, *saved, file, nullptr));
   EXPECT_TRUE(provider.existing.empty());
+}
+
+TEST_F(ExecutorTest, IndependentStepsRunSideBySideAfterTheirDependencies) {
+  ScriptedProvider provider;
+  provider.parallel = 8;
+  provider.create_delay = std::chrono::milliseconds(50);
+  StateFile file(env_, (dir_ / "run.json").string());
+  RunState state;
+  // net <- host.0..2 <- svc.0..2 <- topic: three levels of three side-by-side steps.
+  std::vector<Resource> desired = {service("net")};
+  std::vector<std::string> services;
+  for (int i = 0; i < 3; ++i) {
+    desired.push_back(service("host." + std::to_string(i), {}, {"net"}));
+    desired.push_back(service("svc." + std::to_string(i), {}, {"host." + std::to_string(i)}));
+    services.push_back("svc." + std::to_string(i));
+  }
+  desired.push_back(service("topic", {}, services));
+  auto plan = plan_changes(desired, state);
+  ASSERT_TRUE(plan.ok());
+  Status applied = apply_plan(provider, *plan, state, file, nullptr);
+  ASSERT_TRUE(applied) << applied.error();
+  EXPECT_EQ(provider.existing.size(), 8u);
+  // Hosts (then services) side by side, and never a step before its dependencies (create()
+  // fails when a dependency is not yet created in the state it is given).
+  EXPECT_EQ(provider.max_running.load(), 3);
+  auto saved = file.load();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->resources.size(), 8u);
+  for (const auto& r : saved->resources) EXPECT_EQ(r.status, "created") << r.resource.address;
+
+  ASSERT_TRUE(destroy_run(provider, state, file, nullptr));
+  // Reverse dependency order: topic first, net last, every service before its host.
+  ASSERT_EQ(provider.destroy_order.size(), 8u);
+  EXPECT_EQ(provider.destroy_order.front(), "topic");
+  EXPECT_EQ(provider.destroy_order.back(), "net");
+  auto pos = [&](const std::string& a) {
+    return std::find(provider.destroy_order.begin(), provider.destroy_order.end(), a) -
+           provider.destroy_order.begin();
+  };
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LT(pos("svc." + std::to_string(i)), pos("host." + std::to_string(i)));
+  }
+}
+
+TEST_F(ExecutorTest, UpdatableAttributeChangesInPlace) {
+  ScriptedProvider provider;
+  StateFile file(env_, (dir_ / "run.json").string());
+  RunState state;
+  auto plan = plan_changes({service("h", {{"cpus", "1"}, {"image", "a"}})}, state);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_TRUE(apply_plan(provider, *plan, state, file, nullptr));
+  auto change = plan_changes({service("h", {{"cpus", "2"}, {"image", "a"}})}, state,
+                             provider.updatable_in_place());
+  ASSERT_TRUE(change.ok());
+  ASSERT_EQ(change->changes.size(), 1u);
+  EXPECT_EQ(change->changes[0].kind, ChangeKind::kUpdate);
+  ASSERT_TRUE(apply_plan(provider, *change, state, file, nullptr));
+  EXPECT_EQ(provider.updated, std::vector<std::string>{"h"});
+  EXPECT_TRUE(provider.destroy_order.empty());  // not replaced
+  EXPECT_EQ(state.resources[0].resource.attributes.at("cpus"), "2");
+  EXPECT_EQ(state.resources[0].status, "created");
+  ASSERT_TRUE(destroy_run(provider, state, file, nullptr));
+}
+
+// reconcile() with a scripted provider plugged in through ProviderContext::factory.
+class ReconcileTest : public ExecutorTest {
+ protected:
+  ProviderContext context() {
+    ProviderContext pc;
+    pc.env = &env_;
+    pc.data_dir = dir_.string();
+    pc.installation = "test";
+    pc.factory = [this](const std::string&) -> Result<std::unique_ptr<Provider>> {
+      // A non-owning view of the one scripted provider.
+      struct View : Provider {
+        ScriptedProvider* p;
+        explicit View(ScriptedProvider* p) : p(p) {}
+        std::string name() const override { return p->name(); }
+        Result<std::vector<Resource>> resources_for(const core::System& s,
+                                                    const DeployRequest& r) override {
+          return p->resources_for(s, r);
+        }
+        std::vector<std::string> updatable_in_place() const override {
+          return p->updatable_in_place();
+        }
+        Status create(ResourceRecord& r, const RunState& s,
+                      const std::function<Status()>& save) override {
+          return p->create(r, s, save);
+        }
+        Status update(ResourceRecord& r, const Resource& d, const RunState& s,
+                      const std::function<Status()>& save) override {
+          return p->update(r, d, s, save);
+        }
+        Status destroy(const ResourceRecord& r, const RunState& s) override {
+          return p->destroy(r, s);
+        }
+        bool exists(const ResourceRecord& r) override { return p->exists(r); }
+        Settings observe(const ResourceRecord& r) override { return p->observe(r); }
+        Result<ServiceEndpoint> endpoint(const RunState& s) override { return p->endpoint(s); }
+        std::vector<DiscoveredResource> discover() override { return p->discover(); }
+        Status destroy_discovered(const DiscoveredResource& d) override {
+          return p->destroy_discovered(d);
+        }
+      };
+      return std::unique_ptr<Provider>(new View(&provider_));
+    };
+    return pc;
+  }
+  // Applies `resources` as run `run_id` and leaves it recorded.
+  RunState apply(const std::string& run_id, const std::vector<Resource>& resources, bool kept,
+                 ProcessId owner) {
+    RunState state;
+    state.run_id = run_id;
+    state.provider = "scripted";
+    state.kept = kept;
+    StateFile file(env_, state_path(dir_.string(), run_id));
+    auto plan = plan_changes(resources, state);
+    EXPECT_TRUE(plan.ok());
+    EXPECT_TRUE(apply_plan(provider_, *plan, state, file, nullptr));
+    state.owner = owner;
+    EXPECT_TRUE(file.save(state));
+    return state;
+  }
+  ScriptedProvider provider_;
+};
+
+TEST_F(ReconcileTest, KeptRunIsRepairedInterruptedRunDestroyedOrphansDeleted) {
+  const ProcessId dead{999999, 1};
+  apply("kept", {service("a", {{"cpus", "1"}}), service("b", {}, {"a"})}, true, ProcessId{});
+  apply("crashed", {service("x")}, false, dead);
+  // Damage: b vanished, a's CPU limit drifted, an unrecorded resource of the kept run exists,
+  // one of the crashed run too, and one belonging to no run at all.
+  provider_.existing.erase("b");
+  provider_.actual["a"] = {{"cpus", "3"}};
+  provider_.discovered = {
+      {"kept", "extra", "host", "namespace of kept", {}},
+      {"crashed", "y", "host", "namespace of crashed", {}},
+      {"nobody", "z", "host", "namespace of nobody", {}},
+  };
+  provider_.existing.insert({"extra", "y", "z"});
+
+  // Dry run: reports everything, changes nothing.
+  auto dry = reconcile(context(), {true}, nullptr);
+  EXPECT_TRUE(dry.clean());
+  EXPECT_EQ(dry.recreated, std::vector<std::string>{"kept/b"});
+  ASSERT_EQ(dry.drift.size(), 1u);
+  EXPECT_NE(dry.drift[0].find("cpus recorded \"1\", found \"3\""), std::string::npos)
+      << dry.drift[0];
+  EXPECT_EQ(std::set<std::string>(dry.adopted.begin(), dry.adopted.end()),
+            (std::set<std::string>{"kept/extra", "crashed/y"}));
+  EXPECT_FALSE(provider_.existing.count("b"));
+  EXPECT_TRUE(provider_.existing.count("x"));
+  EXPECT_TRUE(provider_.destroyed_discovered.empty());
+
+  auto report = reconcile(context(), {}, nullptr);
+  EXPECT_TRUE(report.clean()) << (report.errors.empty() ? "" : report.errors[0]);
+  EXPECT_TRUE(provider_.existing.count("b"));                   // recreated
+  EXPECT_EQ(provider_.updated, std::vector<std::string>{"a"});  // drift fixed in place
+  EXPECT_EQ(provider_.actual["a"].at("cpus"), "1");
+  EXPECT_FALSE(provider_.existing.count("x"));  // crashed run destroyed ...
+  EXPECT_NE(std::find(provider_.destroy_order.begin(), provider_.destroy_order.end(), "y"),
+            provider_.destroy_order.end());  // ... with what it adopted
+  EXPECT_EQ(report.cleaned_runs, std::vector<std::string>{"crashed"});
+  // The orphan of no run went; the kept run's adopted resource stays with the run.
+  EXPECT_NE(std::find(provider_.destroyed_discovered.begin(), provider_.destroyed_discovered.end(),
+                      "nobody/z"),
+            provider_.destroyed_discovered.end());
+  auto kept = StateFile(env_, state_path(dir_.string(), "kept")).load();
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(kept->kept);
+  EXPECT_NE(kept->find("extra"), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(state_path(dir_.string(), "crashed")));
+
+  // Converged: a second reconcile has nothing to do for the kept run.
+  provider_.discovered.clear();
+  auto again = reconcile(context(), {}, nullptr);
+  EXPECT_TRUE(again.clean());
+  EXPECT_TRUE(again.recreated.empty());
+  EXPECT_TRUE(again.drift.empty());
+  EXPECT_TRUE(again.adopted.empty());
 }
 
 TEST(InstallationId, StableAndDistinct) {

@@ -1,0 +1,104 @@
+// Linux primitives for the local provider's "hosts": network namespaces joined to a bridge by
+// veth pairs (addresses in 198.18.0.0/15), cgroup CPU/memory limits (v1 or v2, whichever the
+// machine mounts), tc token-bucket bandwidth shaping, and freezing a host's processes.
+// Every call is idempotent in the direction it moves (create of an existing thing with the
+// same name succeeds, delete of a missing thing succeeds), so apply, destroy and reconcile can
+// repeat any step after a crash. Callers choose every name; nothing here knows about runs.
+// Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN); functions return a clear error otherwise.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace dec::infra::linux_host {
+
+bool is_root();
+
+// Runs a program (looked up in PATH) and waits; error carries its exit status and stderr.
+Result<std::string> run_command(const std::vector<std::string>& argv);
+
+// ---- network ---------------------------------------------------------------------------------
+
+// A Linux bridge in the root namespace with `address_cidr` (e.g. "198.18.7.1/24"), link up, and
+// `alias` stored as the interface alias (how discover() recognises dec's links).
+struct BridgeSpec {
+  std::string name;          // at most 15 characters
+  std::string address_cidr;  // gateway address of the hosts on this bridge
+  std::string alias;
+};
+Status create_bridge(const BridgeSpec& spec);
+
+// A network namespace `netns` with loopback up and a veth pair: `veth_outer` (root namespace,
+// enslaved to `bridge`, up, alias `alias`) and its peer renamed "eth0" inside the namespace
+// with `address_cidr`, up, default route via `gateway`.
+struct HostNetSpec {
+  std::string netns;
+  std::string bridge;
+  std::string veth_outer;    // at most 15 characters
+  std::string address_cidr;  // "198.18.7.2/24"
+  std::string gateway;       // "198.18.7.1"
+  std::string alias;
+};
+Status create_host_net(const HostNetSpec& spec);
+
+// Deletes the namespace (its veth pair goes with it). Processes still inside keep it alive, so
+// callers stop them first (netns_pids). OK when it does not exist.
+Status delete_netns(const std::string& netns);
+bool netns_exists(const std::string& netns);
+std::vector<std::string> list_netns();                      // names in /var/run/netns
+std::vector<pid_t> netns_pids(const std::string& netns);    // processes inside it
+
+// Deletes a link of the root namespace (bridge or veth). OK when it does not exist.
+Status delete_link(const std::string& name);
+bool link_exists(const std::string& name);
+struct LinkInfo {
+  std::string name;
+  std::string kind;   // "bridge", "veth", ...
+  std::string alias;  // "" when none
+  bool up = false;
+};
+std::vector<LinkInfo> list_links();  // links of the root namespace
+// Administrative up/down of a root-namespace link: cuts or restores a host's network.
+Status set_link_up(const std::string& name, bool up);
+
+// Token-bucket shaping of the egress of `dev` (inside `netns`, or the root namespace when
+// `netns` is empty) to `bits_per_s`; 0 removes the shaping. Replaces any previous setting.
+Status set_bandwidth(const std::string& netns, const std::string& dev, uint64_t bits_per_s);
+// The shaped rate in bits/s, 0 when unshaped.
+Result<uint64_t> bandwidth(const std::string& netns, const std::string& dev);
+
+// ---- cgroups ---------------------------------------------------------------------------------
+
+enum class CgroupVersion { kNone, kV1, kV2 };
+CgroupVersion cgroup_version();
+
+struct CgroupLimits {
+  std::optional<double> cpus;            // CPU quota in cores (cfs quota/period or cpu.max)
+  std::optional<uint64_t> memory_bytes;  // hard memory limit
+  bool operator==(const CgroupLimits&) const = default;
+};
+
+// `path` is relative to the hierarchy root, e.g. "dec/<installation>/<name>". v1: the same
+// path is created in the cpu, memory, freezer and pids hierarchies; v2: in the unified one.
+Status create_cgroup(const std::string& path, const CgroupLimits& limits);
+Status set_cgroup_limits(const std::string& path, const CgroupLimits& limits);  // in place
+Result<CgroupLimits> cgroup_limits(const std::string& path);  // what the kernel has now
+// SIGKILLs whatever is still inside, waits for it to leave, removes the directories (and
+// empty parents up to, not including, `stop_at`). OK when missing.
+Status delete_cgroup(const std::string& path, const std::string& stop_at = "dec");
+bool cgroup_exists(const std::string& path);
+std::vector<pid_t> cgroup_pids(const std::string& path);
+// Children of `path` (names only), for discovery.
+std::vector<std::string> list_cgroups(const std::string& path);
+// Pause (freezer FROZEN / cgroup.freeze 1) or resume every process in the cgroup.
+Status freeze_cgroup(const std::string& path, bool frozen);
+// Files a new process writes its pid into to join the cgroup (SpawnOptions::cgroup_procs).
+std::vector<std::string> cgroup_join_files(const std::string& path);
+
+}  // namespace dec::infra::linux_host

@@ -1,0 +1,384 @@
+// Hosts on the local provider (network namespaces, veth + bridge, cgroups, tc), as root:
+//  - a 3-node system with CPU, memory and bandwidth limits is planned, applied, really limited,
+//    updated in place, and destroyed, leaving no namespace, link, cgroup, process or directory;
+//  - dec is SIGKILLed after every single state write of an apply (k = 1, 2, ... until the
+//    apply completes) and of a destroy, and `dec reconcile` always leaves nothing behind;
+//  - a destroy step that fails keeps its record; the next reconcile finishes the job;
+//  - reconcile deletes hand-made orphans (a tagged process, a namespace of no run), recreates a
+//    vanished node of a kept run, and fixes a CPU limit changed behind dec's back;
+//  - a run with faults (kill, pause/resume, disconnect/reconnect, throttle) records each one.
+// Every address used is in 198.18.0.0/15 on bridges this test's dec creates.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "infra/env.h"
+#include "infra/executor.h"
+#include "infra/linux_host.h"
+#include "infra/local_provider.h"
+#include "infra/reconcile.h"
+#include "support/subprocess.h"
+
+namespace dec {
+namespace {
+
+namespace fs = std::filesystem;
+namespace lh = infra::linux_host;
+using namespace std::chrono_literals;
+
+constexpr const char* kThreeNodes = R"(name: hosts
+workload:
+  message_size: 256B
+  producers: 1
+  consumers: 1
+  rate: 1k/s
+  warmup: 1s
+  duration: 2s
+  partitions: 6
+systems:
+  - name: r3
+    driver: redis
+    deploy:
+      provider: local
+      nodes: 3
+      cpus: 0.5
+      memory: 256MiB
+      bandwidth: 50Mbit
+)";
+
+class Hosts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!lh::is_root() || lh::cgroup_version() == lh::CgroupVersion::kNone) {
+      GTEST_SKIP() << "hosts need root and cgroups (network namespaces, veth, tc)";
+    }
+    dir_ = fs::temp_directory_path() /
+           ("dec-hosts-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    data_dir_ = (dir_ / "data").string();
+    installation_ = infra::installation_id(data_dir_);
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    // Never leave anything behind, even when an assertion failed half way.
+    for (int round = 0; round < 2; ++round) {
+      for (const auto& d : provider().discover()) (void)provider().destroy_discovered(d);
+    }
+    fs::remove_all(dir_);
+  }
+
+  std::string write_spec(const std::string& text, const std::string& name = "spec.yaml") {
+    std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  std::vector<std::string> dec(std::vector<std::string> args) {
+    args.insert(args.begin(), DEC_BINARY);
+    args.push_back("--data-dir");
+    args.push_back(data_dir_);
+    return args;
+  }
+
+  // Runs dec to completion; returns (exit code, output).
+  std::pair<int, std::string> run_dec(std::vector<std::string> args,
+                                      const std::map<std::string, std::string>& env = {},
+                                      std::chrono::seconds timeout = 120s) {
+    auto child = testing::start(dec(std::move(args)), (dir_ / "out.txt").string(), env);
+    int code = testing::wait_exit(child, timeout);
+    return {code, child.output()};
+  }
+
+  infra::LocalProvider& provider() {
+    if (!provider_) {
+      infra::ProviderContext pc;
+      pc.env = &env_;
+      pc.data_dir = data_dir_;
+      pc.installation = installation_;
+      provider_ = std::make_unique<infra::LocalProvider>(pc);
+    }
+    return *provider_;
+  }
+
+  // Everything of this installation the kernel and /proc still show, described.
+  std::vector<std::string> leftovers() {
+    std::vector<std::string> found;
+    for (const auto& d : provider().discover()) found.push_back(d.description);
+    for (const auto& run : infra::recorded_runs(env_, data_dir_)) {
+      found.push_back("state file of " + run);
+    }
+    // Independent of discover(): the kernel's own lists.
+    for (const auto& ns : lh::list_netns()) {
+      if (ns.find(installation_) != std::string::npos) found.push_back("netns " + ns);
+    }
+    for (const auto& link : lh::list_links()) {
+      if (link.alias.find(installation_) != std::string::npos) found.push_back("link " + link.name);
+    }
+    if (lh::cgroup_exists("dec/" + installation_)) found.push_back("cgroup dec/" + installation_);
+    return found;
+  }
+
+  void expect_nothing_left(const std::string& when) {
+    auto left = leftovers();
+    std::string list;
+    for (const auto& l : left) list += "\n  " + l;
+    EXPECT_TRUE(left.empty()) << when << ": left behind:" << list;
+  }
+
+  nlohmann::json apply(const std::string& spec) {
+    auto [code, out] = run_dec({"apply", spec, "--json"});
+    EXPECT_EQ(code, 0) << out;
+    auto start = out.find('{');
+    if (start == std::string::npos) return nlohmann::json::object();
+    return nlohmann::json::parse(out.substr(start), nullptr, false);
+  }
+
+  infra::RunState load_run(const std::string& run_id) {
+    infra::StateFile file(env_, infra::state_path(data_dir_, run_id));
+    auto state = file.load();
+    EXPECT_TRUE(state.ok()) << state.error();
+    return state ? *state : infra::RunState{};
+  }
+
+  fs::path dir_;
+  std::string data_dir_;
+  std::string installation_;
+  infra::PosixEnv env_;
+  std::unique_ptr<infra::LocalProvider> provider_;
+};
+
+TEST_F(Hosts, ThreeLimitedNodesAreCreatedUpdatedInPlaceAndDestroyed) {
+  std::string spec = write_spec(kThreeNodes);
+  auto [plan_code, plan] = run_dec({"plan", spec});
+  ASSERT_EQ(plan_code, 0) << plan;
+  EXPECT_NE(plan.find("+ network network.r3"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("+ host host.r3.2"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("cpus = \"0.5\""), std::string::npos) << plan;
+  EXPECT_NE(plan.find("+ worker worker.r3.0"), std::string::npos) << plan;
+
+  auto applied = apply(spec);
+  ASSERT_TRUE(applied.contains("runs")) << applied.dump();
+  const std::string run_id = applied["runs"][0]["run_id"];
+  ASSERT_EQ(applied["runs"][0]["addresses"].size(), 3u) << applied.dump();
+  infra::RunState state = load_run(run_id);
+  int hosts = 0;
+  std::set<std::string> ips;
+  for (const auto& r : state.resources) {
+    if (r.resource.type != "host") continue;
+    ++hosts;
+    ips.insert(r.outputs.at("ip"));
+    EXPECT_EQ(r.outputs.at("ip").rfind("198.1", 0), 0u) << r.outputs.at("ip");
+    EXPECT_TRUE(lh::netns_exists(r.outputs.at("netns")));
+    if (r.resource.attributes.at("role") == "broker") {
+      auto limits = lh::cgroup_limits(r.outputs.at("cgroup"));
+      ASSERT_TRUE(limits.ok()) << limits.error();
+      ASSERT_TRUE(limits->cpus.has_value());
+      EXPECT_DOUBLE_EQ(*limits->cpus, 0.5);
+      ASSERT_TRUE(limits->memory_bytes.has_value());
+      EXPECT_EQ(*limits->memory_bytes, 256u << 20);
+      auto bits = lh::bandwidth("", r.outputs.at("veth"));
+      ASSERT_TRUE(bits.ok()) << bits.error();
+      EXPECT_NEAR(static_cast<double>(*bits), 50e6, 0.5e6);
+    }
+  }
+  EXPECT_EQ(hosts, 4);  // three brokers and the worker's host
+  EXPECT_EQ(ips.size(), 4u);
+  // Every broker runs inside its host's cgroup.
+  for (const auto& r : state.resources) {
+    if (r.resource.type != "service") continue;
+    auto pids = lh::cgroup_pids(provider().cgroup_path(run_id, r.resource.attributes.at("host")));
+    EXPECT_NE(std::find(pids.begin(), pids.end(), std::stoi(r.outputs.at("pid"))), pids.end())
+        << r.resource.address;
+  }
+
+  // Changing the CPU limit is an in-place update: same processes, new quota.
+  std::string faster = kThreeNodes;
+  faster.replace(faster.find("cpus: 0.5"), 9, "cpus: 1.5");
+  std::string spec2 = write_spec(faster, "faster.yaml");
+  auto [up_code, up] = run_dec({"apply", spec2, "--run", run_id});
+  ASSERT_EQ(up_code, 0) << up;
+  EXPECT_NE(up.find("~ host host.r3.0"), std::string::npos) << up;
+  infra::RunState after = load_run(run_id);
+  for (const auto& r : after.resources) {
+    if (r.resource.type == "service") {
+      EXPECT_EQ(r.outputs.at("pid"), state.find(r.resource.address)->outputs.at("pid"));
+    }
+    if (r.resource.type == "host" && r.resource.attributes.at("role") == "broker") {
+      auto limits = lh::cgroup_limits(r.outputs.at("cgroup"));
+      ASSERT_TRUE(limits.ok());
+      EXPECT_DOUBLE_EQ(limits->cpus.value_or(0), 1.5);
+    }
+  }
+
+  auto [destroy_code, destroyed] = run_dec({"destroy", run_id});
+  EXPECT_EQ(destroy_code, 0) << destroyed;
+  expect_nothing_left("after destroy");
+  // Idempotent.
+  auto [again_code, again] = run_dec({"destroy", run_id});
+  EXPECT_EQ(again_code, 0) << again;
+}
+
+TEST_F(Hosts, SigkillAfterEveryApplyAndDestroyStepIsReconciledClean) {
+  std::string spec = write_spec(kThreeNodes);
+  int completed_at = 0;
+  for (int k = 1; k <= 80 && completed_at == 0; ++k) {
+    auto [code, out] =
+        run_dec({"apply", spec}, {{"DEC_TEST_CRASH_AFTER_WRITE", std::to_string(k)}});
+    if (code == 0) {
+      completed_at = k;  // no k-th write: the apply finished
+      break;
+    }
+    ASSERT_EQ(code, 128 + SIGKILL) << "k=" << k << "\n" << out;
+    auto [rc, rout] = run_dec({"reconcile"});
+    // An apply killed part-way is a kept run: reconcile completes it...
+    EXPECT_EQ(rc, 0) << "k=" << k << "\n" << rout;
+    for (const auto& run : infra::recorded_runs(env_, data_dir_)) {
+      auto [dc, dout] = run_dec({"destroy", run});
+      EXPECT_EQ(dc, 0) << "k=" << k << "\n" << dout;
+    }
+    expect_nothing_left("apply killed after state write " + std::to_string(k));
+    if (::testing::Test::HasFailure()) return;
+  }
+  ASSERT_GT(completed_at, 10) << "the apply should take many state writes";
+  // The apply that completed left a kept run; now kill its destroy after every write.
+  std::string run_id = infra::recorded_runs(env_, data_dir_).at(0);
+  for (int k = 1; k <= 80; ++k) {
+    auto [code, out] =
+        run_dec({"destroy", run_id}, {{"DEC_TEST_CRASH_AFTER_WRITE", std::to_string(k)}});
+    if (code == 0) break;
+    ASSERT_EQ(code, 128 + SIGKILL) << "k=" << k << "\n" << out;
+    // ...while a destroy killed part-way is finished by reconcile.
+    auto [rc, rout] = run_dec({"reconcile"});
+    EXPECT_EQ(rc, 0) << rout;
+    expect_nothing_left("destroy killed after state write " + std::to_string(k));
+    if (::testing::Test::HasFailure()) return;
+    apply(spec);
+    run_id = infra::recorded_runs(env_, data_dir_).at(0);
+  }
+  expect_nothing_left("after the last destroy");
+}
+
+TEST_F(Hosts, FailedDestroyStepIsKeptAndReconcileFinishesIt) {
+  std::string spec = write_spec(kThreeNodes);
+  auto applied = apply(spec);
+  const std::string run_id = applied["runs"][0]["run_id"];
+  auto [code, out] = run_dec({"destroy", run_id}, {{"DEC_TEST_FAIL_DESTROY", "host.r3.1"}});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("host.r3.1"), std::string::npos) << out;
+  infra::RunState left = load_run(run_id);
+  ASSERT_EQ(left.resources.size(), 2u);  // the failed host and the network it needs
+  auto [rc, rout] = run_dec({"reconcile"});
+  EXPECT_EQ(rc, 0) << rout;
+  expect_nothing_left("after reconcile");
+}
+
+TEST_F(Hosts, ReconcileDeletesOrphansRecreatesVanishedAndFixesDrift) {
+  std::string spec = write_spec(kThreeNodes);
+  auto applied = apply(spec);
+  const std::string run_id = applied["runs"][0]["run_id"];
+  infra::RunState state = load_run(run_id);
+
+  // A tagged process and a namespace that no run knows about.
+  const std::string ghost_ns = provider().netns_name("ghost.run", "host.ghost.0");
+  ASSERT_TRUE(lh::run_command({"ip", "netns", "add", ghost_ns}).ok());
+  infra::SpawnOptions sleeper;
+  sleeper.argv = {"sleep", "60"};
+  sleeper.environment = {{"DEC_INSTALLATION", installation_},
+                         {"DEC_RUN", "ghost.run"},
+                         {"DEC_RESOURCE", "service.ghost.0"}};
+  auto ghost = env_.spawn(sleeper);
+  ASSERT_TRUE(ghost.ok());
+  // Node 1's broker dies, and someone changes node 2's CPU limit by hand.
+  const infra::ResourceRecord* node1 = state.find("service.r3.1");
+  ASSERT_NE(node1, nullptr);
+  ::kill(std::stoi(node1->outputs.at("pid")), SIGKILL);
+  ASSERT_TRUE(
+      lh::set_cgroup_limits(provider().cgroup_path(run_id, "host.r3.2"), {2.0, 256u << 20}));
+
+  auto [dry_code, dry] = run_dec({"reconcile", "--dry-run", "--json"});
+  ASSERT_EQ(dry_code, 0) << dry;
+  auto report = nlohmann::json::parse(dry.substr(dry.find('{')));
+  EXPECT_EQ(report["recreated"].size(), 1u) << report.dump();
+  EXPECT_EQ(report["drift"].size(), 1u) << report.dump();
+  EXPECT_TRUE(env_.process_alive(*ghost));
+  EXPECT_TRUE(lh::netns_exists(ghost_ns));
+
+  auto [code, out] = run_dec({"reconcile", "--json"});
+  ASSERT_EQ(code, 0) << out;
+  report = nlohmann::json::parse(out.substr(out.find('{')));
+  ASSERT_EQ(report["recreated"].size(), 1u) << report.dump();
+  EXPECT_NE(report["recreated"][0].get<std::string>().find("service.r3.1"), std::string::npos);
+  ASSERT_EQ(report["drift"].size(), 1u) << report.dump();
+  EXPECT_NE(report["drift"][0].get<std::string>().find("host.r3.2: cpus"), std::string::npos);
+  EXPECT_FALSE(env_.process_alive(*ghost));
+  EXPECT_FALSE(lh::netns_exists(ghost_ns));
+  infra::RunState repaired = load_run(run_id);
+  const infra::ResourceRecord* node1_now = repaired.find("service.r3.1");
+  ASSERT_NE(node1_now, nullptr);
+  EXPECT_EQ(node1_now->status, "created");
+  EXPECT_TRUE(env_.process_alive(infra::ProcessId{std::stoi(node1_now->outputs.at("pid")), 0}));
+  auto limits = lh::cgroup_limits(provider().cgroup_path(run_id, "host.r3.2"));
+  ASSERT_TRUE(limits.ok());
+  EXPECT_DOUBLE_EQ(limits->cpus.value_or(0), 0.5);
+
+  auto [again_code, again] = run_dec({"reconcile", "--json"});
+  ASSERT_EQ(again_code, 0) << again;
+  report = nlohmann::json::parse(again.substr(again.find('{')));
+  EXPECT_TRUE(report["actions"].empty()) << report.dump();
+
+  auto [dc, dout] = run_dec({"destroy", run_id});
+  EXPECT_EQ(dc, 0) << dout;
+  expect_nothing_left("after destroy");
+}
+
+TEST_F(Hosts, RunWithFaultsRecordsEachFaultAndLeavesNothing) {
+  std::string text = R"(name: faults
+workload:
+  message_size: 256B
+  producers: 1
+  consumers: 1
+  rate: 1k/s
+  warmup: 1s
+  duration: 6s
+  drain_timeout: 3s
+  partitions: 3
+systems:
+  - name: r3
+    driver: redis
+    deploy: {provider: local, nodes: 3}
+faults:
+  - {at: 1500ms, action: pause, target: 0}
+  - {at: 2500ms, action: resume, target: 0}
+  - {at: 3s, action: throttle, target: 1, bandwidth: 1Mbit}
+  - {at: 3500ms, action: disconnect, target: 1}
+  - {at: 4s, action: reconnect, target: 1}
+  - {at: 5s, action: kill, target: 2}
+)";
+  std::string spec = write_spec(text);
+  auto [code, out] = run_dec({"run", spec, "--json", "--quiet"});
+  auto start = out.find("{\n");
+  ASSERT_NE(start, std::string::npos) << out;
+  auto results = nlohmann::json::parse(out.substr(start), nullptr, false);
+  ASSERT_FALSE(results.is_discarded()) << out;
+  const auto& run = results["runs"][0];
+  ASSERT_EQ(run["faults"].size(), 6u) << run.dump();
+  for (const auto& fault : run["faults"]) {
+    EXPECT_TRUE(fault["applied"].get<bool>()) << fault.dump();
+  }
+  EXPECT_NE(run["served_by"].get<std::string>().find("3 hosts"), std::string::npos)
+      << run["served_by"];
+  // The killed node's streams lose what it had not delivered; every other message arrives.
+  EXPECT_GT(run["delivery"]["received"].get<uint64_t>(), 0u) << run.dump();
+  (void)code;
+  expect_nothing_left("after the run");
+}
+
+}  // namespace
+}  // namespace dec
