@@ -23,6 +23,7 @@
 #include "report/results.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "worker/worker.h"
 
 namespace dec::cli {
 namespace {
@@ -48,6 +49,7 @@ Commands:
   results list      list stored experiments
   results show ID   show an experiment's comparison table (or --json)
   drivers           list the systems dec can drive and their config keys
+  worker            run a load worker: an HTTP agent the orchestrator drives
   version           print the version
 
 Global options:
@@ -117,6 +119,21 @@ queued experiments stay queued for the next start.
 With --artifacts, each finished experiment's results.json and report.html are uploaded to
 s3://BUCKET/PREFIX/<id>/ (AWS credentials and region as for Kinesis; --artifacts-endpoint for
 any S3-compatible server).
+)";
+
+constexpr const char* kWorkerHelp =
+    R"(Usage: dec worker [--listen HOST:PORT] [--ready-file FILE]
+
+Runs a load worker: a small HTTP agent that runs dec's load engine against a system when asked
+and hands back mergeable results (GET/POST /v1/..., docs/api.md "Worker agent API"). The
+orchestrator starts one per system, on a host of its own. One run at a time.
+
+Options:
+  --listen HOST:PORT  where to listen (default 127.0.0.1:0, any free port)
+  --ready-file FILE   once listening, write "HOST:PORT" to FILE (atomically), so whoever
+                      started the worker learns the port; removed again on exit
+
+POST /v1/shutdown, Ctrl-C or SIGTERM stop the active run and exit 0.
 )";
 
 std::string default_data_dir() {
@@ -575,6 +592,36 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   return server::serve(options, stop);
 }
 
+// "HOST:PORT" with PORT 0..65535; false when `text` is not that.
+bool parse_listen(const std::string& text, std::string& host, int& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  try {
+    size_t used = 0;
+    port = std::stoi(text.substr(colon + 1), &used);
+    host = text.substr(0, colon);
+    return used == text.size() - colon - 1 && port >= 0 && port <= 65535;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+int cmd_worker(const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"listen", true, false}, {"ready-file", true, false}}));
+  if (!args) return usage_error(args.error(), kWorkerHelp);
+  if (args->has("help")) return std::printf("%s", kWorkerHelp), kOk;
+  if (!args->positionals.empty()) return usage_error("worker takes no arguments", kWorkerHelp);
+  worker::AgentOptions options;
+  const std::string listen = args->get("listen", "127.0.0.1:0");
+  if (!parse_listen(listen, options.listen_host, options.listen_port)) {
+    return usage_error("--listen: expected HOST:PORT such as 127.0.0.1:0, got \"" + listen + "\"",
+                       kWorkerHelp);
+  }
+  options.ready_file = args->get("ready-file");
+  // The agent handles SIGINT/SIGTERM itself (it stops the run, then exits).
+  return worker::run_agent(options);
+}
+
 int cmd_drivers(const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({}));
   if (!args) return usage_error(args.error(), kMainHelp);
@@ -617,6 +664,7 @@ int run_cli(const std::vector<std::string>& argv) {
   if (command == "results") return cmd_results(ctx, rest);
   if (command == "drivers") return cmd_drivers(rest);
   if (command == "serve") return cmd_serve(ctx, rest);
+  if (command == "worker") return cmd_worker(rest);
   if (command == "version" || command == "--version") {
     std::printf("dec 0.1.0\n");
     return kOk;

@@ -1,0 +1,65 @@
+// Combining the results of several workers of one run into the figures of the whole run.
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "worker/worker.h"
+
+namespace dec::worker {
+
+load::EngineResult merge_results(const std::vector<load::EngineResult>& results) {
+  if (results.size() == 1) return results.front();
+  load::EngineResult merged;
+  // Consumed bytes are not carried in a result; each worker's are recovered from its rate and
+  // window so the merged MB/s weighs workers by what they really consumed.
+  double consumed_bytes = 0;
+  std::map<long long, load::TimePoint> timeline;  // by whole second since the start of warm-up
+  std::vector<std::string> errors;
+  for (const auto& r : results) {
+    merged.measured_seconds = std::max(merged.measured_seconds, r.measured_seconds);
+    merged.produced_in_window += r.produced_in_window;
+    merged.consumed_in_window += r.consumed_in_window;
+    merged.bytes_produced_in_window += r.bytes_produced_in_window;
+    consumed_bytes += r.consumed_mb_per_s * 1e6 * r.measured_seconds;
+    merged.end_to_end_latency.merge(r.end_to_end_latency);
+    merged.publish_latency.merge(r.publish_latency);
+
+    load::DeliveryCounts& d = merged.delivery;
+    d.sent += r.delivery.sent;
+    d.acked += r.delivery.acked;
+    d.send_errors += r.delivery.send_errors;
+    d.received += r.delivery.received;
+    d.lost += r.delivery.lost;
+    d.duplicated += r.delivery.duplicated;
+    d.reordered += r.delivery.reordered;
+    d.corrupt += r.delivery.corrupt;
+
+    for (const auto& point : r.timeline) {
+      const long long second = std::llround(point.t_s);
+      auto [it, inserted] = timeline.try_emplace(second);
+      load::TimePoint& m = it->second;
+      m.t_s = static_cast<double>(second);
+      m.produced_per_s += point.produced_per_s;
+      m.consumed_per_s += point.consumed_per_s;
+      m.p99_us = std::max(m.p99_us, point.p99_us);
+      m.lost += point.lost;
+      m.duplicated += point.duplicated;
+    }
+
+    if (!r.error.empty() && std::find(errors.begin(), errors.end(), r.error) == errors.end()) {
+      errors.push_back(r.error);
+    }
+  }
+  if (merged.measured_seconds > 0) {
+    const double seconds = merged.measured_seconds;
+    merged.produced_msgs_per_s = static_cast<double>(merged.produced_in_window) / seconds;
+    merged.consumed_msgs_per_s = static_cast<double>(merged.consumed_in_window) / seconds;
+    merged.produced_mb_per_s = static_cast<double>(merged.bytes_produced_in_window) / seconds / 1e6;
+    merged.consumed_mb_per_s = consumed_bytes / seconds / 1e6;
+  }
+  for (auto& [second, point] : timeline) merged.timeline.push_back(point);
+  for (const auto& error : errors) merged.error += (merged.error.empty() ? "" : "; ") + error;
+  return merged;
+}
+
+}  // namespace dec::worker

@@ -1,0 +1,452 @@
+// JSON codecs of the worker API. Readers name the offending field with its full path
+// ("engine.producers: expected an integer") so a person or the orchestrator can fix the request.
+// A WorkRequest rejects unknown fields (a misspelt option must not silently fall back to its
+// default); results and status ignore them, so an orchestrator can read a newer worker's answer.
+#include <cmath>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+
+#include "load/payload.h"
+#include "worker/worker.h"
+
+namespace dec::worker {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Thrown inside this file only; every public function turns it into a Result error.
+struct FieldError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string join_path(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& message) {
+  throw FieldError(path + ": " + message);
+}
+
+// Reads the fields of one JSON object, remembering which were read so that unknown ones can be
+// reported by finish().
+class ObjectReader {
+ public:
+  ObjectReader(const json& value, std::string path) : path_(std::move(path)) {
+    if (!value.is_object()) fail(path_.empty() ? "body" : path_, "expected a JSON object");
+    object_ = &value;
+  }
+
+  // nullptr when the field is absent and optional; fails when absent and required.
+  const json* field(const std::string& key, bool required) {
+    seen_.insert(key);
+    auto it = object_->find(key);
+    if (it == object_->end()) {
+      if (required) fail(path(key), "missing (required)");
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  std::string path(const std::string& key) const { return join_path(path_, key); }
+
+  // Fields the caller never asked for are typos or options this version does not know.
+  void reject_unknown() const {
+    for (auto it = object_->begin(); it != object_->end(); ++it) {
+      if (seen_.count(it.key()) == 0) {
+        std::string known;
+        for (const auto& key : seen_) known += (known.empty() ? "" : ", ") + key;
+        fail(path(it.key()), "unknown field (known: " + known + ")");
+      }
+    }
+  }
+
+  template <class T>
+  void read(const std::string& key, T& out, bool required);
+
+ private:
+  const json* object_ = nullptr;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+int64_t to_int64(const json& value, const std::string& path, const char* what) {
+  if (value.is_number_unsigned()) {
+    const auto v = value.get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) fail(path, "too large");
+    return static_cast<int64_t>(v);
+  }
+  if (!value.is_number_integer()) fail(path, std::string("expected ") + what);
+  return value.get<int64_t>();
+}
+
+void read_value(const json& value, const std::string& path, int& out) {
+  const int64_t v = to_int64(value, path, "an integer");
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
+    fail(path, "integer out of range");
+  }
+  out = static_cast<int>(v);
+}
+
+void read_value(const json& value, const std::string& path, uint64_t& out) {
+  if (value.is_number_unsigned()) {
+    out = value.get<uint64_t>();
+    return;
+  }
+  fail(path, value.is_number_integer() ? "expected a non-negative integer, got a negative one"
+                                       : "expected a non-negative integer");
+}
+
+void read_value(const json& value, const std::string& path, double& out) {
+  if (!value.is_number()) fail(path, "expected a number");
+  out = value.get<double>();
+}
+
+void read_value(const json& value, const std::string& path, bool& out) {
+  if (!value.is_boolean()) fail(path, "expected true or false");
+  out = value.get<bool>();
+}
+
+void read_value(const json& value, const std::string& path, std::string& out) {
+  if (!value.is_string()) fail(path, "expected a string");
+  out = value.get<std::string>();
+}
+
+void read_value(const json& value, const std::string& path, std::chrono::nanoseconds& out) {
+  out = std::chrono::nanoseconds(to_int64(value, path, "an integer (nanoseconds)"));
+}
+
+void read_value(const json& value, const std::string& path, std::vector<std::string>& out) {
+  if (!value.is_array()) fail(path, "expected an array of strings");
+  out.clear();
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item_path = path + "[" + std::to_string(i) + "]";
+    std::string item;
+    read_value(value[i], item_path, item);
+    out.push_back(std::move(item));
+  }
+}
+
+void read_value(const json& value, const std::string& path, core::Settings& out) {
+  if (!value.is_object()) fail(path, "expected an object of string values");
+  out.clear();
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    std::string item;
+    read_value(it.value(), join_path(path, it.key()), item);
+    out[it.key()] = std::move(item);
+  }
+}
+
+void read_value(const json& value, const std::string& path, metrics::Histogram& out) {
+  std::string text;
+  read_value(value, path, text);
+  auto histogram = metrics::Histogram::deserialize(text);
+  if (!histogram.ok()) fail(path, histogram.error());
+  out = std::move(*histogram);
+}
+
+template <class T>
+void ObjectReader::read(const std::string& key, T& out, bool required) {
+  if (const json* value = field(key, required)) read_value(*value, path(key), out);
+}
+
+// ---- engine options ----
+
+json options_to_json(const load::EngineOptions& o) {
+  return {{"producers", o.producers},
+          {"consumers", o.consumers},
+          {"consumer_groups", o.consumer_groups},
+          {"rate", o.rate},
+          {"warmup_ns", o.warmup.count()},
+          {"duration_ns", o.duration.count()},
+          {"drain_timeout_ns", o.drain_timeout.count()},
+          {"message_size", o.message_size},
+          {"keys", o.keys},
+          {"topics", o.topics},
+          {"group_prefix", o.group_prefix},
+          {"max_messages", o.max_messages}};
+}
+
+// Missing fields keep EngineOptions' defaults. Ranges are checked here, with field names, so a
+// bad request is a 400 at once rather than a failed run later (load::Engine checks them again).
+load::EngineOptions options_from_json(const json& value, const std::string& path) {
+  load::EngineOptions o;
+  ObjectReader r(value, path);
+  r.read("producers", o.producers, false);
+  r.read("consumers", o.consumers, false);
+  r.read("consumer_groups", o.consumer_groups, false);
+  r.read("rate", o.rate, false);
+  r.read("warmup_ns", o.warmup, false);
+  r.read("duration_ns", o.duration, false);
+  r.read("drain_timeout_ns", o.drain_timeout, false);
+  r.read("message_size", o.message_size, false);
+  r.read("keys", o.keys, false);
+  r.read("topics", o.topics, false);
+  r.read("group_prefix", o.group_prefix, false);
+  r.read("max_messages", o.max_messages, false);
+  r.reject_unknown();
+
+  if (o.producers < 1) fail(r.path("producers"), "must be at least 1");
+  if (o.consumers < 0) fail(r.path("consumers"), "must be 0 (produce only) or more");
+  if (o.consumer_groups < 1) fail(r.path("consumer_groups"), "must be at least 1");
+  if (!std::isfinite(o.rate) || o.rate < 0) {
+    fail(r.path("rate"), "must be a finite number >= 0 (0 = as fast as possible)");
+  }
+  if (o.warmup.count() < 0) fail(r.path("warmup_ns"), "must not be negative");
+  if (o.duration.count() <= 0) fail(r.path("duration_ns"), "must be positive");
+  if (o.drain_timeout.count() < 0) fail(r.path("drain_timeout_ns"), "must not be negative");
+  if (o.message_size < load::kPayloadHeaderSize) {
+    fail(r.path("message_size"), "must be at least " + std::to_string(load::kPayloadHeaderSize) +
+                                     " bytes (dec's payload header)");
+  }
+  if (o.keys < 0) fail(r.path("keys"), "must be 0 (no key) or more");
+  if (o.topics.empty()) fail(r.path("topics"), "at least one topic is needed");
+  for (size_t i = 0; i < o.topics.size(); ++i) {
+    if (o.topics[i].empty()) {
+      fail(r.path("topics") + "[" + std::to_string(i) + "]", "must not be empty");
+    }
+  }
+  if (o.group_prefix.empty()) fail(r.path("group_prefix"), "must not be empty");
+  return o;
+}
+
+// ---- progress ----
+
+const char* phase_name(load::Phase phase) {
+  // The same names as the experiment service's progress events (docs/api.md).
+  switch (phase) {
+    case load::Phase::kWarmup:
+      return "warmup";
+    case load::Phase::kMeasuring:
+      return "running";
+    case load::Phase::kDraining:
+      return "draining";
+    case load::Phase::kDone:
+      return "done";
+  }
+  return "done";
+}
+
+json progress_to_json(const load::Progress& p) {
+  return {{"phase", phase_name(p.phase)},
+          {"elapsed_s", p.elapsed_s},
+          {"total_s", p.total_s},
+          {"sent", p.sent},
+          {"received", p.received},
+          {"produced_per_s", p.produced_per_s},
+          {"consumed_per_s", p.consumed_per_s},
+          {"p99_us", p.p99_us}};
+}
+
+load::Progress progress_from_json(const json& value, const std::string& path) {
+  load::Progress p;
+  ObjectReader r(value, path);
+  std::string phase;
+  r.read("phase", phase, true);
+  if (phase == "warmup") {
+    p.phase = load::Phase::kWarmup;
+  } else if (phase == "running") {
+    p.phase = load::Phase::kMeasuring;
+  } else if (phase == "draining") {
+    p.phase = load::Phase::kDraining;
+  } else if (phase == "done") {
+    p.phase = load::Phase::kDone;
+  } else {
+    fail(r.path("phase"), "expected one of warmup, running, draining, done; got \"" + phase + "\"");
+  }
+  r.read("elapsed_s", p.elapsed_s, true);
+  r.read("total_s", p.total_s, true);
+  r.read("sent", p.sent, true);
+  r.read("received", p.received, true);
+  r.read("produced_per_s", p.produced_per_s, true);
+  r.read("consumed_per_s", p.consumed_per_s, true);
+  r.read("p99_us", p.p99_us, true);
+  return p;
+}
+
+// ---- engine result ----
+
+json delivery_to_json(const load::DeliveryCounts& d) {
+  return {{"sent", d.sent},           {"acked", d.acked},    {"send_errors", d.send_errors},
+          {"received", d.received},   {"lost", d.lost},      {"duplicated", d.duplicated},
+          {"reordered", d.reordered}, {"corrupt", d.corrupt}};
+}
+
+load::DeliveryCounts delivery_from_json(const json& value, const std::string& path) {
+  load::DeliveryCounts d;
+  ObjectReader r(value, path);
+  r.read("sent", d.sent, true);
+  r.read("acked", d.acked, true);
+  r.read("send_errors", d.send_errors, true);
+  r.read("received", d.received, true);
+  r.read("lost", d.lost, true);
+  r.read("duplicated", d.duplicated, true);
+  r.read("reordered", d.reordered, true);
+  r.read("corrupt", d.corrupt, true);
+  return d;
+}
+
+json time_point_to_json(const load::TimePoint& t) {
+  return {{"t_s", t.t_s},
+          {"produced_per_s", t.produced_per_s},
+          {"consumed_per_s", t.consumed_per_s},
+          {"p99_us", t.p99_us},
+          {"lost", t.lost},
+          {"duplicated", t.duplicated}};
+}
+
+load::TimePoint time_point_from_json(const json& value, const std::string& path) {
+  load::TimePoint t;
+  ObjectReader r(value, path);
+  r.read("t_s", t.t_s, true);
+  r.read("produced_per_s", t.produced_per_s, true);
+  r.read("consumed_per_s", t.consumed_per_s, true);
+  r.read("p99_us", t.p99_us, true);
+  r.read("lost", t.lost, true);
+  r.read("duplicated", t.duplicated, true);
+  return t;
+}
+
+json engine_result_to_json(const load::EngineResult& e) {
+  json timeline = json::array();
+  for (const auto& point : e.timeline) timeline.push_back(time_point_to_json(point));
+  return {{"measured_seconds", e.measured_seconds},
+          {"produced_in_window", e.produced_in_window},
+          {"consumed_in_window", e.consumed_in_window},
+          {"bytes_produced_in_window", e.bytes_produced_in_window},
+          {"produced_msgs_per_s", e.produced_msgs_per_s},
+          {"consumed_msgs_per_s", e.consumed_msgs_per_s},
+          {"produced_mb_per_s", e.produced_mb_per_s},
+          {"consumed_mb_per_s", e.consumed_mb_per_s},
+          {"end_to_end_latency", e.end_to_end_latency.serialize()},
+          {"publish_latency", e.publish_latency.serialize()},
+          {"delivery", delivery_to_json(e.delivery)},
+          {"timeline", timeline},
+          {"error", e.error}};
+}
+
+load::EngineResult engine_result_from_json(const json& value, const std::string& path) {
+  load::EngineResult e;
+  ObjectReader r(value, path);
+  r.read("measured_seconds", e.measured_seconds, true);
+  r.read("produced_in_window", e.produced_in_window, true);
+  r.read("consumed_in_window", e.consumed_in_window, true);
+  r.read("bytes_produced_in_window", e.bytes_produced_in_window, true);
+  r.read("produced_msgs_per_s", e.produced_msgs_per_s, true);
+  r.read("consumed_msgs_per_s", e.consumed_msgs_per_s, true);
+  r.read("produced_mb_per_s", e.produced_mb_per_s, true);
+  r.read("consumed_mb_per_s", e.consumed_mb_per_s, true);
+  r.read("end_to_end_latency", e.end_to_end_latency, true);
+  r.read("publish_latency", e.publish_latency, true);
+  e.delivery = delivery_from_json(*r.field("delivery", true), r.path("delivery"));
+  const json& timeline = *r.field("timeline", true);
+  if (!timeline.is_array()) fail(r.path("timeline"), "expected an array");
+  for (size_t i = 0; i < timeline.size(); ++i) {
+    e.timeline.push_back(
+        time_point_from_json(timeline[i], r.path("timeline") + "[" + std::to_string(i) + "]"));
+  }
+  r.read("error", e.error, true);
+  return e;
+}
+
+json parse(const std::string& text) {
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) throw FieldError("body: not valid JSON");
+  return value;
+}
+
+// Runs a reader, turning its FieldError into a Result error.
+template <class T, class F>
+Result<T> decode(const F& reader) {
+  try {
+    return reader();
+  } catch (const FieldError& e) {
+    return make_error(e.what());
+  } catch (const json::exception& e) {  // defensive: readers check types before get<>
+    return make_error(std::string("body: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::string work_request_to_json(const WorkRequest& request) {
+  json body = {{"driver", request.driver},
+               {"addresses", request.addresses},
+               {"properties", request.properties},
+               {"config", request.config},
+               {"engine", options_to_json(request.engine)}};
+  return body.dump();
+}
+
+Result<WorkRequest> work_request_from_json(const std::string& text) {
+  return decode<WorkRequest>([&] {
+    const json body = parse(text);
+    WorkRequest request;
+    ObjectReader r(body, "");
+    r.read("driver", request.driver, true);
+    if (request.driver.empty()) fail("driver", "must name a driver (redis, kafka, kinesis)");
+    r.read("addresses", request.addresses, false);
+    r.read("properties", request.properties, false);
+    r.read("config", request.config, false);
+    if (const json* engine = r.field("engine", false)) {
+      request.engine = options_from_json(*engine, "engine");
+    }
+    r.reject_unknown();
+    return request;
+  });
+}
+
+std::string work_result_to_json(const WorkResult& result) {
+  json counters = json::object();
+  for (const auto& [name, value] : result.counters) counters[name] = value;
+  json body = {{"engine", engine_result_to_json(result.engine)},
+               {"counters", counters},
+               {"emulated", result.emulated}};
+  return body.dump();
+}
+
+Result<WorkResult> work_result_from_json(const std::string& text) {
+  return decode<WorkResult>([&] {
+    const json body = parse(text);
+    WorkResult result;
+    ObjectReader r(body, "");
+    result.engine = engine_result_from_json(*r.field("engine", true), "engine");
+    const json& counters = *r.field("counters", true);
+    if (!counters.is_object()) fail("counters", "expected an object of non-negative integers");
+    for (auto it = counters.begin(); it != counters.end(); ++it) {
+      uint64_t value = 0;
+      read_value(it.value(), join_path("counters", it.key()), value);
+      result.counters.emplace_back(it.key(), value);
+    }
+    r.read("emulated", result.emulated, true);
+    return result;
+  });
+}
+
+std::string worker_status_to_json(const WorkerStatus& status) {
+  json body = {{"state", status.state},
+               {"progress", progress_to_json(status.progress)},
+               {"error", status.error}};
+  return body.dump();
+}
+
+Result<WorkerStatus> worker_status_from_json(const std::string& text) {
+  return decode<WorkerStatus>([&] {
+    const json body = parse(text);
+    WorkerStatus status;
+    ObjectReader r(body, "");
+    r.read("state", status.state, true);
+    static const std::set<std::string> kStates = {"idle", "starting", "running", "done", "failed"};
+    if (kStates.count(status.state) == 0) {
+      fail("state",
+           "expected one of idle, starting, running, done, failed; got \"" + status.state + "\"");
+    }
+    status.progress = progress_from_json(*r.field("progress", true), "progress");
+    r.read("error", status.error, false);
+    return status;
+  });
+}
+
+}  // namespace dec::worker

@@ -1,0 +1,537 @@
+// The worker agent without a broker: JSON codecs (exact round trips, errors that name the
+// field), merging several workers' results, and the agent end to end over real HTTP in this
+// process, driving the in-memory driver through WorkerClient.
+#include "worker/worker.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "infra/env.h"
+#include "support/memory_driver.h"
+
+namespace dec::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// ---- codecs ----
+
+WorkRequest sample_request() {
+  WorkRequest request;
+  request.driver = "redis";
+  request.addresses = {"10.0.0.1:6379", "10.0.0.2:6379"};
+  request.properties = {{"region", "eu-west-1"}, {"token", "a\"b\\c"}};
+  request.config = {{"pipeline", "64"}};
+  request.engine.producers = 3;
+  request.engine.consumers = 2;
+  request.engine.consumer_groups = 2;
+  request.engine.rate = 1234.5;
+  request.engine.warmup = 1500ms;
+  request.engine.duration = 7s + 1ns;
+  request.engine.drain_timeout = 3s;
+  request.engine.message_size = 200;
+  request.engine.keys = 16;
+  request.engine.topics = {"t-0", "t-1"};
+  request.engine.group_prefix = "g";
+  request.engine.max_messages = 99;
+  return request;
+}
+
+TEST(WorkerJson, RequestRoundTripsEveryField) {
+  const WorkRequest request = sample_request();
+  auto decoded = work_request_from_json(work_request_to_json(request));
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  EXPECT_EQ(decoded->driver, request.driver);
+  EXPECT_EQ(decoded->addresses, request.addresses);
+  EXPECT_EQ(decoded->properties, request.properties);
+  EXPECT_EQ(decoded->config, request.config);
+  const load::EngineOptions& o = decoded->engine;
+  EXPECT_EQ(o.producers, 3);
+  EXPECT_EQ(o.consumers, 2);
+  EXPECT_EQ(o.consumer_groups, 2);
+  EXPECT_EQ(o.rate, 1234.5);
+  EXPECT_EQ(o.warmup, 1500ms);
+  EXPECT_EQ(o.duration, 7s + 1ns);
+  EXPECT_EQ(o.drain_timeout, 3s);
+  EXPECT_EQ(o.message_size, 200u);
+  EXPECT_EQ(o.keys, 16);
+  EXPECT_EQ(o.topics, request.engine.topics);
+  EXPECT_EQ(o.group_prefix, "g");
+  EXPECT_EQ(o.max_messages, 99u);
+  // Durations travel as integer nanoseconds.
+  auto body = nlohmann::json::parse(work_request_to_json(request));
+  EXPECT_EQ(body["engine"]["duration_ns"].get<int64_t>(), 7'000'000'001);
+}
+
+TEST(WorkerJson, RequestDefaultsMissingEngineFields) {
+  auto decoded = work_request_from_json(R"({"driver": "redis", "engine": {"rate": 10}})");
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  EXPECT_EQ(decoded->engine.rate, 10);
+  EXPECT_EQ(decoded->engine.producers, load::EngineOptions{}.producers);
+  EXPECT_EQ(decoded->engine.duration, load::EngineOptions{}.duration);
+}
+
+TEST(WorkerJson, RequestErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"driver": "redis", "engine": {"producers": "two"}})",
+       "engine.producers: expected an integer"},
+      {R"({"driver": "redis", "engine": {"producers": 1.5}})",
+       "engine.producers: expected an integer"},
+      {R"({"driver": "redis", "engine": {"producers": 0}})",
+       "engine.producers: must be at least 1"},
+      {R"({"driver": "redis", "engine": {"duration_ns": "10s"}})",
+       "engine.duration_ns: expected an integer (nanoseconds)"},
+      {R"({"driver": "redis", "engine": {"duration_ns": 0}})",
+       "engine.duration_ns: must be positive"},
+      {R"({"driver": "redis", "engine": {"message_size": -5}})",
+       "engine.message_size: expected a non-negative integer"},
+      {R"({"driver": "redis", "engine": {"message_size": 4}})",
+       "engine.message_size: must be at least"},
+      {R"({"driver": "redis", "engine": {"topics": []}})", "engine.topics: at least one topic"},
+      {R"({"driver": "redis", "engine": {"topics": ["a", 3]}})",
+       "engine.topics[1]: expected a string"},
+      {R"({"driver": "redis", "engine": {"rate": -1}})", "engine.rate: must be a finite number"},
+      {R"({"driver": "redis", "engine": {"duraton_ns": 5}})", "engine.duraton_ns: unknown field"},
+      {R"({"driver": "redis", "config": {"pipeline": 64}})", "config.pipeline: expected a string"},
+      {R"({"driver": "redis", "addresses": "h:1"})", "addresses: expected an array of strings"},
+      {R"({"engine": {}})", "driver: missing"},
+      {R"({"driver": "redis", "extra": 1})", "extra: unknown field"},
+      {R"([1, 2])", "body: expected a JSON object"},
+      {R"({"driver": )", "body: not valid JSON"},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto decoded = work_request_from_json(text);
+    ASSERT_FALSE(decoded.ok()) << text;
+    EXPECT_EQ(decoded.error().rfind(expected, 0), 0u)
+        << text << "\n  got:      " << decoded.error() << "\n  expected: " << expected << "...";
+  }
+}
+
+load::EngineResult sample_result(uint64_t base) {
+  load::EngineResult e;
+  e.measured_seconds = 10.000123456789;
+  e.produced_in_window = 1000 + base;
+  e.consumed_in_window = 990 + base;
+  e.bytes_produced_in_window = (1000 + base) * 100;
+  e.produced_msgs_per_s = 0.1 + 0.2;  // not exactly representable: must still round-trip
+  e.consumed_msgs_per_s = 98.7654321;
+  e.produced_mb_per_s = 0.0100000001;
+  e.consumed_mb_per_s = 1e-9;
+  for (uint64_t v = 1; v < 5000; v += 7) e.end_to_end_latency.record(v * 1000 + base);
+  e.publish_latency.record_n(123456789, 3);
+  e.delivery = {1001, 1000, 1, 999, 1, 2, 3, 4};
+  e.timeline = {{1.0004, 100.5, 99.25, 1200, 0, 0}, {2.0011, 101, 100, 1300, 5 + base, 6}};
+  e.error = base == 0 ? "" : "kafka: broker went away";
+  return e;
+}
+
+void expect_same(const load::EngineResult& a, const load::EngineResult& b) {
+  EXPECT_EQ(a.measured_seconds, b.measured_seconds);
+  EXPECT_EQ(a.produced_in_window, b.produced_in_window);
+  EXPECT_EQ(a.consumed_in_window, b.consumed_in_window);
+  EXPECT_EQ(a.bytes_produced_in_window, b.bytes_produced_in_window);
+  EXPECT_EQ(a.produced_msgs_per_s, b.produced_msgs_per_s);
+  EXPECT_EQ(a.consumed_msgs_per_s, b.consumed_msgs_per_s);
+  EXPECT_EQ(a.produced_mb_per_s, b.produced_mb_per_s);
+  EXPECT_EQ(a.consumed_mb_per_s, b.consumed_mb_per_s);
+  EXPECT_EQ(a.end_to_end_latency.serialize(), b.end_to_end_latency.serialize());
+  EXPECT_EQ(a.publish_latency.serialize(), b.publish_latency.serialize());
+  EXPECT_EQ(a.delivery.sent, b.delivery.sent);
+  EXPECT_EQ(a.delivery.acked, b.delivery.acked);
+  EXPECT_EQ(a.delivery.send_errors, b.delivery.send_errors);
+  EXPECT_EQ(a.delivery.received, b.delivery.received);
+  EXPECT_EQ(a.delivery.lost, b.delivery.lost);
+  EXPECT_EQ(a.delivery.duplicated, b.delivery.duplicated);
+  EXPECT_EQ(a.delivery.reordered, b.delivery.reordered);
+  EXPECT_EQ(a.delivery.corrupt, b.delivery.corrupt);
+  ASSERT_EQ(a.timeline.size(), b.timeline.size());
+  for (size_t i = 0; i < a.timeline.size(); ++i) {
+    EXPECT_EQ(a.timeline[i].t_s, b.timeline[i].t_s) << i;
+    EXPECT_EQ(a.timeline[i].produced_per_s, b.timeline[i].produced_per_s) << i;
+    EXPECT_EQ(a.timeline[i].consumed_per_s, b.timeline[i].consumed_per_s) << i;
+    EXPECT_EQ(a.timeline[i].p99_us, b.timeline[i].p99_us) << i;
+    EXPECT_EQ(a.timeline[i].lost, b.timeline[i].lost) << i;
+    EXPECT_EQ(a.timeline[i].duplicated, b.timeline[i].duplicated) << i;
+  }
+  EXPECT_EQ(a.error, b.error);
+}
+
+TEST(WorkerJson, ResultRoundTripsExactly) {
+  WorkResult result;
+  result.engine = sample_result(3);
+  result.counters = {{"zeta.requests", 7}, {"alpha.throttled", UINT64_MAX}};
+  result.emulated = true;
+  auto decoded = work_result_from_json(work_result_to_json(result));
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  expect_same(decoded->engine, result.engine);
+  EXPECT_EQ(decoded->counters, result.counters) << "order is kept";
+  EXPECT_TRUE(decoded->emulated);
+}
+
+TEST(WorkerJson, ResultErrorsNameTheField) {
+  WorkResult result;
+  result.engine = sample_result(0);
+  auto body = nlohmann::json::parse(work_result_to_json(result));
+
+  auto with = [&](const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json copy = body;
+    change(copy);
+    auto decoded = work_result_from_json(copy.dump());
+    return decoded.ok() ? std::string("ok") : decoded.error();
+  };
+  EXPECT_EQ(with([](auto& j) {
+              j["engine"]["timeline"][1]["lost"] = -1;
+            }).rfind("engine.timeline[1].lost: expected a non-negative integer", 0),
+            0u);
+  EXPECT_EQ(with([](auto& j) {
+              j["engine"]["end_to_end_latency"] = "h1 garbage";
+            }).rfind("engine.end_to_end_latency: ", 0),
+            0u);
+  EXPECT_EQ(with([](auto& j) { j["engine"]["delivery"].erase("acked"); }),
+            "engine.delivery.acked: missing (required)");
+  EXPECT_EQ(with([](auto& j) { j["counters"]["x"] = "3"; }),
+            "counters.x: expected a non-negative integer");
+  EXPECT_EQ(with([](auto& j) { j["engine"]["newer_field"] = 1; }), "ok")
+      << "fields of a newer worker are ignored";
+}
+
+TEST(WorkerJson, StatusRoundTripsEveryPhase) {
+  for (load::Phase phase : {load::Phase::kWarmup, load::Phase::kMeasuring, load::Phase::kDraining,
+                            load::Phase::kDone}) {
+    WorkerStatus status;
+    status.state = "running";
+    status.progress = {phase, 1.25, 12.5, 1000, 990, 101.5, 99.5, 1234};
+    status.error = "e";
+    auto decoded = worker_status_from_json(worker_status_to_json(status));
+    ASSERT_TRUE(decoded.ok()) << decoded.error();
+    EXPECT_EQ(decoded->state, "running");
+    EXPECT_EQ(decoded->error, "e");
+    EXPECT_EQ(decoded->progress.phase, phase);
+    EXPECT_EQ(decoded->progress.elapsed_s, 1.25);
+    EXPECT_EQ(decoded->progress.total_s, 12.5);
+    EXPECT_EQ(decoded->progress.sent, 1000u);
+    EXPECT_EQ(decoded->progress.received, 990u);
+    EXPECT_EQ(decoded->progress.produced_per_s, 101.5);
+    EXPECT_EQ(decoded->progress.consumed_per_s, 99.5);
+    EXPECT_EQ(decoded->progress.p99_us, 1234u);
+  }
+  auto bad = worker_status_from_json(R"({"state": "sleeping", "progress": {}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().rfind("state: expected one of", 0), 0u) << bad.error();
+}
+
+// ---- merge ----
+
+TEST(WorkerMerge, OneInputIsReturnedUnchanged) {
+  const load::EngineResult only = sample_result(5);
+  expect_same(merge_results({only}), only);
+}
+
+TEST(WorkerMerge, CountsAddHistogramsMergeTimelinesAddBySecond) {
+  load::EngineResult a;
+  load::EngineResult b;
+  metrics::Histogram everything;
+  for (uint64_t v = 1; v <= 3000; ++v) {
+    a.end_to_end_latency.record(v * 1000);
+    everything.record(v * 1000);
+  }
+  for (uint64_t v = 1; v <= 1000; ++v) {
+    b.end_to_end_latency.record(v * 50'000);  // a slower worker: its tail dominates p99
+    everything.record(v * 50'000);
+  }
+  a.publish_latency.record(10);
+  b.publish_latency.record(20);
+  a.measured_seconds = 10;
+  b.measured_seconds = 9.5;  // started a little later: the longest window counts
+  a.produced_in_window = 20'000;
+  b.produced_in_window = 10'000;
+  a.consumed_in_window = 19'000;
+  b.consumed_in_window = 9'000;
+  a.bytes_produced_in_window = 2'000'000;
+  b.bytes_produced_in_window = 1'000'000;
+  a.consumed_mb_per_s = 0.19;  // 1.9 MB over 10 s
+  b.consumed_mb_per_s = 0.1;   // 0.95 MB over 9.5 s
+  a.delivery = {1, 2, 3, 4, 5, 6, 7, 8};
+  b.delivery = {10, 20, 30, 40, 50, 60, 70, 80};
+  a.timeline = {{1.001, 100, 90, 500, 1, 2}, {2.002, 110, 95, 700, 0, 0}};
+  b.timeline = {{0.998, 50, 40, 900, 3, 4}, {2.0, 60, 55, 600, 1, 1}, {3.01, 70, 65, 800, 0, 0}};
+  a.error = "stopped";
+  b.error = "stopped";
+
+  const load::EngineResult m = merge_results({a, b});
+  EXPECT_EQ(m.end_to_end_latency.count(), everything.count());
+  for (double p : {0.0, 50.0, 90.0, 99.0, 99.9, 100.0}) {
+    EXPECT_EQ(m.end_to_end_latency.percentile(p), everything.percentile(p)) << "p" << p;
+  }
+  EXPECT_EQ(m.end_to_end_latency.serialize(), everything.serialize());
+  EXPECT_EQ(m.publish_latency.count(), 2u);
+  EXPECT_EQ(m.publish_latency.max(), 20u);
+
+  EXPECT_EQ(m.measured_seconds, 10);
+  EXPECT_EQ(m.produced_in_window, 30'000u);
+  EXPECT_EQ(m.consumed_in_window, 28'000u);
+  EXPECT_EQ(m.bytes_produced_in_window, 3'000'000u);
+  EXPECT_DOUBLE_EQ(m.produced_msgs_per_s, 3'000);
+  EXPECT_DOUBLE_EQ(m.consumed_msgs_per_s, 2'800);
+  EXPECT_DOUBLE_EQ(m.produced_mb_per_s, 0.3);
+  EXPECT_DOUBLE_EQ(m.consumed_mb_per_s, 0.285);
+
+  EXPECT_EQ(m.delivery.sent, 11u);
+  EXPECT_EQ(m.delivery.acked, 22u);
+  EXPECT_EQ(m.delivery.send_errors, 33u);
+  EXPECT_EQ(m.delivery.received, 44u);
+  EXPECT_EQ(m.delivery.lost, 55u);
+  EXPECT_EQ(m.delivery.duplicated, 66u);
+  EXPECT_EQ(m.delivery.reordered, 77u);
+  EXPECT_EQ(m.delivery.corrupt, 88u);
+
+  ASSERT_EQ(m.timeline.size(), 3u);
+  EXPECT_EQ(m.timeline[0].t_s, 1);
+  EXPECT_EQ(m.timeline[0].produced_per_s, 150);
+  EXPECT_EQ(m.timeline[0].consumed_per_s, 130);
+  EXPECT_EQ(m.timeline[0].p99_us, 900u) << "the worst worker's p99";
+  EXPECT_EQ(m.timeline[0].lost, 4u);
+  EXPECT_EQ(m.timeline[0].duplicated, 6u);
+  EXPECT_EQ(m.timeline[1].t_s, 2);
+  EXPECT_EQ(m.timeline[1].produced_per_s, 170);
+  EXPECT_EQ(m.timeline[1].p99_us, 700u);
+  EXPECT_EQ(m.timeline[1].lost, 1u);
+  EXPECT_EQ(m.timeline[2].t_s, 3);
+  EXPECT_EQ(m.timeline[2].produced_per_s, 70);
+
+  EXPECT_EQ(m.error, "stopped") << "the same error is reported once";
+  b.error = "redis: connection reset";
+  EXPECT_EQ(merge_results({a, b}).error, "stopped; redis: connection reset");
+  a.error.clear();
+  EXPECT_EQ(merge_results({a, b}).error, "redis: connection reset");
+}
+
+// ---- the agent, in process ----
+
+// A driver whose connect() always fails, as an unreachable broker's would.
+class UnreachableDriver : public testing::MemoryDriver {
+ public:
+  Status connect(const drivers::Endpoint& endpoint, const core::Settings&) override {
+    return make_error("cannot reach " + endpoint.addresses.at(0));
+  }
+};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("dec-worker-unit-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ASSERT_TRUE(memory_.create_topic("w-0", 2).ok());
+
+    drivers::DriverInfo memory;
+    memory.name = "memory";
+    memory.description = "in-memory test driver";
+    // Every driver the agent creates shares this one's topics.
+    memory.create = [shared = memory_] { return std::make_unique<testing::MemoryDriver>(shared); };
+    drivers::DriverInfo unreachable;
+    unreachable.name = "unreachable";
+    unreachable.create = [] { return std::make_unique<UnreachableDriver>(); };
+
+    AgentOptions options;
+    options.ready_file = (dir_ / "ready").string();
+    options.drivers = {memory, unreachable};
+    ready_file_ = options.ready_file;
+    agent_ = std::thread([this, options] { exit_code_ = run_agent(options); });
+    for (int i = 0; i < 500 && !fs::exists(ready_file_); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(fs::exists(ready_file_)) << "the agent never wrote its ready file";
+    std::ifstream in(ready_file_);
+    std::string address;
+    std::getline(in, address);
+    ASSERT_EQ(address.rfind("127.0.0.1:", 0), 0u) << address;
+    port_ = std::stoi(address.substr(address.find(':') + 1));
+    ASSERT_GT(port_, 0);
+  }
+
+  void TearDown() override {
+    if (agent_.joinable()) {
+      (void)client().shutdown();
+      agent_.join();
+    }
+    fs::remove_all(dir_);
+  }
+
+  WorkerClient client() { return WorkerClient("127.0.0.1", port_); }
+  httplib::Client http() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(5, 0);
+    return c;
+  }
+
+  WorkRequest request(std::chrono::nanoseconds duration, std::string driver = "memory") {
+    WorkRequest r;
+    r.driver = std::move(driver);
+    r.addresses = {"memory:0"};
+    r.engine.producers = 2;
+    r.engine.consumers = 1;
+    r.engine.rate = 2000;
+    r.engine.warmup = 200ms;
+    r.engine.duration = duration;
+    r.engine.drain_timeout = 2s;
+    r.engine.message_size = 64;
+    r.engine.topics = {"w-0"};
+    return r;
+  }
+
+  std::string wait_for_final_state() {
+    for (int i = 0; i < 500; ++i) {
+      auto status = client().status();
+      if (status.ok() && (status->state == "done" || status->state == "failed")) {
+        return status->state;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return "timeout";
+  }
+
+  fs::path dir_;
+  std::string ready_file_;
+  testing::MemoryDriver memory_;
+  std::thread agent_;
+  int exit_code_ = -1;
+  int port_ = 0;
+};
+
+TEST_F(AgentTest, RunsAWorkloadAndReturnsItsResult) {
+  EXPECT_TRUE(client().health().ok());
+  auto early = http().Get("/v1/result");
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->status, 409) << "no result before a run";
+
+  std::vector<load::Progress> progress;
+  std::atomic<bool> never{false};
+  auto result = client().run(
+      request(1s), [&](const load::Progress& p) { progress.push_back(p); }, never);
+  ASSERT_TRUE(result.ok()) << result.error();
+  const load::EngineResult& e = result->engine;
+  EXPECT_EQ(e.error, "");
+  EXPECT_GT(e.delivery.sent, 1000u);
+  EXPECT_EQ(e.delivery.received, e.delivery.acked);
+  EXPECT_EQ(e.delivery.lost, 0u);
+  EXPECT_GT(e.end_to_end_latency.count(), 0u);
+  EXPECT_FALSE(e.timeline.empty());
+  EXPECT_TRUE(result->emulated) << "the memory driver says it is an emulator";
+  EXPECT_FALSE(progress.empty()) << "progress is relayed while the run goes on";
+
+  auto status = client().status();
+  ASSERT_TRUE(status.ok()) << status.error();
+  EXPECT_EQ(status->state, "done");
+
+  // The worker takes another run once the previous one is done.
+  auto again = client().run(request(300ms), nullptr, never);
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_GT(again->engine.delivery.sent, 0u);
+}
+
+TEST_F(AgentTest, OneRunAtATimeAndStopEndsItEarly) {
+  ASSERT_TRUE(client().start(request(60s)).ok());
+  auto second = http().Post("/v1/run", work_request_to_json(request(1s)), "application/json");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 409) << second->body;
+  EXPECT_NE(second->body.find("a run is active"), std::string::npos) << second->body;
+
+  std::this_thread::sleep_for(500ms);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(client().stop().ok());
+  EXPECT_EQ(wait_for_final_state(), "done");
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, 5s);
+  auto result = client().result();
+  ASSERT_TRUE(result.ok()) << result.error();
+  EXPECT_EQ(result->engine.error, "stopped");
+  EXPECT_GT(result->engine.delivery.sent, 0u);
+}
+
+TEST_F(AgentTest, RunStopsWhenTheCallerStops) {
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(700ms);
+    stop = true;
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto result = client().run(request(60s), nullptr, stop);
+  stopper.join();
+  ASSERT_TRUE(result.ok()) << result.error();
+  EXPECT_EQ(result->engine.error, "stopped");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+}
+
+TEST_F(AgentTest, AFailedConnectEndsTheRunFailed) {
+  std::atomic<bool> never{false};
+  auto result = client().run(request(1s, "unreachable"), nullptr, never);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().find("connect: cannot reach memory:0"), std::string::npos)
+      << result.error();
+  auto status = client().status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state, "failed");
+  auto collected = client().result();
+  ASSERT_TRUE(collected.ok()) << collected.error();
+  EXPECT_NE(collected->engine.error.find("cannot reach"), std::string::npos);
+}
+
+TEST_F(AgentTest, BadRequestsAreAnswered400NamingTheField) {
+  auto bad_type = http().Post("/v1/run", R"({"driver": "memory", "engine": {"producers": "x"}})",
+                              "application/json");
+  ASSERT_TRUE(bad_type);
+  EXPECT_EQ(bad_type->status, 400);
+  EXPECT_NE(bad_type->body.find("engine.producers: expected an integer"), std::string::npos)
+      << bad_type->body;
+
+  auto unknown_driver = client().start(request(1s, "nats"));
+  ASSERT_FALSE(unknown_driver.ok());
+  EXPECT_NE(unknown_driver.error().find("driver: unknown driver \"nats\" (known: memory"),
+            std::string::npos)
+      << unknown_driver.error();
+
+  auto missing = http().Get("/v1/nothing");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_NE(missing->body.find("no such endpoint"), std::string::npos);
+
+  auto status = client().status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state, "idle") << "a rejected request starts nothing";
+}
+
+TEST_F(AgentTest, ShutdownStopsTheRunAndReturnsZero) {
+  ASSERT_TRUE(client().start(request(60s)).ok());
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(client().shutdown().ok());
+  agent_.join();
+  EXPECT_EQ(exit_code_, 0);
+  EXPECT_FALSE(fs::exists(ready_file_)) << "the ready file goes with the agent";
+  EXPECT_FALSE(client().health().ok());
+}
+
+TEST(WorkerClientTest, GivesUpOnAnUnreachableWorkerAfterTheTimeout) {
+  infra::PosixEnv env;
+  auto port = env.free_tcp_port("127.0.0.1");  // nothing listens there
+  ASSERT_TRUE(port.ok()) << port.error();
+  WorkerClient client("127.0.0.1", *port);
+  std::atomic<bool> never{false};
+  const auto started = std::chrono::steady_clock::now();
+  auto result = client.run(WorkRequest{}, nullptr, never, std::chrono::seconds(1));
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().find("did not answer POST /v1/run"), std::string::npos)
+      << result.error();
+  EXPECT_GE(waited, 900ms) << "connection failures are retried for the timeout";
+  EXPECT_LT(waited, 5s);
+}
+
+}  // namespace
+}  // namespace dec::worker
