@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -44,8 +46,9 @@ Commands:
   run SPEC          run an experiment and print the comparison
   validate SPEC     check a spec and report every error with its field path
   plan SPEC         show the infrastructure a run would create
-  destroy ID        destroy what a run (or every run of an experiment) left behind
-  reconcile         clean up after interrupted runs and remove orphaned resources
+  apply SPEC        create the systems' infrastructure and keep it up (until destroy)
+  destroy ID        destroy a kept run, or what a run (or experiment) left behind
+  reconcile         clean up interrupted runs, repair kept ones, remove orphans
   results list      list stored experiments
   results show ID   show an experiment's comparison table (or --json)
   drivers           list the systems dec can drive and their config keys
@@ -87,17 +90,36 @@ constexpr const char* kPlanHelp = R"(Usage: dec plan SPEC [--set path=value]... 
 Shows, per system, the resources a run would create (+), like `terraform plan`.
 )";
 
+constexpr const char* kApplyHelp =
+    R"(Usage: dec apply SPEC [--system NAME]... [--run RUN] [--set path=value]... [--json]
+
+Creates each system's infrastructure (hosts, limits, brokers, topics, worker agent) exactly as
+a run would, prints the plan and where each system can be reached, and keeps it up until
+`dec destroy RUN`. With --run RUN (one system), applies the spec's changes to that kept run:
+CPU, memory and bandwidth limits change in place, anything else is replaced.
+
+Options:
+  --system NAME     only this system (repeatable; default every system)
+  --run RUN         update this kept run instead of creating a new one
+  --json            print {"runs": [{run_id, system, addresses, workers, placement}]} on stdout
+)";
+
 constexpr const char* kDestroyHelp = R"(Usage: dec destroy ID [--data-dir DIR]
 
 Destroys the resources recorded for a run ("<experiment id>.<system>") or for every run of an
-experiment ("<experiment id>"). Safe to repeat.
+experiment ("<experiment id>"), in reverse dependency order, continuing past failures (which
+stay recorded for the next attempt or `dec reconcile`). Safe to repeat.
 )";
 
 constexpr const char* kReconcileHelp = R"(Usage: dec reconcile [--dry-run] [--json] [--data-dir DIR]
 
-Compares recorded state with what really exists: destroys runs whose dec process died
-(kill -9, crash, power loss) and deletes orphaned processes and directories carrying this
-data dir's tags. With --dry-run, only lists what it would do.
+Compares recorded state with what really exists, and converges:
+  - runs whose dec process died (kill -9, crash, power loss) are destroyed;
+  - kept runs (dec apply) are repaired: vanished resources are recreated, drift (e.g. a CPU
+    limit changed by hand) is reset;
+  - resources carrying this data dir's tags that a run's state lacks are adopted into it;
+  - tagged processes, namespaces, links, cgroups and directories of no run are deleted.
+Runs of another live dec process are left alone. With --dry-run, only lists what it would do.
 )";
 
 constexpr const char* kResultsHelp = R"(Usage: dec results list [--state STATE] [--limit N] [--json]
@@ -266,10 +288,10 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
   int status = kOk;
   for (size_t i = 0; i < parsed.spec.systems.size(); ++i) {
     const auto& system = parsed.spec.systems[i];
-    std::string run_id = "<id>." + system.name;
     auto provider = infra::make_provider(system.deploy.provider, pc);
     Result<std::vector<infra::Resource>> desired =
-        provider ? (*provider)->resources_for(system, run_id)
+        provider ? (*provider)->resources_for(
+                       system, orchestrator::deploy_request_for(parsed.spec, "<id>", system))
                  : Result<std::vector<infra::Resource>>(make_error(provider.error()));
     if (!desired) {
       std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(),
@@ -385,6 +407,135 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   return kOk;
 }
 
+int cmd_apply(Context& ctx, const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"set", true, true},
+                                            {"system", true, true},
+                                            {"run", true, false},
+                                            {"json", false, false}}));
+  if (!args) return usage_error(args.error(), kApplyHelp);
+  if (args->has("help")) return std::printf("%s", kApplyHelp), kOk;
+  if (args->positionals.size() != 1) return usage_error("apply needs one SPEC file", kApplyHelp);
+  auto parsed = load_spec(*args);
+  if (!parsed.ok()) {
+    print_spec_errors(args->positionals[0], parsed);
+    return kUsage;
+  }
+  std::vector<const core::System*> systems;
+  for (const auto& system : parsed.spec.systems) {
+    auto wanted = args->all("system");
+    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), system.name) != wanted.end()) {
+      systems.push_back(&system);
+    }
+  }
+  for (const auto& name : args->all("system")) {
+    bool known = std::any_of(parsed.spec.systems.begin(), parsed.spec.systems.end(),
+                             [&](const core::System& s) { return s.name == name; });
+    if (!known)
+      return usage_error("--system: no system named \"" + name + "\" in the spec", kApplyHelp);
+  }
+  std::string id = store::new_experiment_id();
+  std::string existing_run = args->get("run");
+  if (!existing_run.empty()) {
+    auto dot = existing_run.find('.');
+    if (dot == std::string::npos) {
+      return usage_error("--run: expected a run id such as 20261125-101500-ab12.redis", kApplyHelp);
+    }
+    id = existing_run.substr(0, dot);
+    std::string system = existing_run.substr(dot + 1);
+    std::erase_if(systems, [&](const core::System* s) { return s->name != system; });
+    if (systems.empty()) {
+      return usage_error("--run: the spec has no system \"" + system + "\"", kApplyHelp);
+    }
+  }
+  std::atomic<bool> stop{false};
+  SignalWatcher signals(stop);
+  auto pc = ctx.provider_context();
+  nlohmann::json runs = nlohmann::json::array();
+  int status = kOk;
+  for (const core::System* system : systems) {
+    const std::string run_id = id + "." + system->name;
+    auto log = [&](const std::string& line) {
+      std::fprintf(stderr, "%s: %s\n", run_id.c_str(), line.c_str());
+    };
+    auto provider = infra::make_provider(system->deploy.provider, pc);
+    if (!provider) {
+      std::fprintf(stderr, "dec: %s: %s\n", system->name.c_str(), provider.error().c_str());
+      status = kUsage;
+      continue;
+    }
+    infra::StateFile file(ctx.env, infra::state_path(ctx.data_dir, run_id));
+    infra::RunState state;
+    if (!existing_run.empty()) {
+      auto loaded = file.load();
+      if (!loaded) {
+        std::fprintf(stderr, "dec: --run %s: %s\n", run_id.c_str(), loaded.error().c_str());
+        return kFailed;
+      }
+      state = *loaded;
+      if (state.owner.valid() && ctx.env.process_alive(state.owner) &&
+          state.owner.pid != ctx.env.self().pid) {
+        std::fprintf(stderr, "dec: %s is in use by dec process %d\n", run_id.c_str(),
+                     state.owner.pid);
+        return kFailed;
+      }
+    } else {
+      state.run_id = run_id;
+      state.experiment_id = id;
+      state.system = system->name;
+      state.provider = system->deploy.provider;
+      state.installation = pc.installation;
+    }
+    state.kept = true;
+    state.owner = ctx.env.self();
+    auto desired = (*provider)->resources_for(
+        *system, orchestrator::deploy_request_for(parsed.spec, id, *system));
+    if (!desired) {
+      std::fprintf(stderr, "dec: %s: %s\n", system->name.c_str(), desired.error().c_str());
+      status = kUsage;
+      continue;
+    }
+    auto plan = infra::plan_changes(*desired, state, (*provider)->updatable_in_place());
+    if (!plan) {
+      std::fprintf(stderr, "dec: %s: %s\n", system->name.c_str(), plan.error().c_str());
+      status = kUsage;
+      continue;
+    }
+    std::fprintf(stderr, "Run %s (driver %s, provider %s):\n%s", run_id.c_str(),
+                 system->driver.c_str(), system->deploy.provider.c_str(),
+                 infra::plan_to_text(*plan).c_str());
+    auto start = std::chrono::steady_clock::now();
+    Status applied = infra::apply_plan(**provider, *plan, state, file, log);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    state.owner = infra::ProcessId{};  // kept: no dec process owns it from now on
+    (void)file.save(state);
+    if (!applied) {
+      std::fprintf(stderr,
+                   "dec: %s: %s\n  what was created is kept; `dec reconcile` completes it, "
+                   "`dec destroy %s` removes it\n",
+                   run_id.c_str(), applied.error().c_str(), run_id.c_str());
+      status = kFailed;
+      continue;
+    }
+    auto endpoint = (*provider)->endpoint(state);
+    nlohmann::json item = {{"run_id", run_id}, {"system", system->name}, {"apply_s", seconds}};
+    if (endpoint) {
+      item["addresses"] = endpoint->addresses;
+      item["workers"] = endpoint->workers;
+      item["placement"] = endpoint->placement;
+      item["emulated"] = endpoint->emulated;
+      std::fprintf(stderr, "%s: applied in %.2f s; %s at %s%s\n", run_id.c_str(), seconds,
+                   system->driver.c_str(), nlohmann::json(endpoint->addresses).dump().c_str(),
+                   endpoint->placement.empty() ? "" : (" (" + endpoint->placement + ")").c_str());
+    }
+    runs.push_back(item);
+    if (stop) break;
+  }
+  if (args->has("json")) std::printf("%s\n", nlohmann::json{{"runs", runs}}.dump(2).c_str());
+  if (signals.interrupted()) return kInterrupted;
+  return status;
+}
+
 int cmd_destroy(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({}));
   if (!args) return usage_error(args.error(), kDestroyHelp);
@@ -423,6 +574,9 @@ int cmd_destroy(Context& ctx, const std::vector<std::string>& argv) {
       status = kFailed;
       continue;
     }
+    // From here the run is being destroyed, not kept: if this dec dies, reconcile finishes.
+    state->kept = false;
+    state->owner = ctx.env.self();
     Status s = infra::destroy_run(**provider, *state, file, [&](const std::string& line) {
       std::fprintf(stderr, "%s: %s\n", run_id.c_str(), line.c_str());
     });
@@ -453,7 +607,10 @@ int cmd_reconcile(Context& ctx, const std::vector<std::string>& argv) {
                           {"actions", report.actions},
                           {"errors", report.errors},
                           {"live_runs", report.live_runs},
-                          {"cleaned_runs", report.cleaned_runs}};
+                          {"cleaned_runs", report.cleaned_runs},
+                          {"adopted", report.adopted},
+                          {"recreated", report.recreated},
+                          {"drift", report.drift}};
     std::printf("%s\n", doc.dump(2).c_str());
   } else {
     print_reconcile(report, options.dry_run);
@@ -664,6 +821,7 @@ int run_cli(const std::vector<std::string>& argv) {
   if (command == "results") return cmd_results(ctx, rest);
   if (command == "drivers") return cmd_drivers(rest);
   if (command == "serve") return cmd_serve(ctx, rest);
+  if (command == "apply") return cmd_apply(ctx, rest);
   if (command == "worker") return cmd_worker(rest);
   if (command == "version" || command == "--version") {
     std::printf("dec 0.1.0\n");

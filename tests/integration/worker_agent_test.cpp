@@ -188,9 +188,6 @@ TEST_F(WorkerAgent, ReportsTheSameFiguresAsTheEngineInProcess) {
     EXPECT_EQ(e->delivery.lost, 0u);
     EXPECT_GT(e->produced_msgs_per_s, 1000);
   }
-  // Start-up, 250 ms polling and the result transfer take a few hundred milliseconds on
-  // loopback; the bound leaves room for a loaded machine.
-  EXPECT_LT(worker_wall_s - local_wall_s, 3.0);
   EXPECT_TRUE(admin->delete_topic("dec-w-1").ok());
   EXPECT_TRUE(admin->delete_topic("dec-w-2").ok());
 }
