@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -53,6 +55,250 @@ uint64_t process_start_ticks(pid_t pid) {
   return read_stat(pid, &state, &ticks) ? ticks : 0;
 }
 
+namespace {
+
+// What a child placed by spawn_placed() reports through its error pipe when a step fails.
+enum class ChildStep : int { kSetsid, kJoinCgroup, kSetns, kRedirect, kChdir, kExec };
+struct ChildFailure {
+  ChildStep step;
+  int error;
+};
+
+const char* child_step_text(ChildStep step) {
+  switch (step) {
+    case ChildStep::kSetsid:
+      return "setsid";
+    case ChildStep::kJoinCgroup:
+      return "joining the cgroup";
+    case ChildStep::kSetns:
+      return "entering the network namespace";
+    case ChildStep::kRedirect:
+      return "redirecting output to the log";
+    case ChildStep::kChdir:
+      return "changing to the working directory";
+    case ChildStep::kExec:
+      return "exec";
+  }
+  return "?";
+}
+
+// Decimal text of `value` into `out` (at least 24 bytes), without the allocating or
+// locale-aware formatting that a forked child of a threaded process must not call.
+size_t format_decimal(long value, char* out) {
+  char digits[24];
+  size_t count = 0;
+  bool negative = value < 0;
+  unsigned long magnitude =
+      negative ? 0UL - static_cast<unsigned long>(value) : static_cast<unsigned long>(value);
+  do {
+    digits[count++] = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude != 0 && count < sizeof digits);
+  size_t length = 0;
+  if (negative) out[length++] = '-';
+  while (count > 0) out[length++] = digits[--count];
+  return length;
+}
+
+void write_all(int fd, const char* text, size_t length) {
+  while (length > 0) {
+    ssize_t n = write(fd, text, length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text += n;
+    length -= static_cast<size_t>(n);
+  }
+}
+
+// Everything the child of spawn_placed() uses, prepared before fork: after fork in a threaded
+// process only async-signal-safe calls are allowed (no allocation, no locks, no stdio).
+struct PlacedChild {
+  const char* program = nullptr;  // full path, PATH already searched
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* working_dir = nullptr;  // nullptr = inherit
+  int null_fd = -1;
+  int log_fd = -1;
+  int netns_fd = -1;
+  const int* cgroup_fds = nullptr;
+  size_t cgroup_count = 0;
+  int error_pipe = -1;  // write end, close-on-exec: EOF in the parent means exec succeeded
+};
+
+[[noreturn]] void fail_in_child(const PlacedChild& child, ChildStep step) {
+  ChildFailure failure{step, errno};
+  write_all(child.error_pipe, reinterpret_cast<const char*>(&failure), sizeof failure);
+  const char* what = child_step_text(step);
+  char number[24];
+  size_t number_length = format_decimal(failure.error, number);
+  int log = child.log_fd;
+  write_all(log, "dec: cannot start ", 18);
+  write_all(log, child.program, strlen(child.program));
+  write_all(log, ": ", 2);
+  write_all(log, what, strlen(what));
+  write_all(log, " failed (errno ", 15);
+  write_all(log, number, number_length);
+  write_all(log, ")\n", 2);
+  _exit(127);
+}
+
+[[noreturn]] void run_placed_child(const PlacedChild& child) {
+  // Default dispositions and an empty mask, as the posix_spawn path sets them; the parent
+  // blocked every signal around fork so no handler of dec's runs in here first.
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &default_action, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (setsid() < 0) fail_in_child(child, ChildStep::kSetsid);
+  char pid_text[24];
+  size_t pid_length = format_decimal(getpid(), pid_text);
+  for (size_t i = 0; i < child.cgroup_count; ++i) {
+    if (write(child.cgroup_fds[i], pid_text, pid_length) != static_cast<ssize_t>(pid_length)) {
+      fail_in_child(child, ChildStep::kJoinCgroup);
+    }
+  }
+  if (child.netns_fd >= 0 && setns(child.netns_fd, CLONE_NEWNET) != 0) {
+    fail_in_child(child, ChildStep::kSetns);
+  }
+  if (dup2(child.null_fd, 0) < 0 || dup2(child.log_fd, 1) < 0 || dup2(child.log_fd, 2) < 0) {
+    fail_in_child(child, ChildStep::kRedirect);
+  }
+  if (child.working_dir != nullptr && chdir(child.working_dir) != 0) {
+    fail_in_child(child, ChildStep::kChdir);
+  }
+  execve(child.program, child.argv, child.envp);
+  fail_in_child(child, ChildStep::kExec);
+}
+
+// The PATH search execvp would do, done in the parent. "" when not found.
+std::string find_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+// Opened descriptors are kept above 0..2 so the child's dup2 onto stdin/stdout/stderr cannot
+// overwrite one it still needs (possible when dec runs with a standard stream closed).
+int open_above_stdio(const char* path, int flags, mode_t mode = 0) {
+  int fd = open(path, flags | O_CLOEXEC, mode);
+  if (fd < 0 || fd > 2) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  close(fd);
+  return moved;
+}
+
+class FdList {
+ public:
+  ~FdList() { close_all(); }
+  void close_all() {
+    for (int fd : fds_) close(fd);
+    fds_.clear();
+  }
+  int add(int fd) {
+    if (fd >= 0) fds_.push_back(fd);
+    return fd;
+  }
+
+ private:
+  std::vector<int> fds_;
+};
+
+// fork + execve for a child that must join a network namespace or cgroups before its first
+// instruction: posix_spawn cannot do either.
+Result<pid_t> spawn_placed(const SpawnOptions& options, char* const* argv, char* const* envp) {
+  const std::string& name = options.argv[0];
+  std::string program = find_in_path(name);
+  if (program.empty()) {
+    return make_error("cannot start " + name +
+                      ": No such file or directory (is it installed? run scripts/setup)");
+  }
+  FdList parent_closes;  // every descriptor below is the child's to use, the parent's to close
+  PlacedChild child;
+  child.program = program.c_str();
+  child.argv = argv;
+  child.envp = envp;
+  child.working_dir = options.working_dir.empty() ? nullptr : options.working_dir.c_str();
+  child.null_fd = parent_closes.add(open_above_stdio("/dev/null", O_RDONLY));
+  if (child.null_fd < 0) return make_error("cannot open /dev/null: " + errno_text());
+  const std::string log = options.log_path.empty() ? "/dev/null" : options.log_path;
+  child.log_fd =
+      parent_closes.add(open_above_stdio(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644));
+  if (child.log_fd < 0) return make_error("cannot open log file " + log + ": " + errno_text());
+  if (!options.netns.empty()) {
+    std::string path = "/var/run/netns/" + options.netns;
+    child.netns_fd = parent_closes.add(open_above_stdio(path.c_str(), O_RDONLY));
+    if (child.netns_fd < 0) {
+      return make_error("cannot start " + name + " in network namespace " + options.netns + ": " +
+                        path + ": " + errno_text() + " (was the host created?)");
+    }
+  }
+  std::vector<int> cgroup_fds;
+  for (const auto& file : options.cgroup_procs) {
+    int fd = parent_closes.add(open_above_stdio(file.c_str(), O_WRONLY));
+    if (fd < 0) {
+      return make_error("cannot start " + name + " in its cgroup: cannot open " + file + ": " +
+                        errno_text() + " (was the host created?)");
+    }
+    cgroup_fds.push_back(fd);
+  }
+  child.cgroup_fds = cgroup_fds.data();
+  child.cgroup_count = cgroup_fds.size();
+  int error_pipe[2];
+  if (pipe2(error_pipe, O_CLOEXEC) != 0) return make_error("pipe: " + errno_text());
+  int error_read = error_pipe[0];
+  child.error_pipe = parent_closes.add(error_pipe[1]);
+
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = fork();
+  if (pid == 0) run_placed_child(child);
+  int fork_error = errno;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (pid < 0) {
+    close(error_read);
+    return make_error("cannot start " + name + ": fork: " + std::strerror(fork_error));
+  }
+  // Includes the pipe's write end, so the read below sees EOF once the child has exec'd.
+  parent_closes.close_all();
+  ChildFailure failure{};
+  ssize_t got = 0;
+  while (true) {
+    got = read(error_read, &failure, sizeof failure);
+    if (got < 0 && errno == EINTR) continue;
+    break;
+  }
+  close(error_read);
+  if (got == static_cast<ssize_t>(sizeof failure)) {
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return make_error("cannot start " + name + ": " + child_step_text(failure.step) +
+                      " failed: " + std::strerror(failure.error) +
+                      (failure.step == ChildStep::kExec && failure.error == ENOENT
+                           ? " (is it installed? run scripts/setup)"
+                           : ""));
+  }
+  return pid;
+}
+
+}  // namespace
+
 Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return make_error("spawn: empty command");
   std::vector<std::string> env_strings;
@@ -71,34 +317,40 @@ Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  const std::string log = options.log_path.empty() ? "/dev/null" : options.log_path;
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  if (!options.working_dir.empty()) {
-    posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
-  }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Own session: Ctrl-C in the terminal goes to dec only, which then stops services in order.
-  // Default signal dispositions and an empty mask, whatever dec's threads had blocked.
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    return make_error("cannot start " + options.argv[0] + ": " + std::strerror(rc) +
-                      (rc == ENOENT ? " (is it installed? run scripts/setup)" : ""));
+  if (!options.netns.empty() || !options.cgroup_procs.empty()) {
+    auto placed = spawn_placed(options, argv.data(), envp.data());
+    if (!placed) return make_error(placed.error());
+    pid = *placed;
+  } else {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    const std::string log = options.log_path.empty() ? "/dev/null" : options.log_path;
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (!options.working_dir.empty()) {
+      posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
+    }
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    // Own session: Ctrl-C in the terminal goes to dec only, which then stops services in order.
+    // Default signal dispositions and an empty mask, whatever dec's threads had blocked.
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+    int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+      return make_error("cannot start " + options.argv[0] + ": " + std::strerror(rc) +
+                        (rc == ENOENT ? " (is it installed? run scripts/setup)" : ""));
+    }
   }
   ProcessId id{pid, 0};
   // The start time is what makes the identity safe against pid reuse; /proc has it at once.

@@ -27,6 +27,11 @@ struct SpawnOptions {
   std::map<std::string, std::string> environment;  // added to the inherited environment
   std::string working_dir;                         // "" = inherit
   std::string log_path;                            // stdout+stderr appended here; "" = /dev/null
+  // Placement, done by the child before it execs so no instruction of the program runs
+  // outside its host: the network namespace's name in /var/run/netns ("" = dec's own), and
+  // files the child writes its pid into (linux_host::cgroup_join_files). Needs root.
+  std::string netns;
+  std::vector<std::string> cgroup_procs;
 };
 
 struct ProcessInfo {

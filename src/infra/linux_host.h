@@ -20,13 +20,18 @@ namespace dec::infra::linux_host {
 
 bool is_root();
 
-// Runs a program (looked up in PATH) and waits; error carries its exit status and stderr.
+// Runs a program (looked up in PATH) and waits; error carries its exit status and stderr
+// ("ip link add ... failed (exit 2): <stderr>"). stdin is /dev/null; a program still running
+// after 30 s is killed and reported.
 Result<std::string> run_command(const std::vector<std::string>& argv);
 
 // ---- network ---------------------------------------------------------------------------------
 
 // A Linux bridge in the root namespace with `address_cidr` (e.g. "198.18.7.1/24"), link up, and
-// `alias` stored as the interface alias (how discover() recognises dec's links).
+// `alias` stored as the interface alias (how discover() recognises dec's links). Its MAC is
+// derived from the address, so it stays the same while hosts join and leave (a bridge would
+// otherwise take its lowest port's MAC). An extra IPv4 address on it is removed. The alias
+// must not contain quotes, backslashes or line breaks.
 struct BridgeSpec {
   std::string name;          // at most 15 characters
   std::string address_cidr;  // gateway address of the hosts on this bridge
@@ -36,7 +41,10 @@ Status create_bridge(const BridgeSpec& spec);
 
 // A network namespace `netns` with loopback up and a veth pair: `veth_outer` (root namespace,
 // enslaved to `bridge`, up, alias `alias`) and its peer renamed "eth0" inside the namespace
-// with `address_cidr`, up, default route via `gateway`.
+// with `address_cidr`, up, default route via `gateway`. eth0's MAC is derived from its address,
+// so a host recreated with the same address is reachable at once (neighbours' ARP caches stay
+// right). Completes a half-made host: a namespace without its veth, a stale file in
+// /var/run/netns, a veth whose peer is not in the namespace.
 struct HostNetSpec {
   std::string netns;
   std::string bridge;
@@ -50,9 +58,9 @@ Status create_host_net(const HostNetSpec& spec);
 // Deletes the namespace (its veth pair goes with it). Processes still inside keep it alive, so
 // callers stop them first (netns_pids). OK when it does not exist.
 Status delete_netns(const std::string& netns);
-bool netns_exists(const std::string& netns);
-std::vector<std::string> list_netns();                      // names in /var/run/netns
-std::vector<pid_t> netns_pids(const std::string& netns);    // processes inside it
+bool netns_exists(const std::string& netns);  // the name is taken (even by a stale file)
+std::vector<std::string> list_netns();        // names in /var/run/netns
+std::vector<pid_t> netns_pids(const std::string& netns);  // processes inside it
 
 // Deletes a link of the root namespace (bridge or veth). OK when it does not exist.
 Status delete_link(const std::string& name);
@@ -69,8 +77,10 @@ Status set_link_up(const std::string& name, bool up);
 
 // Token-bucket shaping of the egress of `dev` (inside `netns`, or the root namespace when
 // `netns` is empty) to `bits_per_s`; 0 removes the shaping. Replaces any previous setting.
+// The kernel keeps whole bytes per second, so the rate is rounded down to a multiple of 8;
+// below 8 bit/s is an error. Bucket: 4 ms of traffic, at least 32 KiB; latency 50 ms.
 Status set_bandwidth(const std::string& netns, const std::string& dev, uint64_t bits_per_s);
-// The shaped rate in bits/s, 0 when unshaped.
+// The shaped rate in bits/s, 0 when unshaped (no tbf root qdisc).
 Result<uint64_t> bandwidth(const std::string& netns, const std::string& dev);
 
 // ---- cgroups ---------------------------------------------------------------------------------
@@ -81,22 +91,29 @@ CgroupVersion cgroup_version();
 struct CgroupLimits {
   std::optional<double> cpus;            // CPU quota in cores (cfs quota/period or cpu.max)
   std::optional<uint64_t> memory_bytes;  // hard memory limit
+  // Unset means no limit. cpus >= 0.01 (period 100 ms); the kernel rounds memory down to
+  // whole pages, so cgroup_limits() reads back a page multiple.
   bool operator==(const CgroupLimits&) const = default;
 };
 
 // `path` is relative to the hierarchy root, e.g. "dec/<installation>/<name>". v1: the same
-// path is created in the cpu, memory, freezer and pids hierarchies; v2: in the unified one.
+// path is created in the cpu, memory, freezer and pids hierarchies (those mounted); v2: in the
+// unified one, with cpu, memory and pids enabled in the ancestors' cgroup.subtree_control.
+// On an existing cgroup it creates what is missing and applies `limits`.
 Status create_cgroup(const std::string& path, const CgroupLimits& limits);
 Status set_cgroup_limits(const std::string& path, const CgroupLimits& limits);  // in place
 Result<CgroupLimits> cgroup_limits(const std::string& path);  // what the kernel has now
 // SIGKILLs whatever is still inside, waits for it to leave, removes the directories (and
 // empty parents up to, not including, `stop_at`). OK when missing.
+// Child cgroups go too. Frozen cgroups are thawed first (frozen processes ignore SIGKILL).
+// Gives up after about 3 s. When no ancestor of `path` is named `stop_at`, no parent is removed.
 Status delete_cgroup(const std::string& path, const std::string& stop_at = "dec");
-bool cgroup_exists(const std::string& path);
+bool cgroup_exists(const std::string& path);  // in any hierarchy (a half-made one counts)
 std::vector<pid_t> cgroup_pids(const std::string& path);
 // Children of `path` (names only), for discovery.
 std::vector<std::string> list_cgroups(const std::string& path);
-// Pause (freezer FROZEN / cgroup.freeze 1) or resume every process in the cgroup.
+// Pause (freezer FROZEN / cgroup.freeze 1) or resume every process in the cgroup; returns once
+// the kernel reports the new state (error after 2 s). v1 shows frozen processes in state 'D'.
 Status freeze_cgroup(const std::string& path, bool frozen);
 // Files a new process writes its pid into to join the cgroup (SpawnOptions::cgroup_procs).
 std::vector<std::string> cgroup_join_files(const std::string& path);
