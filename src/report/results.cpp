@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "core/units.h"
@@ -31,6 +32,27 @@ json latency_json(const metrics::Histogram& h) {
           {"max", us(h.max())}};
 }
 
+json fault_json(const FaultImpact& fault) {
+  json out = {
+      {"at_s", round_to(fault.at_s, 3)}, {"action", fault.action}, {"target", fault.target}};
+  if (fault.bandwidth) out["bandwidth"] = *fault.bandwidth;
+  out["applied"] = fault.applied;
+  if (!fault.error.empty()) out["error"] = fault.error;
+  if (!fault.applied) return out;
+  out["applied_at_s"] = round_to(fault.applied_at_s, 3);
+  if (fault.ends_fault) {
+    out["ends_fault"] = *fault.ends_fault;  // index in this list; the figures are there
+    return out;
+  }
+  out["throughput_before"] = round_to(fault.throughput_before, 1);
+  out["throughput_min"] = round_to(fault.throughput_min, 1);
+  out["dip_pct"] = round_to(fault.dip_pct, 1);
+  out["recovery_s"] = fault.recovery_s ? json(round_to(*fault.recovery_s, 2)) : json(nullptr);
+  out["lost"] = fault.lost;
+  out["duplicated"] = fault.duplicated;
+  return out;
+}
+
 }  // namespace
 
 std::string to_json(const ExperimentResult& result, bool pretty) {
@@ -46,8 +68,12 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
       timeline.push_back({{"t_s", round_to(point.t_s, 2)},
                           {"produced_per_s", round_to(point.produced_per_s, 1)},
                           {"consumed_per_s", round_to(point.consumed_per_s, 1)},
-                          {"p99_us", point.p99_us}});
+                          {"p99_us", point.p99_us},
+                          {"lost", point.lost},
+                          {"duplicated", point.duplicated}});
     }
+    json faults = json::array();
+    for (const auto& fault : run.faults) faults.push_back(fault_json(fault));
     json item = {
         {"run_id", run.run_id},
         {"system", run.system},
@@ -78,6 +104,7 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
         {"phases_s", phases},
         {"counters", counters},
         {"timeline", timeline},
+        {"faults", faults},
         {"histograms",
          {{"end_to_end_ns", e.end_to_end_latency.serialize()},
           {"publish_ns", e.publish_latency.serialize()}}},
@@ -142,6 +169,53 @@ std::string latency_text(double us) {
   if (us >= 1e6) return fixed(us / 1e6, 2) + " s";
   if (us >= 1e3) return fixed(us / 1e3, 2) + " ms";
   return fixed(us, 0) + " us";
+}
+
+// 2 decimals at most and no trailing zeros: "20", "20.5", as people write them in specs.
+std::string trimmed(double value) {
+  std::string text = fixed(value, 2);
+  while (text.back() == '0') text.pop_back();
+  if (text.back() == '.') text.pop_back();
+  return text;
+}
+
+std::string fault_name(const json& fault) {
+  std::string name =
+      fault.value("action", "?") + " node " + std::to_string(fault.value("target", 0));
+  if (fault.contains("bandwidth") && fault["bandwidth"].is_number()) {
+    name += " to " + trimmed(fault["bandwidth"].get<double>() / 1e6) + "Mbit";
+  }
+  return name + " @" + trimmed(fault.value("at_s", 0.0)) + "s";
+}
+
+// One fault's figures for a table cell.
+std::string fault_figures(const json& fault) {
+  if (!fault.value("applied", false)) return "NOT APPLIED (below)";
+  if (fault.contains("ends_fault") && fault["ends_fault"].is_number()) {
+    return "ends fault " + std::to_string(fault["ends_fault"].get<size_t>() + 1);
+  }
+  std::string text = "dip " + fixed(fault.value("dip_pct", 0.0), 0) + "%, ";
+  const bool paired =
+      fault.value("action", "") == "pause" || fault.value("action", "") == "disconnect";
+  if (fault.contains("recovery_s") && fault["recovery_s"].is_number()) {
+    text += "recovered " + fixed(fault["recovery_s"].get<double>(), 1) + " s";
+    // A pause or disconnect that was undone measures recovery from its undoing.
+    if (paired)
+      text +=
+          " after " + std::string(fault.value("action", "") == "pause" ? "resume" : "reconnect");
+  } else {
+    text += "not recovered";
+  }
+  text += ", lost " + with_commas(static_cast<double>(fault.value("lost", uint64_t{0})));
+  if (uint64_t duplicated = fault.value("duplicated", uint64_t{0}); duplicated > 0) {
+    text += ", dup " + with_commas(static_cast<double>(duplicated));
+  }
+  return text;
+}
+
+const json& faults_of(const json& run) {
+  static const json kNone = json::array();
+  return run.contains("faults") && run["faults"].is_array() ? run["faults"] : kNone;
 }
 
 struct Row {
@@ -272,6 +346,28 @@ Result<std::string> comparison_table(const std::string& results_json) {
           });
     }
   }
+  // One row per fault. Systems may have different faults (a fault can name its system), so the
+  // label says what the fault was only when every run that has it agrees.
+  size_t most_faults = 0;
+  for (const auto& r : runs) most_faults = std::max(most_faults, faults_of(r).size());
+  for (size_t f = 0; f < most_faults; ++f) {
+    std::optional<std::string> common;
+    bool same = true;
+    for (const auto& r : runs) {
+      if (f >= faults_of(r).size()) continue;
+      const std::string name = fault_name(faults_of(r)[f]);
+      same = same && (!common || *common == name);
+      common = name;
+    }
+    std::string label = "fault " + std::to_string(f + 1);
+    if (same && common) label += " " + *common;
+    add(label, 0, [&, f, same](const json& r) {
+      if (f >= faults_of(r).size()) return std::pair{std::string("-"), 0.0};
+      const json& fault = faults_of(r)[f];
+      return std::pair{(same ? "" : fault_name(fault) + ": ") + fault_figures(fault), 0.0};
+    });
+  }
+
   // Phase names in the label, figures in the cells, so columns stay narrow.
   std::string phase_names;
   for (const auto& r : runs) {
@@ -360,6 +456,17 @@ Result<std::string> comparison_table(const std::string& results_json) {
       }
     }
   }
+  std::string fault_errors;
+  for (const auto& r : runs) {
+    const json& faults = faults_of(r);
+    for (size_t f = 0; f < faults.size(); ++f) {
+      if (faults[f].value("applied", false)) continue;
+      fault_errors += "  " + r.value("system", "?") + ": fault " + std::to_string(f + 1) + " (" +
+                      fault_name(faults[f]) + "): " + faults[f].value("error", "no reason given") +
+                      "\n";
+    }
+  }
+  if (!fault_errors.empty()) out << "\nFaults not applied:\n" << fault_errors;
   return out.str();
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/spec.h"
 #include "load/engine.h"
+#include "report/faults.h"
 
 namespace dec::report {
 
@@ -25,6 +26,7 @@ struct RunResult {
   load::EngineResult engine;
   std::vector<std::pair<std::string, double>> phases_s;    // provision, deploy, run, destroy
   std::vector<std::pair<std::string, uint64_t>> counters;  // driver-specific (throttling, ...)
+  std::vector<FaultImpact> faults;                         // injected into this run, in time order
 };
 
 struct ExperimentResult {
