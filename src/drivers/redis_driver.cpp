@@ -1,15 +1,22 @@
 #include "drivers/redis_driver.h"
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -134,44 +141,52 @@ std::string_view reply_text(const redisReply* reply) {
 struct ContextDeleter {
   void operator()(redisContext* context) const { redisFree(context); }
 };
+using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
+
+timeval to_timeval(int milliseconds) {
+  return {milliseconds / 1000, static_cast<suseconds_t>(milliseconds % 1000) * 1000};
+}
+
+// Waits up to `timeout` until one of `descriptors` can be read (or has failed); false on timeout.
+// The caller checks each descriptor's revents.
+bool wait_readable(std::span<pollfd> descriptors, std::chrono::nanoseconds timeout) {
+  timeout = std::max(timeout, std::chrono::nanoseconds(0));
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  timespec wait{static_cast<time_t>(seconds.count()),
+                static_cast<decltype(timespec::tv_nsec)>((timeout - seconds).count())};
+  return ::ppoll(descriptors.data(), descriptors.size(), &wait, nullptr) > 0;
+}
 
 // One blocking connection. hiredis connects and parses replies; dec formats commands itself
 // (RESP is trivial) into a buffer that is reused, so a message costs no allocation, and writes
 // with MSG_NOSIGNAL, so a server that goes away is an error rather than a SIGPIPE.
 class Connection {
  public:
+  // Connects, waiting up to `timeout_ms`.
   static Result<std::unique_ptr<Connection>> open(const Address& address, int timeout_ms,
                                                   const core::Settings& properties) {
-    timeval timeout{timeout_ms / 1000, static_cast<suseconds_t>(timeout_ms % 1000) * 1000};
-    std::unique_ptr<redisContext, ContextDeleter> context(
-        redisConnectWithTimeout(address.host.c_str(), address.port, timeout));
+    ContextPtr context(
+        redisConnectWithTimeout(address.host.c_str(), address.port, to_timeval(timeout_ms)));
     if (!context) return make_error("cannot connect to redis at " + address.label);
     if (context->err) {
       return make_error("cannot connect to redis at " + address.label + ": " + context->errstr);
     }
-    if (redisSetTimeout(context.get(), timeout) != REDIS_OK) {
-      return make_error("cannot set socket timeouts for redis at " + address.label);
+    return set_up(std::move(context), address, timeout_ms, properties);
+  }
+
+  // Takes over `fd`, a blocking socket already connected to `address`.
+  static Result<std::unique_ptr<Connection>> adopt(int fd, const Address& address, int timeout_ms,
+                                                   const core::Settings& properties) {
+    ContextPtr context(redisConnectFd(fd));
+    if (!context) {
+      ::close(fd);
+      return make_error("cannot connect to redis at " + address.label + ": out of memory");
     }
-    auto connection =
-        std::unique_ptr<Connection>(new Connection(std::move(context), address, timeout_ms));
-    // Endpoint properties from the provider: a password (and ACL user) when the server has one.
-    if (auto password = properties.find("password"); password != properties.end()) {
-      std::vector<std::string_view> auth{"AUTH"};
-      if (auto user = properties.find("username"); user != properties.end()) {
-        auth.push_back(user->second);
-      }
-      auth.push_back(password->second);
-      auto reply = connection->command(auth);
-      if (!reply.ok()) return make_error(reply.error());
-      if ((*reply)->type == REDIS_REPLY_ERROR) {
-        return make_error("redis at " + address.label +
-                          " refused AUTH: " + std::string(reply_text(reply->get())));
-      }
-    }
-    return connection;
+    return set_up(std::move(context), address, timeout_ms, properties);
   }
 
   const std::string& label() const { return address_.label; }
+  int fd() const { return context_->fd; }
   bool has_output() const { return !output_.empty(); }
 
   void append(std::span<const std::string_view> args) {
@@ -219,10 +234,7 @@ class Connection {
   // Waits up to `timeout` for bytes to read; false on timeout.
   bool readable(std::chrono::nanoseconds timeout) {
     pollfd descriptor{context_->fd, POLLIN, 0};
-    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-    timespec wait{static_cast<time_t>(seconds.count()),
-                  static_cast<decltype(timespec::tv_nsec)>((timeout - seconds).count())};
-    return ::ppoll(&descriptor, 1, &wait, nullptr) > 0;
+    return wait_readable(std::span<pollfd>(&descriptor, 1), timeout);
   }
 
   // One command, sent and answered; the connection must have nothing else outstanding.
@@ -236,8 +248,33 @@ class Connection {
   }
 
  private:
-  Connection(std::unique_ptr<redisContext, ContextDeleter> context, Address address, int timeout_ms)
+  Connection(ContextPtr context, Address address, int timeout_ms)
       : context_(std::move(context)), address_(std::move(address)), timeout_ms_(timeout_ms) {}
+
+  static Result<std::unique_ptr<Connection>> set_up(ContextPtr context, const Address& address,
+                                                    int timeout_ms,
+                                                    const core::Settings& properties) {
+    if (redisSetTimeout(context.get(), to_timeval(timeout_ms)) != REDIS_OK) {
+      return make_error("cannot set socket timeouts for redis at " + address.label);
+    }
+    auto connection =
+        std::unique_ptr<Connection>(new Connection(std::move(context), address, timeout_ms));
+    // Endpoint properties from the provider: a password (and ACL user) when the server has one.
+    if (auto password = properties.find("password"); password != properties.end()) {
+      std::vector<std::string_view> auth{"AUTH"};
+      if (auto user = properties.find("username"); user != properties.end()) {
+        auth.push_back(user->second);
+      }
+      auth.push_back(password->second);
+      auto reply = connection->command(auth);
+      if (!reply.ok()) return make_error(reply.error());
+      if ((*reply)->type == REDIS_REPLY_ERROR) {
+        return make_error("redis at " + address.label +
+                          " refused AUTH: " + std::string(reply_text(reply->get())));
+      }
+    }
+    return connection;
+  }
 
   void append_header(char kind, size_t number) {
     std::array<char, 24> text;
@@ -256,22 +293,196 @@ class Connection {
     return "redis at " + address_.label + ": " + (error ? std::strerror(error) : "I/O error");
   }
 
-  std::unique_ptr<redisContext, ContextDeleter> context_;
+  ContextPtr context_;
   Address address_;
   int timeout_ms_;
   std::string output_;
+};
+
+// ---- nodes ----------------------------------------------------------------------------------
+
+constexpr std::chrono::milliseconds kReconnectInterval{500};
+constexpr int kMaxReconnectAttempts = 120;
+
+// Node failures seen by a driver's producers and consumers, for Driver::counters().
+struct NodeStats {
+  std::atomic<uint64_t> connections_lost{0};
+  std::atomic<uint64_t> reconnect_attempts{0};
+  std::atomic<uint64_t> reconnects{0};
+  std::atomic<uint64_t> sends_to_down_node{0};
+};
+
+// A connection attempt in progress on a non-blocking socket.
+struct PendingConnect {
+  int fd = -1;
+  Clock::time_point started;
+  PendingConnect(int fd, Clock::time_point started) : fd(fd), started(started) {}
+  PendingConnect(const PendingConnect&) = delete;
+  PendingConnect& operator=(const PendingConnect&) = delete;
+  ~PendingConnect() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// A producer's or consumer's connection to one node. After lost(), the node is down for this
+// client: reconnect() tries again without ever waiting (a non-blocking connect, checked on each
+// call), starting an attempt at most every kReconnectInterval and at most kMaxReconnectAttempts
+// times in a row; then the node stays down. A blackholed node thus never stalls the client's
+// other nodes for longer than its first timeout.
+class NodeLink {
+ public:
+  NodeLink(std::unique_ptr<Connection> connection, Address address, int timeout_ms,
+           core::Settings properties, std::shared_ptr<NodeStats> stats)
+      : connection_(std::move(connection)),
+        address_(std::move(address)),
+        timeout_ms_(timeout_ms),
+        properties_(std::move(properties)),
+        stats_(std::move(stats)) {}
+
+  // Null while the node is down.
+  Connection* connection() const { return connection_.get(); }
+  const std::string& label() const { return address_.label; }
+  // Why the node is down, for the messages that cannot be sent to it.
+  const std::string& down_error() const { return down_error_; }
+
+  void lost(const std::string& error) {
+    connection_.reset();
+    stats_->connections_lost.fetch_add(1, std::memory_order_relaxed);
+    attempts_ = 0;
+    next_attempt_ = Clock::now() + kReconnectInterval;
+    set_down(error);
+  }
+
+  // True when connected, possibly again after this call.
+  bool reconnect() {
+    if (connection_) return true;
+    Clock::time_point now = Clock::now();
+    if (pending_ && finish_attempt(now)) return true;
+    if (pending_ || now < next_attempt_ || attempts_ >= kMaxReconnectAttempts) return false;
+    ++attempts_;
+    stats_->reconnect_attempts.fetch_add(1, std::memory_order_relaxed);
+    next_attempt_ = now + kReconnectInterval;
+    if (std::string error = start_attempt(now); !error.empty()) {
+      set_down("cannot connect to redis at " + address_.label + ": " + error);
+      return false;
+    }
+    return finish_attempt(now);  // a local server often accepts at once
+  }
+
+ private:
+  // Starts a non-blocking connect; returns why it failed at once, or "".
+  std::string start_attempt(Clock::time_point now) {
+    if (!resolved_) {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* found = nullptr;
+      std::string port = std::to_string(address_.port);
+      if (int error = ::getaddrinfo(address_.host.c_str(), port.c_str(), &hints, &found)) {
+        return ::gai_strerror(error);
+      }
+      // IPv4 first, as hiredis does: "localhost" must reach a server bound to 127.0.0.1.
+      const addrinfo* chosen = found;
+      for (const addrinfo* entry = found; entry; entry = entry->ai_next) {
+        if (entry->ai_family == AF_INET) {
+          chosen = entry;
+          break;
+        }
+      }
+      std::memcpy(&resolved_address_, chosen->ai_addr, chosen->ai_addrlen);
+      resolved_length_ = chosen->ai_addrlen;
+      ::freeaddrinfo(found);
+      resolved_ = true;
+    }
+    int fd = ::socket(resolved_address_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::strerror(errno);
+    pending_ = std::make_unique<PendingConnect>(fd, now);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&resolved_address_), resolved_length_) !=
+            0 &&
+        errno != EINPROGRESS) {
+      int error = errno;
+      pending_.reset();
+      return std::strerror(error);
+    }
+    return "";
+  }
+
+  // Checks the attempt in progress without waiting; true once it has connected.
+  bool finish_attempt(Clock::time_point now) {
+    pollfd descriptor{pending_->fd, POLLOUT, 0};
+    int ready = ::poll(&descriptor, 1, 0);
+    if (ready == 0) {
+      if (now - pending_->started < kReconnectInterval) return false;
+      pending_.reset();
+      set_down("cannot connect to redis at " + address_.label + ": no answer within " +
+               std::to_string(kReconnectInterval.count()) + " ms");
+      return false;
+    }
+    int error = ready < 0 ? errno : 0;
+    socklen_t length = sizeof(error);
+    if (ready > 0 && ::getsockopt(pending_->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+      error = errno;
+    }
+    if (error != 0) {
+      pending_.reset();
+      set_down("cannot connect to redis at " + address_.label + ": " + std::strerror(error));
+      return false;
+    }
+    // Blocking from here on, as hiredis expects; no Nagle delay, as hiredis sets up its own.
+    int fd = std::exchange(pending_->fd, -1);
+    pending_.reset();
+    int flags = ::fcntl(fd, F_GETFL);
+    int no_delay = 1;
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 ||
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof(no_delay)) != 0) {
+      set_down("cannot set up the connection to redis at " + address_.label + ": " +
+               std::strerror(errno));
+      ::close(fd);
+      return false;
+    }
+    auto connection = Connection::adopt(fd, address_, timeout_ms_, properties_);
+    if (!connection.ok()) {
+      set_down(connection.error());
+      return false;
+    }
+    connection_ = std::move(*connection);
+    stats_->reconnects.fetch_add(1, std::memory_order_relaxed);
+    down_error_.clear();
+    return true;
+  }
+
+  void set_down(const std::string& cause) {
+    down_error_ = "redis node down (" + cause + "); ";
+    if (attempts_ >= kMaxReconnectAttempts && !pending_) {
+      down_error_ +=
+          "gave up after " + std::to_string(kMaxReconnectAttempts) + " reconnection attempts";
+    } else {
+      down_error_ +=
+          "reconnecting at most every " + std::to_string(kReconnectInterval.count()) + " ms";
+    }
+  }
+
+  std::unique_ptr<Connection> connection_;
+  Address address_;
+  int timeout_ms_;
+  core::Settings properties_;
+  std::shared_ptr<NodeStats> stats_;
+  std::string down_error_;
+  std::unique_ptr<PendingConnect> pending_;
+  Clock::time_point next_attempt_;
+  int attempts_ = 0;  // attempts since the connection was lost
+  bool resolved_ = false;
+  sockaddr_storage resolved_address_{};
+  socklen_t resolved_length_ = 0;
 };
 
 // ---- topics ---------------------------------------------------------------------------------
 
 std::string partitions_key(const std::string& topic) { return "dec:partitions:" + topic; }
 
-// Partitions of a topic as recorded by create_topic; 1 when there is no record (a plain stream,
-// possibly one dec did not create).
-Result<int> topic_partitions(Connection& connection, const std::string& topic) {
-  auto reply = connection.command({"GET", partitions_key(topic)});
-  if (!reply.ok()) return make_error(reply.error());
-  const redisReply* value = reply->get();
+// Partitions of a topic from the reply to GET dec:partitions:<topic>; 1 when there is no record
+// (a plain stream, possibly one dec did not create).
+Result<int> partitions_from_reply(const redisReply* value, const std::string& topic) {
   if (value->type == REDIS_REPLY_NIL) return 1;
   if (value->type == REDIS_REPLY_STRING) {
     auto partitions = parse_integer(std::string(reply_text(value)));
@@ -290,10 +501,11 @@ Status expect_ok(const Result<ReplyPtr>& reply, const std::string& what) {
   return Status::Ok();
 }
 
-// FNV-1a: stable across processes and builds, so dec workers agree on a key's partition.
-uint64_t key_hash(std::string_view key) {
+// FNV-1a: stable across processes and builds, so dec workers agree on a key's partition and a
+// stream's node.
+uint64_t fnv1a(std::string_view text) {
   uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : key) {
+  for (unsigned char c : text) {
     hash ^= c;
     hash *= 1099511628211ull;
   }
@@ -304,29 +516,50 @@ uint64_t key_hash(std::string_view key) {
 
 class RedisProducer final : public Producer {
  public:
-  RedisProducer(std::unique_ptr<Connection> connection, const RedisConfig& config)
-      : connection_(std::move(connection)),
-        window_(static_cast<size_t>(config.pipeline)),
-        callbacks_(window_),
+  RedisProducer(std::vector<NodeLink> links, const RedisConfig& config,
+                std::shared_ptr<NodeStats> stats)
+      : window_(static_cast<size_t>(config.pipeline)),
         maxlen_(std::to_string(config.maxlen)),
         trim_(config.maxlen > 0),
-        trim_operator_(config.trim_exact ? "=" : "~") {}
+        trim_operator_(config.trim_exact ? "=" : "~"),
+        stats_(std::move(stats)) {
+    nodes_.reserve(links.size());
+    for (NodeLink& link : links) nodes_.push_back({std::move(link), {}, {}, 0, 0, 0});
+    for (ProducerNode& node : nodes_) node.callbacks.resize(window_);
+  }
 
   ~RedisProducer() override {
     // Deliver what Redis has acknowledged; whatever is left is reported as lost.
-    if (broken_.empty()) (void)drain();
-    fail_outstanding("producer closed before redis acknowledged the message");
+    drain();
+    for (ProducerNode& node : nodes_) {
+      fail_outstanding(node, "producer closed before redis acknowledged the message");
+    }
   }
 
   Status send(const std::string& topic, std::string_view key, std::string_view payload,
               AckCallback on_ack) override {
-    if (!broken_.empty()) return make_error(broken_);
     auto route = find_route(topic);
     if (!route.ok()) return make_error(route.error());
+    if (*route == nullptr) {  // no node holding the topic's record answers: try again later
+      stats_->sends_to_down_node.fetch_add(1, std::memory_order_relaxed);
+      on_ack(false, unreachable_error_);
+      return Status::Ok();
+    }
     Route& target = **route;
     size_t partition = target.streams.size() == 1 ? 0
                        : key.empty()              ? target.next_partition++ % target.streams.size()
-                                                  : key_hash(key) % target.streams.size();
+                                                  : fnv1a(key) % target.streams.size();
+    ProducerNode& node = nodes_[target.nodes[partition]];
+    Connection* connection = node.link.connection();
+    if (connection == nullptr) {
+      if (!node.link.reconnect()) {
+        // The message is accepted and fails at once: the other nodes carry on.
+        stats_->sends_to_down_node.fetch_add(1, std::memory_order_relaxed);
+        on_ack(false, node.link.down_error());
+        return Status::Ok();
+      }
+      connection = node.link.connection();
+    }
 
     std::array<std::string_view, 10> args;
     size_t count = 0;
@@ -344,47 +577,65 @@ class RedisProducer final : public Producer {
     }
     args[count++] = "p";
     args[count++] = payload;
-    connection_->append(std::span<const std::string_view>(args.data(), count));
-    callbacks_[(first_ + outstanding_) % window_] = std::move(on_ack);
+    connection->append(std::span<const std::string_view>(args.data(), count));
+    node.callbacks[(node.first + node.outstanding) % window_] = std::move(on_ack);
+    ++node.outstanding;
+    ++node.unwritten;
     ++outstanding_;
-    ++unwritten_;
 
     // The message is accepted from here on: failures reach it through its callback.
     // Batching decides throughput: a write (and a read) per message costs the client more CPU
     // than Redis spends on the XADD, so commands are written in batches, as redis-benchmark -P
     // does, while an idle connection still gets each message at once.
-    if (outstanding_ >= window_) {
-      if (write()) receive(/*wait=*/true);  // full window: wait for the oldest replies
-    } else if (outstanding_ == unwritten_) {
-      write();  // nothing awaits a reply: latency matters more than batching
-    } else if (unwritten_ == 1) {
+    if (node.outstanding >= window_) {
+      if (write(node)) receive(node, /*wait=*/true);  // full window: wait for the oldest replies
+    } else if (node.outstanding == node.unwritten) {
+      write(node);  // nothing awaits a reply: latency matters more than batching
+    } else if (node.unwritten == 1) {
       // A new batch behind commands sent earlier. If their replies are all in (a zero-timeout
       // poll, once per batch), the connection is idle after all.
-      batch_started_ = Clock::now();
-      if (receive(/*wait=*/false) && outstanding_ == unwritten_) write();
-    } else if (Clock::now() - batch_started_ >= kMaxBatchDelay) {
-      if (receive(/*wait=*/false)) write();  // a slow sender: do not hold its batch longer
+      node.batch_started = Clock::now();
+      if (receive(node, /*wait=*/false) && node.outstanding == node.unwritten) write(node);
+    } else if (Clock::now() - node.batch_started >= kMaxBatchDelay) {
+      if (receive(node, /*wait=*/false)) write(node);  // a slow sender: do not hold its batch
     }
     return Status::Ok();
   }
 
-  Status flush() override { return drain(); }
+  // Failures, including a node that went down, reach the messages through their callbacks.
+  Status flush() override {
+    drain();
+    return Status::Ok();
+  }
 
   size_t in_flight() const override { return outstanding_; }
 
   bool delivers_acks_while_polling() const override { return true; }
 
   Status poll_acks(std::chrono::nanoseconds max_wait) override {
-    if (!broken_.empty()) return make_error(broken_);
-    if (!write()) return make_error(broken_);
+    for (ProducerNode& node : nodes_) write(node);
     if (outstanding_ == 0) {
       std::this_thread::sleep_for(max_wait);
       return Status::Ok();
     }
     size_t before = outstanding_;
-    if (!receive(/*wait=*/false)) return make_error(broken_);
-    if (outstanding_ == before && connection_->readable(max_wait)) {
-      if (!receive(/*wait=*/false)) return make_error(broken_);
+    for (ProducerNode& node : nodes_) {
+      if (node.outstanding > 0) receive(node, /*wait=*/false);
+    }
+    if (outstanding_ != before) return Status::Ok();
+    descriptors_.clear();
+    waiting_.clear();
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Connection* connection = nodes_[i].link.connection();
+      if (connection != nullptr && nodes_[i].outstanding > 0) {
+        descriptors_.push_back({connection->fd(), POLLIN, 0});
+        waiting_.push_back(i);
+      }
+    }
+    if (!descriptors_.empty() && wait_readable(descriptors_, max_wait)) {
+      for (size_t k = 0; k < descriptors_.size(); ++k) {
+        if (descriptors_[k].revents != 0) receive(nodes_[waiting_[k]], /*wait=*/false);
+      }
     }
     return Status::Ok();
   }
@@ -393,18 +644,29 @@ class RedisProducer final : public Producer {
   struct Route {
     std::string topic;
     std::vector<std::string> streams;
+    std::vector<uint32_t> nodes;  // per partition: index into nodes_
     size_t next_partition = 0;
   };
 
-  Status drain() {
-    if (!broken_.empty()) return make_error(broken_);
-    if (!write()) return make_error(broken_);
-    while (outstanding_ > 0) {
-      if (!receive(/*wait=*/true)) return make_error(broken_);
+  // One node's connection with its window of commands awaiting replies.
+  struct ProducerNode {
+    NodeLink link;
+    std::vector<AckCallback> callbacks;  // ring of `window_`, oldest at first
+    Clock::time_point batch_started;
+    size_t first = 0;
+    size_t outstanding = 0;  // sent, not yet acknowledged (includes unwritten)
+    size_t unwritten = 0;    // formatted into the connection's buffer, not yet written
+  };
+
+  void drain() {
+    for (ProducerNode& node : nodes_) write(node);
+    for (ProducerNode& node : nodes_) {
+      while (node.outstanding > 0 && receive(node, /*wait=*/true)) {
+      }
     }
-    return Status::Ok();
   }
 
+  // The topic's streams and nodes, looked up on first use; nullptr while no node answers.
   Result<Route*> find_route(const std::string& topic) {
     if (last_route_ < routes_.size() && routes_[last_route_].topic == topic) {
       return &routes_[last_route_];
@@ -415,45 +677,78 @@ class RedisProducer final : public Producer {
         return &routes_[i];
       }
     }
-    // A new topic: ask Redis for its partitions on the now quiet connection (replies are
-    // strictly ordered, so outstanding XADD replies must be read first).
-    if (Status drained = drain(); !drained.ok()) return make_error(drained.error());
-    auto partitions = topic_partitions(*connection_, topic);
-    if (!partitions.ok()) {
-      broken_ = partitions.error();
-      return make_error(partitions.error());
+    auto partitions = lookup_partitions(topic);
+    if (!partitions.ok()) return make_error(partitions.error());
+    if (!*partitions) return nullptr;
+    Route route{topic, redis_stream_names(topic, **partitions), {}, 0};
+    for (int p = 0; p < **partitions; ++p) {
+      route.nodes.push_back(static_cast<uint32_t>(redis_stream_node(topic, p, nodes_.size())));
     }
-    routes_.push_back({topic, redis_stream_names(topic, *partitions), 0});
+    routes_.push_back(std::move(route));
     last_route_ = routes_.size() - 1;
     return &routes_.back();
   }
 
-  // Returns false (and fails everything outstanding) when the connection broke.
-  bool write() {
-    if (unwritten_ == 0) return broken_.empty();
-    if (Status written = connection_->write_output(); !written.ok()) {
-      fail_outstanding(written.error());
+  // A new topic's partitions, from the record on its first node that answers (its home node
+  // unless that one is down); nullopt, with unreachable_error_ set, when no node answers.
+  Result<std::optional<int>> lookup_partitions(const std::string& topic) {
+    size_t home = redis_stream_node(topic, 0, nodes_.size());
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      ProducerNode& node = nodes_[(home + i) % nodes_.size()];
+      // Replies are strictly ordered: the outstanding XADD replies must be read first.
+      if (node.link.reconnect() && write(node)) {
+        while (node.outstanding > 0 && receive(node, /*wait=*/true)) {
+        }
+      }
+      Connection* connection = node.link.connection();
+      if (connection == nullptr) {
+        unreachable_error_ = node.link.down_error();
+        continue;
+      }
+      auto reply = connection->command({"GET", partitions_key(topic)});
+      if (!reply.ok()) {
+        node_lost(node, reply.error());
+        unreachable_error_ = node.link.down_error();
+        continue;
+      }
+      auto partitions = partitions_from_reply(reply->get(), topic);
+      if (!partitions.ok()) return make_error(partitions.error());
+      return std::optional<int>(*partitions);
+    }
+    unreachable_error_ = "cannot find the partitions of topic " + topic + ": " + unreachable_error_;
+    return std::optional<int>();
+  }
+
+  // Returns false (and fails everything outstanding on the node) when the node is down.
+  bool write(ProducerNode& node) {
+    if (node.unwritten == 0) return node.link.connection() != nullptr;
+    if (Status written = node.link.connection()->write_output(); !written.ok()) {
+      node_lost(node, written.error());
       return false;
     }
-    unwritten_ = 0;
+    node.unwritten = 0;
     return true;
   }
 
-  // Delivers every reply that has arrived; with `wait`, blocks until at least one has.
-  bool receive(bool wait) {
+  // Delivers every reply of the node that has arrived; with `wait`, blocks until at least one
+  // has. Returns false when the node is down.
+  bool receive(ProducerNode& node, bool wait) {
+    Connection* connection = node.link.connection();
+    if (connection == nullptr) return false;
     for (;;) {
-      auto reply = connection_->next_reply(wait);
+      auto reply = connection->next_reply(wait);
       if (!reply.ok()) {
-        fail_outstanding(reply.error());
+        node_lost(node, reply.error());
         return false;
       }
       if (!*reply) return true;
-      if (outstanding_ == unwritten_) {
-        fail_outstanding("redis at " + connection_->label() + " sent a reply nobody asked for");
+      if (node.outstanding == node.unwritten) {
+        node_lost(node, "redis at " + connection->label() + " sent a reply nobody asked for");
         return false;
       }
-      AckCallback callback = std::move(callbacks_[first_]);
-      first_ = (first_ + 1) % window_;
+      AckCallback callback = std::move(node.callbacks[node.first]);
+      node.first = (node.first + 1) % window_;
+      --node.outstanding;
       --outstanding_;
       const redisReply* value = reply->get();
       if (value->type == REDIS_REPLY_ERROR) {
@@ -465,34 +760,39 @@ class RedisProducer final : public Producer {
     }
   }
 
-  void fail_outstanding(const std::string& error) {
-    if (broken_.empty()) broken_ = error;
-    while (outstanding_ > 0) {
-      AckCallback callback = std::move(callbacks_[first_]);
-      first_ = (first_ + 1) % window_;
+  void node_lost(ProducerNode& node, const std::string& error) {
+    std::string message = error;  // `error` may belong to the connection being closed
+    node.link.lost(message);
+    fail_outstanding(node, message);
+  }
+
+  void fail_outstanding(ProducerNode& node, const std::string& error) {
+    while (node.outstanding > 0) {
+      AckCallback callback = std::move(node.callbacks[node.first]);
+      node.first = (node.first + 1) % window_;
+      --node.outstanding;
       --outstanding_;
-      if (callback) callback(false, broken_);
+      if (callback) callback(false, error);
     }
-    unwritten_ = 0;
+    node.unwritten = 0;
   }
 
   // Longest a command waits in the batch while replies are pending, when send() is called at
   // all (an idle sender calls flush() or poll_acks(), which write at once).
   static constexpr std::chrono::microseconds kMaxBatchDelay{50};
 
-  std::unique_ptr<Connection> connection_;
-  size_t window_;
-  Clock::time_point batch_started_;
-  std::vector<AckCallback> callbacks_;  // ring of `window_`, oldest at first_
-  size_t first_ = 0;
-  size_t outstanding_ = 0;  // sent, not yet acknowledged (includes unwritten_)
-  size_t unwritten_ = 0;    // formatted into the connection's buffer, not yet written
+  size_t window_;  // commands in flight per node
+  std::vector<ProducerNode> nodes_;
+  size_t outstanding_ = 0;  // over all nodes
   std::string maxlen_;
   bool trim_;
   std::string trim_operator_;
+  std::shared_ptr<NodeStats> stats_;
   std::vector<Route> routes_;
   size_t last_route_ = 0;
-  std::string broken_;  // the error that broke the connection; sends fail from then on
+  std::string unreachable_error_;    // why the last topic lookup found no node
+  std::vector<pollfd> descriptors_;  // poll_acks: reused
+  std::vector<size_t> waiting_;      // poll_acks: node of each descriptor
 };
 
 // ---- consumer -------------------------------------------------------------------------------
@@ -505,55 +805,115 @@ struct ConsumerStream {
   std::string last_id = "0-0";  // plain reads: where the next XREAD continues
 };
 
+// A consumer's streams on one node, and the state of its connection there.
+struct ConsumerNode {
+  NodeLink link;
+  std::vector<ConsumerStream> streams;
+  bool read_pending = false;       // a read was written, its reply not yet taken
+  uint64_t read_round = 0;         // the poll() call that wrote it
+  Clock::time_point read_expires;  // when the server stops blocking on it
+  size_t pending_ack_replies = 0;  // XACKs written, replies (which precede the read's) not read
+};
+
 class RedisConsumer final : public Consumer {
  public:
-  RedisConsumer(std::unique_ptr<Connection> connection, const RedisConfig& config,
-                std::string group, std::string consumer_name, std::vector<ConsumerStream> streams)
-      : connection_(std::move(connection)),
+  RedisConsumer(std::vector<ConsumerNode> nodes, const RedisConfig& config, std::string group,
+                std::string consumer_name)
+      : nodes_(std::move(nodes)),
         config_(config),
         group_(std::move(group)),
         consumer_name_(std::move(consumer_name)),
-        streams_(std::move(streams)),
         read_count_(std::to_string(config.read_count)) {}
 
   ~RedisConsumer() override {
     // The last batch's XACKs were written without waiting; read their replies so they are
     // known to have been applied before the connection closes.
-    while (pending_ack_replies_ > 0 && connection_->next_reply(true).ok()) --pending_ack_replies_;
+    for (ConsumerNode& node : nodes_) {
+      Connection* connection = node.link.connection();
+      while (connection != nullptr && node.pending_ack_replies > 0 &&
+             connection->next_reply(true).ok()) {
+        --node.pending_ack_replies;
+      }
+    }
   }
 
+  // Writes a read to every node that has none outstanding, then takes replies as they come.
+  // Returns with the first batch of entries (from any node), or when the time is up and every
+  // read written in this call has been answered; a read still blocking in a server (written by
+  // an earlier call, whose BLOCK lasts longer) is left for the next call.
   Result<size_t> poll(std::chrono::milliseconds timeout,
                       const std::function<void(const ReceivedMessage&)>& on_message) override {
-    if (streams_.empty()) {  // a group member without a partition
+    if (nodes_.empty()) {  // a group member without a partition
       std::this_thread::sleep_for(timeout);
       return size_t{0};
     }
-    auto deadline = Clock::now() + timeout;
-    for (;;) {
-      auto remaining =
-          std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      int64_t block_ms = std::min<int64_t>(remaining, config_.block_ms);
-      append_read(timeout.count() > 0 && block_ms > 0 ? block_ms : 0);
-      if (Status written = connection_->write_output(); !written.ok()) {
-        return make_error(written.error());
+    const uint64_t round = ++round_;
+    const auto deadline = Clock::now() + timeout;
+    const auto reply_timeout = std::chrono::milliseconds(config_.timeout_ms);
+    for (bool first = true;; first = false) {
+      auto now = Clock::now();
+      if (first || now < deadline) {
+        auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+        int64_t block_ms = std::min<int64_t>(remaining, config_.block_ms);
+        if (timeout.count() <= 0 || block_ms <= 0) block_ms = 0;
+        for (ConsumerNode& node : nodes_) {
+          if (node.read_pending || !node.link.reconnect()) continue;
+          append_read(node, block_ms);
+          if (Status written = node.link.connection()->write_output(); !written.ok()) {
+            node_lost(node, written.error());
+            continue;
+          }
+          node.read_pending = true;
+          node.read_round = round;
+          node.read_expires = now + std::chrono::milliseconds(block_ms);
+        }
       }
-      if (Status acked = read_ack_replies(); !acked.ok()) return make_error(acked.error());
-      auto reply = connection_->next_reply(true);
-      if (!reply.ok()) return make_error(reply.error());
-      const redisReply* value = reply->get();
-      if (value->type == REDIS_REPLY_ERROR) {
-        return make_error("redis at " + connection_->label() + ": " +
-                          std::string(reply_text(value)) +
-                          (group_.empty() ? "" : " (were the groups prepared?)"));
+
+      auto wake = now < deadline ? deadline : Clock::time_point::max();
+      descriptors_.clear();
+      waiting_.clear();
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        ConsumerNode& node = nodes_[i];
+        if (!node.read_pending) continue;
+        descriptors_.push_back({node.link.connection()->fd(), POLLIN, 0});
+        waiting_.push_back(i);
+        wake = std::min(wake, node.read_expires + reply_timeout);
       }
-      if (value->type == REDIS_REPLY_ARRAY) return deliver(value, on_message);
-      if (block_ms == 0 || Clock::now() >= deadline) return size_t{0};
+      if (descriptors_.empty()) {
+        // Every node is down: wait out the call; reconnection is tried on the next pass.
+        if (now >= deadline) return size_t{0};
+        std::this_thread::sleep_until(std::min(deadline, now + kReconnectInterval));
+        continue;
+      }
+
+      size_t delivered = 0;
+      bool got_entries = false;
+      if (wait_readable(descriptors_, wake - now)) {
+        for (size_t k = 0; k < descriptors_.size(); ++k) {
+          if (descriptors_[k].revents == 0) continue;
+          Status taken = take_replies(nodes_[waiting_[k]], on_message, delivered, got_entries);
+          if (!taken.ok()) return make_error(taken.error());
+        }
+      }
+      now = Clock::now();
+      bool awaiting_this_round = false;
+      for (ConsumerNode& node : nodes_) {
+        if (!node.read_pending) continue;
+        if (now > node.read_expires + reply_timeout) {
+          node_lost(node, "redis at " + node.link.label() + " did not answer within " +
+                              std::to_string(config_.timeout_ms) + " ms (config timeout_ms)");
+        } else if (node.read_round == round) {
+          awaiting_this_round = true;
+        }
+      }
+      if (got_entries) return delivered;
+      if (now >= deadline && !awaiting_this_round) return size_t{0};
     }
   }
 
  private:
   // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS s... > ...  or  XREAD ... STREAMS s... id...
-  void append_read(int64_t block_ms) {
+  void append_read(ConsumerNode& node, int64_t block_ms) {
     std::string block_text = std::to_string(block_ms);
     args_.clear();
     if (group_.empty()) {
@@ -564,31 +924,63 @@ class RedisConsumer final : public Consumer {
     args_.insert(args_.end(), {"COUNT", read_count_});
     if (block_ms > 0) args_.insert(args_.end(), {"BLOCK", block_text});
     args_.push_back("STREAMS");
-    for (const ConsumerStream& stream : streams_) args_.push_back(stream.stream);
-    for (const ConsumerStream& stream : streams_) {
+    for (const ConsumerStream& stream : node.streams) args_.push_back(stream.stream);
+    for (const ConsumerStream& stream : node.streams) {
       args_.push_back(group_.empty() ? stream.last_id : kNewEntries);
     }
-    connection_->append(args_);
+    node.link.connection()->append(args_);
   }
 
-  Status read_ack_replies() {
-    for (; pending_ack_replies_ > 0; --pending_ack_replies_) {
-      auto reply = connection_->next_reply(true);
-      if (Status ok = expect_ok(reply, "XACK failed"); !ok.ok()) return ok;
+  // Takes every complete reply of the node that has arrived, without waiting: XACK replies
+  // first, then the read's, whose entries go to `on_message`.
+  Status take_replies(ConsumerNode& node,
+                      const std::function<void(const ReceivedMessage&)>& on_message,
+                      size_t& delivered, bool& got_entries) {
+    for (;;) {
+      Connection* connection = node.link.connection();
+      if (connection == nullptr) return Status::Ok();
+      auto reply = connection->next_reply(/*wait=*/false);
+      if (!reply.ok()) {
+        node_lost(node, reply.error());
+        return Status::Ok();
+      }
+      if (!*reply) return Status::Ok();
+      const redisReply* value = reply->get();
+      if (node.pending_ack_replies > 0) {
+        --node.pending_ack_replies;
+        if (value->type == REDIS_REPLY_ERROR) {
+          return make_error("XACK failed: " + std::string(reply_text(value)));
+        }
+        continue;
+      }
+      if (!node.read_pending) {
+        node_lost(node, "redis at " + connection->label() + " sent a reply nobody asked for");
+        return Status::Ok();
+      }
+      node.read_pending = false;
+      if (value->type == REDIS_REPLY_ERROR) {
+        return make_error("redis at " + connection->label() + ": " +
+                          std::string(reply_text(value)) +
+                          (group_.empty() ? "" : " (were the groups prepared?)"));
+      }
+      if (value->type == REDIS_REPLY_ARRAY) {
+        got_entries = true;
+        delivered += deliver(node, value, on_message);
+      }
     }
-    return Status::Ok();
   }
 
-  Result<size_t> deliver(const redisReply* value,
-                         const std::function<void(const ReceivedMessage&)>& on_message) {
+  size_t deliver(ConsumerNode& node, const redisReply* value,
+                 const std::function<void(const ReceivedMessage&)>& on_message) {
     size_t delivered = 0;
+    Connection& connection = *node.link.connection();
     for (size_t s = 0; s < value->elements; ++s) {
       const redisReply* stream_reply = value->element[s];
       if (stream_reply->type != REDIS_REPLY_ARRAY || stream_reply->elements != 2) continue;
       std::string_view name = reply_text(stream_reply->element[0]);
-      auto stream = std::find_if(streams_.begin(), streams_.end(),
+      auto stream = std::find_if(node.streams.begin(), node.streams.end(),
                                  [&](const ConsumerStream& c) { return c.stream == name; });
-      if (stream == streams_.end()) continue;
+      if (stream == node.streams.end()) continue;
       const redisReply* entries = stream_reply->element[1];
       if (!group_.empty()) args_.assign({"XACK", stream->stream, group_});
       for (size_t e = 0; e < entries->elements; ++e) {
@@ -615,27 +1007,35 @@ class RedisConsumer final : public Consumer {
         }
       }
       if (!group_.empty() && args_.size() > 3) {
-        connection_->append(args_);
-        ++pending_ack_replies_;
+        connection.append(args_);
+        ++node.pending_ack_replies;
       }
     }
     // Send the acks now, read their replies with the next read: no extra round trip.
-    if (pending_ack_replies_ > 0) {
-      if (Status written = connection_->write_output(); !written.ok()) {
-        return make_error(written.error());
+    if (node.pending_ack_replies > 0) {
+      if (Status written = connection.write_output(); !written.ok()) {
+        node_lost(node, written.error());
       }
     }
     return delivered;
   }
 
-  std::unique_ptr<Connection> connection_;
+  void node_lost(ConsumerNode& node, const std::string& error) {
+    std::string message = error;  // `error` may belong to the connection being closed
+    node.link.lost(message);
+    node.read_pending = false;
+    node.pending_ack_replies = 0;
+  }
+
+  std::vector<ConsumerNode> nodes_;  // only nodes holding at least one of the streams
   RedisConfig config_;
   std::string group_;  // empty: plain XREAD
   std::string consumer_name_;
-  std::vector<ConsumerStream> streams_;
   std::string read_count_;
+  uint64_t round_ = 0;                  // poll() calls so far
   std::vector<std::string_view> args_;  // reused for every command
-  size_t pending_ack_replies_ = 0;
+  std::vector<pollfd> descriptors_;     // reused by poll()
+  std::vector<size_t> waiting_;         // poll(): node of each descriptor
 };
 
 }  // namespace
@@ -643,14 +1043,56 @@ class RedisConsumer final : public Consumer {
 // ---- driver ---------------------------------------------------------------------------------
 
 struct RedisDriver::State {
-  Address address;
+  std::vector<Address> addresses;  // one per node
   core::Settings properties;
   RedisConfig config;
-  std::mutex control_mutex;  // guards control; producers and consumers have their own
-  std::unique_ptr<Connection> control;
+  std::shared_ptr<NodeStats> stats = std::make_shared<NodeStats>();
+  std::mutex control_mutex;  // guards controls; producers and consumers have their own
+  // One per node, for topic and group administration; reopened after a command broke it.
+  std::vector<std::unique_ptr<Connection>> controls;
+  bool connected = false;
 
-  Result<std::unique_ptr<Connection>> open() const {
-    return Connection::open(address, config.timeout_ms, properties);
+  // One command on a node's control connection. A connection that an earlier failure or a
+  // restarted node left broken is reopened once (every control command is idempotent). The
+  // caller holds control_mutex.
+  Result<ReplyPtr> control_command(size_t node, std::span<const std::string_view> args) {
+    for (int attempt = 0;; ++attempt) {
+      bool reused = controls[node] != nullptr;
+      if (!reused) {
+        auto opened = Connection::open(addresses[node], config.timeout_ms, properties);
+        if (!opened.ok()) return make_error(opened.error());
+        controls[node] = std::move(*opened);
+      }
+      auto reply = controls[node]->command(args);
+      if (reply.ok()) return reply;
+      controls[node].reset();
+      if (!reused || attempt > 0) return reply;
+    }
+  }
+  Result<ReplyPtr> control_command(size_t node, std::initializer_list<std::string_view> args) {
+    return control_command(node, std::span<const std::string_view>(args.begin(), args.size()));
+  }
+
+  // Partitions recorded for `topic`, from its home node or, when that one cannot be reached,
+  // the next node that answers. The caller holds control_mutex.
+  Result<int> partitions_of(const std::string& topic) {
+    std::string last_error;
+    size_t home = redis_stream_node(topic, 0, addresses.size());
+    for (size_t i = 0; i < addresses.size(); ++i) {
+      auto reply = control_command((home + i) % addresses.size(), {"GET", partitions_key(topic)});
+      if (!reply.ok()) {
+        last_error = reply.error();
+        continue;
+      }
+      return partitions_from_reply(reply->get(), topic);
+    }
+    return make_error(last_error);
+  }
+
+  std::vector<std::string_view> del_command(const std::vector<std::string>& keys) const {
+    std::vector<std::string_view> del{"DEL"};
+    del.insert(del.end(), keys.begin(), keys.end());
+    return del;
   }
 };
 
@@ -660,6 +1102,13 @@ std::vector<std::string> redis_stream_names(const std::string& topic, int partit
   names.reserve(static_cast<size_t>(partitions));
   for (int p = 0; p < partitions; ++p) names.push_back(topic + "-" + std::to_string(p));
   return names;
+}
+
+size_t redis_stream_node(const std::string& topic, int partition, size_t nodes) {
+  if (nodes <= 1) return 0;
+  // (hash + partition) mod nodes, without the wrap-around of the 64-bit sum.
+  return static_cast<size_t>((fnv1a(topic) % nodes + static_cast<uint64_t>(partition) % nodes) %
+                             nodes);
 }
 
 RedisDriver::RedisDriver() : state_(std::make_unique<State>()) {}
@@ -674,21 +1123,30 @@ Status RedisDriver::connect(const Endpoint& endpoint, const core::Settings& conf
     return make_error(message);
   }
   if (endpoint.addresses.empty()) return make_error("redis endpoint has no address");
-  auto address = parse_address(endpoint.addresses.front());
-  if (!address.ok()) return make_error(address.error());
+  std::vector<Address> addresses;
+  for (const std::string& text : endpoint.addresses) {
+    auto address = parse_address(text);
+    if (!address.ok()) return make_error(address.error());
+    addresses.push_back(std::move(*address));
+  }
 
   std::lock_guard lock(state_->control_mutex);
-  state_->address = *address;
+  state_->connected = false;
+  state_->controls.clear();
+  state_->addresses = std::move(addresses);
   state_->properties = endpoint.properties;
   state_->config = config_from(config);
-  auto control = state_->open();
-  if (!control.ok()) return make_error(control.error());
-  auto pong = (*control)->command({"PING"});
-  if (Status ok = expect_ok(pong, "redis at " + address->label + " answered PING with an error");
-      !ok.ok()) {
-    return ok;
+  for (const Address& address : state_->addresses) {
+    auto control = Connection::open(address, state_->config.timeout_ms, state_->properties);
+    if (!control.ok()) return make_error(control.error());
+    auto pong = (*control)->command({"PING"});
+    if (Status ok = expect_ok(pong, "redis at " + address.label + " answered PING with an error");
+        !ok.ok()) {
+      return ok;
+    }
+    state_->controls.push_back(std::move(*control));
   }
-  state_->control = std::move(*control);
+  state_->connected = true;
   return Status::Ok();
 }
 
@@ -697,56 +1155,77 @@ Status RedisDriver::create_topic(const std::string& topic, int partitions) {
     return make_error("topic " + topic + ": partitions must be from 1 to 100000");
   }
   std::lock_guard lock(state_->control_mutex);
-  if (!state_->control) return make_error("redis driver is not connected");
-  Connection& control = *state_->control;
-  // Start clean: drop the streams of an earlier topic of this name, whatever its partitions.
-  auto previous = topic_partitions(control, topic);
-  std::vector<std::string> keys = redis_stream_names(topic, partitions);
-  if (previous.ok() && *previous != partitions) {
-    for (std::string& name : redis_stream_names(topic, *previous)) keys.push_back(std::move(name));
+  if (!state_->connected) return make_error("redis driver is not connected");
+  // Every node: drop the streams of an earlier topic of this name, whatever its partitions (and
+  // whichever node held them), then record the partitions.
+  for (size_t node = 0; node < state_->addresses.size(); ++node) {
+    auto record = state_->control_command(node, {"GET", partitions_key(topic)});
+    if (!record.ok()) return make_error(record.error());
+    auto previous = partitions_from_reply(record->get(), topic);
+    std::vector<std::string> keys = redis_stream_names(topic, partitions);
+    if (previous.ok() && *previous != partitions) {
+      for (std::string& name : redis_stream_names(topic, *previous))
+        keys.push_back(std::move(name));
+    }
+    keys.push_back(partitions_key(topic));
+    if (Status ok = expect_ok(state_->control_command(node, state_->del_command(keys)),
+                              "cannot delete streams of " + topic);
+        !ok.ok()) {
+      return ok;
+    }
+    if (partitions == 1) continue;
+    if (Status ok = expect_ok(state_->control_command(
+                                  node, {"SET", partitions_key(topic), std::to_string(partitions)}),
+                              "cannot record the partitions of " + topic);
+        !ok.ok()) {
+      return ok;
+    }
   }
-  keys.push_back(partitions_key(topic));
-  std::vector<std::string_view> del{"DEL"};
-  del.insert(del.end(), keys.begin(), keys.end());
-  if (Status ok = expect_ok(control.command(del), "cannot delete streams of " + topic); !ok.ok()) {
-    return ok;
-  }
-  if (partitions == 1) return Status::Ok();
-  return expect_ok(control.command({"SET", partitions_key(topic), std::to_string(partitions)}),
-                   "cannot record the partitions of " + topic);
+  return Status::Ok();
 }
 
+// Best effort on every node: a node that is gone took its streams with it.
 Status RedisDriver::delete_topic(const std::string& topic) {
   std::lock_guard lock(state_->control_mutex);
-  if (!state_->control) return make_error("redis driver is not connected");
-  Connection& control = *state_->control;
-  auto partitions = topic_partitions(control, topic);
-  if (!partitions.ok()) return make_error(partitions.error());
-  std::vector<std::string> keys = redis_stream_names(topic, *partitions);
-  keys.push_back(partitions_key(topic));
-  std::vector<std::string_view> del{"DEL"};
-  del.insert(del.end(), keys.begin(), keys.end());
-  return expect_ok(control.command(del), "cannot delete streams of " + topic);
+  if (!state_->connected) return make_error("redis driver is not connected");
+  std::string first_error;
+  for (size_t node = 0; node < state_->addresses.size(); ++node) {
+    auto record = state_->control_command(node, {"GET", partitions_key(topic)});
+    Result<int> partitions = record.ok() ? partitions_from_reply(record->get(), topic)
+                                         : Result<int>(make_error(record.error()));
+    Status deleted = partitions.ok() ? Status::Ok() : Status(make_error(partitions.error()));
+    if (deleted.ok()) {
+      std::vector<std::string> keys = redis_stream_names(topic, *partitions);
+      keys.push_back(partitions_key(topic));
+      deleted = expect_ok(state_->control_command(node, state_->del_command(keys)),
+                          "cannot delete streams of " + topic);
+    }
+    if (!deleted.ok() && first_error.empty()) first_error = deleted.error();
+  }
+  if (!first_error.empty()) return make_error(first_error);
+  return Status::Ok();
 }
 
 Status RedisDriver::prepare_consumers(const std::vector<std::string>& topics,
                                       const std::vector<std::string>& groups) {
   std::lock_guard lock(state_->control_mutex);
-  if (!state_->control) return make_error("redis driver is not connected");
+  if (!state_->connected) return make_error("redis driver is not connected");
   if (state_->config.plain_reads) return Status::Ok();  // XREAD keeps no server-side state
-  Connection& control = *state_->control;
   for (const std::string& topic : topics) {
-    auto partitions = topic_partitions(control, topic);
+    auto partitions = state_->partitions_of(topic);
     if (!partitions.ok()) return make_error(partitions.error());
-    for (const std::string& stream : redis_stream_names(topic, *partitions)) {
+    std::vector<std::string> names = redis_stream_names(topic, *partitions);
+    for (size_t p = 0; p < names.size(); ++p) {
+      size_t node = redis_stream_node(topic, static_cast<int>(p), state_->addresses.size());
       for (const std::string& group : groups) {
         // From "0": create_topic emptied the stream, so everything in it belongs to this run,
         // including messages a producer sent before the group existed.
-        auto reply = control.command({"XGROUP", "CREATE", stream, group, "0", "MKSTREAM"});
+        auto reply =
+            state_->control_command(node, {"XGROUP", "CREATE", names[p], group, "0", "MKSTREAM"});
         if (!reply.ok()) return make_error(reply.error());
         const redisReply* value = reply->get();
         if (value->type == REDIS_REPLY_ERROR && !reply_text(value).starts_with("BUSYGROUP")) {
-          return make_error("cannot create consumer group " + group + " on stream " + stream +
+          return make_error("cannot create consumer group " + group + " on stream " + names[p] +
                             ": " + std::string(reply_text(value)));
         }
       }
@@ -756,32 +1235,38 @@ Status RedisDriver::prepare_consumers(const std::vector<std::string>& topics,
 }
 
 Result<std::unique_ptr<Producer>> RedisDriver::make_producer() {
-  if (!state_->control) return make_error("redis driver is not connected");
-  auto connection = state_->open();
-  if (!connection.ok()) return make_error(connection.error());
+  if (!state_->connected) return make_error("redis driver is not connected");
+  const RedisConfig& config = state_->config;
+  std::vector<NodeLink> links;
+  for (const Address& address : state_->addresses) {
+    auto connection = Connection::open(address, config.timeout_ms, state_->properties);
+    if (!connection.ok()) return make_error(connection.error());
+    links.emplace_back(std::move(*connection), address, config.timeout_ms, state_->properties,
+                       state_->stats);
+  }
   return std::unique_ptr<Producer>(
-      std::make_unique<RedisProducer>(std::move(*connection), state_->config));
+      std::make_unique<RedisProducer>(std::move(links), config, state_->stats));
 }
 
 Result<std::unique_ptr<Consumer>> RedisDriver::make_consumer(const ConsumerOptions& options) {
-  if (!state_->control) return make_error("redis driver is not connected");
+  if (!state_->connected) return make_error("redis driver is not connected");
   if (options.group_size < 1 || options.member_index < 0 ||
       options.member_index >= options.group_size) {
     return make_error("consumer member_index " + std::to_string(options.member_index) +
                       " is outside a group of " + std::to_string(options.group_size));
   }
   const RedisConfig& config = state_->config;
-  // The reply to a blocking read may take block_ms longer than any other reply.
-  auto connection =
-      Connection::open(state_->address, config.timeout_ms + config.block_ms, state_->properties);
-  if (!connection.ok()) return make_error(connection.error());
-
+  const size_t node_count = state_->addresses.size();
   bool grouped = !config.plain_reads && !options.group.empty();
   // No group means "read everything", whatever the read mode.
   bool split = options.group_size > 1 && !options.group.empty();
-  std::vector<ConsumerStream> streams;
+  std::vector<std::vector<ConsumerStream>> streams_by_node(node_count);
   for (const std::string& topic : options.topics) {
-    auto partitions = topic_partitions(**connection, topic);
+    Result<int> partitions = make_error("");
+    {
+      std::lock_guard lock(state_->control_mutex);
+      partitions = state_->partitions_of(topic);
+    }
     if (!partitions.ok()) return make_error(partitions.error());
     std::vector<std::string> names = redis_stream_names(topic, *partitions);
     // Group mode with fewer partitions than members: all read all, Redis spreads the entries.
@@ -790,14 +1275,40 @@ Result<std::unique_ptr<Consumer>> RedisDriver::make_consumer(const ConsumerOptio
       if (split_topic && static_cast<int>(p % options.group_size) != options.member_index) {
         continue;
       }
-      streams.push_back({names[p], topic, "0-0"});
+      size_t node = redis_stream_node(topic, static_cast<int>(p), node_count);
+      streams_by_node[node].push_back({names[p], topic, "0-0"});
     }
+  }
+  // The reply to a blocking read may take block_ms longer than any other reply.
+  const int timeout_ms = config.timeout_ms + config.block_ms;
+  std::vector<ConsumerNode> nodes;
+  for (size_t node = 0; node < node_count; ++node) {
+    if (streams_by_node[node].empty()) continue;
+    const Address& address = state_->addresses[node];
+    auto connection = Connection::open(address, timeout_ms, state_->properties);
+    if (!connection.ok()) return make_error(connection.error());
+    nodes.push_back(
+        {NodeLink(std::move(*connection), address, timeout_ms, state_->properties, state_->stats),
+         std::move(streams_by_node[node]),
+         false,
+         0,
+         {},
+         0});
   }
   std::string group = grouped ? options.group : "";
   std::string consumer_name = "dec-" + std::to_string(options.member_index);
-  return std::unique_ptr<Consumer>(
-      std::make_unique<RedisConsumer>(std::move(*connection), config, std::move(group),
-                                      std::move(consumer_name), std::move(streams)));
+  return std::unique_ptr<Consumer>(std::make_unique<RedisConsumer>(
+      std::move(nodes), config, std::move(group), std::move(consumer_name)));
+}
+
+std::vector<std::pair<std::string, uint64_t>> RedisDriver::counters() const {
+  const NodeStats& stats = *state_->stats;
+  return {
+      {"redis.connections_lost", stats.connections_lost.load()},
+      {"redis.reconnect_attempts", stats.reconnect_attempts.load()},
+      {"redis.reconnects", stats.reconnects.load()},
+      {"redis.sends_to_down_node", stats.sends_to_down_node.load()},
+  };
 }
 
 DriverInfo redis_driver_info() {

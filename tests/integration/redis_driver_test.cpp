@@ -13,15 +13,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "load/engine.h"
 
 namespace dec::drivers {
 namespace {
@@ -54,6 +59,39 @@ class RedisServer {
     dir_ = dir_template;
     port_ = free_loopback_port();
     if (port_ < 0) return;
+    start();
+  }
+
+  ~RedisServer() {
+    stop();
+    if (!dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
+  }
+
+  // As a crash would: no chance to close connections cleanly.
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    ready_ = false;
+  }
+
+  // A fresh, empty server on the same port (persistence is off).
+  void restart() {
+    stop();
+    start();
+  }
+
+  bool ready() const { return ready_; }
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void start() {
     std::string port_text = std::to_string(port_);
     std::string log = dir_ + "/redis.log";
     pid_ = ::fork();
@@ -91,84 +129,41 @@ class RedisServer {
     }
   }
 
-  ~RedisServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      bool exited = false;
-      for (int i = 0; i < 250 && !exited; ++i) {
-        exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
-        if (!exited) std::this_thread::sleep_for(milliseconds(20));
-      }
-      if (!exited) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-      }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    bool exited = false;
+    for (int i = 0; i < 250 && !exited; ++i) {
+      exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
+      if (!exited) std::this_thread::sleep_for(milliseconds(20));
     }
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir_, ignored);
+    if (!exited) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
     }
+    pid_ = -1;
+    ready_ = false;
   }
 
-  bool ready() const { return ready_; }
-  int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
   std::string dir_;
   int port_ = -1;
   pid_t pid_ = -1;
   bool ready_ = false;
 };
 
-class RedisDriverTest : public ::testing::Test {
+// The integer answer of a command sent with a test's own hiredis client; -1 for anything else.
+int64_t redis_integer(redisContext* client, const std::string& command, const std::string& key) {
+  auto* reply =
+      static_cast<redisReply*>(redisCommand(client, "%s %s", command.c_str(), key.c_str()));
+  int64_t value = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+  if (reply) freeReplyObject(reply);
+  return value;
+}
+
+// Producing and consuming through the driver, for fixtures with one or several servers.
+class RedisClientTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { server_ = new RedisServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(server_->ready()) << "redis-server did not start";
-    client_ = redisConnect("127.0.0.1", server_->port());
-    ASSERT_TRUE(client_ && !client_->err);
-  }
-  void TearDown() override {
-    if (client_) redisFree(client_);
-  }
-
-  std::unique_ptr<RedisDriver> connected(const core::Settings& config = {}) {
-    auto driver = std::make_unique<RedisDriver>();
-    Status status = driver->connect(Endpoint{{server_->address()}, {}}, config);
-    EXPECT_TRUE(status.ok()) << status.error();
-    return driver;
-  }
-
-  // The integer answer of a command sent with the test's own hiredis client.
-  int64_t integer(const std::string& command, const std::string& key) {
-    auto* reply =
-        static_cast<redisReply*>(redisCommand(client_, "%s %s", command.c_str(), key.c_str()));
-    int64_t value = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
-    if (reply) freeReplyObject(reply);
-    return value;
-  }
-
-  // The `k` fields of all entries of a stream.
-  std::set<std::string> keys_in_stream(const std::string& stream) {
-    std::set<std::string> keys;
-    auto* reply = static_cast<redisReply*>(redisCommand(client_, "XRANGE %s - +", stream.c_str()));
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; ++i) {
-      const redisReply* fields = reply->element[i]->element[1];
-      for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        if (std::string(fields->element[f]->str) == "k") keys.insert(fields->element[f + 1]->str);
-      }
-    }
-    if (reply) freeReplyObject(reply);
-    return keys;
-  }
-
   struct Produced {
     int acked = 0;
     int failed = 0;
@@ -226,6 +221,49 @@ class RedisDriverTest : public ::testing::Test {
       ASSERT_NE(it, received.end()) << "m" << i << " never received";
       EXPECT_EQ(it->second, 1) << "m" << i << " received " << it->second << " times";
     }
+  }
+};
+
+class RedisDriverTest : public RedisClientTest {
+ protected:
+  static void SetUpTestSuite() { server_ = new RedisServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(server_->ready()) << "redis-server did not start";
+    client_ = redisConnect("127.0.0.1", server_->port());
+    ASSERT_TRUE(client_ && !client_->err);
+  }
+  void TearDown() override {
+    if (client_) redisFree(client_);
+  }
+
+  std::unique_ptr<RedisDriver> connected(const core::Settings& config = {}) {
+    auto driver = std::make_unique<RedisDriver>();
+    Status status = driver->connect(Endpoint{{server_->address()}, {}}, config);
+    EXPECT_TRUE(status.ok()) << status.error();
+    return driver;
+  }
+
+  int64_t integer(const std::string& command, const std::string& key) {
+    return redis_integer(client_, command, key);
+  }
+
+  // The `k` fields of all entries of a stream.
+  std::set<std::string> keys_in_stream(const std::string& stream) {
+    std::set<std::string> keys;
+    auto* reply = static_cast<redisReply*>(redisCommand(client_, "XRANGE %s - +", stream.c_str()));
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; ++i) {
+      const redisReply* fields = reply->element[i]->element[1];
+      for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+        if (std::string(fields->element[f]->str) == "k") keys.insert(fields->element[f + 1]->str);
+      }
+    }
+    if (reply) freeReplyObject(reply);
+    return keys;
   }
 
   static RedisServer* server_;
@@ -538,6 +576,453 @@ TEST_F(RedisDriverTest, ClosedPortGivesAClearError) {
   EXPECT_FALSE(driver.make_producer().ok());
   EXPECT_FALSE(driver.connect(Endpoint{{"127.0.0.1:notaport"}, {}}, {}).ok());
   EXPECT_FALSE(driver.connect(Endpoint{{}, {}}, {}).ok());
+}
+
+TEST_F(RedisDriverTest, ADeadNodeFailsMessagesThroughCallbacksNotTheProducer) {
+  RedisServer only;
+  ASSERT_TRUE(only.ready());
+  RedisDriver driver;
+  ASSERT_TRUE(driver.connect(Endpoint{{only.address()}, {}}, {{"pipeline", "8"}}).ok());
+  ASSERT_TRUE(driver.create_topic("gone", 1).ok());
+  ASSERT_TRUE(driver.prepare_consumers({"gone"}, {"g"}).ok());
+  auto consumer = driver.make_consumer({"g", 0, 1, {"gone"}});
+  auto producer = driver.make_producer();
+  ASSERT_TRUE(consumer.ok() && producer.ok());
+  only.kill();
+  int failed = 0;
+  std::string error;
+  auto started = Clock::now();
+  for (int i = 0; i < 200; ++i) {
+    Status sent = (*producer)->send("gone", "", "x", [&](bool ok, std::string_view why) {
+      EXPECT_FALSE(ok);
+      if (!ok && ++failed == 1) error = std::string(why);
+    });
+    ASSERT_TRUE(sent.ok()) << sent.error();
+  }
+  ASSERT_TRUE((*producer)->flush().ok());
+  EXPECT_EQ(failed, 200);
+  EXPECT_NE(error.find(only.address()), std::string::npos) << error;
+  auto polled = (*consumer)->poll(milliseconds(50), [](const ReceivedMessage&) {});
+  ASSERT_TRUE(polled.ok()) << polled.error();
+  EXPECT_EQ(*polled, 0u);
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(2));
+}
+
+// ---- several nodes --------------------------------------------------------------------------
+
+// The documented placement rule, computed independently of the driver: FNV-1a-64 of the topic.
+uint64_t fnv1a_64(const std::string& text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+// Three independent redis-servers, started once for the suite and stopped at its end; tests that
+// kill a node start their own extra server for it.
+class RedisThreeNodeTest : public RedisClientTest {
+ protected:
+  static constexpr size_t kNodes = 3;
+
+  static void SetUpTestSuite() {
+    for (size_t i = 0; i < kNodes; ++i) servers_.push_back(new RedisServer());
+  }
+  static void TearDownTestSuite() {
+    for (RedisServer* server : servers_) delete server;
+    servers_.clear();
+  }
+
+  void SetUp() override {
+    for (size_t i = 0; i < kNodes; ++i) {
+      ASSERT_TRUE(servers_[i]->ready()) << "redis-server " << i << " did not start";
+      clients_.push_back(redisConnect("127.0.0.1", servers_[i]->port()));
+      ASSERT_TRUE(clients_.back() && !clients_.back()->err);
+    }
+  }
+  void TearDown() override {
+    for (redisContext* client : clients_) {
+      if (client) redisFree(client);
+    }
+  }
+
+  static std::vector<std::string> addresses() {
+    std::vector<std::string> result;
+    for (RedisServer* server : servers_) result.push_back(server->address());
+    return result;
+  }
+
+  static std::unique_ptr<RedisDriver> connected(std::vector<std::string> addresses,
+                                                const core::Settings& config = {}) {
+    auto driver = std::make_unique<RedisDriver>();
+    Status status = driver->connect(Endpoint{std::move(addresses), {}}, config);
+    EXPECT_TRUE(status.ok()) << status.error();
+    return driver;
+  }
+
+  int64_t integer(size_t node, const std::string& command, const std::string& key) {
+    return redis_integer(clients_[node], command, key);
+  }
+
+  std::string text(size_t node, const std::string& command, const std::string& key) {
+    auto* reply = static_cast<redisReply*>(
+        redisCommand(clients_[node], "%s %s", command.c_str(), key.c_str()));
+    std::string value = reply && reply->type == REDIS_REPLY_STRING ? reply->str : "";
+    if (reply) freeReplyObject(reply);
+    return value;
+  }
+
+  static uint64_t counter(const Driver& driver, const std::string& name) {
+    for (const auto& [key, value] : driver.counters()) {
+      if (key == name) return value;
+    }
+    ADD_FAILURE() << "no counter " << name;
+    return 0;
+  }
+
+  static std::vector<RedisServer*> servers_;
+  std::vector<redisContext*> clients_;
+};
+
+std::vector<RedisServer*> RedisThreeNodeTest::servers_;
+
+TEST_F(RedisThreeNodeTest, PlacementFollowsTheDocumentedRule) {
+  for (const std::string topic : {"spread", "orders", "a"}) {
+    for (int p = 0; p < 6; ++p) {
+      EXPECT_EQ(redis_stream_node(topic, p, 3), (fnv1a_64(topic) % 3 + p) % 3) << topic << p;
+      EXPECT_EQ(redis_stream_node(topic, p, 1), 0u);
+    }
+  }
+  // Consecutive partitions on consecutive nodes: six partitions put two on every node.
+  std::vector<int> per_node(3, 0);
+  for (int p = 0; p < 6; ++p) ++per_node[redis_stream_node("spread", p, 3)];
+  EXPECT_EQ(per_node, (std::vector<int>{2, 2, 2}));
+}
+
+TEST_F(RedisThreeNodeTest, SixPartitionsAreSpreadOverAllThreeNodesAndReadOnce) {
+  auto driver = connected(addresses(), {{"pipeline", "32"}, {"read_count", "50"}});
+  ASSERT_TRUE(driver->create_topic("spread", 6).ok());
+  for (size_t node = 0; node < kNodes; ++node) {
+    EXPECT_EQ(text(node, "GET", "dec:partitions:spread"), "6") << "record on node " << node;
+  }
+  ASSERT_TRUE(driver->prepare_consumers({"spread"}, {"g"}).ok());
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  for (int member = 0; member < 2; ++member) {
+    auto consumer = driver->make_consumer({"g", member, 2, {"spread"}});
+    ASSERT_TRUE(consumer.ok()) << consumer.error();
+    consumers.push_back(std::move(*consumer));
+  }
+  // A second driver (as a worker process would) places the streams the same way.
+  auto producer_side = connected(addresses(), {{"pipeline", "32"}});
+  Produced produced = produce(*producer_side, "spread", 1200);
+  ASSERT_EQ(produced.acked, 1200) << produced.last_error;
+
+  // Round robin: 200 per stream, each stream on its node only, 400 per node.
+  std::vector<int64_t> per_node(kNodes, 0);
+  for (int p = 0; p < 6; ++p) {
+    std::string stream = "spread-" + std::to_string(p);
+    size_t owner = redis_stream_node("spread", p, kNodes);
+    for (size_t node = 0; node < kNodes; ++node) {
+      if (node == owner) {
+        EXPECT_EQ(integer(node, "XLEN", stream), 200) << stream;
+        per_node[node] += integer(node, "XLEN", stream);
+      } else {
+        EXPECT_EQ(integer(node, "EXISTS", stream), 0) << stream << " also on node " << node;
+      }
+    }
+  }
+  EXPECT_EQ(per_node, (std::vector<int64_t>{400, 400, 400}));
+
+  // Member 0 reads partitions 0, 2, 4 and member 1 reads 1, 3, 5, each over several nodes.
+  std::vector<int> per_consumer;
+  expect_each_once(consume(consumers, 1200, &per_consumer), 1200);
+  EXPECT_EQ(per_consumer, (std::vector<int>{600, 600}));
+  consumers.clear();  // reads the replies of the last XACKs
+  for (int p = 0; p < 6; ++p) {
+    std::string stream = "spread-" + std::to_string(p);
+    auto* pending = static_cast<redisReply*>(redisCommand(
+        clients_[redis_stream_node("spread", p, kNodes)], "XPENDING %s g", stream.c_str()));
+    ASSERT_TRUE(pending && pending->type == REDIS_REPLY_ARRAY) << stream;
+    EXPECT_EQ(pending->element[0]->integer, 0) << stream << ": every entry acknowledged";
+    freeReplyObject(pending);
+  }
+
+  // Without a group one consumer reads all six streams on all three nodes, from the start.
+  auto reader = driver->make_consumer({"", 0, 1, {"spread"}});
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  std::vector<std::unique_ptr<Consumer>> readers;
+  readers.push_back(std::move(*reader));
+  expect_each_once(consume(readers, 1200), 1200);
+
+  ASSERT_TRUE(driver->delete_topic("spread").ok());
+  for (size_t node = 0; node < kNodes; ++node) {
+    for (int p = 0; p < 6; ++p) {
+      EXPECT_EQ(integer(node, "EXISTS", "spread-" + std::to_string(p)), 0);
+    }
+    EXPECT_EQ(integer(node, "EXISTS", "dec:partitions:spread"), 0);
+  }
+}
+
+TEST_F(RedisThreeNodeTest, KeysKeepTheirOrderAcrossNodes) {
+  auto driver = connected(addresses(), {{"pipeline", "64"}});
+  ASSERT_TRUE(driver->create_topic("keyed", 6).ok());
+  ASSERT_EQ(produce(*driver, "keyed", 1800, /*keys=*/24).acked, 1800);
+  auto reader = driver->make_consumer({"", 0, 1, {"keyed"}});
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  std::map<std::string, int> last_index;
+  int read = 0;
+  int reordered = 0;
+  for (auto deadline = Clock::now() + std::chrono::seconds(10);
+       read < 1800 && Clock::now() < deadline;) {
+    auto polled = (*reader)->poll(milliseconds(50), [&](const ReceivedMessage& message) {
+      ++read;
+      int index = std::stoi(std::string(message.payload.substr(1)));
+      auto [it, inserted] = last_index.try_emplace(std::string(message.key), index);
+      if (!inserted) {
+        reordered += index < it->second;
+        it->second = index;
+      }
+    });
+    ASSERT_TRUE(polled.ok()) << polled.error();
+  }
+  EXPECT_EQ(read, 1800);
+  EXPECT_EQ(reordered, 0);
+  EXPECT_EQ(last_index.size(), 24u);
+}
+
+TEST_F(RedisThreeNodeTest, LoadEngineDeliversEveryMessageExactlyOnce) {
+  auto driver = connected(addresses(), {{"pipeline", "32"}});
+  ASSERT_TRUE(driver->create_topic("engine", 6).ok());
+  load::EngineOptions options;
+  options.producers = 2;
+  options.consumers = 2;
+  options.rate = 4000;
+  options.warmup = std::chrono::nanoseconds(0);
+  options.duration = std::chrono::seconds(2);
+  options.drain_timeout = std::chrono::seconds(15);
+  options.message_size = 100;
+  options.keys = 12;
+  options.topics = {"engine"};
+  options.group_prefix = "engine-group";
+  options.max_messages = 100'000;
+  ASSERT_TRUE(driver->prepare_consumers({"engine"}, {"engine-group-0"}).ok());
+  load::Engine engine(*driver, options);
+  std::atomic<bool> stop{false};
+  auto result = engine.run([](const load::Progress&) {}, stop);
+  ASSERT_TRUE(result.ok()) << result.error();
+  EXPECT_EQ(result->error, "");
+  const load::DeliveryCounts& delivery = result->delivery;
+  EXPECT_GT(delivery.sent, 4000u);
+  EXPECT_EQ(delivery.acked, delivery.sent);
+  EXPECT_EQ(delivery.received, delivery.sent);
+  EXPECT_EQ(delivery.lost, 0u);
+  EXPECT_EQ(delivery.duplicated, 0u);
+  EXPECT_EQ(delivery.send_errors, 0u);
+  EXPECT_EQ(delivery.corrupt, 0u);
+  EXPECT_EQ(delivery.reordered, 0u);
+  for (size_t node = 0; node < kNodes; ++node) {
+    int64_t entries = 0;
+    for (int p = 0; p < 6; ++p) {
+      if (redis_stream_node("engine", p, kNodes) == node) {
+        entries += integer(node, "XLEN", "engine-" + std::to_string(p));
+      }
+    }
+    EXPECT_GT(entries, 0) << "node " << node;
+  }
+  EXPECT_EQ(counter(*driver, "redis.connections_lost"), 0u);
+}
+
+// Messages of a producer whose topic has six partitions over three nodes, two of them from the
+// suite and `victim` third, with what happened to each.
+struct FaultRun {
+  std::vector<int> acked_per_partition = std::vector<int>(6, 0);
+  std::vector<int> failed_per_partition = std::vector<int>(6, 0);
+  std::string first_error;
+  Clock::duration longest_send{};
+  Clock::duration until_first_failure{};
+};
+
+TEST_F(RedisThreeNodeTest, KilledNodeFailsOnlyItsOwnStreams) {
+  RedisServer victim;
+  ASSERT_TRUE(victim.ready());
+  std::vector<std::string> nodes{servers_[0]->address(), servers_[1]->address(), victim.address()};
+  auto driver = connected(nodes, {{"pipeline", "16"}, {"timeout_ms", "2000"}, {"block_ms", "20"}});
+  ASSERT_TRUE(driver->create_topic("fault", 6).ok());
+  ASSERT_TRUE(driver->prepare_consumers({"fault"}, {"g"}).ok());
+  std::vector<bool> on_victim(6);
+  for (int p = 0; p < 6; ++p) on_victim[p] = redis_stream_node("fault", p, 3) == 2;
+  ASSERT_EQ(std::count(on_victim.begin(), on_victim.end(), true), 2);
+
+  auto consumer = driver->make_consumer({"g", 0, 1, {"fault"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.error();
+  auto producer = driver->make_producer();
+  ASSERT_TRUE(producer.ok()) << producer.error();
+  FaultRun run;
+  Clock::time_point killed_at;
+  int sent = 0;
+  // Unkeyed messages go round robin, so message i goes to partition i % 6.
+  auto send = [&](int index) {
+    int partition = index % 6;
+    auto started = Clock::now();
+    Status status = (*producer)->send("fault", "", "m" + std::to_string(index),
+                                      [&, partition](bool ok, std::string_view error) {
+                                        if (ok) {
+                                          ++run.acked_per_partition[partition];
+                                          return;
+                                        }
+                                        if (run.first_error.empty()) {
+                                          run.first_error = std::string(error);
+                                          run.until_first_failure = Clock::now() - killed_at;
+                                        }
+                                        ++run.failed_per_partition[partition];
+                                      });
+    run.longest_send = std::max(run.longest_send, Clock::now() - started);
+    EXPECT_TRUE(status.ok()) << status.error();
+  };
+
+  // Before the fault every message is acknowledged and read.
+  for (; sent < 600; ++sent) send(sent);
+  ASSERT_TRUE((*producer)->flush().ok());
+  std::map<std::string, int> received;
+  auto poll = [&] {
+    auto started = Clock::now();
+    auto polled = (*consumer)->poll(milliseconds(50), [&](const ReceivedMessage& message) {
+      ++received[std::string(message.payload)];
+    });
+    EXPECT_TRUE(polled.ok()) << polled.error();
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(1)) << "poll held by the dead node";
+  };
+  for (auto deadline = Clock::now() + std::chrono::seconds(10);
+       received.size() < 600 && Clock::now() < deadline;) {
+    poll();
+  }
+  ASSERT_EQ(received.size(), 600u);
+  EXPECT_EQ(std::accumulate(run.acked_per_partition.begin(), run.acked_per_partition.end(), 0),
+            600);
+
+  // The node dies; sends go on for 1.5 s (about one per millisecond), polls in between.
+  victim.kill();
+  killed_at = Clock::now();
+  run.acked_per_partition.assign(6, 0);
+  int sent_before_fault = sent;
+  while (Clock::now() - killed_at < milliseconds(1500) && sent < sent_before_fault + 3000) {
+    send(sent++);
+    ASSERT_TRUE((*producer)->poll_acks(milliseconds(1)).ok());
+    if (sent % 100 == 0) poll();
+  }
+  auto flush_started = Clock::now();
+  ASSERT_TRUE((*producer)->flush().ok());
+  EXPECT_LT(Clock::now() - flush_started, std::chrono::seconds(3));
+  EXPECT_EQ((*producer)->in_flight(), 0u);
+  auto elapsed = Clock::now() - killed_at;
+
+  int after_fault = sent - sent_before_fault;
+  ASSERT_GT(after_fault, 600);
+  for (int p = 0; p < 6; ++p) {
+    int expected = after_fault / 6 + (p < after_fault % 6 ? 1 : 0);
+    if (on_victim[p]) {
+      EXPECT_EQ(run.failed_per_partition[p], expected) << "partition " << p;
+      EXPECT_EQ(run.acked_per_partition[p], 0) << "partition " << p;
+    } else {
+      EXPECT_EQ(run.acked_per_partition[p], expected) << "partition " << p;
+      EXPECT_EQ(run.failed_per_partition[p], 0) << "partition " << p;
+    }
+  }
+  EXPECT_NE(run.first_error.find(victim.address()), std::string::npos) << run.first_error;
+  EXPECT_LT(run.until_first_failure, std::chrono::seconds(1));
+  EXPECT_LT(run.longest_send, std::chrono::seconds(1));
+
+  // The consumer keeps reading the live nodes: every message they acknowledged arrives, once.
+  std::set<std::string> expected_after;
+  for (int i = sent_before_fault; i < sent; ++i) {
+    if (!on_victim[i % 6]) expected_after.insert("m" + std::to_string(i));
+  }
+  auto all_arrived = [&] {
+    for (const std::string& payload : expected_after) {
+      if (!received.count(payload)) return false;
+    }
+    return true;
+  };
+  for (auto deadline = Clock::now() + std::chrono::seconds(10);
+       !all_arrived() && Clock::now() < deadline;) {
+    poll();
+  }
+  poll();
+  EXPECT_TRUE(all_arrived());
+  for (const auto& [payload, times] : received) EXPECT_EQ(times, 1) << payload;
+
+  // Both clients lost their connection, the failed sends are counted, and reconnecting to the
+  // dead node was tried at most every 500 ms by each of the two clients.
+  EXPECT_GE(counter(*driver, "redis.connections_lost"), 2u);
+  EXPECT_GT(counter(*driver, "redis.sends_to_down_node"), 0u);
+  elapsed = Clock::now() - killed_at;
+  auto half_seconds = static_cast<uint64_t>(elapsed / milliseconds(500));
+  EXPECT_LE(counter(*driver, "redis.reconnect_attempts"), 2 * (half_seconds + 1));
+  EXPECT_GE(counter(*driver, "redis.reconnect_attempts"), 1u);
+  EXPECT_EQ(counter(*driver, "redis.reconnects"), 0u);
+  // Teardown still works with a node gone: the live nodes' streams are deleted.
+  EXPECT_FALSE(driver->delete_topic("fault").ok());
+  for (size_t node = 0; node < 2; ++node) {
+    EXPECT_EQ(integer(node, "EXISTS", "dec:partitions:fault"), 0);
+  }
+}
+
+TEST_F(RedisThreeNodeTest, RestartedNodeIsUsedAgain) {
+  RedisServer victim;
+  ASSERT_TRUE(victim.ready());
+  std::vector<std::string> nodes{servers_[0]->address(), servers_[1]->address(), victim.address()};
+  auto driver = connected(nodes, {{"pipeline", "8"}, {"timeout_ms", "2000"}});
+  ASSERT_TRUE(driver->create_topic("comeback", 6).ok());
+  auto producer = driver->make_producer();
+  ASSERT_TRUE(producer.ok()) << producer.error();
+  int acked = 0;
+  int failed = 0;
+  auto send_for = [&](std::chrono::milliseconds how_long) {
+    for (auto end = Clock::now() + how_long; Clock::now() < end;) {
+      Status status = (*producer)->send(
+          "comeback", "", "x", [&](bool ok, std::string_view) { ok ? ++acked : ++failed; });
+      ASSERT_TRUE(status.ok()) << status.error();
+      ASSERT_TRUE((*producer)->poll_acks(milliseconds(2)).ok());
+    }
+    ASSERT_TRUE((*producer)->flush().ok());
+  };
+  send_for(milliseconds(100));
+  EXPECT_EQ(failed, 0);
+  victim.kill();
+  send_for(milliseconds(300));
+  EXPECT_GT(failed, 0);
+  victim.restart();
+  ASSERT_TRUE(victim.ready());
+  // Reconnection is tried at most every 500 ms: within a second the node takes messages again.
+  send_for(milliseconds(1200));
+  EXPECT_EQ(counter(*driver, "redis.reconnects"), 1u);
+  acked = failed = 0;
+  send_for(milliseconds(200));
+  EXPECT_GT(acked, 0);
+  EXPECT_EQ(failed, 0);
+  redisContext* restarted = redisConnect("127.0.0.1", victim.port());
+  ASSERT_TRUE(restarted && !restarted->err);
+  int64_t on_restarted = 0;
+  for (int p = 0; p < 6; ++p) {
+    if (redis_stream_node("comeback", p, 3) == 2) {
+      on_restarted += redis_integer(restarted, "XLEN", "comeback-" + std::to_string(p));
+    }
+  }
+  redisFree(restarted);
+  EXPECT_GT(on_restarted, 0);
+  ASSERT_TRUE(driver->delete_topic("comeback").ok());
+}
+
+TEST_F(RedisThreeNodeTest, OneOfSeveralAddressesDownAtConnectIsAClearError) {
+  int port = free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::string closed = "127.0.0.1:" + std::to_string(port);
+  RedisDriver driver;
+  Status status = driver.connect(Endpoint{{servers_[0]->address(), closed}, {}}, {});
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), "cannot connect to redis at " + closed + ": Connection refused");
+  EXPECT_FALSE(driver.make_producer().ok());
 }
 
 }  // namespace
