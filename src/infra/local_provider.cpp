@@ -28,6 +28,7 @@ constexpr auto kStartTimeout = std::chrono::seconds(20);
 // One /24 per run inside 198.18.0.0/15 (RFC 2544 benchmarking space): 512 runs at once.
 constexpr int kSubnets = 512;
 constexpr const char* kSubnetLock = "/run/lock/dec-subnets.lock";
+constexpr const char* kBenchmarkBlock = "198.18.0.0/15";
 
 struct LaunchInput {
   std::string listen_host;
@@ -403,6 +404,13 @@ Status LocalProvider::create_network(ResourceRecord& record, const RunState& sta
     spec.alias =
         link_alias(state.run_id, record.resource.address) + "|subnet=" + std::to_string(subnet);
     created = lh::create_bridge(spec);
+    // Nothing addressed to 198.18.0.0/15 may leave the machine, even after a bridge is gone
+    // (a late connection would otherwise follow the default route): an unreachable route for
+    // the whole block, which each bridge's own /24 overrides.
+    if (created) {
+      auto route = lh::run_command({"ip", "route", "replace", "unreachable", kBenchmarkBlock});
+      if (!route) created = make_error(route.error());
+    }
   }
   ::flock(fd, LOCK_UN);
   ::close(fd);
@@ -658,10 +666,40 @@ Status LocalProvider::destroy(const ResourceRecord& record, const RunState& stat
       fail != nullptr && record.resource.address == fail) {
     return make_error("injected failure (DEC_TEST_FAIL_DESTROY)");
   }
-  if (type == "network") return lh::delete_link(bridge_name(state.run_id));
+  if (type == "network") return destroy_network(state);
   if (type == "host") return destroy_host(record, state);
   if (type == "topic") return destroy_topic(record, state);
   return destroy_process(record, state);  // service, worker, and anything unknown with a pid
+}
+
+namespace {
+// The last dec bridge on the machine takes the block's unreachable route with it.
+Status remove_block_route_if_unused() {
+  int fd = ::open(kSubnetLock, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error(std::string("cannot open ") + kSubnetLock);
+  ::flock(fd, LOCK_EX);
+  bool others = false;
+  for (const auto& link : lh::list_links()) {
+    others |= link.kind == "bridge" && link.alias.rfind("dec|", 0) == 0;
+  }
+  Status result = Status::Ok();
+  if (!others) {
+    auto routes = lh::run_command({"ip", "route", "show", "type", "unreachable", kBenchmarkBlock});
+    if (routes && !routes->empty()) {
+      auto removed = lh::run_command({"ip", "route", "del", "unreachable", kBenchmarkBlock});
+      if (!removed) result = make_error(removed.error());
+    }
+  }
+  ::flock(fd, LOCK_UN);
+  ::close(fd);
+  return result;
+}
+}  // namespace
+
+Status LocalProvider::destroy_network(const RunState& state) {
+  Status deleted = lh::delete_link(bridge_name(state.run_id));
+  if (!deleted) return deleted;
+  return remove_block_route_if_unused();
 }
 
 Status LocalProvider::destroy_host(const ResourceRecord& record, const RunState& state) {
@@ -687,6 +725,12 @@ Status LocalProvider::destroy_host(const ResourceRecord& record, const RunState&
 Status LocalProvider::destroy_process(const ResourceRecord& record, const RunState& state) {
   Env& env = *context_.env;
   std::string errors;
+  // A frozen process ignores even SIGKILL (a `pause` fault left unresumed): thaw its host.
+  const std::string host = get(record.resource.attributes, "host");
+  if (host.rfind("host.", 0) == 0) {
+    const std::string cgroup = cgroup_path(state.run_id, host);
+    if (lh::cgroup_exists(cgroup)) (void)lh::freeze_cgroup(cgroup, false);
+  }
   ProcessId id = recorded_process(record.outputs);
   if (id.valid()) {
     if (Status s = env.stop_process(id, std::chrono::seconds(5)); !s) errors += s.error() + "; ";
@@ -915,7 +959,11 @@ Status LocalProvider::destroy_discovered(const DiscoveredResource& resource) {
     }
     return lh::delete_netns(netns);
   }
-  if (kind == "link") return lh::delete_link(resource.outputs.at("link"));
+  if (kind == "link") {
+    Status deleted = lh::delete_link(resource.outputs.at("link"));
+    if (!deleted || resource.type != "network") return deleted;
+    return remove_block_route_if_unused();
+  }
   if (kind == "directory") return env.remove_tree(resource.outputs.at("path"));
   return make_error("unknown discovered resource kind " + kind);
 }

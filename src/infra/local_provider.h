@@ -65,6 +65,7 @@ class LocalProvider : public Provider {
   Status create_process(ResourceRecord& record, const RunState& state,
                         const std::function<Status()>& save);
   Status create_topic(ResourceRecord& record, const RunState& state);
+  Status destroy_network(const RunState& state);
   Status destroy_host(const ResourceRecord& record, const RunState& state);
   Status destroy_process(const ResourceRecord& record, const RunState& state);
   Status destroy_topic(const ResourceRecord& record, const RunState& state);
