@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "infra/executor.h"
+#include "infra/local_provider.h"
 #include "infra/reconcile.h"
 #include "infra/resource.h"
 
@@ -442,6 +443,102 @@ TEST_F(ReconcileTest, KeptRunIsRepairedInterruptedRunDestroyedOrphansDeleted) {
   EXPECT_TRUE(again.recreated.empty());
   EXPECT_TRUE(again.drift.empty());
   EXPECT_TRUE(again.adopted.empty());
+}
+
+ProviderContext local_context(Env& env) {
+  ProviderContext pc;
+  pc.env = &env;
+  pc.data_dir = "/tmp/none";
+  pc.installation = "inst";
+  pc.dec_binary = "/bin/dec";
+  return pc;
+}
+
+core::System local_system(const std::string& driver, int nodes) {
+  core::System system;
+  system.name = "s";
+  system.driver = driver;
+  system.deploy.nodes = nodes;
+  return system;
+}
+
+TEST(LocalProviderGraph, WithoutHostsServicesTopicsAndWorkerOnLoopback) {
+  PosixEnv env;
+  LocalProvider provider(local_context(env));
+  core::System system = local_system("redis", 3);
+  system.deploy.settings["hosts"] = "false";
+  DeployRequest request{"e.s", {"t0", "t1"}, 6, true};
+  auto resources = provider.resources_for(system, request);
+  ASSERT_TRUE(resources.ok()) << resources.error();
+  std::vector<std::string> addresses;
+  for (const auto& r : *resources) addresses.push_back(r.address);
+  EXPECT_EQ(addresses, (std::vector<std::string>{"service.s.0", "service.s.1", "service.s.2",
+                                                 "topic.s.0", "topic.s.1", "worker.s.0"}));
+  // Topics wait for every node.
+  EXPECT_EQ((*resources)[3].depends_on,
+            (std::vector<std::string>{"service.s.0", "service.s.1", "service.s.2"}));
+  EXPECT_EQ((*resources)[3].attributes.at("partitions"), "6");
+}
+
+TEST(LocalProviderGraph, LimitsAndSettingsAreCheckedWithTheFieldNamed) {
+  PosixEnv env;
+  LocalProvider provider(local_context(env));
+  DeployRequest request{"e.s", {"t0"}, 1, true};
+
+  core::System limited = local_system("redis", 1);
+  limited.deploy.settings["hosts"] = "false";
+  limited.deploy.cpus = 1;
+  auto no_hosts = provider.resources_for(limited, request);
+  ASSERT_FALSE(no_hosts.ok());
+  EXPECT_NE(no_hosts.error().find("deploy.cpus"), std::string::npos) << no_hosts.error();
+
+  core::System bad = local_system("redis", 1);
+  bad.deploy.settings["hosts"] = "maybe";
+  auto bad_mode = provider.resources_for(bad, request);
+  ASSERT_FALSE(bad_mode.ok());
+  EXPECT_NE(bad_mode.error().find("deploy.settings.hosts"), std::string::npos);
+
+  core::System unknown = local_system("redis", 1);
+  unknown.deploy.settings["image"] = "x";
+  auto unknown_key = provider.resources_for(unknown, request);
+  ASSERT_FALSE(unknown_key.ok());
+  EXPECT_NE(unknown_key.error().find("deploy.settings.image"), std::string::npos);
+
+  core::System kafka = local_system("kafka", 3);
+  kafka.deploy.bandwidth = 1000000;
+  auto shaped = provider.resources_for(kafka, request);
+  ASSERT_FALSE(shaped.ok());
+  EXPECT_NE(shaped.error().find("deploy."), std::string::npos) << shaped.error();
+
+  core::System kinesis = local_system("kinesis", 2);
+  auto nodes = provider.resources_for(kinesis, request);
+  ASSERT_FALSE(nodes.ok());
+  EXPECT_NE(nodes.error().find("deploy.nodes"), std::string::npos);
+}
+
+TEST(LocalProviderGraph, HostsGiveEveryNodeAndTheWorkerAHostOnTheRunsNetwork) {
+  PosixEnv env;
+  LocalProvider provider(local_context(env));
+  core::System system = local_system("redis", 2);
+  system.deploy.settings["hosts"] = "true";
+  system.deploy.cpus = 0.5;
+  system.deploy.memory = 256u << 20;
+  DeployRequest request{"e.s", {"t0"}, 2, true};
+  auto resources = provider.resources_for(system, request);
+  if (!resources.ok()) GTEST_SKIP() << resources.error();  // not root: hosts unavailable
+  std::map<std::string, Resource> by_address;
+  for (const auto& r : *resources) by_address[r.address] = r;
+  ASSERT_TRUE(by_address.count("network.s"));
+  ASSERT_TRUE(by_address.count("host.s.1"));
+  EXPECT_EQ(by_address["host.s.1"].depends_on, std::vector<std::string>{"network.s"});
+  EXPECT_EQ(by_address["host.s.1"].attributes.at("cpus"), "0.5");
+  EXPECT_EQ(by_address["host.s.1"].attributes.at("memory"), std::to_string(256u << 20));
+  EXPECT_EQ(by_address["service.s.1"].depends_on, std::vector<std::string>{"host.s.1"});
+  EXPECT_EQ(by_address["worker.s.0"].depends_on, std::vector<std::string>{"host.s.worker"});
+  EXPECT_FALSE(by_address["host.s.worker"].attributes.count("cpus"));  // the load is unlimited
+  // Limits change in place; everything else replaces.
+  auto in_place = provider.updatable_in_place();
+  EXPECT_EQ(in_place, (std::vector<std::string>{"cpus", "memory", "bandwidth"}));
 }
 
 TEST(InstallationId, StableAndDistinct) {
