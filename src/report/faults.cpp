@@ -113,6 +113,12 @@ std::vector<FaultImpact> analyze_faults(const std::vector<load::TimePoint>& time
       fault.lost += points[p].lost;
       fault.duplicated += points[p].duplicated;
     }
+    // Throughput that never fell below the recovery threshold needed no recovering, even when
+    // the window was too short to show two good seconds after the fault.
+    if (!recovered && any_point && fault.throughput_before > 0 &&
+        fault.throughput_min >= kRecoveredFraction * fault.throughput_before) {
+      fault.recovery_s = 0.0;
+    }
     if (fault.throughput_before > 0 && fault.throughput_min < fault.throughput_before) {
       fault.dip_pct =
           (fault.throughput_before - fault.throughput_min) / fault.throughput_before * 100;

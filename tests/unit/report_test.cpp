@@ -215,6 +215,16 @@ TEST(FaultAnalysis, TheNextFaultEndsTheWindow) {
   EXPECT_EQ(faults[1].lost, 2u);  // points ending at 9, 10
 }
 
+TEST(FaultAnalysis, NoDipNeedsNoRecoveryEvenInAShortWindow) {
+  // The next fault comes one second later: too soon for two good seconds, but throughput never
+  // fell, so there was nothing to recover from.
+  const auto faults = analyze_faults(timeline_of({1000, 1000, 1000, 1000, 990, 1000, 1000}),
+                                     {applied_fault("kill", 4, 0), applied_fault("kill", 5, 1)});
+  ASSERT_TRUE(faults[0].recovery_s.has_value());
+  EXPECT_DOUBLE_EQ(*faults[0].recovery_s, 0.0);
+  EXPECT_NEAR(faults[0].dip_pct, 1.0, 1e-9);
+}
+
 TEST(FaultAnalysis, FaultInTheFirstSecondHasNoBaseline) {
   const auto faults = analyze_faults(timeline_of({0, 0, 500, 500}), {applied_fault("kill", 0)});
   EXPECT_DOUBLE_EQ(faults[0].throughput_before, 0);
