@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "drivers/driver.h"
+
 namespace dec::infra {
 
 Result<std::string> expand_environment(const std::string& value, const std::string& field) {
@@ -32,7 +34,6 @@ Result<std::string> expand_environment(const std::string& value, const std::stri
 
 Result<std::vector<Resource>> EndpointsProvider::resources_for(const core::System& system,
                                                                const DeployRequest& request) {
-  (void)request;
   const core::Deploy& deploy = system.deploy;
   if (deploy.nodes != 1 || deploy.cpus || deploy.memory || deploy.bandwidth) {
     return make_error(
@@ -61,11 +62,44 @@ Result<std::vector<Resource>> EndpointsProvider::resources_for(const core::Syste
   resource.type = "endpoint";
   resource.attributes = deploy.settings;  // ${VAR} kept unexpanded: no secrets in state files
   resource.attributes["driver"] = system.driver;
-  return std::vector<Resource>{resource};
+  std::vector<Resource> out{resource};
+  // The workload's topics are dec's own even on someone else's cluster: recorded, so that a
+  // run that dies leaves reconcile what it needs to delete them.
+  for (size_t t = 0; t < request.topics.size(); ++t) {
+    Resource topic{
+        "topic." + system.name + "." + std::to_string(t), "topic", {}, {resource.address}};
+    topic.attributes["name"] = request.topics[t];
+    topic.attributes["partitions"] = std::to_string(request.partitions);
+    topic.attributes["driver"] = system.driver;
+    out.push_back(std::move(topic));
+  }
+  return out;
 }
 
-Status EndpointsProvider::create(ResourceRecord& record, const RunState&,
+namespace {
+Result<std::unique_ptr<drivers::Driver>> connect_driver(EndpointsProvider& provider,
+                                                        const RunState& state,
+                                                        const std::string& driver_name) {
+  auto endpoint = provider.endpoint(state);
+  if (!endpoint) return make_error(endpoint.error());
+  const drivers::DriverInfo* info = drivers::find_driver(driver_name);
+  if (info == nullptr) return make_error("unknown driver " + driver_name);
+  auto driver = info->create();
+  if (Status s = driver->connect({endpoint->addresses, endpoint->properties}, {}); !s) {
+    return make_error(s.error());
+  }
+  return driver;
+}
+}  // namespace
+
+Status EndpointsProvider::create(ResourceRecord& record, const RunState& state,
                                  const std::function<Status()>&) {
+  if (record.resource.type == "topic") {
+    const Settings& a = record.resource.attributes;
+    auto driver = connect_driver(*this, state, a.at("driver"));
+    if (!driver) return make_error(driver.error());
+    return (*driver)->create_topic(a.at("name"), std::stoi(a.at("partitions")));
+  }
   // Nothing to create; check now that every referenced variable is set.
   for (const auto& [key, value] : record.resource.attributes) {
     auto expanded = expand_environment(value, "deploy.settings." + key);
@@ -74,8 +108,13 @@ Status EndpointsProvider::create(ResourceRecord& record, const RunState&,
   return Status::Ok();
 }
 
-Status EndpointsProvider::destroy(const ResourceRecord&, const RunState&) {
-  return Status::Ok();  // not ours to destroy
+Status EndpointsProvider::destroy(const ResourceRecord& record, const RunState& state) {
+  if (record.resource.type != "topic") return Status::Ok();  // the system is not ours to destroy
+  // The topic is: an unreachable cluster keeps it recorded, for the next destroy or reconcile.
+  const Settings& a = record.resource.attributes;
+  auto driver = connect_driver(*this, state, a.at("driver"));
+  if (!driver) return make_error("cannot delete topic " + a.at("name") + ": " + driver.error());
+  return (*driver)->delete_topic(a.at("name"));
 }
 
 bool EndpointsProvider::exists(const ResourceRecord&) { return true; }

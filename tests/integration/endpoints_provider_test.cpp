@@ -92,6 +92,46 @@ TEST_F(EndpointsProvider, MeasuresAnExistingRedisAndLeavesItRunning) {
   EXPECT_TRUE(infra::recorded_runs(env_, data_dir_).empty());
 }
 
+// The topics a run creates on an existing system are recorded resources: after a run ends they
+// are gone, and after dec is killed mid-run, reconcile deletes them (the system stays).
+TEST_F(EndpointsProvider, TopicsOnAnExistingRedisAreDeletedEvenAfterAKill) {
+  auto port = env_.free_tcp_port("127.0.0.1");
+  ASSERT_TRUE(port.ok());
+  auto server = testing::start({"redis-server", "--port", std::to_string(*port), "--bind",
+                                "127.0.0.1", "--save", "", "--dir", dir_.string()},
+                               (dir_ / "redis.log").string());
+  children_.push_back(server);
+  for (int i = 0; i < 200 && !env_.tcp_port_open("127.0.0.1", *port); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  auto keys = [&]() {
+    std::string out = (dir_ / "keys.txt").string();
+    testing::run({"redis-cli", "-p", std::to_string(*port), "--scan", "--pattern", "*dec-*"}, out);
+    return slurp(out);
+  };
+  std::string spec = write_spec(
+      "  - name: shared-redis\n    driver: redis\n"
+      "    deploy: {provider: endpoints, settings: {addresses: \"127.0.0.1:" +
+      std::to_string(*port) + "\"}}\n");
+  std::string text = slurp(spec);
+  text.replace(text.find("duration: 2s"), 12, "duration: 60s");
+  std::ofstream(spec) << text;
+
+  auto child = testing::start(dec({"run", spec}), (dir_ / "run.log").string());
+  for (int i = 0; i < 300 && keys().empty(); ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_FALSE(keys().empty()) << slurp(dir_ / "run.log");
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(kill(child.pid, SIGKILL), 0);
+  testing::wait_exit(child, 10s);
+  ASSERT_FALSE(keys().empty()) << "the killed run's topic is still on the server";
+
+  EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "reconcile.log").string()), 0)
+      << slurp(dir_ / "reconcile.log");
+  EXPECT_EQ(keys(), "") << slurp(dir_ / "reconcile.log");
+  EXPECT_TRUE(env_.tcp_port_open("127.0.0.1", *port)) << "the system itself is not dec's";
+  EXPECT_TRUE(infra::recorded_runs(env_, data_dir_).empty());
+}
+
 TEST_F(EndpointsProvider, KafkaBootstrapServersFromTheSpec) {
   // A Kafka "cluster" the test owns (the mock, as no broker can be installed here), addressed
   // exactly as a real cluster would be: bootstrap_servers plus client properties.
