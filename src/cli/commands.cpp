@@ -85,9 +85,12 @@ constexpr const char* kValidateHelp = R"(Usage: dec validate SPEC [--set path=va
 Parses and validates SPEC; prints every error with its field path and exits 2 if any.
 )";
 
-constexpr const char* kPlanHelp = R"(Usage: dec plan SPEC [--set path=value]... [--json]
+constexpr const char* kPlanHelp =
+    R"(Usage: dec plan SPEC [--set path=value]... [--run RUN] [--json]
 
-Shows, per system, the resources a run would create (+), like `terraform plan`.
+Shows, per system, the resources a run would create (+), like `terraform plan`. With --run RUN
+(a kept run from `dec apply`), shows what `dec apply SPEC --run RUN` would change in it:
++ create, ~ update in place, -/+ replace, - delete.
 )";
 
 constexpr const char* kApplyHelp =
@@ -274,7 +277,8 @@ int cmd_validate(const std::vector<std::string>& argv) {
 }
 
 int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
-  auto args = parse_args(argv, with_common({{"set", true, true}, {"json", false, false}}));
+  auto args = parse_args(
+      argv, with_common({{"set", true, true}, {"json", false, false}, {"run", true, false}}));
   if (!args) return usage_error(args.error(), kPlanHelp);
   if (args->has("help")) return std::printf("%s", kPlanHelp), kOk;
   if (args->positionals.size() != 1) return usage_error("plan needs one SPEC file", kPlanHelp);
@@ -286,12 +290,26 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
   auto pc = ctx.provider_context();
   nlohmann::json json_plans = nlohmann::json::array();
   int status = kOk;
+  // Against a kept run's recorded state, or against nothing (a new run).
+  const std::string run = args->get("run");
+  infra::RunState recorded;
+  std::string id = "<id>";
+  if (!run.empty()) {
+    auto loaded = infra::StateFile(ctx.env, infra::state_path(ctx.data_dir, run)).load();
+    if (!loaded) {
+      return usage_error("--run " + run + ": " + loaded.error() + " (see `dec reconcile --json`)",
+                         kPlanHelp);
+    }
+    recorded = *loaded;
+    id = recorded.experiment_id;
+  }
   for (size_t i = 0; i < parsed.spec.systems.size(); ++i) {
     const auto& system = parsed.spec.systems[i];
+    if (!run.empty() && system.name != recorded.system) continue;
     auto provider = infra::make_provider(system.deploy.provider, pc);
     Result<std::vector<infra::Resource>> desired =
         provider ? (*provider)->resources_for(
-                       system, orchestrator::deploy_request_for(parsed.spec, "<id>", system))
+                       system, orchestrator::deploy_request_for(parsed.spec, id, system))
                  : Result<std::vector<infra::Resource>>(make_error(provider.error()));
     if (!desired) {
       std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(),
@@ -299,7 +317,7 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
       status = kUsage;
       continue;
     }
-    auto plan = infra::plan_changes(*desired, infra::RunState{});
+    auto plan = infra::plan_changes(*desired, recorded, (*provider)->updatable_in_place());
     if (!plan) {
       std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(), plan.error().c_str());
       status = kUsage;

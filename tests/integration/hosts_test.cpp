@@ -209,6 +209,12 @@ TEST_F(Hosts, ThreeLimitedNodesAreCreatedUpdatedInPlaceAndDestroyed) {
   std::string faster = kThreeNodes;
   faster.replace(faster.find("cpus: 0.5"), 9, "cpus: 1.5");
   std::string spec2 = write_spec(faster, "faster.yaml");
+  auto [plan2_code, plan2] = run_dec({"plan", spec2, "--run", run_id});
+  ASSERT_EQ(plan2_code, 0) << plan2;
+  EXPECT_NE(plan2.find("~ host host.r3.2"), std::string::npos) << plan2;
+  EXPECT_NE(plan2.find("~ cpus = \"1.5\""), std::string::npos) << plan2;
+  // The three brokers' hosts, nothing else (the worker's host has no limits).
+  EXPECT_NE(plan2.find("Plan: 0 to add, 3 to change, 0 to destroy."), std::string::npos) << plan2;
   auto [up_code, up] = run_dec({"apply", spec2, "--run", run_id});
   ASSERT_EQ(up_code, 0) << up;
   EXPECT_NE(up.find("~ host host.r3.0"), std::string::npos) << up;
