@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -376,6 +377,7 @@ Status LocalProvider::create(ResourceRecord& record, const RunState& state,
 Status LocalProvider::create_network(ResourceRecord& record, const RunState& state) {
   // Subnets are shared by every dec on this machine: pick one under a machine-wide lock, from
   // the bridges that exist now (their aliases carry the subnet).
+  ::mkdir("/run/lock", 01777);  // absent on minimal systems; EEXIST otherwise
   int fd = ::open(kSubnetLock, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(std::string("cannot open ") + kSubnetLock);
   ::flock(fd, LOCK_EX);
@@ -675,6 +677,7 @@ Status LocalProvider::destroy(const ResourceRecord& record, const RunState& stat
 namespace {
 // The last dec bridge on the machine takes the block's unreachable route with it.
 Status remove_block_route_if_unused() {
+  ::mkdir("/run/lock", 01777);  // absent on minimal systems; EEXIST otherwise
   int fd = ::open(kSubnetLock, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(std::string("cannot open ") + kSubnetLock);
   ::flock(fd, LOCK_EX);
