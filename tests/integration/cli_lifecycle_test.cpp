@@ -13,6 +13,7 @@
 #include "infra/local_provider.h"
 #include "infra/reconcile.h"
 #include "infra/resource.h"
+#include "support/data_dir_test.h"
 #include "support/subprocess.h"
 
 namespace dec {
@@ -41,24 +42,9 @@ systems:
       server: {appendonly: "yes", appendfsync: everysec}
 )";
 
-class CliLifecycle : public ::testing::Test {
+class CliLifecycle : public testing::DataDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dec-cli-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    data_dir_ = (dir_ / "data").string();
-    installation_ = infra::installation_id(data_dir_);
-  }
-  void TearDown() override {
-    // Never leave anything behind, even when an assertion failed half way.
-    for (int round = 0; round < 2; ++round) {
-      for (const auto& p : provider().discover()) (void)provider().destroy_discovered(p);
-    }
-    fs::remove_all(dir_);
-  }
+  CliLifecycle() : DataDirTest("dec-cli") {}
 
   std::string write_spec(const std::string& duration) {
     std::string text = kSpec;
@@ -66,24 +52,6 @@ class CliLifecycle : public ::testing::Test {
     std::string path = (dir_ / "spec.yaml").string();
     std::ofstream(path) << text;
     return path;
-  }
-
-  std::vector<std::string> dec(std::vector<std::string> args) {
-    args.insert(args.begin(), DEC_BINARY);
-    args.push_back("--data-dir");
-    args.push_back(data_dir_);
-    return args;
-  }
-
-  infra::LocalProvider& provider() {
-    if (!provider_) {
-      infra::ProviderContext pc;
-      pc.env = &env_;
-      pc.data_dir = data_dir_;
-      pc.installation = installation_;
-      provider_ = std::make_unique<infra::LocalProvider>(pc);
-    }
-    return *provider_;
   }
 
   std::vector<infra::DiscoveredResource> our_processes() {
@@ -152,12 +120,6 @@ class CliLifecycle : public ::testing::Test {
     std::string list((std::istreambuf_iterator<char>(in)), {});
     EXPECT_NE(list.find("cancelled"), std::string::npos) << list;
   }
-
-  fs::path dir_;
-  std::string data_dir_;
-  std::string installation_;
-  infra::PosixEnv env_;
-  std::unique_ptr<infra::LocalProvider> provider_;
 };
 
 TEST_F(CliLifecycle, RunComparesTwoRedisConfigurationsAndCleansUp) {

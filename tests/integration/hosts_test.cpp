@@ -22,6 +22,7 @@
 #include "infra/linux_host.h"
 #include "infra/local_provider.h"
 #include "infra/reconcile.h"
+#include "support/data_dir_test.h"
 #include "support/subprocess.h"
 
 namespace dec {
@@ -51,40 +52,20 @@ systems:
       bandwidth: 50Mbit
 )";
 
-class Hosts : public ::testing::Test {
+class Hosts : public testing::DataDirTest {
  protected:
+  Hosts() : DataDirTest("dec-hosts") {}
   void SetUp() override {
     if (!lh::is_root() || lh::cgroup_version() == lh::CgroupVersion::kNone) {
       GTEST_SKIP() << "hosts need root and cgroups (network namespaces, veth, tc)";
     }
-    dir_ = fs::temp_directory_path() /
-           ("dec-hosts-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    data_dir_ = (dir_ / "data").string();
-    installation_ = infra::installation_id(data_dir_);
-  }
-  void TearDown() override {
-    if (dir_.empty()) return;
-    // Never leave anything behind, even when an assertion failed half way.
-    for (int round = 0; round < 2; ++round) {
-      for (const auto& d : provider().discover()) (void)provider().destroy_discovered(d);
-    }
-    fs::remove_all(dir_);
+    DataDirTest::SetUp();
   }
 
   std::string write_spec(const std::string& text, const std::string& name = "spec.yaml") {
     std::string path = (dir_ / name).string();
     std::ofstream(path) << text;
     return path;
-  }
-
-  std::vector<std::string> dec(std::vector<std::string> args) {
-    args.insert(args.begin(), DEC_BINARY);
-    args.push_back("--data-dir");
-    args.push_back(data_dir_);
-    return args;
   }
 
   // Runs dec to completion; returns (exit code, output).
@@ -94,17 +75,6 @@ class Hosts : public ::testing::Test {
     auto child = testing::start(dec(std::move(args)), (dir_ / "out.txt").string(), env);
     int code = testing::wait_exit(child, timeout);
     return {code, child.output()};
-  }
-
-  infra::LocalProvider& provider() {
-    if (!provider_) {
-      infra::ProviderContext pc;
-      pc.env = &env_;
-      pc.data_dir = data_dir_;
-      pc.installation = installation_;
-      provider_ = std::make_unique<infra::LocalProvider>(pc);
-    }
-    return *provider_;
   }
 
   // Everything of this installation the kernel and /proc still show, described.
@@ -153,12 +123,6 @@ class Hosts : public ::testing::Test {
     EXPECT_TRUE(state.ok()) << state.error();
     return state ? *state : infra::RunState{};
   }
-
-  fs::path dir_;
-  std::string data_dir_;
-  std::string installation_;
-  infra::PosixEnv env_;
-  std::unique_ptr<infra::LocalProvider> provider_;
 };
 
 TEST_F(Hosts, ThreeLimitedNodesAreCreatedUpdatedInPlaceAndDestroyed) {
