@@ -62,9 +62,9 @@ struct Targets {
 // A fault injected while a system runs, to compare resilience. Executed by the orchestrator
 // through the provider (kill a node's broker, freeze it, cut or shape its network).
 struct Fault {
-  std::chrono::nanoseconds at{0};  // since the start of the run phase (warm-up included)
-  std::string action;              // kill | pause | resume | disconnect | reconnect | throttle
-  int target = 0;                  // node index, 0-based
+  std::chrono::nanoseconds at{0};     // since the start of the run phase (warm-up included)
+  std::string action;                 // kill | pause | resume | disconnect | reconnect | throttle
+  int target = 0;                     // node index, 0-based
   std::optional<uint64_t> bandwidth;  // throttle only: bits/s (required there)
   std::string system;                 // only this system; "" = every system in turn
 

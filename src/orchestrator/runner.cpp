@@ -28,6 +28,16 @@ std::vector<std::string> topic_names(const core::Spec& spec, const std::string& 
   return topics;
 }
 
+// A fault as the results describe it, before it is applied.
+report::FaultImpact impact_of(const core::Fault& fault) {
+  report::FaultImpact impact;
+  impact.at_s = std::chrono::duration<double>(fault.at).count();
+  impact.action = fault.action;
+  impact.target = fault.target;
+  impact.bandwidth = fault.bandwidth;
+  return impact;
+}
+
 // Executes a system's faults at their times, measured from the start of the engine's warm-up
 // (anchored on the first progress report, which carries the engine's elapsed time).
 class FaultInjector {
@@ -60,11 +70,7 @@ class FaultInjector {
     if (thread_.joinable()) thread_.join();
     std::vector<report::FaultImpact> out = applied_;
     for (size_t i = out.size(); i < faults_.size(); ++i) {
-      report::FaultImpact impact;
-      impact.at_s = std::chrono::duration<double>(faults_[i].at).count();
-      impact.action = faults_[i].action;
-      impact.target = faults_[i].target;
-      impact.bandwidth = faults_[i].bandwidth;
+      report::FaultImpact impact = impact_of(faults_[i]);
       impact.applied = false;
       impact.error = "not reached: the run ended first";
       out.push_back(impact);
@@ -82,11 +88,7 @@ class FaultInjector {
       }
       if (done_ || (stop_ && stop_->load())) return;
       lock.unlock();
-      report::FaultImpact impact;
-      impact.at_s = std::chrono::duration<double>(fault.at).count();
-      impact.action = fault.action;
-      impact.target = fault.target;
-      impact.bandwidth = fault.bandwidth;
+      report::FaultImpact impact = impact_of(fault);
       impact.applied_at_s = std::chrono::duration<double>(Clock::now() - anchor_).count();
       Status s = provider_.inject_fault(state_, fault);
       impact.applied = s.ok();

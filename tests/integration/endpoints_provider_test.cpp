@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "drivers/kafka_mock.h"
 #include "infra/env.h"
@@ -57,6 +58,18 @@ class EndpointsProvider : public ::testing::Test {
                         << systems;
     return path;
   }
+  // A redis-server that is not dec's (stopped in TearDown), on a free loopback port.
+  std::optional<int> start_redis() {
+    auto port = env_.free_tcp_port("127.0.0.1");
+    if (!port) return std::nullopt;
+    children_.push_back(testing::start({"redis-server", "--port", std::to_string(*port), "--bind",
+                                        "127.0.0.1", "--save", "", "--dir", dir_.string()},
+                                       (dir_ / "redis.log").string()));
+    for (int i = 0; i < 200 && !env_.tcp_port_open("127.0.0.1", *port); ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+    return *port;
+  }
   fs::path dir_;
   std::string data_dir_;
   infra::PosixEnv env_;
@@ -64,15 +77,8 @@ class EndpointsProvider : public ::testing::Test {
 };
 
 TEST_F(EndpointsProvider, MeasuresAnExistingRedisAndLeavesItRunning) {
-  auto port = env_.free_tcp_port("127.0.0.1");
-  ASSERT_TRUE(port.ok());
-  auto server = testing::start({"redis-server", "--port", std::to_string(*port), "--bind",
-                                "127.0.0.1", "--save", "", "--dir", dir_.string()},
-                               (dir_ / "redis.log").string());
-  children_.push_back(server);
-  for (int i = 0; i < 200 && !env_.tcp_port_open("127.0.0.1", *port); ++i) {
-    std::this_thread::sleep_for(20ms);
-  }
+  auto port = start_redis();
+  ASSERT_TRUE(port.has_value());
   std::string spec = write_spec(
       "  - name: shared-redis\n    driver: redis\n"
       "    deploy: {provider: endpoints, settings: {addresses: \"127.0.0.1:" +
@@ -95,15 +101,8 @@ TEST_F(EndpointsProvider, MeasuresAnExistingRedisAndLeavesItRunning) {
 // The topics a run creates on an existing system are recorded resources: after a run ends they
 // are gone, and after dec is killed mid-run, reconcile deletes them (the system stays).
 TEST_F(EndpointsProvider, TopicsOnAnExistingRedisAreDeletedEvenAfterAKill) {
-  auto port = env_.free_tcp_port("127.0.0.1");
-  ASSERT_TRUE(port.ok());
-  auto server = testing::start({"redis-server", "--port", std::to_string(*port), "--bind",
-                                "127.0.0.1", "--save", "", "--dir", dir_.string()},
-                               (dir_ / "redis.log").string());
-  children_.push_back(server);
-  for (int i = 0; i < 200 && !env_.tcp_port_open("127.0.0.1", *port); ++i) {
-    std::this_thread::sleep_for(20ms);
-  }
+  auto port = start_redis();
+  ASSERT_TRUE(port.has_value());
   auto keys = [&]() {
     std::string out = (dir_ / "keys.txt").string();
     testing::run({"redis-cli", "-p", std::to_string(*port), "--scan", "--pattern", "*dec-*"}, out);
