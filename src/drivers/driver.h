@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,6 +56,14 @@ struct ReceivedMessage {
   std::string_view topic;
   std::string_view key;
   std::string_view payload;
+  // The partition (Kafka partition, Redis stream of the topic, Kinesis shard index) the message
+  // was read from; -1 when the driver cannot tell. Order is checked per consumer and partition.
+  int partition = -1;
+  // True when the system delivers a stored message again that this process may have seen
+  // before (a reclaimed Redis pending entry, a Kafka offset at or below one already delivered
+  // for that partition, e.g. after a rebalance): at-least-once redelivery, reported apart from
+  // duplication (two stored copies) and never checked for order.
+  bool redelivered = false;
 };
 
 class Consumer {
@@ -63,6 +72,19 @@ class Consumer {
   // Waits up to `timeout` for messages and hands each to `on_message`; returns how many.
   virtual Result<size_t> poll(std::chrono::milliseconds timeout,
                               const std::function<void(const ReceivedMessage&)>& on_message) = 0;
+  // True once every message sent from now on will reach this consumer's group (e.g. Kafka:
+  // the group join finished and partitions are assigned). The engine polls (and discards
+  // nothing: no message is sent yet) until every consumer is ready before the schedule starts,
+  // so a group join never counts as latency. Drivers whose consumers read from a fixed position
+  // are ready at once.
+  virtual bool ready() const { return true; }
+  // Messages the system still holds for this consumer's group that the group has not read and
+  // acknowledged yet (unread + pending), summed over the topics it reads; nullopt when the
+  // driver cannot tell. At the drain deadline, a message acked but never received counts as
+  // *lost* only when every consumer of its group reports a backlog of 0 (the system has nothing
+  // more to give); otherwise it is *undelivered at the deadline*. Called from the consumer's
+  // own thread, after polling stopped.
+  virtual std::optional<uint64_t> backlog() { return std::nullopt; }
 };
 
 struct ConsumerOptions {

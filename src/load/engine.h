@@ -32,6 +32,8 @@ struct EngineOptions {
   std::vector<std::string> topics{"dec-topic"};
   std::string group_prefix = "dec-group";
   uint64_t max_messages = 0;  // 0 = unlimited; a hard bound on messages per run
+  // Longest the start waits for every consumer to report ready (Consumer::ready()).
+  std::chrono::nanoseconds ready_timeout{std::chrono::seconds(60)};
 };
 
 // Delivery accounting, over the measured window *and* warm-up (every message is checked).
@@ -40,14 +42,51 @@ struct DeliveryCounts {
   uint64_t acked = 0;        // acknowledged ok by the system
   uint64_t send_errors = 0;  // send() failed or ack reported failure
   uint64_t received = 0;     // distinct messages received (per group, summed over groups)
-  uint64_t lost = 0;         // acked but never received by a group (summed over groups); when
-                             // the run stopped early this includes messages still in flight
-  uint64_t duplicated = 0;   // received more than once
-  uint64_t reordered = 0;    // received with a lower sequence than the previous one of the same
-                             // producer+key; only checked when keys > 0 (unkeyed messages
-                             // are spread over partitions with no order promised)
+  uint64_t lost = 0;         // acked, never received by a group, and the system had nothing more
+                             // to give at the deadline (every consumer's backlog was 0): gone
+                             // (summed over groups)
+  uint64_t undelivered = 0;  // acked, not received by the drain deadline, but the system may
+                             // still hold them (a backlog, or a driver that cannot tell): not
+                             // proven lost; counted as censored latencies (summed over groups)
+  uint64_t duplicated = 0;   // received more than once, not flagged as a redelivery: the
+                             // system stored or delivered two copies
+  uint64_t redelivered = 0;  // a stored message delivered again (at-least-once after a
+                             // rebalance or reconnect), as the driver flagged it
+  uint64_t reordered = 0;    // received by a consumer from a partition with a lower sequence than
+                             // the previous one of the same producer+key there; only checked
+                             // when keys > 0 (unkeyed messages have no order promised)
   uint64_t corrupt = 0;      // payload failed to decode, had the wrong size, or was not sent
                              // by this run (e.g. left in a reused topic by an earlier run)
+};
+
+// Every message intended inside the measured window, accounted for. `offered` = sent_on_time +
+// sent_late + unsent; latency counts each offered message once per consumer group: measured
+// when it arrived by the deadline (window end + drain_timeout), else *censored*: recorded as
+// deadline - intended, a lower bound. With rate 0 there is no schedule: offered is what was sent
+// inside the window and nothing is late or unsent.
+struct WindowAccounting {
+  uint64_t offered = 0;       // intended inside [window start, window end)
+  double offered_per_s = 0;   // the target rate (0 = as fast as possible)
+  uint64_t sent_on_time = 0;  // sent before the window ended
+  uint64_t sent_late = 0;     // sent after the window ended (the sender fell behind), before
+                              // the deadline; latency still counts from the intended time
+  uint64_t unsent = 0;        // never sent (deadline passed, run stopped): censored
+  double max_send_lag_s = 0;  // furthest any producer fell behind its schedule
+  uint64_t acked = 0;         // of the offered, acknowledged ok
+  uint64_t received = 0;      // of the offered, received by consumer group 0
+  uint64_t undelivered = 0;   // of the offered, acked but not received by group 0 in time
+  uint64_t lost = 0;          // of the offered, acked and provably gone (group 0)
+  // False when the system did not sustain the offered rate: more than 1% of the offered
+  // messages went out after the window or never (the sender was held back), or the acked
+  // throughput in the window was below 95% of the offered rate. Always true at rate 0.
+  bool rate_sustained = true;
+};
+
+// Messages group 0 received per (topic, partition), for partition skew.
+struct PartitionCount {
+  std::string topic;
+  int partition = -1;  // -1: the driver does not say
+  uint64_t received = 0;
 };
 
 // One point per second of the measured window and warm-up.
@@ -69,9 +108,14 @@ struct EngineResult {
   double consumed_msgs_per_s = 0;
   double produced_mb_per_s = 0;  // 10^6 bytes/s of payload
   double consumed_mb_per_s = 0;
-  metrics::Histogram end_to_end_latency;  // ns, intended send -> received
+  // Only messages intended inside the window, censored ones included (see WindowAccounting).
+  metrics::Histogram end_to_end_latency;  // ns, intended send -> received (every group)
   metrics::Histogram publish_latency;     // ns, intended send -> acknowledged
+  uint64_t censored_end_to_end = 0;       // samples that are lower bounds (not received in time)
+  uint64_t censored_publish = 0;          // samples that are lower bounds (not acked in time)
+  WindowAccounting window;
   DeliveryCounts delivery;
+  std::vector<PartitionCount> partitions;  // group 0, sorted by topic then partition
   std::vector<TimePoint> timeline;
   std::string error;  // non-empty when the run stopped early
 };

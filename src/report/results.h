@@ -23,6 +23,10 @@ struct RunResult {
   std::string status;     // "succeeded" | "failed" | "cancelled"
   std::string error;
   core::Settings config;
+  // The client settings in force for this run's driver (common `workload.client` settings
+  // mapped onto the driver's keys, explicit config, or the driver's defaults), so two systems'
+  // clients can be compared; see drivers/client_settings.h.
+  core::Settings client;
   load::EngineResult engine;
   std::vector<std::pair<std::string, double>> phases_s;    // provision, deploy, run, destroy
   std::vector<std::pair<std::string, uint64_t>> counters;  // driver-specific (throttling, ...)
@@ -35,6 +39,7 @@ struct ExperimentResult {
   std::string started_at;
   core::Workload workload;
   core::Targets targets;
+  std::vector<std::string> warnings;  // spec warnings (path: message), shown with the table
   std::vector<RunResult> runs;
 };
 
