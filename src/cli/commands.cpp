@@ -33,6 +33,7 @@ namespace {
 constexpr int kOk = 0;
 constexpr int kFailed = 1;
 constexpr int kUsage = 2;
+constexpr int kTargetMissed = 3;  // only with --fail-on-target-miss
 constexpr int kInterrupted = 130;
 
 constexpr const char* kMainHelp = R"(dec - the Data Engineering Comparator
@@ -60,12 +61,14 @@ Global options:
                     (default ./dec-data, or $DEC_DATA_DIR)
   -h, --help        help for any command: dec run --help
 
-Exit codes: 0 ok, 1 failed, 2 bad usage or invalid spec, 130 interrupted.
+Exit codes: 0 ok, 1 failed, 2 bad usage or invalid spec,
+            3 a target was missed (with --fail-on-target-miss), 130 interrupted.
 Spec format: docs/spec.md
 )";
 
 constexpr const char* kRunHelp =
     R"(Usage: dec run SPEC [--set path=value]... [--json] [--out FILE] [--quiet]
+               [--fail-on-target-miss]
 
 Runs the experiment in SPEC (YAML or JSON): for each system in turn, provisions its
 infrastructure, deploys producers and consumers, warms up, measures, collects results and
@@ -77,12 +80,20 @@ Options:
   --json            print the results as JSON on stdout instead of the table
   --out FILE        also write the results JSON to FILE
   --quiet           no progress output
+  --fail-on-target-miss
+                    exit 3 when a run missed a target of the spec (p99 latency, throughput)
+                    or failed its delivery check (lost, duplicated, reordered, corrupt or
+                    rejected messages); CI can gate on it
   --data-dir DIR    data directory (default ./dec-data)
+
+Spec warnings (valid, but probably not what was meant) are printed to stderr first.
 )";
 
 constexpr const char* kValidateHelp = R"(Usage: dec validate SPEC [--set path=value]...
 
 Parses and validates SPEC; prints every error with its field path and exits 2 if any.
+Warnings (valid, but probably not what was meant) are printed as "warning: path: message" and
+do not change the exit code.
 )";
 
 constexpr const char* kPlanHelp =
@@ -126,9 +137,11 @@ Runs of another live dec process are left alone. With --dry-run, only lists what
 )";
 
 constexpr const char* kResultsHelp = R"(Usage: dec results list [--state STATE] [--limit N] [--json]
-       dec results show ID [--json]
+       dec results show ID [--json] [--fail-on-target-miss]
 
 Lists stored experiments, or shows one experiment's comparison table (ID may be a prefix).
+With --fail-on-target-miss, `show` exits 3 when a run missed a target or failed its delivery
+check, as `dec run --fail-on-target-miss` does.
 )";
 
 constexpr const char* kServeHelp =
@@ -207,6 +220,54 @@ void print_spec_errors(const std::string& file, const core::ParseResult& parsed)
   for (const auto& error : parsed.errors) std::fprintf(stderr, "  %s\n", error.to_string().c_str());
 }
 
+void print_spec_warnings(const core::ParseResult& parsed) {
+  for (const auto& warning : parsed.warnings) {
+    std::fprintf(stderr, "warning: %s\n", warning.to_string().c_str());
+  }
+}
+
+// Why --fail-on-target-miss fails: one line per run that missed a target of the spec or failed
+// its delivery check (the same failures the table shows as MISSED and FAILED). Empty: none.
+std::vector<std::string> missed_targets(const std::string& results_json) {
+  std::vector<std::string> missed;
+  const auto doc = nlohmann::json::parse(results_json, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("runs") || !doc["runs"].is_array()) {
+    return {"results are not readable"};
+  }
+  auto count = [](const nlohmann::json& object, const char* key) -> uint64_t {
+    return object.is_object() && object.contains(key) && object[key].is_number_unsigned()
+               ? object[key].get<uint64_t>()
+               : 0;
+  };
+  for (const auto& run : doc["runs"]) {
+    const std::string system = run.value("system", "?");
+    const nlohmann::json targets = run.value("targets", nlohmann::json::object());
+    auto missed_target = [&](const char* key) {
+      return targets.is_object() && targets.contains(key) && targets[key] == false;
+    };
+    if (missed_target("p99_latency_met")) missed.push_back(system + ": p99 latency target missed");
+    if (missed_target("min_throughput_met"))
+      missed.push_back(system + ": throughput target missed");
+    const nlohmann::json delivery = run.value("delivery", nlohmann::json::object());
+    std::string failures;
+    for (const char* failure : {"lost", "duplicated", "reordered", "corrupt", "send_errors"}) {
+      if (uint64_t n = count(delivery, failure); n > 0) {
+        failures += (failures.empty() ? "" : ", ") + std::to_string(n) + " " + failure;
+      }
+    }
+    if (!failures.empty()) missed.push_back(system + ": delivery check failed (" + failures + ")");
+  }
+  return missed;
+}
+
+// With --fail-on-target-miss: says what was missed on stderr and returns kTargetMissed, else kOk.
+int target_miss_status(const Args& args, const std::string& results_json) {
+  if (!args.has("fail-on-target-miss")) return kOk;
+  const auto missed = missed_targets(results_json);
+  for (const auto& line : missed) std::fprintf(stderr, "dec: %s\n", line.c_str());
+  return missed.empty() ? kOk : kTargetMissed;
+}
+
 std::vector<OptionSpec> with_common(std::vector<OptionSpec> options) {
   options.push_back({"help", false, false});
   options.push_back({"data-dir", true, false});
@@ -267,6 +328,7 @@ int cmd_validate(const std::vector<std::string>& argv) {
   if (args->positionals.size() != 1)
     return usage_error("validate needs one SPEC file", kValidateHelp);
   auto parsed = load_spec(*args);
+  print_spec_warnings(parsed);
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
     return kUsage;
@@ -350,11 +412,13 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"set", true, true},
                                             {"json", false, false},
                                             {"out", true, false},
-                                            {"quiet", false, false}}));
+                                            {"quiet", false, false},
+                                            {"fail-on-target-miss", false, false}}));
   if (!args) return usage_error(args.error(), kRunHelp);
   if (args->has("help")) return std::printf("%s", kRunHelp), kOk;
   if (args->positionals.size() != 1) return usage_error("run needs one SPEC file", kRunHelp);
   auto parsed = load_spec(*args);
+  print_spec_warnings(parsed);
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
     return kUsage;
@@ -422,7 +486,7 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
     std::fprintf(stderr, "dec: experiment %s: %s\n", outcome.state.c_str(), outcome.error.c_str());
     return kFailed;
   }
-  return kOk;
+  return target_miss_status(*args, json);
 }
 
 int cmd_apply(Context& ctx, const std::vector<std::string>& argv) {
@@ -650,8 +714,10 @@ Result<std::string> resolve_id(store::Store& store, const std::string& prefix) {
 }
 
 int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
-  auto args = parse_args(
-      argv, with_common({{"json", false, false}, {"state", true, false}, {"limit", true, false}}));
+  auto args = parse_args(argv, with_common({{"json", false, false},
+                                            {"state", true, false},
+                                            {"limit", true, false},
+                                            {"fail-on-target-miss", false, false}}));
   if (!args) return usage_error(args.error(), kResultsHelp);
   if (args->has("help") || args->positionals.empty()) {
     std::printf("%s", kResultsHelp);
@@ -720,7 +786,7 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
     }
     if (args->has("json")) {
       std::printf("%s\n", r.results_json.c_str());
-      return kOk;
+      return target_miss_status(*args, r.results_json);
     }
     auto table = report::comparison_table(r.results_json);
     if (!table) {
@@ -729,7 +795,7 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
     }
     std::printf("State: %s%s\n%s", r.state.c_str(),
                 r.error.empty() ? "" : (" (" + r.error + ")").c_str(), table->c_str());
-    return kOk;
+    return target_miss_status(*args, r.results_json);
   }
   return usage_error("unknown results command \"" + sub + "\"", kResultsHelp);
 }

@@ -15,6 +15,18 @@ namespace dec::core {
 // Free-form string settings handed to a driver or provider untouched (validated by their owner).
 using Settings = std::map<std::string, std::string>;
 
+// Client settings every driver maps onto its own keys (drivers/client_settings.h), so that the
+// systems compared get the same client window: at rate 0, throughput and latency depend on how
+// many messages each client keeps in flight as much as on the product. Unset = driver default.
+struct ClientSettings {
+  std::optional<int> max_in_flight;  // messages a producer has sent but not yet seen acknowledged
+  std::optional<std::chrono::nanoseconds> linger;      // longest a message waits to fill a batch
+  std::optional<std::chrono::nanoseconds> fetch_wait;  // longest a fetch waits in the server
+
+  bool empty() const { return !max_in_flight && !linger && !fetch_wait; }
+  bool operator==(const ClientSettings&) const = default;
+};
+
 struct Workload {
   uint64_t message_size = 1024;  // bytes, including dec's 32-byte header
   int producers = 1;             // producer threads (or worker instances)
@@ -27,6 +39,7 @@ struct Workload {
   int partitions = 1;       // partitions (Kafka), shards (Kinesis), streams per topic elsewhere
   int keys = 0;             // distinct message keys; 0 = no key (round-robin)
   int consumer_groups = 1;  // each group receives every message
+  ClientSettings client;
 
   bool operator==(const Workload&) const = default;
 };

@@ -27,6 +27,11 @@ namespace {
 
 constexpr uint64_t kMinMessageSize = 32;  // dec's payload header
 constexpr uint64_t kMaxMessageSize = uint64_t{64} << 20;
+// workload.client.linger and fetch_wait: the largest every driver's key accepts (Redis block_ms,
+// Kinesis linger_ms and poll_interval_ms stop at 60 s), so a mapped value is never rejected.
+constexpr std::chrono::nanoseconds kMaxClientWait = std::chrono::seconds(60);
+// A hash partitioner needs several keys per partition to fill them all evenly.
+constexpr int64_t kKeysPerPartition = 4;
 
 const std::vector<std::string>& provider_names() {
   static const std::vector<std::string> kNames = {"local", "endpoints", "kubernetes", "terraform"};
@@ -204,6 +209,9 @@ class SpecReader {
     if (!has_name) error("name", "required field missing: give the experiment a name");
     if (!has_systems) error("systems", "required field missing: list at least one system");
     if (workload_ok) check_fault_times(faults, spec.workload);
+    if (workload_ok) warn_about_keys(spec.workload);
+    if (workload_ok && systems_ok && has_systems)
+      warn_about_idle_nodes(spec.workload, spec.systems);
     if (systems_ok && has_systems) check_fault_targets(faults, spec.systems);
     for (FaultEntry& entry : faults) spec.faults.push_back(std::move(entry.fault));
     // Stable: faults at the same instant run in the order written.
@@ -213,6 +221,7 @@ class SpecReader {
   }
 
   std::vector<FieldError> take_errors() { return std::move(errors_); }
+  std::vector<FieldError> take_warnings() { return std::move(warnings_); }
 
  private:
   using FieldReader = std::function<void(const YAML::Node& node, const std::string& path)>;
@@ -230,6 +239,9 @@ class SpecReader {
 
   void error(std::string path, std::string message) {
     errors_.push_back({std::move(path), std::move(message)});
+  }
+  void warning(std::string path, std::string message) {
+    warnings_.push_back({std::move(path), std::move(message)});
   }
 
   // Calls the reader of each field present (null values count as absent) and reports unknown ones.
@@ -431,7 +443,35 @@ class SpecReader {
               {"topics", count(1, workload.topics)},
               {"partitions", count(1, workload.partitions)},
               {"keys", count(0, workload.keys)},
-              {"consumer_groups", count(1, workload.consumer_groups)}});
+              {"consumer_groups", count(1, workload.consumer_groups)},
+              {"client", [&](const YAML::Node& field, const std::string& field_path) {
+                 read_client(field, field_path, workload.client);
+               }}});
+  }
+
+  void read_client(const YAML::Node& node, const std::string& path, ClientSettings& client) {
+    auto wait = [this](std::optional<std::chrono::nanoseconds>& out) {
+      return [this, &out](const YAML::Node& field, const std::string& field_path) {
+        std::optional<std::chrono::nanoseconds> value = read_duration(field, field_path);
+        if (!value) return;
+        if (*value > kMaxClientWait) {
+          error(field_path, "must be at most 60s (the longest every driver accepts), got " +
+                                in_quotes(field.Scalar()));
+          return;
+        }
+        out = value;
+      };
+    };
+    read_map(node, path,
+             {{"max_in_flight",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 int value = 0;
+                 const size_t before = errors_.size();
+                 read_int(field, field_path, 1, value);
+                 if (errors_.size() == before) client.max_in_flight = value;
+               }},
+              {"linger", wait(client.linger)},
+              {"fetch_wait", wait(client.fetch_wait)}});
   }
 
   void read_systems(const YAML::Node& node, const std::string& path, std::vector<System>& out) {
@@ -733,8 +773,43 @@ class SpecReader {
     }
   }
 
+  // Few keys over many partitions: hashing leaves some partitions empty and others doubled up, so
+  // per-partition load (and ordering checks) differ from what the spec seems to ask for.
+  void warn_about_keys(const Workload& workload) {
+    const int64_t wanted = kKeysPerPartition * workload.partitions;
+    if (workload.keys == 0 || workload.keys >= wanted) return;
+    warning("workload.keys",
+            std::to_string(workload.keys) + " keys over " + std::to_string(workload.partitions) +
+                " partitions: a hash partitioner can leave partitions empty or uneven (Kafka's "
+                "puts 4 keys on 4 partitions into 2); use at least 4×partitions keys (" +
+                std::to_string(wanted) + ") or keys: 0");
+  }
+
+  // Redis shards whole streams over its nodes and a Kafka partition is led by one broker, so a
+  // node beyond the number of partitions carries no load and the comparison pays for idle nodes.
+  // Other drivers (Kinesis) do not place partitions on dec's nodes.
+  void warn_about_idle_nodes(const Workload& workload, const std::vector<System>& systems) {
+    const int64_t partitions = int64_t{workload.partitions} * workload.topics;
+    for (size_t i = 0; i < systems.size(); ++i) {
+      const System& system = systems[i];
+      if (system.deploy.nodes <= partitions) continue;
+      const std::string intro = std::to_string(system.deploy.nodes) + " nodes but only " +
+                                std::to_string(partitions) + " partitions: only " +
+                                std::to_string(partitions) + " node(s) will ";
+      const std::string path = index_path("systems", i) + ".deploy.nodes";
+      if (system.driver == "redis") {
+        warning(path, intro + "hold data");
+      } else if (system.driver == "kafka") {
+        warning(path, intro +
+                          "lead a partition and take writes (the others at most hold "
+                          "replicas)");
+      }
+    }
+  }
+
   const DriverCatalog& catalog_;
   std::vector<FieldError> errors_;
+  std::vector<FieldError> warnings_;
 };
 
 // ---- --set overrides ----------------------------------------------------------------------------
@@ -908,6 +983,7 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
     SpecReader reader(catalog);
     result.spec = reader.read(root);
     for (FieldError& error : reader.take_errors()) result.errors.push_back(std::move(error));
+    result.warnings = reader.take_warnings();
   } catch (const YAML::Exception& e) {
     // yaml-cpp only throws here on trees it did not build itself; report rather than crash.
     result.errors.push_back({"", std::string("could not read the spec: ") + e.what()});
@@ -917,21 +993,21 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
 
 ParseResult parse_spec_file(const std::string& path, const std::vector<std::string>& overrides,
                             const DriverCatalog& catalog) {
+  auto unreadable = [&](const std::string& reason) {
+    ParseResult result;
+    result.errors.push_back({"", "cannot read spec file " + in_quotes(path) + ": " + reason});
+    return result;
+  };
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return {{}, {{"", "cannot read spec file " + in_quotes(path) + ": it is a directory"}}};
-  }
+  if (std::filesystem::is_directory(path, ec)) return unreadable("it is a directory");
   std::ifstream file(path, std::ios::binary);
   if (!file) {
     const int open_errno = errno;
-    return {{},
-            {{"", "cannot read spec file " + in_quotes(path) + ": " + std::strerror(open_errno)}}};
+    return unreadable(std::strerror(open_errno));
   }
   std::ostringstream text;
   text << file.rdbuf();
-  if (file.bad()) {
-    return {{}, {{"", "cannot read spec file " + in_quotes(path) + ": read failed"}}};
-  }
+  if (file.bad()) return unreadable("read failed");
   return parse_spec(text.str(), overrides, catalog);
 }
 
@@ -951,6 +1027,14 @@ std::string spec_to_json(const Spec& spec) {
       {"keys", w.keys},
       {"consumer_groups", w.consumer_groups},
   };
+  // Only when given, so the stored form of a spec without it stays what it was.
+  if (!w.client.empty()) {
+    Json client = Json::object();
+    if (w.client.max_in_flight) client["max_in_flight"] = *w.client.max_in_flight;
+    if (w.client.linger) client["linger"] = exact_duration(*w.client.linger);
+    if (w.client.fetch_wait) client["fetch_wait"] = exact_duration(*w.client.fetch_wait);
+    workload["client"] = std::move(client);
+  }
   Json systems = Json::array();
   for (const System& system : spec.systems) {
     const Deploy& d = system.deploy;

@@ -31,6 +31,9 @@ struct DriverCatalog {
 struct ParseResult {
   Spec spec;
   std::vector<FieldError> errors;  // empty = valid
+  // Valid but probably not what the user meant (e.g. fewer keys than partitions); shown by
+  // `dec validate` / `dec run` and stored with the results.
+  std::vector<FieldError> warnings;
   bool ok() const { return errors.empty(); }
 };
 

@@ -27,7 +27,13 @@
 // leave after linger.ms without a flush (delivers_acks_while_polling).
 // Consumer: subscribes the group to the topics, starting at the earliest offset, so messages
 // produced before the group's partition assignment completes are still read. A consumer without
-// a group gets a group of its own and reads everything.
+// a group gets a group of its own and reads everything. ready() is true once the group assigned
+// this consumer its partitions (possibly none) in a rebalance that poll() serves, and no
+// revocation is pending. Messages carry their partition; one whose offset is at or below the
+// highest this driver already delivered for its group and partition (kept per driver, across
+// its consumers) is marked redelivered. backlog() is group-wide: over every partition of the
+// subscribed topics, the high watermark minus the later of the group's committed offset and
+// the offset after the last one delivered; nullopt when a query fails or times out.
 #pragma once
 
 #include <memory>

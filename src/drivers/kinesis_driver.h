@@ -27,7 +27,12 @@
 // shard receives nothing. Reading starts at TRIM_HORIZON, the start of the freshly made stream,
 // and goes on with GetRecords (read_limit records) and NextShardIterator; a shard that returned
 // nothing is asked again after poll_interval_ms. Real AWS allows 5 GetRecords per second per
-// shard: throttled reads back off and are counted. prepare_consumers has nothing to do.
+// shard, so a consumer starts at most one GetRecords per shard every 200 ms, whatever the last
+// one returned; throttled reads back off and are counted. The limit is per consumer, while
+// AWS's is per shard across all readers: several groups reading one stream can still be
+// throttled. A message's partition is its shard's index in ListShards order. backlog() asks
+// each shard once more and is 0 only when every one answers no records with MillisBehindLatest
+// 0 (else nullopt). prepare_consumers has nothing to do.
 #pragma once
 
 #include <atomic>

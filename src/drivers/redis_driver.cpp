@@ -138,6 +138,16 @@ std::string_view reply_text(const redisReply* reply) {
   return reply->str ? std::string_view(reply->str, reply->len) : std::string_view();
 }
 
+// The value of `name` in a reply that lists names and values alternately (XINFO, in RESP2);
+// nullptr when the reply has no such field.
+const redisReply* reply_field(const redisReply* fields, std::string_view name) {
+  if (fields->type != REDIS_REPLY_ARRAY) return nullptr;
+  for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+    if (reply_text(fields->element[f]) == name) return fields->element[f + 1];
+  }
+  return nullptr;
+}
+
 struct ContextDeleter {
   void operator()(redisContext* context) const { redisFree(context); }
 };
@@ -798,11 +808,16 @@ class RedisProducer final : public Producer {
 // ---- consumer -------------------------------------------------------------------------------
 
 constexpr std::string_view kNewEntries = ">";  // XREADGROUP: entries never delivered to the group
+constexpr std::string_view kOwnPendingFromStart = "0";  // XREADGROUP: this consumer's PEL
 
 struct ConsumerStream {
   std::string stream;
   std::string topic;
+  int partition = 0;            // index of the stream within its topic
   std::string last_id = "0-0";  // plain reads: where the next XREAD continues
+  // Group reads: while not empty, the stream's reads take this consumer's pending entries after
+  // this id instead of new ones (">"), a page at a time.
+  std::string pending_after;
 };
 
 // A consumer's streams on one node, and the state of its connection there.
@@ -823,7 +838,11 @@ class RedisConsumer final : public Consumer {
         config_(config),
         group_(std::move(group)),
         consumer_name_(std::move(consumer_name)),
-        read_count_(std::to_string(config.read_count)) {}
+        read_count_(std::to_string(config.read_count)) {
+    // The first connection counts as well: a consumer made again under the same member name
+    // takes over what its predecessor left unacknowledged.
+    for (ConsumerNode& node : nodes_) reread_own_pending(node);
+  }
 
   ~RedisConsumer() override {
     // The last batch's XACKs were written without waiting; read their replies so they are
@@ -858,14 +877,16 @@ class RedisConsumer final : public Consumer {
         if (timeout.count() <= 0 || block_ms <= 0) block_ms = 0;
         for (ConsumerNode& node : nodes_) {
           if (node.read_pending || !node.link.reconnect()) continue;
-          append_read(node, block_ms);
+          // Redis answers a read of pending entries at once, whatever BLOCK says.
+          int64_t node_block_ms = rereading_own_pending(node) ? 0 : block_ms;
+          append_read(node, node_block_ms);
           if (Status written = node.link.connection()->write_output(); !written.ok()) {
             node_lost(node, written.error());
             continue;
           }
           node.read_pending = true;
           node.read_round = round;
-          node.read_expires = now + std::chrono::milliseconds(block_ms);
+          node.read_expires = now + std::chrono::milliseconds(node_block_ms);
         }
       }
 
@@ -911,8 +932,131 @@ class RedisConsumer final : public Consumer {
     }
   }
 
+  // Group mode: XINFO GROUPS gives the group's lag (entries not yet delivered to it) and pending
+  // count per stream. Plain mode keeps no server-side state: only a consumer that has read up
+  // to the stream's last entry can tell (0).
+  std::optional<uint64_t> backlog() override {
+    uint64_t total = 0;
+    for (ConsumerNode& node : nodes_) {
+      std::optional<uint64_t> held = node_backlog(node);
+      if (!held) return std::nullopt;
+      total += *held;
+    }
+    return total;
+  }
+
  private:
-  // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS s... > ...  or  XREAD ... STREAMS s... id...
+  // Dec's consumer names are stable per group member, so after a (re)connection the consumer
+  // reads back its own Pending Entries List: entries Redis delivered to it in a reply that the
+  // lost connection never handed over, or whose XACK was lost with it. XAUTOCLAIM would only be
+  // needed for entries owned by another consumer name.
+  void reread_own_pending(ConsumerNode& node) {
+    if (group_.empty()) return;
+    for (ConsumerStream& stream : node.streams) stream.pending_after = kOwnPendingFromStart;
+  }
+
+  static bool rereading_own_pending(const ConsumerNode& node) {
+    return std::any_of(node.streams.begin(), node.streams.end(),
+                       [](const ConsumerStream& stream) { return !stream.pending_after.empty(); });
+  }
+
+  // Unread + pending entries of the node's streams; nullopt when the node cannot be reached or
+  // does not say. A poll() that ended with a read or XACKs outstanding left their replies first
+  // in line; the read's entries can no longer be handed over, so in group mode they are read
+  // again from the PEL by a later poll(), and in plain mode the next XREAD repeats them.
+  std::optional<uint64_t> node_backlog(ConsumerNode& node) {
+    if (!node.link.reconnect()) return std::nullopt;
+    Connection* connection = node.link.connection();
+    while (node.pending_ack_replies > 0 || node.read_pending) {
+      auto reply = connection->next_reply(/*wait=*/true);
+      if (!reply.ok()) {
+        node_lost(node, reply.error());
+        return std::nullopt;
+      }
+      if (node.pending_ack_replies > 0) {
+        --node.pending_ack_replies;  // an XACK that failed leaves its entry pending: counted
+        continue;
+      }
+      node.read_pending = false;
+      if ((*reply)->type == REDIS_REPLY_ARRAY) reread_own_pending(node);
+    }
+
+    for (const ConsumerStream& stream : node.streams) {
+      std::array<std::string_view, 3> info{"XINFO", "STREAM", stream.stream};
+      connection->append(info);
+      if (!group_.empty()) {
+        info[1] = "GROUPS";
+        connection->append(info);
+      }
+    }
+    if (Status written = connection->write_output(); !written.ok()) {
+      node_lost(node, written.error());
+      return std::nullopt;
+    }
+    // Every reply is read before any is judged, so the connection stays in step.
+    std::vector<ReplyPtr> replies;
+    const size_t per_stream = group_.empty() ? 1 : 2;
+    for (size_t i = 0; i < node.streams.size() * per_stream; ++i) {
+      auto reply = connection->next_reply(/*wait=*/true);
+      if (!reply.ok()) {
+        node_lost(node, reply.error());
+        return std::nullopt;
+      }
+      replies.push_back(std::move(*reply));
+    }
+
+    uint64_t total = 0;
+    for (size_t s = 0; s < node.streams.size(); ++s) {
+      const redisReply* info = replies[s * per_stream].get();
+      // create_topic deleted the stream and nothing was written to it since (or the node was
+      // restarted empty): it holds nothing.
+      if (info->type == REDIS_REPLY_ERROR &&
+          reply_text(info).find("no such key") != std::string_view::npos) {
+        continue;
+      }
+      const redisReply* length = reply_field(info, "length");
+      const redisReply* last_generated = reply_field(info, "last-generated-id");
+      if (length == nullptr || length->type != REDIS_REPLY_INTEGER || last_generated == nullptr) {
+        return std::nullopt;
+      }
+      const auto stream_length = static_cast<uint64_t>(length->integer);
+      if (group_.empty()) {
+        if (stream_length > 0 && reply_text(last_generated) != node.streams[s].last_id) {
+          return std::nullopt;
+        }
+        continue;
+      }
+      const redisReply* group = find_group(replies[s * per_stream + 1].get());
+      if (group == nullptr) return std::nullopt;
+      const redisReply* pending = reply_field(group, "pending");
+      const redisReply* lag = reply_field(group, "lag");
+      const redisReply* last_delivered = reply_field(group, "last-delivered-id");
+      if (pending == nullptr || pending->type != REDIS_REPLY_INTEGER) return std::nullopt;
+      uint64_t unread = 0;
+      if (lag != nullptr && lag->type == REDIS_REPLY_INTEGER) {
+        // The lag still counts entries that trimming removed unread; they cannot be given.
+        unread = std::min(static_cast<uint64_t>(lag->integer), stream_length);
+      } else if (stream_length > 0 && (last_delivered == nullptr ||
+                                       reply_text(last_delivered) != reply_text(last_generated))) {
+        return std::nullopt;  // Redis cannot count the lag (e.g. after XDEL) and it is not 0
+      }
+      total += unread + static_cast<uint64_t>(pending->integer);
+    }
+    return total;
+  }
+
+  // This consumer's group in a reply to XINFO GROUPS; nullptr when the reply does not list it.
+  const redisReply* find_group(const redisReply* groups) const {
+    if (groups->type != REDIS_REPLY_ARRAY) return nullptr;
+    for (size_t g = 0; g < groups->elements; ++g) {
+      const redisReply* name = reply_field(groups->element[g], "name");
+      if (name != nullptr && reply_text(name) == group_) return groups->element[g];
+    }
+    return nullptr;
+  }
+
+  // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS s... >|pending-id ...
+  // or XREAD ... STREAMS s... id...
   void append_read(ConsumerNode& node, int64_t block_ms) {
     std::string block_text = std::to_string(block_ms);
     args_.clear();
@@ -926,7 +1070,11 @@ class RedisConsumer final : public Consumer {
     args_.push_back("STREAMS");
     for (const ConsumerStream& stream : node.streams) args_.push_back(stream.stream);
     for (const ConsumerStream& stream : node.streams) {
-      args_.push_back(group_.empty() ? stream.last_id : kNewEntries);
+      if (group_.empty()) {
+        args_.push_back(stream.last_id);
+      } else {
+        args_.push_back(stream.pending_after.empty() ? kNewEntries : stream.pending_after);
+      }
     }
     node.link.connection()->append(args_);
   }
@@ -964,8 +1112,10 @@ class RedisConsumer final : public Consumer {
                           (group_.empty() ? "" : " (were the groups prepared?)"));
       }
       if (value->type == REDIS_REPLY_ARRAY) {
-        got_entries = true;
-        delivered += deliver(node, value, on_message);
+        // A read of pending entries answers even when there are none.
+        size_t handed_over = deliver(node, value, on_message);
+        got_entries = got_entries || handed_over > 0;
+        delivered += handed_over;
       }
     }
   }
@@ -982,23 +1132,35 @@ class RedisConsumer final : public Consumer {
                                  [&](const ConsumerStream& c) { return c.stream == name; });
       if (stream == node.streams.end()) continue;
       const redisReply* entries = stream_reply->element[1];
+      const bool own_pending = !stream->pending_after.empty();
+      if (own_pending) {
+        // A short page is the last one; a full one may have more behind it.
+        if (entries->elements < static_cast<size_t>(config_.read_count)) {
+          stream->pending_after.clear();
+        } else if (const redisReply* last = entries->element[entries->elements - 1];
+                   last->type == REDIS_REPLY_ARRAY && last->elements == 2) {
+          stream->pending_after = std::string(reply_text(last->element[0]));
+        } else {
+          stream->pending_after.clear();
+        }
+      }
       if (!group_.empty()) args_.assign({"XACK", stream->stream, group_});
       for (size_t e = 0; e < entries->elements; ++e) {
         const redisReply* entry = entries->element[e];
         if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
-        ReceivedMessage message{stream->topic, {}, {}};
+        if (!group_.empty()) args_.push_back(reply_text(entry->element[0]));
         const redisReply* fields = entry->element[1];
-        // Entries read with ">" always have fields; a nil here would be a trimmed pending one.
-        if (fields->type == REDIS_REPLY_ARRAY) {
-          for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-            std::string_view field = reply_text(fields->element[f]);
-            if (field == "p") message.payload = reply_text(fields->element[f + 1]);
-            if (field == "k") message.key = reply_text(fields->element[f + 1]);
-          }
+        // A pending entry that trimming removed comes back without fields: there is nothing to
+        // hand over, and the XACK takes it off the PEL.
+        if (fields->type != REDIS_REPLY_ARRAY) continue;
+        ReceivedMessage message{stream->topic, {}, {}, stream->partition, own_pending};
+        for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+          std::string_view field = reply_text(fields->element[f]);
+          if (field == "p") message.payload = reply_text(fields->element[f + 1]);
+          if (field == "k") message.key = reply_text(fields->element[f + 1]);
         }
         on_message(message);
         ++delivered;
-        if (!group_.empty()) args_.push_back(reply_text(entry->element[0]));
       }
       if (entries->elements > 0) {
         const redisReply* last = entries->element[entries->elements - 1];
@@ -1025,6 +1187,7 @@ class RedisConsumer final : public Consumer {
     node.link.lost(message);
     node.read_pending = false;
     node.pending_ack_replies = 0;
+    reread_own_pending(node);
   }
 
   std::vector<ConsumerNode> nodes_;  // only nodes holding at least one of the streams
@@ -1276,7 +1439,7 @@ Result<std::unique_ptr<Consumer>> RedisDriver::make_consumer(const ConsumerOptio
         continue;
       }
       size_t node = redis_stream_node(topic, static_cast<int>(p), node_count);
-      streams_by_node[node].push_back({names[p], topic, "0-0"});
+      streams_by_node[node].push_back({names[p], topic, static_cast<int>(p), "0-0", ""});
     }
   }
   // The reply to a blocking read may take block_ms longer than any other reply.

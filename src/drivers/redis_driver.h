@@ -27,6 +27,13 @@
 // A consumer with no group (ConsumerOptions::group empty) XREADs every partition in either mode.
 // A consumer reads its streams on each of their nodes at once (one blocking read per node).
 // The consumer groups are created by prepare_consumers at "0" (the start of the emptied stream).
+// Each message reports its partition (the stream's index within its topic).
+// In group mode, on each (re)connection to a node a consumer first reads back its own pending
+// entries (XREADGROUP ... 0, paged by read_count), reports them redelivered and acks them, then
+// goes on with ">"; so entries whose reply or XACK a lost connection swallowed are not lost.
+// backlog(): group mode sums XINFO GROUPS lag + pending of the consumer's group over its streams
+// (the whole group's, so every member reports the same); plain mode can tell only 0, once the
+// consumer has read up to each stream's last entry; nullopt when a node cannot be reached.
 //
 // A node that breaks a producer's or consumer's connection (closed, reset, or no reply within
 // timeout_ms) is down for that client, and the other nodes carry on: the messages awaiting its
@@ -34,10 +41,9 @@
 // (send() itself still succeeds), and consumers skip it. Reconnection is attempted without
 // blocking, at most every 500 ms and at most 120 times in a row; then the node stays down.
 // counters() reports redis.connections_lost, redis.reconnect_attempts, redis.reconnects and
-// redis.sends_to_down_node. Entries a node held when it died are gone (no replication); group
-// entries delivered in a reply that the lost connection never handed over stay pending in the
-// group. A producer that cannot reach any node holding a new topic's partition record fails
-// that topic's messages the same way and looks again on a later send.
+// redis.sends_to_down_node. Entries a node held when it died are gone (no replication). A producer
+// that cannot reach any node holding a new topic's partition record fails that topic's messages the
+// same way and looks again on a later send.
 #pragma once
 
 #include <cstddef>

@@ -47,32 +47,36 @@ uint64_t SequenceSet::count_missing_from(const SequenceSet& other, uint64_t from
   return missing;
 }
 
-DeliveryVerifier::DeliveryVerifier(int producers, int keys) {
-  shards_.reserve(static_cast<size_t>(std::max(producers, 0)));
-  for (int i = 0; i < producers; ++i) {
-    auto shard = std::make_unique<Shard>();
-    shard->next_after_last.assign(static_cast<size_t>(std::max(keys, 0)), 0);
-    shards_.push_back(std::move(shard));
+void SequenceSet::for_each_absent(uint64_t from, uint64_t until,
+                                  const std::function<void(uint64_t)>& visit) const {
+  for (uint64_t sequence = from; sequence < until;) {
+    const size_t word = sequence / 64;
+    if (word >= words_.size()) {
+      for (; sequence < until; ++sequence) visit(sequence);
+      return;
+    }
+    // Skip whole words that are full, then test bit by bit inside the others.
+    if (sequence % 64 == 0 && words_[word] == ~uint64_t{0} && sequence + 64 <= until) {
+      sequence += 64;
+      continue;
+    }
+    if (!((words_[word] >> (sequence % 64)) & 1)) visit(sequence);
+    ++sequence;
   }
 }
 
-ReceiveOutcome DeliveryVerifier::record(uint32_t producer_id, uint32_t key_index,
-                                        uint64_t sequence) {
+DeliveryVerifier::DeliveryVerifier(int producers) {
+  shards_.reserve(static_cast<size_t>(std::max(producers, 0)));
+  for (int i = 0; i < producers; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+ReceiveOutcome DeliveryVerifier::record(uint32_t producer_id, uint64_t sequence, bool redelivery) {
   Shard& shard = *shards_[producer_id];
   ReceiveOutcome outcome;
   std::lock_guard lock(shard.mutex);
   if (!shard.received.insert(sequence)) {
     outcome.duplicate = true;
-    ++shard.duplicated;
-    return outcome;
-  }
-  if (key_index != kNoKey && key_index < shard.next_after_last.size()) {
-    uint64_t& next_after_last = shard.next_after_last[key_index];
-    if (sequence + 1 < next_after_last) {
-      outcome.reordered = true;
-      ++shard.reordered;
-    }
-    next_after_last = sequence + 1;
+    ++(redelivery ? shard.redelivered : shard.duplicated);
   }
   return outcome;
 }
@@ -95,11 +99,11 @@ uint64_t DeliveryVerifier::duplicated() const {
   return total;
 }
 
-uint64_t DeliveryVerifier::reordered() const {
+uint64_t DeliveryVerifier::redelivered() const {
   uint64_t total = 0;
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard->mutex);
-    total += shard->reordered;
+    total += shard->redelivered;
   }
   return total;
 }
@@ -114,6 +118,33 @@ uint64_t DeliveryVerifier::count_lost(uint32_t producer_id, const SequenceSet& a
   const Shard& shard = *shards_[producer_id];
   std::lock_guard lock(shard.mutex);
   return acked.count_missing_from(shard.received, from, until);
+}
+
+void DeliveryVerifier::for_each_not_received(uint32_t producer_id, uint64_t from, uint64_t until,
+                                             const std::function<void(uint64_t)>& visit) const {
+  if (producer_id >= shards_.size()) {
+    for (uint64_t sequence = from; sequence < until; ++sequence) visit(sequence);
+    return;
+  }
+  const Shard& shard = *shards_[producer_id];
+  std::lock_guard lock(shard.mutex);
+  shard.received.for_each_absent(from, until, visit);
+}
+
+bool OrderChecker::record(uint32_t producer_id, uint32_t key_index, int partition,
+                          uint64_t sequence) {
+  if (key_index == kNoKey) return false;
+  // 24 bits of producer, 24 of key, 16 of partition + 1: far beyond what a run uses.
+  const uint64_t slot = (uint64_t{producer_id} << 40) ^ (uint64_t{key_index} << 16) ^
+                        static_cast<uint64_t>(static_cast<uint16_t>(partition + 1));
+  uint64_t& next_after_last = next_after_last_[slot];
+  const bool reordered = sequence + 1 < next_after_last;
+  if (reordered) {
+    ++reordered_;
+  } else {
+    next_after_last = sequence + 1;
+  }
+  return reordered;
 }
 
 }  // namespace dec::load

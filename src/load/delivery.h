@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -22,6 +24,9 @@ class SequenceSet {
   uint64_t count_missing_from(const SequenceSet& other) const;
   // The same, counting only members in [from, until): a word at a time, never bit by bit.
   uint64_t count_missing_from(const SequenceSet& other, uint64_t from, uint64_t until) const;
+  // Calls `visit(sequence)` for each sequence in [from, until) that this set lacks.
+  void for_each_absent(uint64_t from, uint64_t until,
+                       const std::function<void(uint64_t)>& visit) const;
 
  private:
   std::vector<uint64_t> words_;
@@ -30,44 +35,60 @@ class SequenceSet {
 
 struct ReceiveOutcome {
   bool duplicate = false;  // this producer's sequence was already received by the group
-  bool reordered = false;  // lower sequence than the last one received for the same producer+key
 };
 
 // The view of one consumer group. record() may be called from every consumer thread of the group
 // at once: state is sharded per producer, each shard behind its own mutex, so threads only meet
 // when they handle messages of the same producer at the same instant.
-//
-// Ordering is checked per (producer, key) against the previous message received for that pair:
-// sequences 1 3 2 4 count one reordering. Duplicates neither count as reordered nor move the
-// "previous" marker. Messages without a key (kNoKey) are not checked for order: partitioned
-// systems spread them over partitions and promise no order between them.
 class DeliveryVerifier {
  public:
-  // Producer ids are 0..producers-1; key indexes 0..keys-1 (or kNoKey).
-  DeliveryVerifier(int producers, int keys);
+  // Producer ids are 0..producers-1.
+  explicit DeliveryVerifier(int producers);
 
-  // Callers validate producer_id < producers and key_index < keys (or kNoKey) first.
-  ReceiveOutcome record(uint32_t producer_id, uint32_t key_index, uint64_t sequence);
+  // Callers validate producer_id < producers first. A second copy counts as duplicated unless
+  // `redelivery` (the driver said the system delivered a stored message again).
+  ReceiveOutcome record(uint32_t producer_id, uint64_t sequence, bool redelivery = false);
 
   uint64_t received() const;  // distinct messages
   uint64_t duplicated() const;
-  uint64_t reordered() const;
+  uint64_t redelivered() const;  // second copies flagged as redeliveries
   // Sequences of `producer_id` in `acked` that this group never received.
   uint64_t count_lost(uint32_t producer_id, const SequenceSet& acked) const;
   // The same, only sequences in [from, until): attributes loss to when it was sent.
   uint64_t count_lost(uint32_t producer_id, const SequenceSet& acked, uint64_t from,
                       uint64_t until) const;
+  // Calls `visit(sequence)` for each sequence of `producer_id` in [from, until) this group never
+  // received. Not to be called while consumers still record.
+  void for_each_not_received(uint32_t producer_id, uint64_t from, uint64_t until,
+                             const std::function<void(uint64_t)>& visit) const;
 
  private:
   // Cache-line aligned so that two producers' shards never share a line between consumer threads.
   struct alignas(64) Shard {
     mutable std::mutex mutex;
     SequenceSet received;
-    std::vector<uint64_t> next_after_last;  // per key: last sequence + 1 (0 = nothing yet)
     uint64_t duplicated = 0;
-    uint64_t reordered = 0;
+    uint64_t redelivered = 0;
   };
   std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+// Order as a consumer sees it: per (producer, key, partition), each sequence must be higher than
+// the previous one this consumer received for the same triple; 1 3 2 4 counts one reordering.
+// No messaging system orders messages across consumers or partitions, so checking in the order
+// several consumer threads happened to record (as a group-wide check would) reports artefacts.
+// One per consumer thread; not thread-safe. Unkeyed messages (kNoKey) and redeliveries are not
+// checked: no order is promised for them.
+class OrderChecker {
+ public:
+  // True when `sequence` arrived out of order.
+  bool record(uint32_t producer_id, uint32_t key_index, int partition, uint64_t sequence);
+  uint64_t reordered() const { return reordered_; }
+
+ private:
+  std::unordered_map<uint64_t, uint64_t> next_after_last_;  // (producer, key, partition) ->
+                                                            // last sequence + 1
+  uint64_t reordered_ = 0;
 };
 
 }  // namespace dec::load

@@ -12,6 +12,8 @@
 #include <condition_variable>
 #include <deque>
 #include <limits>
+#include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -40,13 +42,23 @@ double seconds_between(int64_t from_ns, int64_t to_ns) {
 
 // The phases' boundaries in steady-clock ns, fixed once every client is ready.
 struct Schedule {
-  int64_t start_ns = 0;    // warm-up begins
-  int64_t measure_ns = 0;  // measured window begins
-  int64_t end_ns = 0;      // measured window ends; nothing is sent after it
+  int64_t start_ns = 0;     // warm-up begins
+  int64_t measure_ns = 0;   // measured window begins
+  int64_t end_ns = 0;       // measured window ends; nothing intended after it is sent
+  int64_t deadline_ns = 0;  // end + drain timeout: late sends and deliveries stop counting
   bool in_window(int64_t intended_ns) const {
     return intended_ns >= measure_ns && intended_ns < end_ns;
   }
 };
+
+// The offered rate counts as sustained when at most this fraction of the offered messages went
+// out late or never...
+constexpr double kSustainedLateFraction = 0.01;
+// ...and the acked throughput in the window reached this fraction of the offered rate. Not 100%:
+// messages intended in the window's last moments are acked after it, so a system with a publish
+// latency of L loses about L / duration of its count; at 90% only a latency of a tenth of the
+// window (or a real shortfall) trips it.
+constexpr double kSustainedThroughputFraction = 0.90;
 
 // Run-wide stop and first-error bookkeeping, shared by every thread.
 class RunControl {
@@ -71,8 +83,9 @@ class RunControl {
   std::atomic<bool> abort_{false};
 };
 
-// Holds every worker until all clients exist, so the schedule starts with everyone ready and
-// connection set-up never counts as latency.
+// Holds every worker until all clients exist and every consumer is ready (Kafka: its group join
+// finished), so the schedule starts with everyone ready and neither connection set-up nor a
+// group join ever counts as latency.
 class StartGate {
  public:
   void arrive() {
@@ -93,8 +106,11 @@ class StartGate {
     std::lock_guard lock(mutex_);
     schedule_ = schedule;
     open_ = true;
+    is_open_.store(true, std::memory_order_release);
     changed_.notify_all();
   }
+  // True once open(); the schedule written before is then visible to the caller.
+  bool is_open() const { return is_open_.load(std::memory_order_acquire); }
   // Called by workers; the schedule, or nothing when the run was aborted before starting.
   std::optional<Schedule> wait_open(const RunControl& control) {
     std::unique_lock lock(mutex_);
@@ -110,6 +126,7 @@ class StartGate {
   std::condition_variable changed_;
   int arrived_ = 0;
   bool open_ = false;
+  std::atomic<bool> is_open_{false};
   Schedule schedule_;
 };
 
@@ -151,12 +168,13 @@ class ProducerWorker {
       const int64_t now_ns = to_steady_ns(std::chrono::steady_clock::now());
       acked_sequences.insert(send.sequence);
       acked.store(acked.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      // Throughput counts what the system completed inside the window (by ack time). Latency
-      // also counts messages intended in the window but acked after it, and backlog from
-      // warm-up acked inside it: a system that falls behind cannot hide its queueing delay.
-      const bool acked_inside = schedule_.in_window(now_ns);
-      if (acked_inside) ++acked_in_window;
-      if (acked_inside || schedule_.in_window(send.intended_ns)) {
+      // Only messages intended inside the window count, in latency and in throughput: backlog
+      // from warm-up acked inside the window says nothing about the offered rate. Throughput
+      // counts those the system completed inside the window; latency counts every one of them,
+      // acked in the window or after it.
+      if (schedule_.in_window(send.intended_ns)) {
+        ++window_acked;
+        if (now_ns < schedule_.end_ns) ++acked_in_window;
         publish_latency.record(
             static_cast<uint64_t>(std::max<int64_t>(now_ns - send.intended_ns, 0)));
       }
@@ -176,7 +194,18 @@ class ProducerWorker {
   std::atomic<int64_t> stopped_sending_ns{0};
   // Read by the run thread only after this producer's thread has been joined.
   uint64_t send_errors = 0;
-  uint64_t acked_in_window = 0;
+  uint64_t acked_in_window = 0;  // intended in the window and acked before it ended
+  uint64_t window_acked = 0;     // intended in the window and acked at any time
+  // The sequences intended inside the window: [window_from, window_until).
+  uint64_t window_from = 0;
+  uint64_t window_until = 0;
+  uint64_t sent_on_time = 0;  // window messages sent before the window ended
+  uint64_t sent_late = 0;     // window messages sent after it (before the deadline)
+  int64_t max_lag_ns = 0;     // of window messages
+  int64_t acks_observed_until_ns = 0;  // acks were collected until then (after the last flush)
+  // The schedule's parameters, to recompute any message's intended time afterwards.
+  double rate = 0;
+  double phase = 0;
   metrics::Histogram publish_latency;
   SequenceSet acked_sequences;
   std::string first_ack_error;
@@ -203,12 +232,20 @@ class ConsumerWorker {
   const int member;
   std::atomic<uint64_t> received{0};    // distinct messages; single writer
   std::atomic<uint64_t> duplicated{0};  // second copies; single writer
+  std::atomic<bool> ready{false};       // Consumer::ready(), as last seen before the start
   std::mutex live_mutex;
   metrics::Histogram live_latency;  // guarded by live_mutex
   // Read by the run thread only after this consumer's thread has been joined.
   uint64_t corrupt = 0;
-  uint64_t received_in_window = 0;
+  uint64_t received_in_window = 0;  // intended in the window and received before it ended
   metrics::Histogram end_to_end_latency;
+  OrderChecker order;
+  // Group 0 only: messages received per (topic index, partition).
+  std::map<std::pair<size_t, int>, uint64_t> per_partition;
+  std::optional<uint64_t> backlog;  // Consumer::backlog() once polling stopped
+  // The last topic seen and its index: consecutive messages mostly share their topic.
+  std::string_view last_topic;
+  size_t last_topic_index = 0;
 };
 
 class Run {
@@ -221,7 +258,7 @@ class Run {
       producers_.push_back(std::make_unique<ProducerWorker>(static_cast<uint32_t>(p)));
     }
     for (int g = 0; g < consumer_groups(); ++g) {
-      verifiers_.push_back(std::make_unique<DeliveryVerifier>(options_.producers, options_.keys));
+      verifiers_.push_back(std::make_unique<DeliveryVerifier>(options_.producers));
       for (int c = 0; c < options_.consumers; ++c) {
         consumers_.push_back(std::make_unique<ConsumerWorker>(g, c));
       }
@@ -237,9 +274,14 @@ class Run {
   void handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage& message,
                       std::vector<uint64_t>& live_batch);
   bool everything_received() const;
-  void tick(Phase phase, SteadyTime now);
+  bool consumers_ready() const;
+  bool wait_until_ready();
+  void tick(Phase phase, SteadyTime now, bool timeline_point);
   void check_stop();
+  // Whether group `g`'s missing messages are provably lost (every consumer's backlog was 0).
+  bool group_proven_drained(int group) const;
   void attribute_loss_to_timeline();
+  void account_window(EngineResult& result);
   EngineResult collect();
 
   drivers::Driver& driver_;
@@ -257,6 +299,7 @@ class Run {
   std::vector<std::unique_ptr<DeliveryVerifier>> verifiers_;  // one per consumer group
   std::atomic<int> producers_running_{0};
   std::atomic<bool> consumers_stop_{false};
+  int64_t consumers_stopped_ns_ = 0;  // deliveries were watched until then
 
   // Monitor state, touched by the run thread only.
   SteadyTime last_tick_{};
@@ -295,8 +338,17 @@ void Run::produce(ProducerWorker& worker) {
     quota = options_.max_messages / producers + (worker.id() < options_.max_messages % producers);
   }
   const SteadyTime start{nanoseconds(schedule->start_ns)};
-  RateLimiter limiter(clock_, options_.rate / static_cast<double>(producers), start,
-                      static_cast<double>(worker.id()) / static_cast<double>(producers));
+  worker.rate = options_.rate / static_cast<double>(producers);
+  worker.phase = static_cast<double>(worker.id()) / static_cast<double>(producers);
+  RateLimiter limiter(clock_, worker.rate, start, worker.phase);
+  if (!limiter.unlimited()) {
+    // Every slot of the window is owed, sent on time, late, or accounted as unsent.
+    worker.window_from =
+        std::min(quota, limiter.first_slot_at_or_after(SteadyTime{nanoseconds(schedule->measure_ns)}));
+    worker.window_until =
+        std::min(quota, limiter.first_slot_at_or_after(SteadyTime{nanoseconds(schedule->end_ns)}));
+  }
+  bool window_started = false;  // rate 0: the first message sent inside the window was seen
   PayloadEncoder encoder(options_.message_size);
   const std::string no_key;
   const auto flush = [&](const char* when) {
@@ -328,7 +380,8 @@ void Run::produce(ProducerWorker& worker) {
   // When the schedule itself ends the run, the window lasted its full length even if this
   // producer's last slot came a little earlier; otherwise it ends when sending stopped.
   bool schedule_ended = false;
-  for (uint64_t sequence = 0; sequence < quota; ++sequence) {
+  uint64_t sequence = 0;
+  for (; sequence < quota; ++sequence) {
     if (!limiter.unlimited() && to_steady_ns(limiter.intended_time(sequence)) >= schedule->end_ns) {
       schedule_ended = true;  // checked before waiting: at low rates the slot may be far away
       break;
@@ -336,8 +389,20 @@ void Run::produce(ProducerWorker& worker) {
     const auto slot = limiter.wait_for(sequence, control_.abort_flag(), before_sleep, wait_until);
     if (!slot) break;
     const int64_t intended_ns = to_steady_ns(slot->intended);
-    // A sender far behind its schedule must not run on long after the window closes.
-    if (intended_ns + slot->lag.count() >= schedule->end_ns) {
+    const int64_t taken_ns = intended_ns + slot->lag.count();
+    if (limiter.unlimited()) {
+      // No schedule: the window holds what was sent inside it.
+      if (taken_ns >= schedule->end_ns) {
+        schedule_ended = true;
+        break;
+      }
+      if (!window_started && intended_ns >= schedule->measure_ns) {
+        window_started = true;
+        worker.window_from = sequence;
+      }
+    } else if (taken_ns >= schedule->deadline_ns) {
+      // Far behind: the window's remaining messages are owed but never sent; they are counted
+      // as unsent and censored, not forgotten.
       schedule_ended = true;
       break;
     }
@@ -367,13 +432,23 @@ void Run::produce(ProducerWorker& worker) {
                     "\" failed: " + status.error());
       break;
     }
+    if (schedule->in_window(intended_ns)) {
+      ++(taken_ns < schedule->end_ns ? worker.sent_on_time : worker.sent_late);
+      worker.max_lag_ns = std::max(worker.max_lag_ns, taken_ns - intended_ns);
+    }
     worker.sent.store(worker.sent.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-  worker.stopped_sending_ns.store(schedule_ended
-                                      ? std::max(schedule->end_ns, to_steady_ns(clock_.now()))
-                                      : to_steady_ns(clock_.now()));
+  if (limiter.unlimited()) {
+    if (!window_started) worker.window_from = sequence;
+    worker.window_until = sequence;
+  }
+  worker.stopped_sending_ns.store(
+      schedule_ended ? std::max(schedule->end_ns, std::min(schedule->deadline_ns,
+                                                           to_steady_ns(clock_.now())))
+                     : to_steady_ns(clock_.now()));
   // On abort, skip the flush: it may wait on a broken system, and promptness matters more.
   if (!control_.aborted()) flush("at the end of the run");
+  worker.acks_observed_until_ns = to_steady_ns(clock_.now());
   // `producer` is destroyed before `worker`, so callbacks it still fires find their PendingSend.
 }
 
@@ -397,25 +472,41 @@ void Run::consume(ConsumerWorker& worker) {
   }
   gate_.arrive();
   if (!consumer) return;
-  if (!gate_.wait_open(control_)) return;
 
   std::vector<uint64_t> live_batch;
   live_batch.reserve(4096);
+  // Until the gate opens nothing of this run has been sent: a message is left over from
+  // something else. Once it is open (it may open during a poll), messages are this run's.
   const auto on_message = [&](const drivers::ReceivedMessage& message) {
-    handle_message(worker, message, live_batch);
+    if (gate_.is_open()) {
+      handle_message(worker, message, live_batch);
+    } else {
+      ++worker.corrupt;
+    }
   };
-  while (!consumers_stop_.load(std::memory_order_relaxed) && !control_.aborted()) {
+  const auto poll_once = [&]() -> bool {
     const auto polled = consumer->poll(kPollTimeout, on_message);
     if (!polled.ok()) {
       control_.fail(driver_.name() + ": poll failed: " + polled.error());
-      break;
+      return false;
     }
     if (!live_batch.empty()) {
       std::lock_guard lock(worker.live_mutex);
       for (uint64_t latency : live_batch) worker.live_latency.record(latency);
       live_batch.clear();
     }
+    return true;
+  };
+  // Keep polling while waiting for the start: a Kafka consumer only joins its group (and stays
+  // in it while the others join) by polling.
+  while (!gate_.is_open() && !control_.aborted()) {
+    worker.ready.store(consumer->ready());
+    if (!poll_once()) return;
   }
+  while (!consumers_stop_.load(std::memory_order_relaxed) && !control_.aborted()) {
+    if (!poll_once()) break;
+  }
+  if (!control_.aborted()) worker.backlog = consumer->backlog();
 }
 
 void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage& message,
@@ -442,24 +533,36 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
     return;
   }
   const ReceiveOutcome outcome = verifiers_[static_cast<size_t>(worker.group)]->record(
-      header.producer_id, header.key_index, header.sequence);
+      header.producer_id, header.sequence, message.redelivered);
   if (outcome.duplicate) {
-    // A second copy says nothing new about latency; it is only counted, for the timeline.
-    worker.duplicated.store(worker.duplicated.load(std::memory_order_relaxed) + 1,
-                            std::memory_order_relaxed);
+    // A second copy says nothing new about latency. Redeliveries are counted by the verifier;
+    // true duplicates also per second, for the timeline.
+    if (!message.redelivered) {
+      worker.duplicated.store(worker.duplicated.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
+    }
     return;
   }
   worker.received.store(worker.received.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
+  if (!message.redelivered) {
+    worker.order.record(header.producer_id, header.key_index, message.partition, header.sequence);
+  }
   const auto latency = static_cast<uint64_t>(now_ns - header.intended_ns);
   // The batch keeps its capacity across polls: allocation-free in steady state.
   live_batch.push_back(latency);
-  // Same rule as publish latency: throughput by receive time, latency for anything intended
-  // or received inside the window.
-  const bool received_inside = schedule_.in_window(now_ns);
-  if (received_inside) ++worker.received_in_window;
-  if (received_inside || schedule_.in_window(header.intended_ns)) {
+  if (worker.group == 0) {
+    if (message.topic != worker.last_topic) {
+      const auto found = std::find(options_.topics.begin(), options_.topics.end(), message.topic);
+      worker.last_topic_index = static_cast<size_t>(found - options_.topics.begin());
+      worker.last_topic = found == options_.topics.end() ? std::string_view() : *found;
+    }
+    ++worker.per_partition[{worker.last_topic_index, message.partition}];
+  }
+  // Same rule as publish latency: only messages intended inside the window.
+  if (schedule_.in_window(header.intended_ns)) {
     worker.end_to_end_latency.record(latency);
+    if (now_ns < schedule_.end_ns) ++worker.received_in_window;
   }
 }
 
@@ -484,7 +587,42 @@ bool Run::everything_received() const {
   return true;
 }
 
-void Run::tick(Phase phase, SteadyTime now) {
+bool Run::consumers_ready() const {
+  for (const auto& consumer : consumers_) {
+    if (!consumer->ready.load()) return false;
+  }
+  return true;
+}
+
+// Every client exists, then every consumer reports ready at the same moment (a Kafka group is
+// stable only once all its members have joined), within the ready timeout.
+bool Run::wait_until_ready() {
+  const int clients = static_cast<int>(producers_.size() + consumers_.size());
+  const auto give_up = [this] {
+    check_stop();
+    return control_.aborted();
+  };
+  if (!gate_.wait_for_all(clients, give_up)) return false;
+  const SteadyTime limit = clock_.now() + options_.ready_timeout;
+  while (!consumers_ready()) {
+    if (give_up()) return false;
+    if (clock_.now() >= limit) {
+      int waiting = 0;
+      for (const auto& consumer : consumers_) waiting += !consumer->ready.load();
+      control_.fail(driver_.name() + ": " + std::to_string(waiting) + " of " +
+                    std::to_string(consumers_.size()) + " consumers not ready after " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                       options_.ready_timeout)
+                                       .count()) +
+                    " s (no partition assignment: the consumer group join did not finish)");
+      return false;
+    }
+    clock_.sleep_until(clock_.now() + kMonitorStep);
+  }
+  return true;
+}
+
+void Run::tick(Phase phase, SteadyTime now, bool timeline_point) {
   uint64_t sent = 0;
   uint64_t acked = 0;
   for (const auto& producer : producers_) {
@@ -505,6 +643,7 @@ void Run::tick(Phase phase, SteadyTime now) {
   const double elapsed = std::chrono::duration<double>(now - last_tick_).count();
   Progress progress;
   progress.phase = phase;
+  progress.started = true;
   progress.elapsed_s = seconds_between(schedule_.start_ns, to_steady_ns(now));
   progress.total_s = seconds_between(schedule_.start_ns, schedule_.end_ns);
   progress.sent = sent;
@@ -521,7 +660,7 @@ void Run::tick(Phase phase, SteadyTime now) {
   last_group0_received_ = group0_received;
   last_duplicated_ = duplicated;
 
-  if (phase == Phase::kWarmup || phase == Phase::kMeasuring) {
+  if (timeline_point) {
     TimePoint point{progress.elapsed_s, progress.produced_per_s, progress.consumed_per_s,
                     progress.p99_us};
     point.duplicated = duplicated_since_last;
@@ -552,37 +691,59 @@ EngineResult Run::execute() {
     });
   }
 
-  const int clients = static_cast<int>(producers_.size() + consumers_.size());
-  const bool ready = gate_.wait_for_all(clients, [this] {
-    check_stop();
-    return control_.aborted();
-  });
+  const bool ready = wait_until_ready();
   if (ready) {
     const SteadyTime start = clock_.now();
     schedule_.start_ns = to_steady_ns(start);
     schedule_.measure_ns = schedule_.start_ns + options_.warmup.count();
     schedule_.end_ns = schedule_.measure_ns + options_.duration.count();
+    schedule_.deadline_ns = schedule_.end_ns + options_.drain_timeout.count();
     last_tick_ = start;
     gate_.open(schedule_);
+    // At once, so that whoever schedules faults anchors on the real start.
+    if (on_progress_) {
+      Progress started;
+      started.phase = options_.warmup.count() > 0 ? Phase::kWarmup : Phase::kMeasuring;
+      started.started = true;
+      started.total_s = seconds_between(schedule_.start_ns, schedule_.end_ns);
+      on_progress_(started);
+    }
 
-    // Warm-up and measurement: report once a second until every producer is done.
+    // Warm-up and measurement: report once a second until every producer is done. A tick is
+    // labelled by when it was due, so the one due at the window's end is the window's last point
+    // even when it runs a moment later.
     SteadyTime next_tick = start + std::chrono::seconds(1);
+    const auto due_tick = [&](SteadyTime now) {
+      const bool in_timeline = to_steady_ns(next_tick) <= schedule_.end_ns;
+      const Phase phase = to_steady_ns(next_tick) <= schedule_.measure_ns ? Phase::kWarmup
+                          : in_timeline                                  ? Phase::kMeasuring
+                                                                         : Phase::kDraining;
+      tick(phase, now, in_timeline);
+      next_tick += std::chrono::seconds(1);
+    };
     while (producers_running_.load() > 0) {
       check_stop();
       if (control_.aborted()) break;
       const SteadyTime now = clock_.now();
-      if (now >= next_tick) {
-        tick(to_steady_ns(now) < schedule_.measure_ns ? Phase::kWarmup : Phase::kMeasuring, now);
-        next_tick += std::chrono::seconds(1);
-      }
+      if (now >= next_tick) due_tick(now);
       clock_.sleep_until(std::min(next_tick, now + kMonitorStep));
+    }
+    // Producers on schedule finish right at the window's end, a moment before its last tick.
+    const int64_t last_point_due = to_steady_ns(next_tick);
+    if (!control_.aborted() && last_point_due <= schedule_.end_ns &&
+        to_steady_ns(clock_.now()) < schedule_.end_ns + 500'000'000) {
+      clock_.sleep_until(next_tick);
+      due_tick(clock_.now());
     }
   }
   for (auto& thread : producer_threads) thread.join();
 
-  // Drain: wait until every group has every acked message, or the drain timeout.
-  if (!consumers_.empty() && !control_.aborted()) {
-    const SteadyTime deadline = clock_.now() + options_.drain_timeout;
+  // Drain: wait until every group has every acked message, or the deadline: the drain timeout
+  // after the last send, and never past the schedule's deadline (window end + drain timeout,
+  // shared with late sends).
+  if (!consumers_.empty() && !control_.aborted() && ready) {
+    const SteadyTime deadline{nanoseconds(std::min(
+        schedule_.deadline_ns, to_steady_ns(clock_.now()) + options_.drain_timeout.count()))};
     SteadyTime next_tick = clock_.now() + std::chrono::seconds(1);
     while (!everything_received()) {
       check_stop();
@@ -590,16 +751,28 @@ EngineResult Run::execute() {
       const SteadyTime now = clock_.now();
       if (now >= deadline) break;
       if (now >= next_tick) {
-        tick(Phase::kDraining, now);
+        tick(Phase::kDraining, now, false);
         next_tick += std::chrono::seconds(1);
       }
       clock_.sleep_until(std::min({next_tick, deadline, now + kMonitorStep}));
     }
   }
+  consumers_stopped_ns_ = to_steady_ns(clock_.now());
   consumers_stop_.store(true);
   for (auto& thread : consumer_threads) thread.join();
-  if (ready) tick(Phase::kDone, clock_.now());
+  if (ready) tick(Phase::kDone, clock_.now(), false);
   return collect();
+}
+
+bool Run::group_proven_drained(int group) const {
+  if (!control_.error().empty()) return false;
+  bool any = false;
+  for (const auto& consumer : consumers_) {
+    if (consumer->group != group) continue;
+    any = true;
+    if (!consumer->backlog || *consumer->backlog != 0) return false;
+  }
+  return any;
 }
 
 // Each of group 0's missing messages goes to the point whose second it was sent in; point i
@@ -608,6 +781,7 @@ EngineResult Run::execute() {
 void Run::attribute_loss_to_timeline() {
   if (verifiers_.empty() || timeline_.empty()) return;
   const DeliveryVerifier& group0 = *verifiers_.front();
+  const bool proven = group_proven_drained(0);
   const size_t producers = producers_.size();
   for (size_t p = 0; p < producers; ++p) {
     const ProducerWorker& producer = *producers_[p];
@@ -616,9 +790,70 @@ void Run::attribute_loss_to_timeline() {
       const uint64_t until = i + 1 == timeline_.size()
                                  ? std::numeric_limits<uint64_t>::max()
                                  : std::max(from, next_sequence_at_point_[i * producers + p]);
-      timeline_[i].lost += group0.count_lost(producer.id(), producer.acked_sequences, from, until);
+      const uint64_t missing =
+          group0.count_lost(producer.id(), producer.acked_sequences, from, until);
+      (proven ? timeline_[i].lost : timeline_[i].undelivered) += missing;
       from = until;
     }
+  }
+}
+
+// Offered, sent, late, unsent, and the censored latencies of every window message that was not
+// acked or not received in time: each is recorded as (when watching stopped - intended), a lower
+// bound of its real latency, so a stall at the end of the window shows in the percentiles.
+void Run::account_window(EngineResult& result) {
+  WindowAccounting& window = result.window;
+  window.offered_per_s = options_.rate;
+  const bool proven = group_proven_drained(0);
+  for (const auto& producer : producers_) {
+    const uint64_t from = producer->window_from;
+    const uint64_t until = std::max(from, producer->window_until);
+    window.offered += until - from;
+    window.sent_on_time += producer->sent_on_time;
+    window.sent_late += producer->sent_late;
+    window.acked += producer->window_acked;
+    window.max_send_lag_s =
+        std::max(window.max_send_lag_s, static_cast<double>(producer->max_lag_ns) / 1e9);
+
+    // Rate 0 has no schedule to recompute intended times from; the window's end is a lower
+    // bound of when any of its messages was intended.
+    std::optional<RateLimiter> limiter;
+    if (producer->rate > 0) {
+      limiter.emplace(clock_, producer->rate, SteadyTime{nanoseconds(schedule_.start_ns)},
+                      producer->phase);
+    }
+    const auto intended_ns = [&](uint64_t sequence) {
+      return limiter ? to_steady_ns(limiter->intended_time(sequence)) : schedule_.end_ns;
+    };
+    const auto censored = [](int64_t until_ns, int64_t intended) {
+      return static_cast<uint64_t>(std::max<int64_t>(until_ns - intended, 0));
+    };
+    producer->acked_sequences.for_each_absent(from, until, [&](uint64_t sequence) {
+      result.publish_latency.record(
+          censored(producer->acks_observed_until_ns, intended_ns(sequence)));
+      ++result.censored_publish;
+    });
+    for (size_t g = 0; g < verifiers_.size(); ++g) {
+      uint64_t not_received = 0;
+      verifiers_[g]->for_each_not_received(producer->id(), from, until, [&](uint64_t sequence) {
+        result.end_to_end_latency.record(censored(consumers_stopped_ns_, intended_ns(sequence)));
+        ++not_received;
+      });
+      result.censored_end_to_end += not_received;
+      if (g == 0) {
+        window.received += (until - from) - not_received;
+        const uint64_t missing =
+            verifiers_[0]->count_lost(producer->id(), producer->acked_sequences, from, until);
+        (proven ? window.lost : window.undelivered) += missing;
+      }
+    }
+  }
+  window.unsent = window.offered - std::min(window.offered, window.sent_on_time + window.sent_late);
+  if (options_.rate > 0 && window.offered > 0) {
+    const auto late_or_unsent = static_cast<double>(window.sent_late + window.unsent);
+    window.rate_sustained =
+        late_or_unsent <= kSustainedLateFraction * static_cast<double>(window.offered) &&
+        result.produced_msgs_per_s >= kSustainedThroughputFraction * options_.rate;
   }
 }
 
@@ -635,18 +870,32 @@ EngineResult Run::collect() {
     result.publish_latency.merge(producer->publish_latency);
     stopped_sending_ns = std::max(stopped_sending_ns, producer->stopped_sending_ns.load());
   }
+  std::map<std::pair<size_t, int>, uint64_t> per_partition;
   for (const auto& consumer : consumers_) {
     delivery.corrupt += consumer->corrupt;
+    delivery.reordered += consumer->order.reordered();
     result.end_to_end_latency.merge(consumer->end_to_end_latency);
-    if (consumer->group == 0) result.consumed_in_window += consumer->received_in_window;
+    if (consumer->group == 0) {
+      result.consumed_in_window += consumer->received_in_window;
+      for (const auto& [where, count] : consumer->per_partition) per_partition[where] += count;
+    }
   }
-  for (const auto& verifier : verifiers_) {
+  for (const auto& [where, count] : per_partition) {
+    const auto& [topic_index, partition] = where;
+    result.partitions.push_back(
+        {topic_index < options_.topics.size() ? options_.topics[topic_index] : "?", partition,
+         count});
+  }
+  for (size_t g = 0; g < verifiers_.size(); ++g) {
+    const auto& verifier = verifiers_[g];
     delivery.received += verifier->received();
     delivery.duplicated += verifier->duplicated();
-    delivery.reordered += verifier->reordered();
+    delivery.redelivered += verifier->redelivered();
+    uint64_t missing = 0;
     for (const auto& producer : producers_) {
-      delivery.lost += verifier->count_lost(producer->id(), producer->acked_sequences);
+      missing += verifier->count_lost(producer->id(), producer->acked_sequences);
     }
+    (group_proven_drained(static_cast<int>(g)) ? delivery.lost : delivery.undelivered) += missing;
   }
   attribute_loss_to_timeline();
   if (result.error.empty() && delivery.acked == 0 && delivery.send_errors > 0) {
@@ -674,6 +923,7 @@ EngineResult Run::collect() {
     result.produced_mb_per_s = result.produced_msgs_per_s * message_size / 1e6;
     result.consumed_mb_per_s = result.consumed_msgs_per_s * message_size / 1e6;
   }
+  if (schedule_.start_ns != 0) account_window(result);
   result.timeline = std::move(timeline_);
   return result;
 }

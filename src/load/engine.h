@@ -95,8 +95,10 @@ struct TimePoint {
   double produced_per_s = 0;
   double consumed_per_s = 0;
   uint64_t p99_us = 0;      // end-to-end latency p99 of messages received this second
-  uint64_t lost = 0;        // acked messages *sent* this second that group 0 never received
-  uint64_t duplicated = 0;  // second copies received this second (all groups)
+  uint64_t lost = 0;  // acked messages *sent* this second that group 0 never received, proven
+                      // lost (DeliveryCounts::lost)
+  uint64_t undelivered = 0;  // the same, not received by the deadline but not proven lost
+  uint64_t duplicated = 0;   // second copies received this second (all groups)
 };
 
 struct EngineResult {
@@ -125,6 +127,7 @@ enum class Phase { kWarmup, kMeasuring, kDraining, kDone };
 // Live figures, delivered about once a second from a monitor thread.
 struct Progress {
   Phase phase = Phase::kWarmup;
+  bool started = false;  // the schedule runs (every client was ready); elapsed_s counts from it
   double elapsed_s = 0;
   double total_s = 0;  // warm-up + duration
   uint64_t sent = 0;

@@ -22,6 +22,17 @@ SteadyTime RateLimiter::intended_time(uint64_t i) const {
   return start_ + std::chrono::nanoseconds(std::llround(offset_ns));
 }
 
+uint64_t RateLimiter::first_slot_at_or_after(SteadyTime t) const {
+  if (unlimited() || t <= start_) return 0;
+  const double offset_ns = static_cast<double>((t - start_).count());
+  // An estimate from the division, then exact against intended_time's own rounding.
+  double estimate = std::ceil(offset_ns / period_ns_ - phase_);
+  uint64_t i = estimate <= 0 ? 0 : static_cast<uint64_t>(estimate);
+  while (i > 0 && intended_time(i - 1) >= t) --i;
+  while (intended_time(i) < t) ++i;
+  return i;
+}
+
 std::optional<RateLimiter::Slot> RateLimiter::wait_for(
     uint64_t i, const std::atomic<bool>& stop, const std::function<void()>& before_sleep,
     const std::function<void(SteadyTime)>& sleep_until, std::chrono::nanoseconds max_slice) {

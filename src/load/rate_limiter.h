@@ -40,6 +40,9 @@ class RateLimiter {
   bool unlimited() const { return rate_ <= 0; }
   // When message `i` (0-based) is due. For an unlimited limiter this is the start time.
   SteadyTime intended_time(uint64_t i) const;
+  // The first message due at or after `t` (0 when unlimited): messages [first(a), first(b)) are
+  // the ones intended in [a, b).
+  uint64_t first_slot_at_or_after(SteadyTime t) const;
 
   // Waits until message `i` is due and returns its intended send time (now, when unlimited).
   // When ahead of schedule, `before_sleep` (if set) runs once before waiting; the engine flushes

@@ -38,8 +38,11 @@ report::FaultImpact impact_of(const core::Fault& fault) {
   return impact;
 }
 
-// Executes a system's faults at their times, measured from the start of the engine's warm-up
-// (anchored on the first progress report, which carries the engine's elapsed time).
+// Executes a system's faults at their times, measured from the start of the engine's warm-up.
+// The schedule is anchored on the first progress report from a started engine: the engine
+// reports at once when its schedule starts, and a worker agent reports the elapsed time as of its
+// answer, so the anchor is off by at most half a status request's round trip. Each fault's
+// applied_at_s is when the provider's call returned: the fault was in effect by then.
 class FaultInjector {
  public:
   FaultInjector(std::vector<core::Fault> faults, infra::Provider& provider,
@@ -52,11 +55,12 @@ class FaultInjector {
         log_(std::move(log)) {}
   ~FaultInjector() { finish(); }
 
-  // Called with every progress report; starts the schedule on the first one.
-  void on_progress(double elapsed_s) {
-    if (faults_.empty() || thread_.joinable()) return;
-    anchor_ = Clock::now() -
-              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(elapsed_s));
+  // Called with every progress report; starts the schedule on the first one from a started
+  // engine (before that, clients are still connecting or joining their groups).
+  void on_progress(const load::Progress& progress) {
+    if (faults_.empty() || thread_.joinable() || !progress.started) return;
+    anchor_ = Clock::now() - std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(progress.elapsed_s));
     thread_ = std::thread([this] { execute(); });
   }
 
@@ -89,8 +93,8 @@ class FaultInjector {
       if (done_ || (stop_ && stop_->load())) return;
       lock.unlock();
       report::FaultImpact impact = impact_of(fault);
-      impact.applied_at_s = std::chrono::duration<double>(Clock::now() - anchor_).count();
       Status s = provider_.inject_fault(state_, fault);
+      impact.applied_at_s = std::chrono::duration<double>(Clock::now() - anchor_).count();
       impact.applied = s.ok();
       if (!s) impact.error = s.error();
       if (log_) {
@@ -300,7 +304,7 @@ class ExperimentRun {
     phase_start = Clock::now();
     load::Phase last_phase = w.warmup.count() > 0 ? load::Phase::kWarmup : load::Phase::kMeasuring;
     auto on_progress = [&](const load::Progress& progress) {
-      injector.on_progress(progress.elapsed_s);
+      injector.on_progress(progress);
       if (progress.phase != last_phase) {
         last_phase = progress.phase;
         if (progress.phase == load::Phase::kMeasuring) set_state(system.name, "running");

@@ -28,16 +28,21 @@ class Timeline {
   double begins(size_t i) const { return i == 0 ? 0 : points_[i - 1].t_s; }
   double ends(size_t i) const { return points_[i].t_s; }
 
-  double mean_consumed_before(double t) const {
-    double sum = 0;
-    size_t count = 0;
+  // Mean consumed msg/s of the points ending in (t - kBaselineSeconds, t]; warm-up points (most
+  // of their second before `warmup_s`) only when no measured point is there, since warm-up
+  // traffic may still be ramping up.
+  double mean_consumed_before(double t, double warmup_s) const {
+    double sum[2] = {0, 0};  // [warm-up, measured]
+    size_t count[2] = {0, 0};
     for (size_t i = 0; i < size(); ++i) {
       if (ends(i) <= t && ends(i) > t - kBaselineSeconds) {
-        sum += points_[i].consumed_per_s;
-        ++count;
+        const size_t measured = (begins(i) + ends(i)) / 2 >= warmup_s ? 1 : 0;
+        sum[measured] += points_[i].consumed_per_s;
+        ++count[measured];
       }
     }
-    return count == 0 ? 0 : sum / static_cast<double>(count);
+    const size_t use = count[1] > 0 ? 1 : 0;
+    return count[use] == 0 ? 0 : sum[use] / static_cast<double>(count[use]);
   }
 
   // The first point of a run of kRecoveredPoints at or above `threshold`, all beginning at or
@@ -62,7 +67,7 @@ class Timeline {
 }  // namespace
 
 std::vector<FaultImpact> analyze_faults(const std::vector<load::TimePoint>& timeline,
-                                        std::vector<FaultImpact> applied) {
+                                        std::vector<FaultImpact> applied, double warmup_s) {
   const Timeline points(timeline);
   const size_t count = applied.size();
 
@@ -82,6 +87,13 @@ std::vector<FaultImpact> analyze_faults(const std::vector<load::TimePoint>& time
     }
   }
 
+  double baseline = 0;
+  for (const FaultImpact& fault : applied) {
+    if (!fault.applied) continue;
+    baseline = points.mean_consumed_before(fault.applied_at_s, warmup_s);
+    break;
+  }
+
   for (size_t i = 0; i < count; ++i) {
     FaultImpact& fault = applied[i];
     if (!fault.applied || fault.ends_fault) continue;
@@ -95,7 +107,7 @@ std::vector<FaultImpact> analyze_faults(const std::vector<load::TimePoint>& time
     }
     const double recovery_from = closed_by[i] ? applied[*closed_by[i]].applied_at_s : start;
 
-    fault.throughput_before = points.mean_consumed_before(start);
+    fault.throughput_before = baseline;
     const std::optional<size_t> recovered = points.first_recovered(
         recovery_from, window_end, kRecoveredFraction * fault.throughput_before);
     if (recovered) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "core/units.h"
 
@@ -20,7 +21,8 @@ double round_to(double value, int digits) {
   return std::round(value * scale) / scale;
 }
 
-json latency_json(const metrics::Histogram& h) {
+// `censored`: how many of the samples are lower bounds (deadline - intended send time).
+json latency_json(const metrics::Histogram& h, uint64_t censored) {
   auto us = [](uint64_t ns) { return round_to(static_cast<double>(ns) / 1000.0, 1); };
   return {{"count", h.count()},
           {"mean", round_to(h.mean() / 1000.0, 1)},
@@ -29,7 +31,24 @@ json latency_json(const metrics::Histogram& h) {
           {"p99", us(h.percentile(99))},
           {"p999", us(h.percentile(99.9))},
           {"p9999", us(h.percentile(99.99))},
-          {"max", us(h.max())}};
+          {"max", us(h.max())},
+          {"censored", censored}};
+}
+
+json window_json(const load::WindowAccounting& window) {
+  return {
+      {"offered", window.offered},
+      {"offered_per_s", round_to(window.offered_per_s, 1)},
+      {"sent_on_time", window.sent_on_time},
+      {"sent_late", window.sent_late},
+      {"unsent", window.unsent},
+      {"max_send_lag_ms", round_to(window.max_send_lag_s * 1000.0, 1)},
+      {"acked", window.acked},
+      {"received", window.received},
+      {"undelivered", window.undelivered},
+      {"lost", window.lost},
+      // Without an offered rate there is nothing to sustain: null, not a vacuous "true".
+      {"rate_sustained", window.offered_per_s > 0 ? json(window.rate_sustained) : json(nullptr)}};
 }
 
 json fault_json(const FaultImpact& fault) {
@@ -74,6 +93,11 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
     }
     json faults = json::array();
     for (const auto& fault : run.faults) faults.push_back(fault_json(fault));
+    json partitions = json::array();
+    for (const auto& count : e.partitions) {
+      partitions.push_back(
+          {{"topic", count.topic}, {"partition", count.partition}, {"received", count.received}});
+    }
     json item = {
         {"run_id", run.run_id},
         {"system", run.system},
@@ -90,8 +114,9 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
           {"consumed_msgs_per_s", round_to(e.consumed_msgs_per_s, 1)},
           {"produced_mb_per_s", round_to(e.produced_mb_per_s, 3)},
           {"consumed_mb_per_s", round_to(e.consumed_mb_per_s, 3)}}},
-        {"latency_us", latency_json(e.end_to_end_latency)},
-        {"publish_latency_us", latency_json(e.publish_latency)},
+        {"window", window_json(e.window)},
+        {"latency_us", latency_json(e.end_to_end_latency, e.censored_end_to_end)},
+        {"publish_latency_us", latency_json(e.publish_latency, e.censored_publish)},
         {"delivery",
          {{"sent", e.delivery.sent},
           {"acked", e.delivery.acked},
@@ -100,7 +125,11 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
           {"lost", e.delivery.lost},
           {"duplicated", e.delivery.duplicated},
           {"reordered", e.delivery.reordered},
-          {"corrupt", e.delivery.corrupt}}},
+          {"corrupt", e.delivery.corrupt},
+          {"undelivered", e.delivery.undelivered},
+          {"redelivered", e.delivery.redelivered}}},
+        {"partitions", partitions},
+        {"client", run.client},
         {"phases_s", phases},
         {"counters", counters},
         {"timeline", timeline},
@@ -113,14 +142,18 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
     if (result.targets.p99_latency) {
       double limit_us = static_cast<double>(result.targets.p99_latency->count()) / 1000.0;
       targets["p99_latency_us"] = limit_us;
+      // A censored p99 is a lower bound: above the limit it is a miss for certain.
       targets["p99_latency_met"] =
           run.status == "succeeded" &&
           static_cast<double>(e.end_to_end_latency.percentile(99)) / 1000.0 <= limit_us;
     }
     if (result.targets.min_throughput) {
       targets["min_throughput"] = *result.targets.min_throughput;
-      targets["min_throughput_met"] =
-          run.status == "succeeded" && e.consumed_msgs_per_s >= *result.targets.min_throughput;
+      // Throughput measured while the sender fell behind its schedule is not the rate the spec
+      // asked for, so it cannot meet a target set for that rate.
+      const bool rate_held = e.window.offered_per_s == 0 || e.window.rate_sustained;
+      targets["min_throughput_met"] = run.status == "succeeded" && rate_held &&
+                                      e.consumed_msgs_per_s >= *result.targets.min_throughput;
     }
     item["targets"] = targets;
     runs.push_back(item);
@@ -138,10 +171,12 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
         {"rate", w.rate},
         {"duration_s", std::chrono::duration<double>(w.duration).count()},
         {"warmup_s", std::chrono::duration<double>(w.warmup).count()},
+        {"drain_timeout_s", std::chrono::duration<double>(w.drain_timeout).count()},
         {"topics", w.topics},
         {"partitions", w.partitions},
         {"keys", w.keys}}},
       {"runs", runs},
+      {"warnings", result.warnings},
   };
   return pretty ? doc.dump(2) : doc.dump();
 }
@@ -218,12 +253,211 @@ const json& faults_of(const json& run) {
   return run.contains("faults") && run["faults"].is_array() ? run["faults"] : kNone;
 }
 
+// Marks only differences a rerun would not undo: run-to-run noise is a few percent.
+constexpr double kThroughputNoise = 0.02;
+constexpr double kLatencyNoise = 0.05;
+
+// A run's "nothing to show here": a plain ASCII dash, one column wide on every terminal.
+const char* const kNoFigure = "-";
+
+const json& member(const json& object, const char* key) {
+  static const json kMissing;
+  return object.is_object() && object.contains(key) ? object[key] : kMissing;
+}
+
+uint64_t count_of(const json& object, const char* key) {
+  const json& value = member(object, key);
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  return value.is_number() ? static_cast<uint64_t>(std::max(0.0, value.get<double>())) : 0;
+}
+
+double number_of(const json& object, const char* key) {
+  const json& value = member(object, key);
+  return value.is_number() ? value.get<double>() : 0;
+}
+
+std::string count_text(uint64_t count) { return with_commas(static_cast<double>(count)); }
+
+std::string percent_text(double fraction) {
+  const double percent = fraction * 100;
+  return fixed(percent, percent < 1 ? 2 : percent < 10 ? 1 : 0) + "%";
+}
+
+// Columns of UTF-8 text: one per code point (no wide characters in the table), so names such
+// as "kafka-ü" do not shift the columns after them as std::setw, which counts bytes, would.
+size_t display_width(const std::string& text) {
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+std::string align_right(const std::string& text, size_t width) {
+  const size_t used = display_width(text);
+  return used >= width ? text : std::string(width - used, ' ') + text;
+}
+
+std::string align_left(const std::string& text, size_t width) {
+  const size_t used = display_width(text);
+  return used >= width ? text : text + std::string(width - used, ' ');
+}
+
+// What the table needs to know about a run before it shows any figure of it.
+struct RunFacts {
+  bool succeeded = false;
+  bool measured = false;         // succeeded and recorded latency samples: its figures exist
+  bool delivery_checked = true;  // consumers read and verified the messages
+  bool delivery_failed = false;  // lost, duplicated, reordered, corrupt or rejected messages
+  bool rate_offered = false;
+  bool rate_sustained = true;
+
+  // Only a figure the run can stand behind may be called the best.
+  bool markable() const { return measured && !delivery_failed && rate_sustained; }
+};
+
+RunFacts facts_of(const json& run, bool produce_only) {
+  RunFacts facts;
+  facts.succeeded = run.value("status", "") == "succeeded";
+  facts.measured = facts.succeeded && (count_of(member(run, "latency_us"), "count") > 0 ||
+                                       count_of(member(run, "publish_latency_us"), "count") > 0);
+  facts.delivery_checked = !produce_only;
+  const json& delivery = member(run, "delivery");
+  for (const char* failure : {"lost", "duplicated", "reordered", "corrupt", "send_errors"}) {
+    facts.delivery_failed = facts.delivery_failed || count_of(delivery, failure) > 0;
+  }
+  const json& window = member(run, "window");
+  facts.rate_offered = number_of(window, "offered_per_s") > 0;
+  facts.rate_sustained = member(window, "rate_sustained") != json(false);
+  return facts;
+}
+
+// A latency percentile whose rank falls among the censored samples (messages not received or
+// acknowledged by the deadline, recorded as deadline - intended send time) is only a lower
+// bound; the maximum is one whenever any sample is censored. `per_10000`: 9900 for p99.
+bool is_lower_bound(const json& latency, uint64_t per_10000) {
+  const uint64_t count = count_of(latency, "count");
+  const uint64_t censored = std::min(count_of(latency, "censored"), count);
+  if (censored == 0) return false;
+  const uint64_t rank = (per_10000 * count + 9999) / 10000;  // as Histogram::percentile ranks
+  return rank > count - censored;
+}
+
+struct Cell {
+  std::string text;
+  std::optional<double> value;  // the figure compared for the best mark; none: not comparable
+  bool lower_bound = false;     // the true value is at least `value`
+};
+
+Cell no_figure() { return {kNoFigure, std::nullopt, false}; }
+
 struct Row {
   std::string label;
-  std::vector<std::string> cells;
-  std::vector<double> values;  // for marking the best
-  int better = 0;              // +1 higher is better, -1 lower is better, 0 no mark
+  std::vector<Cell> cells;
+  int better = 0;    // +1 higher is better, -1 lower is better, 0 no mark
+  double noise = 0;  // smallest relative lead over the runner-up that earns a mark
 };
+
+// The column of the row's best figure, or -1 when no run earns the mark: the best must be a
+// figure the run can stand behind (not a lower bound, run markable) and ahead of the runner-up
+// by more than noise. Runs that cannot be marked still compete: beating a run that lost
+// messages by a hair is not "best", and neither is a lead over nothing.
+int best_column(const Row& row, const std::vector<RunFacts>& facts) {
+  if (row.better == 0) return -1;
+  std::vector<size_t> ranked;
+  for (size_t c = 0; c < row.cells.size(); ++c) {
+    if (row.cells[c].value) ranked.push_back(c);
+  }
+  if (ranked.size() < 2) return -1;
+  std::stable_sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
+    return row.better > 0 ? *row.cells[a].value > *row.cells[b].value
+                          : *row.cells[a].value < *row.cells[b].value;
+  });
+  const Cell& best = row.cells[ranked[0]];
+  const double runner_up = *row.cells[ranked[1]].value;
+  if (!facts[ranked[0]].markable() || best.lower_bound) return -1;
+  const double lead = row.better > 0 ? *best.value - runner_up : runner_up - *best.value;
+  if (lead <= 0 || lead < row.noise * std::abs(runner_up)) return -1;
+  return static_cast<int>(ranked[0]);
+}
+
+// "NO: 4,751 unsent, 12% late": why the offered rate was not held.
+std::string rate_sustained_text(const json& run) {
+  const json& window = member(run, "window");
+  if (member(window, "rate_sustained") != json(false)) return "yes";
+  const double offered = number_of(window, "offered");
+  std::string reasons;
+  if (uint64_t unsent = count_of(window, "unsent"); unsent > 0)
+    reasons = count_text(unsent) + " unsent";
+  if (uint64_t late = count_of(window, "sent_late"); late > 0 && offered > 0) {
+    reasons +=
+        (reasons.empty() ? "" : ", ") + percent_text(static_cast<double>(late) / offered) + " late";
+  }
+  if (reasons.empty()) {
+    // Everything went out on time, but the system acknowledged too little of it.
+    const double rate = number_of(window, "offered_per_s");
+    const double acked_per_s = number_of(member(run, "throughput"), "produced_msgs_per_s");
+    reasons = "acked " + percent_text(rate > 0 ? acked_per_s / rate : 0) + " of the rate";
+  }
+  return "NO: " + reasons;
+}
+
+// "ok", "ok, 120 redelivered", "incomplete: 24,176 undelivered at deadline", "FAILED: 3 lost".
+// Undelivered messages may still be in the system (a backlog at the deadline): incomplete, not
+// failed. Redelivery is what at-least-once systems do after a rebalance: information.
+std::string delivery_text(const json& run, const RunFacts& facts) {
+  const json& delivery = member(run, "delivery");
+  std::string failures;
+  for (const auto& [key, label] :
+       std::vector<std::pair<const char*, const char*>>{{"lost", "lost"},
+                                                        {"duplicated", "dup"},
+                                                        {"reordered", "reordered"},
+                                                        {"corrupt", "corrupt"},
+                                                        {"send_errors", "send errors"}}) {
+    if (uint64_t n = count_of(delivery, key); n > 0) {
+      failures += (failures.empty() ? "" : ", ") + count_text(n) + " " + label;
+    }
+  }
+  if (!facts.delivery_checked) return failures.empty() ? kNoFigure : "FAILED: " + failures;
+  const uint64_t undelivered = count_of(delivery, "undelivered");
+  std::string text;
+  if (!failures.empty()) {
+    text = "FAILED: " + failures;
+    if (undelivered > 0) text += ", " + count_text(undelivered) + " undelivered";
+  } else if (undelivered > 0) {
+    text = "incomplete: " + count_text(undelivered) + " undelivered at deadline";
+  } else {
+    text = "ok";
+  }
+  if (uint64_t redelivered = count_of(delivery, "redelivered"); redelivered > 0) {
+    text += ", " + count_text(redelivered) + " redelivered";
+  }
+  return text;
+}
+
+// Received per partition, as "min / max over N": partitions that received nothing are not
+// reported by the engine, so when every reported index is one the workload created, the
+// missing ones count as 0 (the skew users most need to see).
+std::optional<std::string> partition_spread(const json& run, const json& workload) {
+  std::vector<uint64_t> received;
+  const int partitions_per_topic = workload.value("partitions", 1);
+  bool indices_known = true;
+  for (const auto& entry : member(run, "partitions")) {
+    const int partition = entry.value("partition", -1);
+    indices_known = indices_known && partition >= 0 && partition < partitions_per_topic;
+    if (partition >= 0) received.push_back(count_of(entry, "received"));
+  }
+  if (received.empty()) return std::nullopt;
+  const size_t expected = static_cast<size_t>(std::max(1, workload.value("topics", 1))) *
+                          static_cast<size_t>(std::max(1, partitions_per_topic));
+  if (indices_known && received.size() < expected) received.resize(expected, 0);
+  const auto [min, max] = std::minmax_element(received.begin(), received.end());
+  double total = 0;
+  for (uint64_t n : received) total += static_cast<double>(n);
+  const double mean = total / static_cast<double>(received.size());
+  std::string text =
+      count_text(*min) + " / " + count_text(*max) + " over " + std::to_string(received.size());
+  if (static_cast<double>(*min) < 0.5 * mean) text += ", SKEWED";
+  return text;
+}
 
 }  // namespace
 
@@ -238,111 +472,156 @@ Result<std::string> comparison_table(const std::string& results_json) {
     return make_error("results JSON has no \"runs\" list");
   }
   const json& runs = doc["runs"];
-  std::vector<Row> rows;
-  auto add = [&](const std::string& label, int better, auto cell_of) {
-    Row row{label, {}, {}, better};
-    for (const auto& run : runs) {
-      auto [text, value] = cell_of(run);
-      row.cells.push_back(text);
-      row.values.push_back(value);
+  const json& workload = doc.value("workload", json::object());
+  const bool produce_only = workload.value("consumers", 1) == 0;
+  const bool max_rate = workload.value("rate", 0.0) == 0;
+  std::vector<RunFacts> facts;
+  for (const auto& run : runs) facts.push_back(facts_of(run, produce_only));
+  auto any_run = [&](auto predicate) {
+    for (size_t c = 0; c < runs.size(); ++c) {
+      if (predicate(runs[c], facts[c])) return true;
     }
+    return false;
+  };
+
+  std::vector<Row> rows;
+  auto add = [&](const std::string& label, int better, double noise, auto cell_of) {
+    Row row{label, {}, better, noise};
+    for (size_t c = 0; c < runs.size(); ++c) row.cells.push_back(cell_of(runs[c], facts[c]));
     rows.push_back(std::move(row));
   };
-  auto number = [](const json& j, const char* a, const char* b) -> double {
-    if (!j.contains(a) || !j[a].contains(b) || !j[a][b].is_number()) return 0;
-    return j[a][b].get<double>();
-  };
-  bool ok_runs = false;
-  for (const auto& run : runs) ok_runs = ok_runs || run.value("status", "") == "succeeded";
+  auto text_cell = [](std::string text) { return Cell{std::move(text), std::nullopt, false}; };
 
-  add("driver", 0, [](const json& r) {
-    return std::pair{r.value("driver", "") + (r.value("emulated", false) ? " (EMULATED)" : ""),
-                     0.0};
+  add("driver", 0, 0, [&](const json& r, const RunFacts&) {
+    return text_cell(r.value("driver", "") + (r.value("emulated", false) ? " (EMULATED)" : ""));
   });
-  add("served by", 0, [](const json& r) { return std::pair{r.value("served_by", ""), 0.0}; });
-  add("status", 0, [](const json& r) { return std::pair{r.value("status", ""), 0.0}; });
-  if (ok_runs) {
-    add("produced msg/s", +1, [&](const json& r) {
-      double v = number(r, "throughput", "produced_msgs_per_s");
-      return std::pair{with_commas(v), v};
-    });
-    add("consumed msg/s", +1, [&](const json& r) {
-      double v = number(r, "throughput", "consumed_msgs_per_s");
-      return std::pair{with_commas(v), v};
-    });
-    add("produced MB/s", +1, [&](const json& r) {
-      double v = number(r, "throughput", "produced_mb_per_s");
-      return std::pair{fixed(v, 2), v};
-    });
-    add("consumed MB/s", +1, [&](const json& r) {
-      double v = number(r, "throughput", "consumed_mb_per_s");
-      return std::pair{fixed(v, 2), v};
-    });
-    for (const auto& [key, label] :
-         std::vector<std::pair<const char*, const char*>>{{"p50", "latency p50"},
-                                                          {"p90", "latency p90"},
-                                                          {"p99", "latency p99"},
-                                                          {"p999", "latency p99.9"},
-                                                          {"p9999", "latency p99.99"},
-                                                          {"max", "latency max"}}) {
-      add(label, -1, [&, key = key](const json& r) {
-        double v = number(r, "latency_us", key);
-        return std::pair{latency_text(v), v};
+  add("served by", 0, 0,
+      [&](const json& r, const RunFacts&) { return text_cell(r.value("served_by", "")); });
+  add("status", 0, 0,
+      [&](const json& r, const RunFacts&) { return text_cell(r.value("status", "")); });
+
+  const bool any_measured = any_run([](const json&, const RunFacts& f) { return f.measured; });
+  bool any_censored = false;
+  if (any_measured) {
+    const bool has_window =
+        any_run([](const json& r, const RunFacts&) { return member(r, "window").is_object(); });
+    const bool rate_offered =
+        any_run([](const json&, const RunFacts& f) { return f.rate_offered; });
+    if (has_window) {
+      add("offered msg/s", 0, 0, [&](const json& r, const RunFacts& f) {
+        if (!f.measured || !member(r, "window").is_object()) return no_figure();
+        const double rate = number_of(member(r, "window"), "offered_per_s");
+        return text_cell(rate > 0 ? with_commas(rate) : "max");
       });
     }
-    add("publish p99", -1, [&](const json& r) {
-      double v = number(r, "publish_latency_us", "p99");
-      return std::pair{latency_text(v), v};
-    });
-    auto delivery = [](const json& r, const char* key) -> uint64_t {
-      if (!r.contains("delivery")) return 0;
-      return r["delivery"].value(key, uint64_t{0});
+    // Throughput: "consumed" means nothing when nobody consumed.
+    for (const auto& [key, label, is_consumed, digits] :
+         std::vector<std::tuple<const char*, const char*, bool, int>>{
+             {"produced_msgs_per_s", "produced msg/s", false, 0},
+             {"consumed_msgs_per_s", "consumed msg/s", true, 0},
+             {"produced_mb_per_s", "produced MB/s", false, 2},
+             {"consumed_mb_per_s", "consumed MB/s", true, 2}}) {
+      add(label, +1, kThroughputNoise,
+          [&, key = key, is_consumed = is_consumed, digits = digits](const json& r,
+                                                                     const RunFacts& f) {
+            if (!f.measured || (is_consumed && produce_only)) return no_figure();
+            const double v = number_of(member(r, "throughput"), key);
+            return Cell{digits == 0 ? with_commas(v) : fixed(v, digits), v, false};
+          });
+    }
+    if (has_window && rate_offered) {
+      add("offered / sent late / unsent", 0, 0, [&](const json& r, const RunFacts& f) {
+        if (!f.measured || !f.rate_offered) return no_figure();
+        const json& window = member(r, "window");
+        return text_cell(count_text(count_of(window, "offered")) + " / " +
+                         count_text(count_of(window, "sent_late")) + " / " +
+                         count_text(count_of(window, "unsent")));
+      });
+      add("rate sustained", 0, 0, [&](const json& r, const RunFacts& f) {
+        if (!f.measured || !f.rate_offered) return no_figure();
+        return text_cell(rate_sustained_text(r));
+      });
+    }
+    // At max rate, latency is how long messages queue in the client, not a property of the
+    // product: shown, never marked.
+    const int latency_better = max_rate ? 0 : -1;
+    auto latency_cell = [&](const json& latency, const char* key, uint64_t per_10000) {
+      if (count_of(latency, "count") == 0) return no_figure();
+      const double v = number_of(latency, key);
+      const bool lower_bound = is_lower_bound(latency, per_10000);
+      any_censored = any_censored || lower_bound;
+      return Cell{(lower_bound ? ">= " : "") + latency_text(v), v, lower_bound};
     };
-    add("sent / received", 0, [&](const json& r) {
-      return std::pair{with_commas(static_cast<double>(delivery(r, "sent"))) + " / " +
-                           with_commas(static_cast<double>(delivery(r, "received"))),
-                       0.0};
+    for (const auto& [key, label, per_10000] :
+         std::vector<std::tuple<const char*, const char*, uint64_t>>{
+             {"p50", "latency p50", 5000},
+             {"p90", "latency p90", 9000},
+             {"p99", "latency p99", 9900},
+             {"p999", "latency p99.9", 9990},
+             {"p9999", "latency p99.99", 9999},
+             {"max", "latency max", 10000}}) {
+      add(label, latency_better, kLatencyNoise,
+          [&, key = key, per_10000 = per_10000](const json& r, const RunFacts& f) {
+            if (!f.measured || produce_only) return no_figure();
+            return latency_cell(member(r, "latency_us"), key, per_10000);
+          });
+    }
+    add("publish p99", latency_better, kLatencyNoise, [&](const json& r, const RunFacts& f) {
+      if (!f.measured) return no_figure();
+      return latency_cell(member(r, "publish_latency_us"), "p99", 9900);
     });
-    add("delivery check", 0, [&](const json& r) {
-      std::string text;
-      for (const auto& [key, label] :
-           std::vector<std::pair<const char*, const char*>>{{"lost", "lost"},
-                                                            {"duplicated", "dup"},
-                                                            {"reordered", "reordered"},
-                                                            {"corrupt", "corrupt"},
-                                                            {"send_errors", "send errors"}}) {
-        if (uint64_t n = delivery(r, key); n > 0) {
-          text += (text.empty() ? "" : ", ") + with_commas(static_cast<double>(n)) + " " + label;
-        }
-      }
-      return std::pair{text.empty() ? std::string("ok") : "FAILED: " + text, 0.0};
+    add("sent / received", 0, 0, [&](const json& r, const RunFacts& f) {
+      if (!f.measured) return no_figure();
+      const json& delivery = member(r, "delivery");
+      return text_cell(count_text(count_of(delivery, "sent")) + " / " +
+                       (produce_only ? kNoFigure : count_text(count_of(delivery, "received"))));
     });
+    add("delivery check", 0, 0, [&](const json& r, const RunFacts& f) {
+      if (!f.measured) return no_figure();
+      return text_cell(delivery_text(r, f));
+    });
+    const bool spread = any_run([](const json& r, const RunFacts&) {
+      size_t known = 0;
+      for (const auto& entry : member(r, "partitions")) known += entry.value("partition", -1) >= 0;
+      return known > 1;
+    });
+    if (spread && !produce_only) {
+      add("min/max per partition", 0, 0, [&](const json& r, const RunFacts& f) {
+        if (!f.measured) return no_figure();
+        auto text = partition_spread(r, workload);
+        return text ? text_cell(*text) : no_figure();
+      });
+    }
     // Throttling, where a driver reports it (Kinesis): users compare systems on exactly this.
-    bool throttling = false;
-    for (const auto& r : runs) {
-      throttling = throttling ||
-                   (r.contains("counters") && r["counters"].contains("kinesis.throttled_requests"));
-    }
-    if (throttling) {
-      add("throttled requests", -1, [](const json& r) {
-        double v =
-            r.contains("counters") ? r["counters"].value("kinesis.throttled_requests", 0.0) : 0;
-        return std::pair{with_commas(v), v};
+    auto has_counter = [&](const char* name) {
+      return any_run([name](const json& r, const RunFacts&) {
+        return member(r, "counters").is_object() && r["counters"].contains(name);
       });
-      add("retried records", -1, [](const json& r) {
-        double v = r.contains("counters") ? r["counters"].value("kinesis.retried_records", 0.0) : 0;
-        return std::pair{with_commas(v), v};
+    };
+    auto counter_row = [&](const char* name, const char* label) {
+      add(label, -1, kLatencyNoise, [name](const json& r, const RunFacts& f) {
+        // A driver that does not report the counter did not count zero: nothing to compare.
+        if (!f.measured || !member(member(r, "counters"), name).is_number()) return no_figure();
+        const double v = number_of(member(r, "counters"), name);
+        return Cell{with_commas(v), v, false};
       });
+    };
+    if (has_counter("kinesis.throttled_requests")) {
+      counter_row("kinesis.throttled_requests", "throttled requests");
+      counter_row("kinesis.retried_records", "retried records");
     }
+    if (has_counter("kinesis.get_throttled"))
+      counter_row("kinesis.get_throttled", "throttled reads");
     for (const char* target : {"p99_latency_met", "min_throughput_met"}) {
-      bool any = false;
-      for (const auto& r : runs)
-        any = any || (r.contains("targets") && r["targets"].contains(target));
+      const bool any = any_run([target](const json& r, const RunFacts&) {
+        return member(r, "targets").is_object() && r["targets"].contains(target);
+      });
       if (!any) continue;
-      add(std::string(target) == "p99_latency_met" ? "target p99" : "target throughput", 0,
-          [target](const json& r) {
-            bool met = r.contains("targets") && r["targets"].value(target, false);
-            return std::pair{std::string(met ? "met" : "MISSED"), 0.0};
+      add(std::string(target) == "p99_latency_met" ? "target p99" : "target throughput", 0, 0,
+          [&, target](const json& r, const RunFacts&) {
+            const json& targets = member(r, "targets");
+            const bool met = targets.is_object() && targets.value(target, false);
+            return text_cell(met ? "met" : "MISSED");
           });
     }
   }
@@ -361,10 +640,29 @@ Result<std::string> comparison_table(const std::string& results_json) {
     }
     std::string label = "fault " + std::to_string(f + 1);
     if (same && common) label += " " + *common;
-    add(label, 0, [&, f, same](const json& r) {
-      if (f >= faults_of(r).size()) return std::pair{std::string("-"), 0.0};
+    add(label, 0, 0, [&, f, same](const json& r, const RunFacts&) {
+      if (f >= faults_of(r).size()) return no_figure();
       const json& fault = faults_of(r)[f];
-      return std::pair{(same ? "" : fault_name(fault) + ": ") + fault_figures(fault), 0.0};
+      return text_cell((same ? "" : fault_name(fault) + ": ") + fault_figures(fault));
+    });
+  }
+  // The client settings in force, one row per key (their values differ in length too much to
+  // share a cell without widening every column).
+  std::vector<std::string> client_keys;
+  for (const auto& r : runs) {
+    if (!member(r, "client").is_object()) continue;
+    for (const auto& [key, value] : r["client"].items()) {
+      if (std::find(client_keys.begin(), client_keys.end(), key) == client_keys.end()) {
+        client_keys.push_back(key);
+      }
+    }
+  }
+  std::sort(client_keys.begin(), client_keys.end());
+  for (const auto& key : client_keys) {
+    add("client " + key, 0, 0, [&](const json& r, const RunFacts&) {
+      const json& value = member(member(r, "client"), key.c_str());
+      if (value.is_null()) return no_figure();
+      return text_cell(value.is_string() ? value.get<std::string>() : value.dump());
     });
   }
 
@@ -377,14 +675,14 @@ Result<std::string> comparison_table(const std::string& results_json) {
       names += (names.empty() ? "" : "/") + name;
     if (names.size() > phase_names.size()) phase_names = names;
   }
-  add("s " + phase_names, 0, [](const json& r) {
+  add("s " + phase_names, 0, 0, [&](const json& r, const RunFacts&) {
     std::string text;
     if (r.contains("phases_s")) {
       for (const auto& [name, value] : r["phases_s"].items()) {
         text += (text.empty() ? "" : "/") + fixed(value.get<double>(), 2);
       }
     }
-    return std::pair{text, 0.0};
+    return text_cell(text);
   });
   bool any_error = false;
   for (const auto& r : runs) any_error = any_error || !r.value("error", "").empty();
@@ -393,59 +691,59 @@ Result<std::string> comparison_table(const std::string& results_json) {
   std::vector<std::string> headers;
   for (const auto& run : runs) headers.push_back(run.value("system", "?"));
   size_t label_width = 16;
-  for (const auto& row : rows) label_width = std::max(label_width, row.label.size());
+  for (const auto& row : rows) label_width = std::max(label_width, display_width(row.label));
   std::vector<size_t> widths(headers.size());
   for (size_t c = 0; c < headers.size(); ++c) {
-    widths[c] = headers[c].size();
-    for (const auto& row : rows) widths[c] = std::max(widths[c], row.cells[c].size() + 2);
+    widths[c] = display_width(headers[c]);
+    for (const auto& row : rows) {
+      widths[c] = std::max(widths[c], display_width(row.cells[c].text) + 2);
+    }
   }
   std::ostringstream out;
-  const json& w = doc.value("workload", json::object());
   out << "Experiment " << doc.value("experiment", "") << "  (id " << doc.value("id", "") << ")\n";
-  if (!w.empty()) {
-    double rate = w.value("rate", 0.0);
-    out << "Workload: " << core::format_size(w.value("message_size", uint64_t{0})) << " messages, "
-        << w.value("producers", 0) << " producers, " << w.value("consumers", 0) << " consumers, "
-        << (rate == 0 ? std::string("max rate") : core::format_rate(rate)) << ", "
-        << fixed(w.value("duration_s", 0.0), 0) << " s measured after "
-        << fixed(w.value("warmup_s", 0.0), 0) << " s warm-up, " << w.value("partitions", 1)
-        << " partition(s)\n";
+  if (!workload.empty()) {
+    double rate = workload.value("rate", 0.0);
+    out << "Workload: " << core::format_size(workload.value("message_size", uint64_t{0}))
+        << " messages, " << workload.value("producers", 0) << " producers, "
+        << workload.value("consumers", 0) << " consumers" << (produce_only ? " (produce-only)" : "")
+        << ", " << (rate == 0 ? std::string("max rate") : core::format_rate(rate)) << ", "
+        << fixed(workload.value("duration_s", 0.0), 0) << " s measured after "
+        << fixed(workload.value("warmup_s", 0.0), 0) << " s warm-up, "
+        << workload.value("partitions", 1) << " partition(s)\n";
   }
-  out << "\n" << std::left << std::setw(static_cast<int>(label_width + 2)) << "";
-  for (size_t c = 0; c < headers.size(); ++c) {
-    out << std::right << std::setw(static_cast<int>(widths[c] + 2)) << headers[c];
-  }
+  out << "\n" << std::string(label_width + 2, ' ');
+  for (size_t c = 0; c < headers.size(); ++c) out << align_right(headers[c], widths[c] + 2);
   out << "\n";
   for (const auto& row : rows) {
-    out << std::left << std::setw(static_cast<int>(label_width + 2)) << row.label;
-    int best = -1;
-    if (row.better != 0 && row.cells.size() > 1) {
-      for (size_t c = 0; c < row.values.size(); ++c) {
-        if (runs[c].value("status", "") != "succeeded") continue;
-        if (best < 0 || (row.better > 0 ? row.values[c] > row.values[best]
-                                        : row.values[c] < row.values[best])) {
-          best = static_cast<int>(c);
-        }
-      }
-    }
-    if (best >= 0) {
-      // A tie has no winner.
-      int equal = 0;
-      for (size_t c = 0; c < row.values.size(); ++c) equal += row.values[c] == row.values[best];
-      if (equal > 1) best = -1;
-    }
+    out << align_left(row.label, label_width + 2);
+    const int best = best_column(row, facts);
     for (size_t c = 0; c < row.cells.size(); ++c) {
-      std::string cell = row.cells[c] + (static_cast<int>(c) == best ? " *" : "  ");
-      out << std::right << std::setw(static_cast<int>(widths[c] + 2)) << cell;
+      out << align_right(row.cells[c].text + (static_cast<int>(c) == best ? " *" : "  "),
+                         widths[c] + 2);
     }
     out << "\n";
   }
-  out << "\n* best in row.";
+  out << "\n* best in row, beyond noise: at least " << fixed(kThroughputNoise * 100, 0)
+      << "% ahead of the runner-up in throughput, " << fixed(kLatencyNoise * 100, 0)
+      << "% in latency\n  and counts; never a run that failed, lost, duplicated, reordered or"
+         " corrupted messages,\n  or fell behind the offered rate.";
+  if (max_rate) {
+    out << " No latency marks at max rate: there latency is how long\n  messages queue in the"
+           " client, not a property of the system.";
+  }
   bool emulated = false;
   for (const auto& r : runs) emulated = emulated || r.value("emulated", false);
   if (emulated) {
-    out << " EMULATED: a local stand-in speaking the product's protocol; its figures are not"
+    out << "\nEMULATED: a local stand-in speaking the product's protocol; its figures are not"
            " the product's.";
+  }
+  if (any_censored) {
+    const double drain_s = workload.value("drain_timeout_s", 0.0);
+    out << "\n>= a lower bound: some messages were not received (or acknowledged) by the deadline,"
+           "\n  the end of the window plus the drain timeout"
+        << (drain_s > 0 ? " (" + trimmed(drain_s) + " s)" : std::string())
+        << "; their latency counts as deadline -\n  intended send time, so percentiles that"
+           " reach into them are at least the value shown.";
   }
   out << "\n";
   if (any_error) {
@@ -467,6 +765,13 @@ Result<std::string> comparison_table(const std::string& results_json) {
     }
   }
   if (!fault_errors.empty()) out << "\nFaults not applied:\n" << fault_errors;
+  const json& warnings = member(doc, "warnings");
+  if (warnings.is_array() && !warnings.empty()) {
+    out << "\nWarnings:\n";
+    for (const auto& warning : warnings) {
+      out << "  " << (warning.is_string() ? warning.get<std::string>() : warning.dump()) << "\n";
+    }
+  }
   return out.str();
 }
 

@@ -113,6 +113,14 @@ class Agent {
       status.state = state_;
       status.progress = progress_;
       status.error = error_;
+      // Elapsed as of this answer, not as of the last tick (up to a second old): whoever
+      // schedules faults anchors on it, to within the request's round trip.
+      if (progress_.started && (progress_.phase == load::Phase::kWarmup ||
+                                progress_.phase == load::Phase::kMeasuring)) {
+        status.progress.elapsed_s +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - progress_at_)
+                .count();
+      }
     }
     send_body(res, 200, worker_status_to_json(status));
   }
@@ -213,6 +221,7 @@ class Agent {
             [this](const load::Progress& progress) {
               std::lock_guard lock(mutex_);
               progress_ = progress;
+              progress_at_ = std::chrono::steady_clock::now();
             },
             stop_run_);
         if (ran.ok()) {
@@ -239,6 +248,7 @@ class Agent {
   std::mutex mutex_;
   std::string state_ = "idle";
   load::Progress progress_;
+  std::chrono::steady_clock::time_point progress_at_;  // when progress_ was reported
   std::string error_;
   WorkResult result_;
   int runs_ = 0;

@@ -15,6 +15,7 @@ load::EngineResult merge_results(const std::vector<load::EngineResult>& results)
   double consumed_bytes = 0;
   std::map<long long, load::TimePoint> timeline;  // by whole second since the start of warm-up
   std::vector<std::string> errors;
+  std::map<std::pair<std::string, int>, uint64_t> partitions;
   for (const auto& r : results) {
     merged.measured_seconds = std::max(merged.measured_seconds, r.measured_seconds);
     merged.produced_in_window += r.produced_in_window;
@@ -23,6 +24,22 @@ load::EngineResult merge_results(const std::vector<load::EngineResult>& results)
     consumed_bytes += r.consumed_mb_per_s * 1e6 * r.measured_seconds;
     merged.end_to_end_latency.merge(r.end_to_end_latency);
     merged.publish_latency.merge(r.publish_latency);
+    merged.censored_end_to_end += r.censored_end_to_end;
+    merged.censored_publish += r.censored_publish;
+
+    load::WindowAccounting& w = merged.window;
+    w.offered += r.window.offered;
+    w.offered_per_s += r.window.offered_per_s;  // each worker was offered its share
+    w.sent_on_time += r.window.sent_on_time;
+    w.sent_late += r.window.sent_late;
+    w.unsent += r.window.unsent;
+    w.max_send_lag_s = std::max(w.max_send_lag_s, r.window.max_send_lag_s);
+    w.acked += r.window.acked;
+    w.received += r.window.received;
+    w.undelivered += r.window.undelivered;
+    w.lost += r.window.lost;
+    w.rate_sustained = w.rate_sustained && r.window.rate_sustained;
+    for (const auto& p : r.partitions) partitions[{p.topic, p.partition}] += p.received;
 
     load::DeliveryCounts& d = merged.delivery;
     d.sent += r.delivery.sent;
@@ -30,7 +47,9 @@ load::EngineResult merge_results(const std::vector<load::EngineResult>& results)
     d.send_errors += r.delivery.send_errors;
     d.received += r.delivery.received;
     d.lost += r.delivery.lost;
+    d.undelivered += r.delivery.undelivered;
     d.duplicated += r.delivery.duplicated;
+    d.redelivered += r.delivery.redelivered;
     d.reordered += r.delivery.reordered;
     d.corrupt += r.delivery.corrupt;
 
@@ -43,6 +62,7 @@ load::EngineResult merge_results(const std::vector<load::EngineResult>& results)
       m.consumed_per_s += point.consumed_per_s;
       m.p99_us = std::max(m.p99_us, point.p99_us);
       m.lost += point.lost;
+      m.undelivered += point.undelivered;
       m.duplicated += point.duplicated;
     }
 
@@ -58,6 +78,9 @@ load::EngineResult merge_results(const std::vector<load::EngineResult>& results)
     merged.consumed_mb_per_s = consumed_bytes / seconds / 1e6;
   }
   for (auto& [second, point] : timeline) merged.timeline.push_back(point);
+  for (const auto& [where, received] : partitions) {
+    merged.partitions.push_back({where.first, where.second, received});
+  }
   for (const auto& error : errors) merged.error += (merged.error.empty() ? "" : "; ") + error;
   return merged;
 }

@@ -166,7 +166,8 @@ json options_to_json(const load::EngineOptions& o) {
           {"keys", o.keys},
           {"topics", o.topics},
           {"group_prefix", o.group_prefix},
-          {"max_messages", o.max_messages}};
+          {"max_messages", o.max_messages},
+          {"ready_timeout_ns", o.ready_timeout.count()}};
 }
 
 // Missing fields keep EngineOptions' defaults. Ranges are checked here, with field names, so a
@@ -186,6 +187,7 @@ load::EngineOptions options_from_json(const json& value, const std::string& path
   r.read("topics", o.topics, false);
   r.read("group_prefix", o.group_prefix, false);
   r.read("max_messages", o.max_messages, false);
+  r.read("ready_timeout_ns", o.ready_timeout, false);
   r.reject_unknown();
 
   if (o.producers < 1) fail(r.path("producers"), "must be at least 1");
@@ -197,6 +199,7 @@ load::EngineOptions options_from_json(const json& value, const std::string& path
   if (o.warmup.count() < 0) fail(r.path("warmup_ns"), "must not be negative");
   if (o.duration.count() <= 0) fail(r.path("duration_ns"), "must be positive");
   if (o.drain_timeout.count() < 0) fail(r.path("drain_timeout_ns"), "must not be negative");
+  if (o.ready_timeout.count() <= 0) fail(r.path("ready_timeout_ns"), "must be positive");
   if (o.message_size < load::kPayloadHeaderSize) {
     fail(r.path("message_size"), "must be at least " + std::to_string(load::kPayloadHeaderSize) +
                                      " bytes (dec's payload header)");
@@ -231,6 +234,7 @@ const char* phase_name(load::Phase phase) {
 
 json progress_to_json(const load::Progress& p) {
   return {{"phase", phase_name(p.phase)},
+          {"started", p.started},
           {"elapsed_s", p.elapsed_s},
           {"total_s", p.total_s},
           {"sent", p.sent},
@@ -256,6 +260,7 @@ load::Progress progress_from_json(const json& value, const std::string& path) {
   } else {
     fail(r.path("phase"), "expected one of warmup, running, draining, done; got \"" + phase + "\"");
   }
+  r.read("started", p.started, true);
   r.read("elapsed_s", p.elapsed_s, true);
   r.read("total_s", p.total_s, true);
   r.read("sent", p.sent, true);
@@ -269,9 +274,16 @@ load::Progress progress_from_json(const json& value, const std::string& path) {
 // ---- engine result ----
 
 json delivery_to_json(const load::DeliveryCounts& d) {
-  return {{"sent", d.sent},           {"acked", d.acked},    {"send_errors", d.send_errors},
-          {"received", d.received},   {"lost", d.lost},      {"duplicated", d.duplicated},
-          {"reordered", d.reordered}, {"corrupt", d.corrupt}};
+  return {{"sent", d.sent},
+          {"acked", d.acked},
+          {"send_errors", d.send_errors},
+          {"received", d.received},
+          {"lost", d.lost},
+          {"undelivered", d.undelivered},
+          {"duplicated", d.duplicated},
+          {"redelivered", d.redelivered},
+          {"reordered", d.reordered},
+          {"corrupt", d.corrupt}};
 }
 
 load::DeliveryCounts delivery_from_json(const json& value, const std::string& path) {
@@ -282,7 +294,9 @@ load::DeliveryCounts delivery_from_json(const json& value, const std::string& pa
   r.read("send_errors", d.send_errors, true);
   r.read("received", d.received, true);
   r.read("lost", d.lost, true);
+  r.read("undelivered", d.undelivered, true);
   r.read("duplicated", d.duplicated, true);
+  r.read("redelivered", d.redelivered, true);
   r.read("reordered", d.reordered, true);
   r.read("corrupt", d.corrupt, true);
   return d;
@@ -294,6 +308,7 @@ json time_point_to_json(const load::TimePoint& t) {
           {"consumed_per_s", t.consumed_per_s},
           {"p99_us", t.p99_us},
           {"lost", t.lost},
+          {"undelivered", t.undelivered},
           {"duplicated", t.duplicated}};
 }
 
@@ -305,13 +320,44 @@ load::TimePoint time_point_from_json(const json& value, const std::string& path)
   r.read("consumed_per_s", t.consumed_per_s, true);
   r.read("p99_us", t.p99_us, true);
   r.read("lost", t.lost, true);
+  r.read("undelivered", t.undelivered, true);
   r.read("duplicated", t.duplicated, true);
   return t;
+}
+
+json window_to_json(const load::WindowAccounting& w) {
+  return {{"offered", w.offered},         {"offered_per_s", w.offered_per_s},
+          {"sent_on_time", w.sent_on_time}, {"sent_late", w.sent_late},
+          {"unsent", w.unsent},           {"max_send_lag_s", w.max_send_lag_s},
+          {"acked", w.acked},             {"received", w.received},
+          {"undelivered", w.undelivered}, {"lost", w.lost},
+          {"rate_sustained", w.rate_sustained}};
+}
+
+load::WindowAccounting window_from_json(const json& value, const std::string& path) {
+  load::WindowAccounting w;
+  ObjectReader r(value, path);
+  r.read("offered", w.offered, true);
+  r.read("offered_per_s", w.offered_per_s, true);
+  r.read("sent_on_time", w.sent_on_time, true);
+  r.read("sent_late", w.sent_late, true);
+  r.read("unsent", w.unsent, true);
+  r.read("max_send_lag_s", w.max_send_lag_s, true);
+  r.read("acked", w.acked, true);
+  r.read("received", w.received, true);
+  r.read("undelivered", w.undelivered, true);
+  r.read("lost", w.lost, true);
+  r.read("rate_sustained", w.rate_sustained, true);
+  return w;
 }
 
 json engine_result_to_json(const load::EngineResult& e) {
   json timeline = json::array();
   for (const auto& point : e.timeline) timeline.push_back(time_point_to_json(point));
+  json partitions = json::array();
+  for (const auto& p : e.partitions) {
+    partitions.push_back({{"topic", p.topic}, {"partition", p.partition}, {"received", p.received}});
+  }
   return {{"measured_seconds", e.measured_seconds},
           {"produced_in_window", e.produced_in_window},
           {"consumed_in_window", e.consumed_in_window},
@@ -322,7 +368,11 @@ json engine_result_to_json(const load::EngineResult& e) {
           {"consumed_mb_per_s", e.consumed_mb_per_s},
           {"end_to_end_latency", e.end_to_end_latency.serialize()},
           {"publish_latency", e.publish_latency.serialize()},
+          {"censored_end_to_end", e.censored_end_to_end},
+          {"censored_publish", e.censored_publish},
+          {"window", window_to_json(e.window)},
           {"delivery", delivery_to_json(e.delivery)},
+          {"partitions", partitions},
           {"timeline", timeline},
           {"error", e.error}};
 }
@@ -340,7 +390,21 @@ load::EngineResult engine_result_from_json(const json& value, const std::string&
   r.read("consumed_mb_per_s", e.consumed_mb_per_s, true);
   r.read("end_to_end_latency", e.end_to_end_latency, true);
   r.read("publish_latency", e.publish_latency, true);
+  r.read("censored_end_to_end", e.censored_end_to_end, true);
+  r.read("censored_publish", e.censored_publish, true);
+  e.window = window_from_json(*r.field("window", true), r.path("window"));
   e.delivery = delivery_from_json(*r.field("delivery", true), r.path("delivery"));
+  const json& partitions = *r.field("partitions", true);
+  if (!partitions.is_array()) fail(r.path("partitions"), "expected an array");
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    const std::string item_path = r.path("partitions") + "[" + std::to_string(i) + "]";
+    ObjectReader item(partitions[i], item_path);
+    load::PartitionCount count;
+    item.read("topic", count.topic, true);
+    item.read("partition", count.partition, true);
+    item.read("received", count.received, true);
+    e.partitions.push_back(std::move(count));
+  }
   const json& timeline = *r.field("timeline", true);
   if (!timeline.is_array()) fail(r.path("timeline"), "expected an array");
   for (size_t i = 0; i < timeline.size(); ++i) {

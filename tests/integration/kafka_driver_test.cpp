@@ -19,8 +19,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -443,6 +446,129 @@ TEST_F(KafkaDriverTest, PollTimesOutWhenThereIsNothingToRead) {
   EXPECT_LT(waited, milliseconds(2000));
 }
 
+// Polls every consumer round robin, handing each message to `on_message` with the consumer's
+// index, until `done` or 45 s (the mock's group joins take seconds).
+void poll_until(std::vector<std::unique_ptr<Consumer>>& consumers, const std::function<bool()>& done,
+                const std::function<void(size_t, const ReceivedMessage&)>& on_message) {
+  for (auto deadline = Clock::now() + seconds(45); !done() && Clock::now() < deadline;) {
+    for (size_t c = 0; c < consumers.size(); ++c) {
+      auto polled = consumers[c]->poll(
+          milliseconds(50), [&](const ReceivedMessage& message) { on_message(c, message); });
+      ASSERT_TRUE(polled.ok()) << polled.error();
+    }
+  }
+}
+
+TEST_F(KafkaDriverTest, ConsumersAreReadyOnceTheGroupAssignedThemEvenNothing) {
+  auto driver = connected();
+  std::string topic = fresh_topic("ready");
+  ASSERT_TRUE(driver->create_topic(topic, 1).ok());
+  // Two members, one partition: one of them is assigned nothing, and is ready all the same.
+  auto members = consumers(*driver, "group-ready", 2, topic);
+  ASSERT_EQ(members.size(), 2u);
+  EXPECT_FALSE(members[0]->ready()) << "subscribe is asynchronous: no assignment yet";
+  EXPECT_FALSE(members[1]->ready());
+  auto all_ready = [&] { return members[0]->ready() && members[1]->ready(); };
+  poll_until(members, all_ready, [](size_t, const ReceivedMessage&) {});
+  EXPECT_TRUE(all_ready()) << "not ready within 45 s of polling";
+  // Ready means assigned: what is produced now reaches the group.
+  ASSERT_EQ(produce(*driver, topic, 10).acked, 10);
+  expect_each_once(consume(members, 10), 10);
+}
+
+TEST_F(KafkaDriverTest, MessagesCarryThePartitionTheyWereReadFrom) {
+  auto driver = connected();
+  std::string topic = fresh_topic("partitions");
+  ASSERT_TRUE(driver->create_topic(topic, 3).ok());
+  ASSERT_EQ(produce(*driver, topic, 300, 30).acked, 300);
+  auto readers = consumers(*driver, "group-partitions", 1, topic);
+  ASSERT_EQ(readers.size(), 1u);
+  std::map<std::string, std::set<int>> partitions_of_key;
+  std::set<int> partitions;
+  int received = 0;
+  poll_until(
+      readers, [&] { return received >= 300; },
+      [&](size_t, const ReceivedMessage& message) {
+        ++received;
+        partitions.insert(message.partition);
+        partitions_of_key[std::string(message.key)].insert(message.partition);
+      });
+  EXPECT_EQ(received, 300);
+  EXPECT_EQ(partitions, (std::set<int>{0, 1, 2}));
+  for (const auto& [key, used] : partitions_of_key) {
+    EXPECT_EQ(used.size(), 1u) << key << " was read from several partitions";
+  }
+}
+
+TEST_F(KafkaDriverTest, RecordsReadAgainByTheNextOwnerOfAPartitionAreMarkedRedelivered) {
+  // Nothing is committed, so the group's next member starts again from the beginning.
+  auto driver = connected({{"enable.auto.commit", "false"}});
+  std::string topic = fresh_topic("redelivered");
+  ASSERT_TRUE(driver->create_topic(topic, 1).ok());
+  ASSERT_EQ(produce(*driver, topic, 20).acked, 20);
+  int first_reads = 0;
+  int flagged_by_first = 0;
+  {
+    auto first = consumers(*driver, "group-redelivered", 1, topic);
+    ASSERT_EQ(first.size(), 1u);
+    poll_until(
+        first, [&] { return first_reads >= 20; },
+        [&](size_t, const ReceivedMessage& message) {
+          ++first_reads;
+          flagged_by_first += message.redelivered;
+        });
+  }
+  ASSERT_EQ(first_reads, 20);
+  EXPECT_EQ(flagged_by_first, 0);
+  // Written again by a producer: new offsets, so duplicates, not redeliveries.
+  ASSERT_EQ(produce(*driver, topic, 5).acked, 5);
+  auto second = consumers(*driver, "group-redelivered", 1, topic);
+  ASSERT_EQ(second.size(), 1u);
+  std::map<std::string, int> redelivered;
+  std::map<std::string, int> fresh;
+  int second_reads = 0;
+  poll_until(
+      second, [&] { return second_reads >= 25; },
+      [&](size_t, const ReceivedMessage& message) {
+        ++second_reads;
+        ++(message.redelivered ? redelivered : fresh)[std::string(message.payload)];
+      });
+  EXPECT_EQ(second_reads, 25);
+  expect_each_once(redelivered, 20);
+  expect_each_once(fresh, 5);
+}
+
+TEST_F(KafkaDriverTest, BacklogCountsWhatTheGroupHasNotReadYet) {
+  auto driver = connected();
+  std::string topic = fresh_topic("backlog");
+  ASSERT_TRUE(driver->create_topic(topic, 3).ok());
+  ASSERT_EQ(produce(*driver, topic, 50, 10).acked, 50);
+  auto readers = consumers(*driver, "group-backlog", 1, topic);
+  ASSERT_EQ(readers.size(), 1u);
+  auto t0 = Clock::now();
+  auto stamp = [&](const char* what) { fprintf(stderr, "%s %lld ms\n", what, (long long)std::chrono::duration_cast<milliseconds>(Clock::now()-t0).count()); };
+  EXPECT_EQ(readers[0]->backlog(), std::optional<uint64_t>(50));
+  stamp("backlog1");
+  int received = 0;
+  poll_until(
+      readers, [&] { return received >= 50; }, [&](size_t, const ReceivedMessage&) { ++received; });
+  ASSERT_EQ(received, 50);
+  stamp("consumed");
+  // Read, though auto-commit has not committed it yet (every 5 s).
+  EXPECT_EQ(readers[0]->backlog(), std::optional<uint64_t>(0));
+  stamp("backlog0");
+  ASSERT_EQ(produce(*driver, topic, 7, 7).acked, 7);
+  stamp("produced");
+  EXPECT_EQ(readers[0]->backlog(), std::optional<uint64_t>(7));
+  // Per group: another group has read nothing.
+  auto other = consumers(*driver, "group-backlog-other", 1, topic);
+  ASSERT_EQ(other.size(), 1u);
+  stamp("before other");
+  EXPECT_EQ(other[0]->backlog(), std::optional<uint64_t>(57));
+  stamp("other");
+  other.clear(); stamp("other closed"); readers.clear(); stamp("readers closed");
+}
+
 TEST_F(KafkaDriverTest, BadPropertiesAreReportedWithTheirKey) {
   KafkaDriver driver;
   Status misspelt = driver.connect(mock_endpoint(cluster_->addresses()), {{"lingr.ms", "5"}});
@@ -476,6 +602,8 @@ TEST_F(KafkaDriverTest, SpecValidationChecksLibrdkafkaPropertiesThroughTheHook) 
   ASSERT_TRUE(info.check_unknown_key);
   EXPECT_EQ(info.check_unknown_key("linger.ms", "20"), "");
   EXPECT_EQ(info.check_unknown_key("enable.idempotence", "true"), "");
+  // Documented as the emulator's latency knob (docs/drivers.md).
+  EXPECT_EQ(info.check_unknown_key("fetch.wait.max.ms", "10"), "");
   EXPECT_EQ(info.check_unknown_key("lingr.ms", "5"),
             "No such configuration property: \"lingr.ms\"");
   EXPECT_NE(info.check_unknown_key("bootstrap.servers", "x:1"), "");

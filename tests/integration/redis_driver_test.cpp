@@ -608,6 +608,206 @@ TEST_F(RedisDriverTest, ADeadNodeFailsMessagesThroughCallbacksNotTheProducer) {
   EXPECT_LT(Clock::now() - started, std::chrono::seconds(2));
 }
 
+// The partition of every message of `topic`, by payload, as the streams hold them.
+std::map<std::string, int> partition_of_payloads(redisContext* client, const std::string& topic,
+                                                 int partitions) {
+  std::map<std::string, int> partition_of;
+  std::vector<std::string> streams = redis_stream_names(topic, partitions);
+  for (int p = 0; p < partitions; ++p) {
+    auto* reply = static_cast<redisReply*>(
+        redisCommand(client, "XRANGE %s - +", streams[static_cast<size_t>(p)].c_str()));
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; ++i) {
+      const redisReply* fields = reply->element[i]->element[1];
+      for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+        if (std::string(fields->element[f]->str) == "p") {
+          partition_of[fields->element[f + 1]->str] = p;
+        }
+      }
+    }
+    if (reply) freeReplyObject(reply);
+  }
+  return partition_of;
+}
+
+TEST_F(RedisDriverTest, EveryMessageCarriesThePartitionItWasWrittenTo) {
+  auto driver = connected({{"pipeline", "64"}});
+  ASSERT_TRUE(driver->create_topic("where", 3).ok());
+  ASSERT_TRUE(driver->create_topic("where-single", 1).ok());
+  ASSERT_TRUE(driver->prepare_consumers({"where", "where-single"}, {"g"}).ok());
+  ASSERT_EQ(produce(*driver, "where", 300, /*keys=*/7).acked, 300);
+  ASSERT_EQ(produce(*driver, "where-single", 20).acked, 20);
+  std::map<std::string, int> partition_of = partition_of_payloads(client_, "where", 3);
+  ASSERT_EQ(partition_of.size(), 300u);
+  std::set<int> used;
+  for (const auto& [payload, partition] : partition_of) used.insert(partition);
+  ASSERT_EQ(used, (std::set<int>{0, 1, 2})) << "seven keys should reach all three streams";
+
+  // Group and plain reads both say where each message came from.
+  for (const std::string group : {"g", ""}) {
+    auto consumer = driver->make_consumer({group, 0, 1, {"where", "where-single"}});
+    ASSERT_TRUE(consumer.ok()) << consumer.error();
+    int read = 0;
+    int wrong = 0;
+    for (auto deadline = Clock::now() + std::chrono::seconds(10);
+         read < 320 && Clock::now() < deadline;) {
+      auto polled = (*consumer)->poll(milliseconds(50), [&](const ReceivedMessage& message) {
+        ++read;
+        int expected =
+            message.topic == "where-single" ? 0 : partition_of.at(std::string(message.payload));
+        if (message.partition != expected) {
+          ++wrong;
+          ADD_FAILURE() << message.topic << " " << message.payload << ": partition "
+                        << message.partition << ", written to " << expected;
+        }
+        EXPECT_FALSE(message.redelivered);
+      });
+      ASSERT_TRUE(polled.ok()) << polled.error();
+    }
+    EXPECT_EQ(read, 320) << "group \"" << group << "\"";
+    EXPECT_EQ(wrong, 0);
+  }
+}
+
+TEST_F(RedisDriverTest, EntriesLostInTransitAreRedeliveredAfterReconnecting) {
+  RedisServer only;  // its connections are killed
+  ASSERT_TRUE(only.ready());
+  RedisDriver driver;
+  ASSERT_TRUE(driver
+                  .connect(Endpoint{{only.address()}, {}},
+                           {{"block_ms", "20"}, {"timeout_ms", "2000"}, {"read_count", "8"}})
+                  .ok());
+  ASSERT_TRUE(driver.create_topic("transit", 1).ok());
+  ASSERT_TRUE(driver.prepare_consumers({"transit"}, {"g"}).ok());
+  auto consumer = driver.make_consumer({"g", 0, 1, {"transit"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.error();
+  redisContext* raw = redisConnect("127.0.0.1", only.port());
+  ASSERT_TRUE(raw && !raw->err);
+
+  std::map<std::string, int> received;  // payload -> times handed to the caller
+  std::set<std::string> redelivered;
+  auto poll_until = [&](size_t distinct) {
+    for (auto deadline = Clock::now() + std::chrono::seconds(5);
+         received.size() < distinct && Clock::now() < deadline;) {
+      auto polled = (*consumer)->poll(milliseconds(50), [&](const ReceivedMessage& message) {
+        ++received[std::string(message.payload)];
+        if (message.redelivered) redelivered.insert(std::string(message.payload));
+      });
+      ASSERT_TRUE(polled.ok()) << polled.error();
+    }
+  };
+  auto idle = (*consumer)->poll(milliseconds(50), [](const ReceivedMessage&) {});
+  ASSERT_TRUE(idle.ok()) << idle.error();
+  ASSERT_EQ(*idle, 0u);
+
+  // Redis hands 30 entries to the consumer's name, but they never reach it: a reply lost with
+  // its connection. 30 entries are four pages of read_count 8; 10 more stay new.
+  ASSERT_EQ(produce(driver, "transit", 40).acked, 40);
+  auto* taken = static_cast<redisReply*>(
+      redisCommand(raw, "XREADGROUP GROUP g dec-0 COUNT 30 STREAMS transit >"));
+  ASSERT_TRUE(taken && taken->type == REDIS_REPLY_ARRAY && taken->elements == 1);
+  ASSERT_EQ(taken->element[0]->element[1]->elements, 30u);
+  freeReplyObject(taken);
+  auto* killed = static_cast<redisReply*>(redisCommand(raw, "CLIENT KILL TYPE normal SKIPME yes"));
+  ASSERT_TRUE(killed && killed->type == REDIS_REPLY_INTEGER && killed->integer >= 1);
+  freeReplyObject(killed);
+
+  poll_until(40);
+  for (int extra = 0; extra < 4; ++extra) {  // nothing more should come
+    ASSERT_TRUE((*consumer)
+                    ->poll(milliseconds(50),
+                           [&](const ReceivedMessage& message) {
+                             ++received[std::string(message.payload)];
+                           })
+                    .ok());
+  }
+  ASSERT_EQ(received.size(), 40u);
+  for (const auto& [payload, times] : received) EXPECT_EQ(times, 1) << payload;
+  std::set<std::string> expected_redelivered;
+  for (int i = 0; i < 30; ++i) expected_redelivered.insert("m" + std::to_string(i));
+  EXPECT_EQ(redelivered, expected_redelivered);
+  uint64_t reconnects = 0;
+  for (const auto& [name, value] : driver.counters()) {
+    if (name == "redis.reconnects") reconnects = value;
+  }
+  EXPECT_GE(reconnects, 1u);
+
+  consumer->reset();  // reads the replies of the last XACKs
+  EXPECT_EQ(redis_integer(raw, "XLEN", "transit"), 40);
+  auto* pending = static_cast<redisReply*>(redisCommand(raw, "XPENDING transit g"));
+  ASSERT_TRUE(pending && pending->type == REDIS_REPLY_ARRAY);
+  EXPECT_EQ(pending->element[0]->integer, 0) << "every redelivered entry is acknowledged";
+  freeReplyObject(pending);
+  redisFree(raw);
+}
+
+TEST_F(RedisDriverTest, BacklogCountsUnreadAndPendingEntriesUntilTheNodeIsDown) {
+  RedisServer only;  // killed at the end
+  ASSERT_TRUE(only.ready());
+  RedisDriver driver;
+  ASSERT_TRUE(driver.connect(Endpoint{{only.address()}, {}}, {{"block_ms", "20"}}).ok());
+  ASSERT_TRUE(driver.create_topic("held", 2).ok());
+  ASSERT_TRUE(driver.prepare_consumers({"held"}, {"g"}).ok());
+  auto consumer = driver.make_consumer({"g", 0, 1, {"held"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.error();
+  redisContext* raw = redisConnect("127.0.0.1", only.port());
+  ASSERT_TRUE(raw && !raw->err);
+  EXPECT_EQ((*consumer)->backlog(), std::optional<uint64_t>(0)) << "empty streams";
+
+  // Round robin: 4 entries in held-0, 3 in held-1, none read yet.
+  ASSERT_EQ(produce(driver, "held", 7).acked, 7);
+  EXPECT_EQ((*consumer)->backlog(), std::optional<uint64_t>(7));
+
+  // Another consumer of the group takes 3 entries and does not acknowledge them: they move from
+  // unread to pending, still held for the group.
+  auto* taken = static_cast<redisReply*>(
+      redisCommand(raw, "XREADGROUP GROUP g elsewhere COUNT 3 STREAMS held-0 >"));
+  ASSERT_TRUE(taken && taken->type == REDIS_REPLY_ARRAY);
+  std::vector<std::string> taken_ids;
+  for (size_t e = 0; e < taken->element[0]->element[1]->elements; ++e) {
+    taken_ids.push_back(taken->element[0]->element[1]->element[e]->element[0]->str);
+  }
+  freeReplyObject(taken);
+  ASSERT_EQ(taken_ids.size(), 3u);
+  EXPECT_EQ((*consumer)->backlog(), std::optional<uint64_t>(7));
+
+  int read = 0;
+  for (auto deadline = Clock::now() + std::chrono::seconds(5);
+       read < 4 && Clock::now() < deadline;) {
+    auto polled = (*consumer)->poll(milliseconds(50), [&](const ReceivedMessage&) { ++read; });
+    ASSERT_TRUE(polled.ok()) << polled.error();
+  }
+  ASSERT_EQ(read, 4);
+  // The consumer's XACKs went out without waiting; backlog() counts them as applied.
+  EXPECT_EQ((*consumer)->backlog(), std::optional<uint64_t>(3));
+  for (const std::string& id : taken_ids) {
+    freeReplyObject(redisCommand(raw, "XACK held-0 g %s", id.c_str()));
+  }
+  EXPECT_EQ((*consumer)->backlog(), std::optional<uint64_t>(0));
+  redisFree(raw);
+
+  // Plain reads can tell only once the consumer has read up to each stream's last entry.
+  RedisDriver plain_driver;
+  ASSERT_TRUE(
+      plain_driver
+          .connect(Endpoint{{only.address()}, {}}, {{"read_mode", "plain"}, {"block_ms", "20"}})
+          .ok());
+  auto reader = plain_driver.make_consumer({"g", 0, 1, {"held"}});
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  EXPECT_EQ((*reader)->backlog(), std::nullopt);
+  read = 0;
+  for (auto deadline = Clock::now() + std::chrono::seconds(5);
+       read < 7 && Clock::now() < deadline;) {
+    auto polled = (*reader)->poll(milliseconds(50), [&](const ReceivedMessage&) { ++read; });
+    ASSERT_TRUE(polled.ok()) << polled.error();
+  }
+  ASSERT_EQ(read, 7);
+  EXPECT_EQ((*reader)->backlog(), std::optional<uint64_t>(0));
+
+  only.kill();
+  EXPECT_EQ((*consumer)->backlog(), std::nullopt) << "a node that is down cannot tell";
+  EXPECT_EQ((*reader)->backlog(), std::nullopt);
+}
+
 // ---- several nodes --------------------------------------------------------------------------
 
 // The documented placement rule, computed independently of the driver: FNV-1a-64 of the topic.

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "drivers/driver.h"
@@ -40,6 +41,18 @@ struct MemoryDriverOptions {
   bool fail_make_consumer = false;
   // send() returns an error once this many sends succeeded (0 = never).
   uint64_t fail_send_after = 0;
+  // A consumer reports ready() only after this many poll() calls (a group join).
+  int polls_until_ready = 0;
+  // Every Nth message a consumer reads is handed over twice, the second time flagged as a
+  // redelivery (0 = never).
+  uint64_t redeliver_every = 0;
+  // At most this many messages per poll() (0 = up to 1024), and a pause after each poll that
+  // returned some: a slow consumer.
+  size_t max_poll_batch = 0;
+  std::chrono::nanoseconds poll_delay{0};
+  // Consumers report their backlog (unread messages in their partitions); false: they cannot
+  // tell (backlog() returns nullopt), as some drivers.
+  bool report_backlog = true;
 };
 
 class MemoryDriver : public drivers::Driver {
@@ -92,6 +105,9 @@ class MemoryDriver : public drivers::Driver {
     return total;
   }
   int producers_made() const { return state_->producers_made.load(); }
+  // A frozen system: while paused, send() and poll() block (a SIGSTOPped broker).
+  void pause() { state_->paused.store(true); }
+  void resume() { state_->paused.store(false); }
   uint64_t poll_acks_calls() const { return state_->poll_acks_calls.load(); }
 
  private:
@@ -112,6 +128,10 @@ class MemoryDriver : public drivers::Driver {
     std::condition_variable appended;
     std::map<std::string, Topic> topics;
     std::atomic<int> producers_made{0};
+    std::atomic<bool> paused{false};
+    void wait_while_paused() const {
+      while (paused.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     std::atomic<uint64_t> poll_acks_calls{0};
   };
 
@@ -127,6 +147,7 @@ class MemoryDriver : public drivers::Driver {
         return make_error("injected send failure");
       }
       if (options.send_delay.count() > 0) std::this_thread::sleep_for(options.send_delay);
+      state_->wait_while_paused();
       const uint64_t n = ++sends_;
       const auto every = [n](uint64_t period) { return period > 0 && n % period == 0; };
       bool ok = true;
@@ -213,6 +234,7 @@ class MemoryDriver : public drivers::Driver {
    public:
     MemoryConsumer(std::shared_ptr<State> state, const drivers::ConsumerOptions& options)
         : state_(std::move(state)) {
+      polls_until_ready_ = state_->options.polls_until_ready;
       for (const auto& topic : options.topics) {
         const size_t partitions = state_->topics[topic].partitions.size();
         for (size_t p = 0; p < partitions; ++p) {
@@ -229,8 +251,17 @@ class MemoryDriver : public drivers::Driver {
     Result<size_t> poll(
         std::chrono::milliseconds timeout,
         const std::function<void(const drivers::ReceivedMessage&)>& on_message) override {
+      state_->wait_while_paused();
+      if (polls_until_ready_ > 0) {
+        // Joining the group: nothing is read yet, as a Kafka consumer before its assignment.
+        --polls_until_ready_;
+        std::this_thread::sleep_for(timeout);
+        return size_t{0};
+      }
       const auto deadline = std::chrono::steady_clock::now() + timeout;
-      std::vector<std::pair<const std::string*, StoredMessage>> batch;
+      const size_t max_batch =
+          state_->options.max_poll_batch > 0 ? state_->options.max_poll_batch : kMaxBatch;
+      std::vector<std::tuple<const std::string*, int, StoredMessage>> batch;
       {
         std::unique_lock lock(state_->mutex);
         while (true) {
@@ -240,14 +271,14 @@ class MemoryDriver : public drivers::Driver {
             auto found = state_->topics.find(owned.topic);
             if (found == state_->topics.end()) continue;
             const auto& log = found->second.partitions[owned.partition];
-            while (owned.offset < log.size() && batch.size() < kMaxBatch) {
+            while (owned.offset < log.size() && batch.size() < max_batch) {
               const StoredMessage& message = log[owned.offset];
               if (message.visible_at > now) {
                 next_visible =
                     std::min(next_visible.value_or(message.visible_at), message.visible_at);
                 break;
               }
-              batch.emplace_back(&owned.topic, message);
+              batch.emplace_back(&owned.topic, static_cast<int>(owned.partition), message);
               ++owned.offset;
             }
           }
@@ -255,10 +286,33 @@ class MemoryDriver : public drivers::Driver {
           state_->appended.wait_until(lock, std::min(deadline, next_visible.value_or(deadline)));
         }
       }
-      for (const auto& [topic, message] : batch) {
-        on_message(drivers::ReceivedMessage{*topic, message.key, message.payload});
+      const uint64_t redeliver_every = state_->options.redeliver_every;
+      for (const auto& [topic, partition, message] : batch) {
+        drivers::ReceivedMessage received{*topic, message.key, message.payload, partition};
+        on_message(received);
+        if (redeliver_every > 0 && ++delivered_ % redeliver_every == 0) {
+          received.redelivered = true;
+          on_message(received);
+        }
+      }
+      if (!batch.empty() && state_->options.poll_delay.count() > 0) {
+        std::this_thread::sleep_for(state_->options.poll_delay);
       }
       return batch.size();
+    }
+
+    bool ready() const override { return polls_until_ready_ == 0; }
+
+    std::optional<uint64_t> backlog() override {
+      if (!state_->options.report_backlog) return std::nullopt;
+      std::lock_guard lock(state_->mutex);
+      uint64_t unread = 0;
+      for (const auto& owned : owned_) {
+        auto found = state_->topics.find(owned.topic);
+        if (found == state_->topics.end()) continue;
+        unread += found->second.partitions[owned.partition].size() - owned.offset;
+      }
+      return unread;
     }
 
    private:
@@ -270,6 +324,8 @@ class MemoryDriver : public drivers::Driver {
     };
     std::shared_ptr<State> state_;
     std::vector<Owned> owned_;
+    int polls_until_ready_ = 0;
+    uint64_t delivered_ = 0;
   };
 
   std::shared_ptr<State> state_;

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -606,6 +608,10 @@ TEST_F(KinesisDriverTest, ConsumersSplitShardsAndDecodeRecords) {
       auto polled = (*made)->poll(milliseconds(5), [&](const ReceivedMessage& message) {
         EXPECT_EQ(message.topic, "s");
         received[std::string(message.key)] = std::string(message.payload);
+        // The partition is the shard's index in ListShards order.
+        std::string key(message.key);
+        EXPECT_EQ(message.partition, key.back() - '0') << key;
+        EXPECT_FALSE(message.redelivered);
       });
       EXPECT_TRUE(polled.ok()) << polled.error();
     }
@@ -649,6 +655,135 @@ TEST_F(KinesisDriverTest, ThrottledReadsBackOffAndAreCounted) {
   EXPECT_EQ(received, 1u);
   EXPECT_EQ(driver->stats().get_throttled, 1u);
   EXPECT_EQ(driver->stats().get_requests, 2u);
+}
+
+// A ListShards answer with shards "shardId-00000000000<i>", i < count.
+Json list_of_shards(int count) {
+  Json shards = Json::array();
+  for (int i = 0; i < count; ++i) {
+    shards.push_back({{"ShardId", "shardId-00000000000" + std::to_string(i)}});
+  }
+  return Json{{"Shards", shards}};
+}
+
+TEST_F(KinesisDriverTest, AConsumerStartsAtMostFiveGetRecordsPerShardPerSecond) {
+  fake_.on("ListShards", [](const Call&) { return ok(list_of_shards(2)); });
+  fake_.on("GetShardIterator",
+           [](const Call& call) { return ok({{"ShardIterator", call.body["ShardId"]}}); });
+  // Every answer invites an immediate new read: records, an empty answer while far behind, or
+  // a throttled request with a 1 ms backoff.
+  std::mutex mutex;
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> reads;
+  fake_.on("GetRecords", [&](const Call& call) {
+    std::string shard = call.body["ShardIterator"];
+    size_t count;
+    {
+      std::lock_guard lock(mutex);
+      reads[shard].push_back(std::chrono::steady_clock::now());
+      count = reads[shard].size();
+    }
+    if (count % 3 == 0) return error(400, "ProvisionedThroughputExceededException", "Rate exceeded");
+    Json records = Json::array();
+    if (count % 3 == 1) {
+      records.push_back({{"Data", encode("x")}, {"PartitionKey", "k"}, {"SequenceNumber", "1"}});
+    }
+    return ok({{"Records", records}, {"NextShardIterator", shard}, {"MillisBehindLatest", 60000}});
+  });
+  real_sleep_ = true;
+  auto driver = connected({{"retry_base_ms", "1"}, {"poll_interval_ms", "1"}});
+  auto consumer = driver->make_consumer({"", 0, 1, {"s"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.error();
+  auto start = std::chrono::steady_clock::now();
+  size_t received = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto polled = (*consumer)->poll(milliseconds(50), [&](const ReceivedMessage&) { ++received; });
+    ASSERT_TRUE(polled.ok()) << polled.error();
+  }
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(reads.size(), 2u);
+  for (const auto& [shard, times] : reads) {
+    EXPECT_LE(static_cast<double>(times.size()), 5 * elapsed + 1)
+        << shard << ": " << times.size() << " GetRecords in " << elapsed << " s";
+    EXPECT_GE(times.size(), 4u) << shard << " was not read on";
+    for (size_t i = 1; i < times.size(); ++i) {
+      EXPECT_GE(times[i] - times[i - 1], milliseconds(190)) << shard << ", read " << i;
+    }
+  }
+  EXPECT_GT(received, 0u);
+}
+
+TEST_F(KinesisDriverTest, BacklogIsZeroOnlyWhenAFreshReadFindsEveryShardAtItsTip) {
+  fake_.on("ListShards", [](const Call&) { return ok(list_of_shards(2)); });
+  fake_.on("GetShardIterator", [](const Call& call) {
+    return ok({{"ShardIterator", call.body["ShardId"].get<std::string>() + "/0"}});
+  });
+  std::mutex mutex;
+  std::map<std::string, int> written = {{"shardId-000000000000", 2}, {"shardId-000000000001", 1}};
+  int millis_behind = 0;
+  std::vector<int> limits;
+  fake_.on("GetRecords", [&](const Call& call) {
+    std::string iterator = call.body["ShardIterator"];
+    std::string shard = iterator.substr(0, iterator.find('/'));
+    int position = std::stoi(iterator.substr(iterator.find('/') + 1));
+    int limit = call.body["Limit"];
+    std::lock_guard lock(mutex);
+    limits.push_back(limit);
+    Json records = Json::array();
+    for (; position < written[shard] && static_cast<int>(records.size()) < limit; ++position) {
+      records.push_back({{"Data", encode(shard + "#" + std::to_string(position))},
+                         {"PartitionKey", "k"},
+                         {"SequenceNumber", std::to_string(position)}});
+    }
+    return ok({{"Records", records},
+               {"NextShardIterator", shard + "/" + std::to_string(position)},
+               {"MillisBehindLatest", millis_behind}});
+  });
+  real_sleep_ = true;
+  auto driver = connected({});
+  auto consumer = driver->make_consumer({"", 0, 1, {"s"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.error();
+  std::map<std::string, int> received;
+  auto read = [&](size_t wanted) {
+    for (int i = 0; i < 40 && received.size() < wanted; ++i) {
+      auto polled = (*consumer)->poll(milliseconds(50), [&](const ReceivedMessage& message) {
+        ++received[std::string(message.payload)];
+      });
+      ASSERT_TRUE(polled.ok()) << polled.error();
+    }
+  };
+
+  EXPECT_EQ((*consumer)->backlog(), std::nullopt) << "records are waiting";
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(limits.back(), 1) << "a backlog check reads one record at most";
+  }
+  read(3);
+  EXPECT_EQ(received.size(), 3u) << "the backlog check delivered nothing and skipped nothing";
+  EXPECT_EQ((*consumer)->backlog(), std::optional<uint64_t>(0));
+
+  // A record that arrived after the last poll is not lost: the check finds it.
+  {
+    std::lock_guard lock(mutex);
+    ++written["shardId-000000000001"];
+  }
+  EXPECT_EQ((*consumer)->backlog(), std::nullopt);
+  read(4);
+  EXPECT_EQ(received.size(), 4u);
+  EXPECT_EQ((*consumer)->backlog(), std::optional<uint64_t>(0));
+
+  // Empty, but behind the tip: records may follow.
+  {
+    std::lock_guard lock(mutex);
+    millis_behind = 5000;
+  }
+  EXPECT_EQ((*consumer)->backlog(), std::nullopt);
+  for (const auto& [payload, count] : received) EXPECT_EQ(count, 1) << payload;
+
+  // A member left without a shard holds nothing back.
+  auto shardless = driver->make_consumer({"g", 2, 3, {"s"}});
+  ASSERT_TRUE(shardless.ok()) << shardless.error();
+  EXPECT_EQ((*shardless)->backlog(), std::optional<uint64_t>(0));
 }
 
 TEST(Base64Test, MatchesRfc4648Vectors) {

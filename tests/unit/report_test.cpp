@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -207,9 +208,9 @@ TEST(FaultAnalysis, TheNextFaultEndsTheWindow) {
   for (auto& point : timeline) point.lost = 1;
   const auto faults =
       analyze_faults(timeline, {applied_fault("kill", 5, 0), applied_fault("kill", 8, 1)});
-  EXPECT_FALSE(faults[0].recovery_s.has_value());      // not before the second kill
-  EXPECT_EQ(faults[0].lost, 3u);                       // points ending at 6, 7, 8
-  EXPECT_DOUBLE_EQ(faults[1].throughput_before, 400);  // t = 4..8
+  EXPECT_FALSE(faults[0].recovery_s.has_value());       // not before the second kill
+  EXPECT_EQ(faults[0].lost, 3u);                        // points ending at 6, 7, 8
+  EXPECT_DOUBLE_EQ(faults[1].throughput_before, 1000);  // before the first fault, t = 1..5
   ASSERT_TRUE(faults[1].recovery_s.has_value());
   EXPECT_NEAR(*faults[1].recovery_s, 9 - 8.01, 1e-9);
   EXPECT_EQ(faults[1].lost, 2u);  // points ending at 9, 10
@@ -229,6 +230,52 @@ TEST(FaultAnalysis, FaultInTheFirstSecondHasNoBaseline) {
   const auto faults = analyze_faults(timeline_of({0, 0, 500, 500}), {applied_fault("kill", 0)});
   EXPECT_DOUBLE_EQ(faults[0].throughput_before, 0);
   EXPECT_DOUBLE_EQ(faults[0].dip_pct, 0);
+}
+
+// Killing one node of three: 5k/s falls to 3.7k/s for good. A second fault 5 s later must be
+// measured against the 5k/s before the faults, not the 3.7k/s the first one left behind (which
+// read "dip 9%, recovered 0.0 s").
+std::vector<load::TimePoint> one_of_three_killed() {
+  std::vector<double> consumed(10, 5000);                                           // t = 1..10
+  for (double v : {4000.0, 3700.0, 3700.0, 3700.0, 3700.0}) consumed.push_back(v);  // 11..15
+  for (double v : {3400.0, 3700.0, 3700.0, 3700.0, 3700.0}) consumed.push_back(v);  // 16..20
+  return timeline_of(consumed);
+}
+
+TEST(FaultAnalysis, EveryFaultIsMeasuredAgainstTheSteadyStateBeforeTheFirst) {
+  const auto faults = analyze_faults(one_of_three_killed(),
+                                     {applied_fault("kill", 10, 0), applied_fault("kill", 15, 1)});
+  ASSERT_EQ(faults.size(), 2u);
+  EXPECT_DOUBLE_EQ(faults[0].throughput_before, 5000);
+  EXPECT_DOUBLE_EQ(faults[0].throughput_min, 3700);
+  EXPECT_DOUBLE_EQ(faults[0].dip_pct, 26);
+  EXPECT_FALSE(faults[0].recovery_s.has_value());  // 3.7k/s < 90% of 5k/s
+  EXPECT_DOUBLE_EQ(faults[1].throughput_before, 5000);
+  EXPECT_DOUBLE_EQ(faults[1].throughput_min, 3400);
+  EXPECT_DOUBLE_EQ(faults[1].dip_pct, 32);
+  EXPECT_FALSE(faults[1].recovery_s.has_value());
+}
+
+TEST(FaultAnalysis, WarmupPointsMakeTheBaselineOnlyWithoutMeasuredOnes) {
+  // Warm-up ramps up over the first 3 s.
+  const auto timeline = timeline_of({100, 200, 300, 1000, 1000, 1000, 1000, 1000});
+  EXPECT_DOUBLE_EQ(analyze_faults(timeline, {applied_fault("kill", 5)}, 3)[0].throughput_before,
+                   1000);  // t = 4..5 measured; 1..3 are warm-up
+  EXPECT_DOUBLE_EQ(analyze_faults(timeline, {applied_fault("kill", 5)})[0].throughput_before,
+                   (100 + 200 + 300 + 1000 + 1000) / 5.0);  // no warm-up: all of t = 1..5
+  EXPECT_DOUBLE_EQ(analyze_faults(timeline, {applied_fault("kill", 2)}, 3)[0].throughput_before,
+                   150);  // nothing measured yet: the warm-up is all there is
+}
+
+TEST(Report, TableShowsTheDipFromTheSteadyState) {
+  ExperimentResult result = sample(false);
+  result.runs[0].engine.timeline = one_of_three_killed();
+  result.runs[0].faults = analyze_faults(
+      result.runs[0].engine.timeline, {applied_fault("kill", 10, 0), applied_fault("kill", 15, 1)});
+  auto table = comparison_table(to_json(result));
+  ASSERT_TRUE(table.ok()) << table.error();
+  EXPECT_NE(table->find("dip 26%, not recovered"), std::string::npos) << *table;
+  EXPECT_NE(table->find("dip 32%, not recovered"), std::string::npos) << *table;
 }
 
 ExperimentResult with_faults() {
@@ -311,6 +358,344 @@ TEST(Report, TableNamesFaultsPerCellWhenSystemsDiffer) {
       << *table;
   EXPECT_NE(table->find("fault 2 resume node 0 @4s"), std::string::npos) << *table;
   EXPECT_NE(table->find("ends fault 1"), std::string::npos) << *table;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Window accounting, censoring and the table's honesty rules.
+
+// The cells of the table row labelled `label`, split where two or more spaces separate them;
+// a best mark stays with its cell ("2,000 *").
+std::vector<std::string> cells_of(const std::string& table, const std::string& label) {
+  std::istringstream lines(table);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(label + "  ", 0) != 0) continue;
+    std::vector<std::string> cells;
+    const std::string rest = line.substr(label.size());
+    size_t i = 0;
+    while (i < rest.size()) {
+      while (i < rest.size() && rest[i] == ' ') ++i;
+      size_t end = rest.find("  ", i);
+      if (end == std::string::npos) end = rest.size();
+      if (end > i) cells.push_back(rest.substr(i, end - i));
+      i = end;
+    }
+    return cells;
+  }
+  return {};
+}
+
+std::string table_of(const ExperimentResult& result) {
+  auto table = comparison_table(to_json(result));
+  EXPECT_TRUE(table.ok()) << table.error();
+  return table.ok() ? *table : "";
+}
+
+// Every run offered `rate` msg/s for 10 s and kept up with it.
+void offer_rate(ExperimentResult& result, double rate) {
+  result.workload.rate = rate;
+  for (auto& run : result.runs) {
+    load::WindowAccounting& window = run.engine.window;
+    window.offered_per_s = rate;
+    window.offered = static_cast<uint64_t>(rate * 10);
+    window.sent_on_time = window.offered;
+    window.acked = window.offered;
+    window.received = window.offered;
+    window.rate_sustained = true;
+  }
+}
+
+// End-to-end latencies 1..1000 us, times `factor`.
+void spread_latency(RunResult& run, double factor) {
+  run.engine.end_to_end_latency.reset();
+  for (int v = 1; v <= 1000; ++v) {
+    run.engine.end_to_end_latency.record(static_cast<uint64_t>(v * 1000 * factor));
+  }
+}
+
+TEST(Report, JsonCarriesWindowCensoringPartitionsClientAndWarnings) {
+  ExperimentResult result = sample(false);
+  load::EngineResult& e = result.runs[0].engine;
+  e.window.offered = 1000;
+  e.window.offered_per_s = 100;
+  e.window.sent_on_time = 990;
+  e.window.sent_late = 6;
+  e.window.unsent = 4;
+  e.window.max_send_lag_s = 0.25;
+  e.window.acked = 995;
+  e.window.received = 990;
+  e.window.undelivered = 3;
+  e.window.lost = 2;
+  e.window.rate_sustained = false;
+  e.censored_end_to_end = 7;
+  e.censored_publish = 4;
+  e.delivery.undelivered = 3;
+  e.delivery.redelivered = 9;
+  e.partitions = {{"dec-topic", 0, 600}, {"dec-topic", 1, 390}};
+  result.runs[0].client = {{"acks", "all"}, {"linger.ms", "5"}};
+  result.warnings = {"workload.keys: 2 keys for 4 partitions: 2 partitions get no messages"};
+
+  const auto doc = nlohmann::json::parse(to_json(result));
+  const auto& run = doc["runs"][0];
+  const auto& window = run["window"];
+  EXPECT_EQ(window["offered"], 1000);
+  EXPECT_DOUBLE_EQ(window["offered_per_s"].get<double>(), 100);
+  EXPECT_EQ(window["sent_on_time"], 990);
+  EXPECT_EQ(window["sent_late"], 6);
+  EXPECT_EQ(window["unsent"], 4);
+  EXPECT_DOUBLE_EQ(window["max_send_lag_ms"].get<double>(), 250);
+  EXPECT_EQ(window["acked"], 995);
+  EXPECT_EQ(window["received"], 990);
+  EXPECT_EQ(window["undelivered"], 3);
+  EXPECT_EQ(window["lost"], 2);
+  EXPECT_EQ(window["rate_sustained"], false);
+  // No rate offered: nothing was sustained or not.
+  EXPECT_TRUE(doc["runs"][1]["window"]["rate_sustained"].is_null());
+  EXPECT_EQ(run["latency_us"]["censored"], 7);
+  EXPECT_EQ(run["publish_latency_us"]["censored"], 4);
+  EXPECT_EQ(doc["runs"][1]["latency_us"]["censored"], 0);
+  EXPECT_EQ(run["delivery"]["undelivered"], 3);
+  EXPECT_EQ(run["delivery"]["redelivered"], 9);
+  ASSERT_EQ(run["partitions"].size(), 2u);
+  EXPECT_EQ(run["partitions"][1]["topic"], "dec-topic");
+  EXPECT_EQ(run["partitions"][1]["partition"], 1);
+  EXPECT_EQ(run["partitions"][1]["received"], 390);
+  EXPECT_EQ(run["client"]["acks"], "all");
+  EXPECT_EQ(run["client"]["linger.ms"], "5");
+  EXPECT_TRUE(doc["runs"][1]["client"].is_object());
+  ASSERT_EQ(doc["warnings"].size(), 1u);
+  EXPECT_EQ(doc["warnings"][0], result.warnings[0]);
+  // What was there before stays.
+  for (const char* key : {"throughput", "latency_us", "delivery", "timeline", "histograms"}) {
+    EXPECT_TRUE(run.contains(key)) << key;
+  }
+}
+
+TEST(Report, ThroughputTargetNeedsTheOfferedRateSustained) {
+  ExperimentResult result = sample(false);
+  result.targets.min_throughput = 500;
+  offer_rate(result, 2000);
+  result.runs[0].engine.window.rate_sustained = false;
+  const auto doc = nlohmann::json::parse(to_json(result));
+  EXPECT_FALSE(doc["runs"][0]["targets"]["min_throughput_met"].get<bool>());  // 2,000 >= 500
+  EXPECT_TRUE(doc["runs"][1]["targets"]["min_throughput_met"].get<bool>());
+}
+
+TEST(Report, CensoredP99AboveTheTargetIsAMiss) {
+  ExperimentResult result = sample(false);  // target p99 1 ms
+  load::EngineResult& e = result.runs[0].engine;
+  e.end_to_end_latency.reset();
+  e.end_to_end_latency.record_n(100'000, 980);        // 100 us
+  e.end_to_end_latency.record_n(10'000'000'000, 20);  // not received: at least 10 s
+  e.censored_end_to_end = 20;
+  const auto doc = nlohmann::json::parse(to_json(result));
+  EXPECT_FALSE(doc["runs"][0]["targets"]["p99_latency_met"].get<bool>());
+}
+
+TEST(Table, RunsThatDidNotRunShowNoFigures) {
+  ExperimentResult result = sample(false);
+  result.runs[1].status = "failed";
+  result.runs[1].error = "connection refused";
+  result.runs[1].engine = {};
+  std::string table = table_of(result);
+  for (const char* label : {"produced msg/s", "consumed MB/s", "latency p50", "latency max",
+                            "publish p99", "sent / received", "delivery check"}) {
+    const auto cells = cells_of(table, label);
+    ASSERT_EQ(cells.size(), 2u) << label << "\n" << table;
+    EXPECT_EQ(cells[1], "-") << label << "\n" << table;
+  }
+  EXPECT_EQ(cells_of(table, "delivery check")[0], "ok") << table;
+  // Succeeded, but not one latency sample: nothing was measured either.
+  result.runs[1].status = "succeeded";
+  result.runs[1].error = "";
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "latency p99")[1], "-") << table;
+  EXPECT_EQ(cells_of(table, "delivery check")[1], "-") << table;
+}
+
+TEST(Table, ProduceOnlyRunsHaveNoConsumerFigures) {
+  ExperimentResult result = sample(false);
+  result.workload.consumers = 0;
+  for (auto& run : result.runs) {
+    run.engine.end_to_end_latency.reset();
+    run.engine.publish_latency.record(2'000'000);
+    run.engine.consumed_msgs_per_s = 0;
+    run.engine.delivery.received = 0;
+  }
+  const std::string table = table_of(result);
+  for (const char* label :
+       {"consumed msg/s", "consumed MB/s", "latency p50", "latency p99", "delivery check"}) {
+    EXPECT_EQ(cells_of(table, label), (std::vector<std::string>{"-", "-"})) << label << table;
+  }
+  EXPECT_EQ(cells_of(table, "publish p99")[0], "2.00 ms") << table;
+  EXPECT_EQ(cells_of(table, "sent / received")[0], "100 / -") << table;
+  EXPECT_EQ(cells_of(table, "produced msg/s")[0], "2,000 *") << table;
+  EXPECT_NE(table.find("0 consumers (produce-only)"), std::string::npos) << table;
+}
+
+TEST(Table, CensoredPercentilesAreLowerBounds) {
+  ExperimentResult result = sample(false);
+  load::EngineResult& e = result.runs[0].engine;
+  e.end_to_end_latency.reset();
+  e.end_to_end_latency.record_n(1'000'000, 980);      // 1 ms
+  e.end_to_end_latency.record_n(10'200'000'000, 20);  // not received by the deadline
+  e.censored_end_to_end = 20;
+  std::string table = table_of(result);
+  EXPECT_EQ(cells_of(table, "latency p90")[0], "1.00 ms") << table;
+  EXPECT_EQ(cells_of(table, "latency p99")[0].rfind(">= 10.", 0), 0u) << table;  // rank 990
+  EXPECT_EQ(cells_of(table, "latency p99.9")[0].rfind(">= 10.", 0), 0u) << table;
+  EXPECT_EQ(cells_of(table, "latency max")[0].rfind(">= 10.", 0), 0u) << table;
+  EXPECT_EQ(cells_of(table, "latency max")[1], "2.00 ms") << table;  // nothing censored there
+  EXPECT_NE(table.find(">= a lower bound"), std::string::npos) << table;
+
+  // Five censored samples of 1,000 bound only the ranks above 995.
+  e.end_to_end_latency.reset();
+  e.end_to_end_latency.record_n(1'000'000, 995);
+  e.end_to_end_latency.record_n(10'200'000'000, 5);
+  e.censored_end_to_end = 5;
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "latency p99")[0], "1.00 ms") << table;
+  EXPECT_EQ(cells_of(table, "latency p99.9")[0].rfind(">= 10.", 0), 0u) << table;
+  EXPECT_EQ(cells_of(table, "latency max")[0].rfind(">= ", 0), 0u) << table;
+
+  EXPECT_EQ(table_of(sample(false)).find(">="), std::string::npos);
+}
+
+TEST(Table, OfferedRateAndWhetherItWasSustained) {
+  ExperimentResult result = sample(false);
+  std::string table = table_of(result);
+  EXPECT_EQ(cells_of(table, "offered msg/s"), (std::vector<std::string>{"max", "max"})) << table;
+  EXPECT_TRUE(cells_of(table, "rate sustained").empty()) << table;  // no rate, nothing to hold
+
+  offer_rate(result, 20000);
+  load::WindowAccounting& behind = result.runs[1].engine.window;
+  behind.sent_late = 24000;
+  behind.unsent = 4751;
+  behind.sent_on_time = behind.offered - behind.sent_late - behind.unsent;
+  behind.rate_sustained = false;
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "offered msg/s"), (std::vector<std::string>{"20,000", "20,000"}));
+  EXPECT_EQ(cells_of(table, "offered / sent late / unsent"),
+            (std::vector<std::string>{"200,000 / 0 / 0", "200,000 / 24,000 / 4,751"}))
+      << table;
+  EXPECT_EQ(cells_of(table, "rate sustained"),
+            (std::vector<std::string>{"yes", "NO: 4,751 unsent, 12% late"}))
+      << table;
+
+  // Everything sent on time, but the system acknowledged only 1,000 of 20,000 msg/s.
+  behind.sent_late = 0;
+  behind.unsent = 0;
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "rate sustained")[1], "NO: acked 5.0% of the rate") << table;
+}
+
+TEST(Table, DeliveryCheckTellsIncompleteFromFailed) {
+  ExperimentResult result = sample(false);
+  result.runs[0].engine.delivery.undelivered = 24176;
+  result.runs[1].engine.delivery.redelivered = 120;
+  std::string table = table_of(result);
+  EXPECT_EQ(cells_of(table, "delivery check"),
+            (std::vector<std::string>{"incomplete: 24,176 undelivered at deadline",
+                                      "ok, 120 redelivered"}))
+      << table;
+  result.runs[1].engine.delivery.lost = 3;
+  result.runs[1].engine.delivery.undelivered = 5;
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "delivery check")[1], "FAILED: 3 lost, 5 undelivered, 120 redelivered")
+      << table;
+}
+
+TEST(Table, PartitionSpreadShowsSkew) {
+  ExperimentResult result = sample(false);
+  EXPECT_TRUE(cells_of(table_of(result), "min/max per partition").empty());
+  result.workload.partitions = 4;
+  // Partition 3 received nothing, so the engine has no entry for it.
+  result.runs[0].engine.partitions = {
+      {"dec-topic", 0, 15000}, {"dec-topic", 1, 15000}, {"dec-topic", 2, 15000}};
+  for (int p = 0; p < 4; ++p) result.runs[1].engine.partitions.push_back({"dec-topic", p, 11250});
+  const std::string table = table_of(result);
+  EXPECT_EQ(cells_of(table, "min/max per partition"),
+            (std::vector<std::string>{"0 / 15,000 over 4, SKEWED", "11,250 / 11,250 over 4"}))
+      << table;
+}
+
+TEST(Table, KinesisReadThrottlingAndClientSettingsHaveRows) {
+  ExperimentResult result = sample(false);
+  result.runs[1].counters = {{"kinesis.get_throttled", 7}};
+  result.runs[0].client = {{"acks", "all"}, {"linger.ms", "5"}};
+  result.runs[1].client = {{"pipeline", "16"}};
+  const std::string table = table_of(result);
+  // Only one run reports it: nothing to compare, so no mark.
+  EXPECT_EQ(cells_of(table, "throttled reads"), (std::vector<std::string>{"-", "7"})) << table;
+  EXPECT_TRUE(cells_of(table, "throttled requests").empty()) << table;
+  EXPECT_EQ(cells_of(table, "client acks"), (std::vector<std::string>{"all", "-"})) << table;
+  EXPECT_EQ(cells_of(table, "client linger.ms"), (std::vector<std::string>{"5", "-"})) << table;
+  EXPECT_EQ(cells_of(table, "client pipeline"), (std::vector<std::string>{"-", "16"})) << table;
+}
+
+TEST(Table, NoBestMarkForARunThatFailedDelivery) {
+  ExperimentResult result = sample(false);
+  result.runs[0].engine.delivery.duplicated = 5;
+  const std::string table = table_of(result);
+  EXPECT_EQ(cells_of(table, "produced msg/s"), (std::vector<std::string>{"2,000", "1,000"}))
+      << table;
+  EXPECT_EQ(cells_of(table, "delivery check")[0], "FAILED: 5 dup") << table;
+}
+
+TEST(Table, NoBestMarkForARunThatFellBehindTheRate) {
+  ExperimentResult result = sample(false);
+  offer_rate(result, 2000);
+  result.runs[0].engine.window.unsent = 500;
+  result.runs[0].engine.window.rate_sustained = false;
+  std::string table = table_of(result);
+  EXPECT_EQ(cells_of(table, "consumed msg/s"), (std::vector<std::string>{"2,000", "1,000"}))
+      << table;
+  EXPECT_EQ(cells_of(table, "latency p50"), (std::vector<std::string>{"501 us", "1.00 ms"}))
+      << table;
+  result.runs[0].engine.window.rate_sustained = true;
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "consumed msg/s")[0], "2,000 *") << table;
+  EXPECT_EQ(cells_of(table, "latency p50")[0], "501 us *") << table;
+}
+
+TEST(Table, LatencyIsMarkedOnlyAtAFixedRate) {
+  ExperimentResult result = sample(false);  // rate 0
+  std::string table = table_of(result);
+  EXPECT_EQ(cells_of(table, "latency p50"), (std::vector<std::string>{"501 us", "1.00 ms"}))
+      << table;
+  EXPECT_EQ(cells_of(table, "latency max"), (std::vector<std::string>{"1.00 ms", "2.00 ms"}))
+      << table;
+  EXPECT_NE(table.find("No latency marks at max rate"), std::string::npos) << table;
+  offer_rate(result, 2000);
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "latency p50")[0], "501 us *") << table;
+  EXPECT_EQ(table.find("No latency marks at max rate"), std::string::npos) << table;
+}
+
+TEST(Table, DifferencesWithinNoiseAreNotMarked) {
+  ExperimentResult result = sample(false);
+  offer_rate(result, 2000);
+  result.runs[1].engine.produced_msgs_per_s = 1970;  // 1.5% behind
+  result.runs[1].engine.consumed_msgs_per_s = 1950;  // 2.6% behind
+  spread_latency(result.runs[1], 1.03);              // 3% slower
+  std::string table = table_of(result);
+  EXPECT_EQ(cells_of(table, "produced msg/s"), (std::vector<std::string>{"2,000", "1,970"}))
+      << table;
+  EXPECT_EQ(cells_of(table, "consumed msg/s")[0], "2,000 *") << table;
+  EXPECT_EQ(cells_of(table, "latency p50")[0], "501 us") << table;
+  spread_latency(result.runs[1], 1.08);  // 8% slower
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "latency p50")[0], "501 us *") << table;
+  EXPECT_NE(table.find("* best in row, beyond noise"), std::string::npos) << table;
+}
+
+TEST(Table, WarningsArePrintedUnderTheTable) {
+  ExperimentResult result = sample(false);
+  result.warnings = {"workload.keys: 2 keys for 4 partitions: 2 partitions get no messages"};
+  EXPECT_NE(table_of(result).find("\nWarnings:\n  workload.keys: 2 keys for 4 partitions: 2 "
+                                  "partitions get no messages\n"),
+            std::string::npos);
+  EXPECT_EQ(table_of(sample(false)).find("Warnings"), std::string::npos);
 }
 
 }  // namespace

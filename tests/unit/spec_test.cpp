@@ -22,6 +22,8 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
 
 // Knows two drivers; rejects the config key "bogus" like a real driver rejects unknown keys.
 DriverCatalog fake_catalog() {
@@ -83,6 +85,10 @@ workload:
   partitions: 3
   keys: 100
   consumer_groups: 2
+  client:
+    max_in_flight: 64
+    linger: 5ms
+    fetch_wait: 100ms
 systems:
   - name: redis-memory
     driver: redis
@@ -123,7 +129,8 @@ constexpr const char* kFullJson = R"({
   "workload": {
     "message_size": "1KiB", "producers": 4, "consumers": 2, "rate": 50000,
     "duration": "90s", "warmup": "5s", "drain_timeout": "500ms", "topics": 2,
-    "partitions": 3, "keys": 100, "consumer_groups": 2
+    "partitions": 3, "keys": 100, "consumer_groups": 2,
+    "client": {"max_in_flight": "64", "linger": "5000us", "fetch_wait": "0.1s"}
   },
   "systems": [
     {"name": "redis-memory", "driver": "redis",
@@ -158,6 +165,9 @@ TEST(ParseSpec, FullYamlSpec) {
   EXPECT_EQ(w.partitions, 3);
   EXPECT_EQ(w.keys, 100);
   EXPECT_EQ(w.consumer_groups, 2);
+  EXPECT_EQ(w.client.max_in_flight, 64);
+  EXPECT_EQ(w.client.linger, milliseconds(5));
+  EXPECT_EQ(w.client.fetch_wait, milliseconds(100));
   ASSERT_EQ(spec.systems.size(), 2u);
   const System& memory = spec.systems[0];
   EXPECT_EQ(memory.name, "redis-memory");
@@ -193,6 +203,7 @@ TEST(ParseSpec, DefaultsApplyToEverythingLeftOut) {
   EXPECT_EQ(spec.workload.duration, seconds(10));
   EXPECT_EQ(spec.workload.warmup, seconds(2));
   EXPECT_EQ(spec.workload.rate, 0);
+  EXPECT_TRUE(spec.workload.client.empty());
   ASSERT_EQ(spec.systems.size(), 1u);
   EXPECT_TRUE(spec.systems[0].config.empty());
   EXPECT_EQ(spec.systems[0].deploy, Deploy{});
@@ -366,6 +377,22 @@ INSTANTIATE_TEST_SUITE_P(
                 "must be at least 1"},
         BadSpec{with_workload("  producers: 99999999999"), "workload.producers", "too large"},
         BadSpec{with_workload("  rate: 1\n  rate: 2"), "workload.rate", "given more than once"},
+        BadSpec{with_workload("  client: [64]"), "workload.client",
+                "expected a map with fields max_in_flight, linger or fetch_wait, got a list"},
+        BadSpec{with_workload("  client: {max_inflight: 64}"), "workload.client.max_inflight",
+                "unknown field (did you mean \"max_in_flight\"?)"},
+        BadSpec{with_workload("  client: {fetch_wiat: 1ms}"), "workload.client.fetch_wiat",
+                "unknown field (did you mean \"fetch_wait\"?)"},
+        BadSpec{with_workload("  client: {max_in_flight: 0}"), "workload.client.max_in_flight",
+                "must be at least 1, got 0"},
+        BadSpec{with_workload("  client: {max_in_flight: many}"), "workload.client.max_in_flight",
+                "expected a whole number"},
+        BadSpec{with_workload("  client: {linger: 5}"), "workload.client.linger",
+                "\"5\" has no unit: write 5s or 5ms"},
+        BadSpec{with_workload("  client: {linger: -1ms}"), "workload.client.linger",
+                "must not be negative"},
+        BadSpec{with_workload("  client: {fetch_wait: 2m}"), "workload.client.fetch_wait",
+                "must be at most 60s (the longest every driver accepts), got \"2m\""},
         BadSpec{"name: t\nsystems:\n  - just-a-name\n", "systems[0]",
                 "expected a map with fields name, driver, config or deploy, got \"just-a-name\""},
         BadSpec{"name: t\nsystems:\n  - ~\n", "systems[0]", "got nothing"},
@@ -765,6 +792,105 @@ TEST(SpecToJson, WritesDurationsWithUnitsAndSizesInBytes) {
   EXPECT_THAT(spec_to_json(parse_ok(kMinimal)), HasSubstr("\"faults\": []"));
   EXPECT_EQ(json.front(), '{');
   EXPECT_EQ(spec_to_json(parse_ok(kFullYaml)), json);  // deterministic
+}
+
+TEST(ParseSpec, ClientSettingsAreOptionalAndSettableOneByOne) {
+  Spec spec = parse_ok(kMinimal, {"workload.client.linger=5ms"});
+  EXPECT_EQ(spec.workload.client.linger, milliseconds(5));
+  EXPECT_FALSE(spec.workload.client.max_in_flight.has_value());
+  EXPECT_FALSE(spec.workload.client.fetch_wait.has_value());
+  spec = parse_ok(kMinimal, {"workload.client.max_in_flight=1", "workload.client.fetch_wait=0",
+                             "workload.client.linger=60s"});
+  EXPECT_EQ(spec.workload.client.max_in_flight, 1);
+  EXPECT_EQ(spec.workload.client.fetch_wait, nanoseconds(0));
+  EXPECT_EQ(spec.workload.client.linger, seconds(60));
+  EXPECT_EQ(parse_ok("name: t\nworkload: {client: }\nsystems: [{name: a, driver: redis}]\n")
+                .workload.client,
+            ClientSettings{});
+  ParseResult bad = parse(kMinimal, {"workload.client.max_in_flight=-4"});
+  EXPECT_THAT(paths(bad), ElementsAre("workload.client.max_in_flight"));
+}
+
+// ---- warnings -------------------------------------------------------------------------------
+
+std::vector<std::string> warnings(const ParseResult& result) {
+  std::vector<std::string> out;
+  for (const FieldError& warning : result.warnings) out.push_back(warning.to_string());
+  return out;
+}
+
+std::string keyed_spec(int keys, int partitions) {
+  return "name: t\nworkload: {keys: " + std::to_string(keys) +
+         ", partitions: " + std::to_string(partitions) + "}\nsystems: [{name: a, driver: redis}]\n";
+}
+
+TEST(SpecWarnings, FewKeysOverManyPartitions) {
+  ParseResult result = parse(keyed_spec(4, 4));
+  EXPECT_TRUE(result.ok());
+  EXPECT_THAT(warnings(result),
+              ElementsAre("workload.keys: 4 keys over 4 partitions: a hash partitioner can leave "
+                          "partitions empty or uneven (Kafka's puts 4 keys on 4 partitions into "
+                          "2); use at least 4×partitions keys (16) or keys: 0"));
+  EXPECT_THAT(warnings(parse(keyed_spec(15, 4))), ElementsAre(HasSubstr("workload.keys: 15 keys")));
+  EXPECT_THAT(warnings(parse(keyed_spec(16, 4))), IsEmpty());
+  EXPECT_THAT(warnings(parse(keyed_spec(0, 4))), IsEmpty());  // no keys: round-robin
+  EXPECT_THAT(warnings(parse(keyed_spec(4, 1))), IsEmpty());
+  EXPECT_THAT(warnings(parse(kMinimal)), IsEmpty());
+}
+
+TEST(SpecWarnings, MoreNodesThanPartitionsForShardingDrivers) {
+  ParseResult result = parse(R"(
+name: t
+workload: {topics: 2, partitions: 1}
+systems:
+  - {name: redis-3, driver: redis, deploy: {nodes: 3}}
+  - {name: redis-2, driver: redis, deploy: {nodes: 2}}
+  - {name: kafka-5, driver: kafka, deploy: {nodes: 5}}
+)");
+  EXPECT_TRUE(result.ok());
+  EXPECT_THAT(warnings(result),
+              ElementsAre("systems[0].deploy.nodes: 3 nodes but only 2 partitions: only 2 "
+                          "node(s) will hold data",
+                          "systems[2].deploy.nodes: 5 nodes but only 2 partitions: only 2 "
+                          "node(s) will lead a partition and take writes (the others at most "
+                          "hold replicas)"));
+  // Drivers that do not place partitions on dec's nodes are not warned about.
+  DriverCatalog catalog = fake_catalog();
+  catalog.names.push_back("kinesis");
+  EXPECT_THAT(
+      warnings(parse_spec("name: t\nsystems: [{name: k, driver: kinesis, deploy: {nodes: 3}}]\n",
+                          {}, catalog)),
+      IsEmpty());
+}
+
+TEST(SpecWarnings, AreNotErrorsAndFollowOverrides) {
+  ParseResult result = parse(keyed_spec(4, 4), {"workload.keys=64"});
+  EXPECT_TRUE(result.ok());
+  EXPECT_THAT(warnings(result), IsEmpty());
+  result = parse(kMinimal, {"workload.partitions=2", "systems[0].deploy.nodes=4"});
+  EXPECT_TRUE(result.ok());
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_EQ(result.warnings[0].path, "systems[0].deploy.nodes");
+  // A broken workload gives no warnings about it, only its error.
+  result = parse(keyed_spec(4, 4), {"workload.partitions=zero"});
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(warnings(result), IsEmpty());
+}
+
+TEST(SpecToJson, WritesClientSettingsOnlyWhenGiven) {
+  EXPECT_THAT(spec_to_json(parse_ok(kMinimal)), Not(HasSubstr("client")));
+  Spec spec = parse_ok(kMinimal, {"workload.client.fetch_wait=1500us"});
+  const std::string json = spec_to_json(spec);
+  EXPECT_THAT(json, HasSubstr(R"("client": {
+      "fetch_wait": "1500us"
+    })"));
+  EXPECT_EQ(parse_ok(json), spec);
+  spec = parse_ok(kFullYaml);
+  EXPECT_THAT(spec_to_json(spec), HasSubstr(R"("client": {
+      "max_in_flight": 64,
+      "linger": "5ms",
+      "fetch_wait": "100ms"
+    })"));
 }
 
 }  // namespace
