@@ -434,14 +434,45 @@ class DeliveredOffsets {
   std::map<Key, Highest> offsets_;
 };
 
+// A client of the driver's own for the offset queries of backlog(), made on first use. A
+// consumer's connections are a poor channel for them: with nothing to read, the broker holds
+// each fetch up to fetch.wait.max.ms, and the consumer's other requests to that broker queue
+// behind it.
+class OffsetQueryClient {
+ public:
+  explicit OffsetQueryClient(Properties properties) : properties_(std::move(properties)) {}
+  ~OffsetQueryClient() {
+    if (client_) rd_kafka_destroy(client_);
+  }
+
+  // nullptr when librdkafka refuses to make the client (it did make others with these
+  // properties, so this is not expected).
+  rd_kafka_t* get() {
+    std::lock_guard lock(mutex_);
+    if (!client_) {
+      auto client = new_client(RD_KAFKA_PRODUCER, properties_, &context_);
+      if (client.ok()) client_ = *client;
+    }
+    return client_;
+  }
+
+ private:
+  Properties properties_;
+  ClientContext context_;
+  std::mutex mutex_;  // guards the creation of client_; librdkafka clients are thread-safe
+  rd_kafka_t* client_ = nullptr;
+};
+
 class KafkaConsumer final : public Consumer {
  public:
   KafkaConsumer(int poll_batch, int timeout_ms, std::string group,
-                std::shared_ptr<DeliveredOffsets> delivered)
+                std::shared_ptr<DeliveredOffsets> delivered,
+                std::shared_ptr<OffsetQueryClient> offset_queries)
       : poll_batch_(static_cast<size_t>(poll_batch)),
         timeout_(timeout_ms),
         group_(std::move(group)),
-        delivered_(std::move(delivered)) {
+        delivered_(std::move(delivered)),
+        offset_queries_(std::move(offset_queries)) {
     context_.consumer = this;
   }
 
@@ -535,14 +566,16 @@ class KafkaConsumer final : public Consumer {
   // Group-wide: for every partition of the subscribed topics, the high watermark minus where
   // the group stands, which is the later of its committed offset and the offset after the last
   // one delivered in this process (auto-commit lags delivery by up to auto.commit.interval.ms,
-  // and with enable.auto.commit=false nothing may be committed at all).
+  // and with enable.auto.commit=false nothing may be committed at all). Committed offsets come
+  // through the consumer (the group's coordinator has a connection of its own), the rest
+  // through the driver's query client.
   std::optional<uint64_t> backlog() override {
     int wait_ms = static_cast<int>(std::min(timeout_, milliseconds(5000)).count());
-    auto t0 = Clock::now();
-    auto stamp = [&](const char* what) { fprintf(stderr, "  %s %lld ms\n", what, (long long)std::chrono::duration_cast<milliseconds>(Clock::now()-t0).count()); };
+    rd_kafka_t* queries = offset_queries_->get();
+    if (!queries) return std::nullopt;
     const rd_kafka_metadata_t* metadata = nullptr;
     // All topics: asking for one topic by name may make the cluster auto-create it.
-    if (rd_kafka_metadata(client_, 1, nullptr, &metadata, wait_ms)) return std::nullopt;
+    if (rd_kafka_metadata(queries, 1, nullptr, &metadata, wait_ms)) return std::nullopt;
     MetadataPtr owned_metadata(metadata);
     std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)>
         partitions(rd_kafka_topic_partition_list_new(0), rd_kafka_topic_partition_list_destroy);
@@ -560,20 +593,17 @@ class KafkaConsumer final : public Consumer {
       }
       if (!found) return std::nullopt;
     }
-    stamp("metadata");
     if (rd_kafka_committed(client_, partitions.get(), wait_ms)) return std::nullopt;
-    stamp("committed");
     uint64_t backlog = 0;
     for (int i = 0; i < partitions->cnt; ++i) {
       const rd_kafka_topic_partition_t& partition = partitions->elems[i];
       if (partition.err) return std::nullopt;
       int64_t low = 0;
       int64_t high = 0;
-      if (rd_kafka_query_watermark_offsets(client_, partition.topic, partition.partition, &low,
+      if (rd_kafka_query_watermark_offsets(queries, partition.topic, partition.partition, &low,
                                            &high, wait_ms)) {
         return std::nullopt;
       }
-      stamp("watermark");
       int64_t position = std::max(low, partition.offset);  // a negative offset: none committed
       int64_t delivered =
           delivered_->highest(group_, partition.topic, partition.partition).load() + 1;
@@ -662,6 +692,7 @@ class KafkaConsumer final : public Consumer {
   milliseconds timeout_;
   std::string group_;
   std::shared_ptr<DeliveredOffsets> delivered_;
+  std::shared_ptr<OffsetQueryClient> offset_queries_;
   std::vector<std::string> topics_;
   ClientContext context_;
   rd_kafka_t* client_ = nullptr;
@@ -701,6 +732,7 @@ struct KafkaDriver::State {
   std::atomic<uint64_t> solo_groups{0};
   // Shared with the consumers, which may outlive the driver.
   std::shared_ptr<DeliveredOffsets> delivered = std::make_shared<DeliveredOffsets>();
+  std::shared_ptr<OffsetQueryClient> offset_queries;  // made by connect()
 
   ~State() {
     if (control) rd_kafka_destroy(control);
@@ -827,6 +859,7 @@ Status KafkaDriver::connect(const Endpoint& endpoint, const core::Settings& conf
   auto control = new_client(RD_KAFKA_PRODUCER, state.properties, &state.control_context);
   if (!control.ok()) return make_error(control.error());
   state.control = *control;
+  state.offset_queries = std::make_shared<OffsetQueryClient>(state.properties);
 
   // librdkafka retries an unreachable cluster forever; a metadata request bounded by
   // timeout_ms (and cut short when every broker refused) turns that into a clear error.
@@ -992,8 +1025,9 @@ Result<std::unique_ptr<Consumer>> KafkaDriver::make_consumer(const ConsumerOptio
   std::string group = options.group;
   if (group.empty()) group = state.solo_group_prefix + std::to_string(++state.solo_groups);
   properties.push_back({"group.id", group, "consumer group"});
-  auto consumer = std::make_unique<KafkaConsumer>(state.settings.poll_batch,
-                                                  state.settings.timeout_ms, group, state.delivered);
+  auto consumer =
+      std::make_unique<KafkaConsumer>(state.settings.poll_batch, state.settings.timeout_ms, group,
+                                      state.delivered, state.offset_queries);
   if (Status started = consumer->start(properties, options.topics); !started) {
     return make_error(started.error());
   }

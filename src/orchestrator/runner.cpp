@@ -6,6 +6,8 @@
 #include <optional>
 #include <thread>
 
+#include "core/spec_parser.h"
+#include "drivers/client_settings.h"
 #include "drivers/driver.h"
 #include "infra/executor.h"
 #include "report/faults.h"
@@ -132,6 +134,12 @@ class ExperimentRun {
     outcome.result.started_at = store::now_iso8601();
     outcome.result.workload = spec_.workload;
     outcome.result.targets = spec_.targets;
+    // The spec was validated by whoever queued it; its warnings are recomputed here so that they
+    // travel with the results, whichever way the spec came in.
+    for (const auto& warning :
+         core::parse_spec(core::spec_to_json(spec_), {}, drivers::driver_catalog()).warnings) {
+      outcome.result.warnings.push_back(warning.to_string());
+    }
     std::vector<std::string> failures;
     for (const auto& system : spec_.systems) {
       report::RunResult run;
@@ -183,6 +191,11 @@ class ExperimentRun {
     run.driver = system.driver;
     run.provider = system.deploy.provider;
     run.config = system.config;
+    // Every driver's client gets the experiment's common client settings on its own keys; what
+    // was in force is recorded so that two clients can be compared side by side.
+    client_config_ = drivers::apply_client_settings(system.driver, spec_.workload.client,
+                                                    system.config);
+    run.client = drivers::effective_client_settings(system.driver, client_config_);
     run.status = "failed";
 
     infra::ProviderContext& pc = context_.provider_context;
@@ -277,7 +290,7 @@ class ExperimentRun {
       if (info == nullptr) return make_error("unknown driver " + system.driver);
       driver = info->create();
       drivers::Endpoint de{endpoint->addresses, endpoint->properties};
-      if (Status s = driver->connect(de, system.config); !s) return s;
+      if (Status s = driver->connect(de, client_config_); !s) return s;
       run.emulated = run.emulated || driver->emulated();
       if (!topics_recorded) {
         for (const auto& topic : topics) {
@@ -321,7 +334,7 @@ class ExperimentRun {
       request.driver = system.driver;
       request.addresses = endpoint->addresses;
       request.properties = endpoint->properties;
-      request.config = system.config;
+      request.config = client_config_;
       request.engine = engine_options(topics);
       std::vector<load::EngineResult> parts;
       for (const auto& address : endpoint->workers) {
@@ -366,6 +379,7 @@ class ExperimentRun {
   const core::Spec& spec_;
   std::string id_;
   RunnerContext& context_;
+  core::Settings client_config_;  // the running system's driver config, client settings applied
 };
 
 }  // namespace

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -668,8 +668,9 @@ Json list_of_shards(int count) {
 
 TEST_F(KinesisDriverTest, AConsumerStartsAtMostFiveGetRecordsPerShardPerSecond) {
   fake_.on("ListShards", [](const Call&) { return ok(list_of_shards(2)); });
-  fake_.on("GetShardIterator",
-           [](const Call& call) { return ok({{"ShardIterator", call.body["ShardId"]}}); });
+  fake_.on("GetShardIterator", [](const Call& call) {
+    return ok({{"ShardIterator", call.body["ShardId"]}});
+  });
   // Every answer invites an immediate new read: records, an empty answer while far behind, or
   // a throttled request with a 1 ms backoff.
   std::mutex mutex;
@@ -682,7 +683,8 @@ TEST_F(KinesisDriverTest, AConsumerStartsAtMostFiveGetRecordsPerShardPerSecond) 
       reads[shard].push_back(std::chrono::steady_clock::now());
       count = reads[shard].size();
     }
-    if (count % 3 == 0) return error(400, "ProvisionedThroughputExceededException", "Rate exceeded");
+    if (count % 3 == 0)
+      return error(400, "ProvisionedThroughputExceededException", "Rate exceeded");
     Json records = Json::array();
     if (count % 3 == 1) {
       records.push_back({{"Data", encode("x")}, {"PartitionKey", "k"}, {"SequenceNumber", "1"}});

@@ -385,6 +385,12 @@ std::vector<std::string> cells_of(const std::string& table, const std::string& l
   return {};
 }
 
+// One cell of that row; "<missing>" when the row or column is not there.
+std::string cell(const std::string& table, const std::string& label, size_t column) {
+  const auto cells = cells_of(table, label);
+  return column < cells.size() ? cells[column] : "<missing>";
+}
+
 std::string table_of(const ExperimentResult& result) {
   auto table = comparison_table(to_json(result));
   EXPECT_TRUE(table.ok()) << table.error();
@@ -504,13 +510,13 @@ TEST(Table, RunsThatDidNotRunShowNoFigures) {
     ASSERT_EQ(cells.size(), 2u) << label << "\n" << table;
     EXPECT_EQ(cells[1], "-") << label << "\n" << table;
   }
-  EXPECT_EQ(cells_of(table, "delivery check")[0], "ok") << table;
+  EXPECT_EQ(cell(table, "delivery check", 0), "ok") << table;
   // Succeeded, but not one latency sample: nothing was measured either.
   result.runs[1].status = "succeeded";
   result.runs[1].error = "";
   table = table_of(result);
-  EXPECT_EQ(cells_of(table, "latency p99")[1], "-") << table;
-  EXPECT_EQ(cells_of(table, "delivery check")[1], "-") << table;
+  EXPECT_EQ(cell(table, "latency p99", 1), "-") << table;
+  EXPECT_EQ(cell(table, "delivery check", 1), "-") << table;
 }
 
 TEST(Table, ProduceOnlyRunsHaveNoConsumerFigures) {
@@ -527,9 +533,9 @@ TEST(Table, ProduceOnlyRunsHaveNoConsumerFigures) {
        {"consumed msg/s", "consumed MB/s", "latency p50", "latency p99", "delivery check"}) {
     EXPECT_EQ(cells_of(table, label), (std::vector<std::string>{"-", "-"})) << label << table;
   }
-  EXPECT_EQ(cells_of(table, "publish p99")[0], "2.00 ms") << table;
-  EXPECT_EQ(cells_of(table, "sent / received")[0], "100 / -") << table;
-  EXPECT_EQ(cells_of(table, "produced msg/s")[0], "2,000 *") << table;
+  EXPECT_EQ(cell(table, "publish p99", 0), "2.00 ms") << table;
+  EXPECT_EQ(cell(table, "sent / received", 0), "100 / -") << table;
+  EXPECT_EQ(cell(table, "produced msg/s", 0), "2,000 *") << table;
   EXPECT_NE(table.find("0 consumers (produce-only)"), std::string::npos) << table;
 }
 
@@ -541,11 +547,11 @@ TEST(Table, CensoredPercentilesAreLowerBounds) {
   e.end_to_end_latency.record_n(10'200'000'000, 20);  // not received by the deadline
   e.censored_end_to_end = 20;
   std::string table = table_of(result);
-  EXPECT_EQ(cells_of(table, "latency p90")[0], "1.00 ms") << table;
-  EXPECT_EQ(cells_of(table, "latency p99")[0].rfind(">= 10.", 0), 0u) << table;  // rank 990
-  EXPECT_EQ(cells_of(table, "latency p99.9")[0].rfind(">= 10.", 0), 0u) << table;
-  EXPECT_EQ(cells_of(table, "latency max")[0].rfind(">= 10.", 0), 0u) << table;
-  EXPECT_EQ(cells_of(table, "latency max")[1], "2.00 ms") << table;  // nothing censored there
+  EXPECT_EQ(cell(table, "latency p90", 0), "1.00 ms") << table;
+  EXPECT_EQ(cell(table, "latency p99", 0).rfind(">= 10.", 0), 0u) << table;  // rank 990
+  EXPECT_EQ(cell(table, "latency p99.9", 0).rfind(">= 10.", 0), 0u) << table;
+  EXPECT_EQ(cell(table, "latency max", 0).rfind(">= 10.", 0), 0u) << table;
+  EXPECT_EQ(cell(table, "latency max", 1), "2.00 ms") << table;  // nothing censored there
   EXPECT_NE(table.find(">= a lower bound"), std::string::npos) << table;
 
   // Five censored samples of 1,000 bound only the ranks above 995.
@@ -554,9 +560,9 @@ TEST(Table, CensoredPercentilesAreLowerBounds) {
   e.end_to_end_latency.record_n(10'200'000'000, 5);
   e.censored_end_to_end = 5;
   table = table_of(result);
-  EXPECT_EQ(cells_of(table, "latency p99")[0], "1.00 ms") << table;
-  EXPECT_EQ(cells_of(table, "latency p99.9")[0].rfind(">= 10.", 0), 0u) << table;
-  EXPECT_EQ(cells_of(table, "latency max")[0].rfind(">= ", 0), 0u) << table;
+  EXPECT_EQ(cell(table, "latency p99", 0), "1.00 ms") << table;
+  EXPECT_EQ(cell(table, "latency p99.9", 0).rfind(">= 10.", 0), 0u) << table;
+  EXPECT_EQ(cell(table, "latency max", 0).rfind(">= ", 0), 0u) << table;
 
   EXPECT_EQ(table_of(sample(false)).find(">="), std::string::npos);
 }
@@ -586,7 +592,7 @@ TEST(Table, OfferedRateAndWhetherItWasSustained) {
   behind.sent_late = 0;
   behind.unsent = 0;
   table = table_of(result);
-  EXPECT_EQ(cells_of(table, "rate sustained")[1], "NO: acked 5.0% of the rate") << table;
+  EXPECT_EQ(cell(table, "rate sustained", 1), "NO: acked 5.0% of the rate") << table;
 }
 
 TEST(Table, DeliveryCheckTellsIncompleteFromFailed) {
@@ -601,7 +607,7 @@ TEST(Table, DeliveryCheckTellsIncompleteFromFailed) {
   result.runs[1].engine.delivery.lost = 3;
   result.runs[1].engine.delivery.undelivered = 5;
   table = table_of(result);
-  EXPECT_EQ(cells_of(table, "delivery check")[1], "FAILED: 3 lost, 5 undelivered, 120 redelivered")
+  EXPECT_EQ(cell(table, "delivery check", 1), "FAILED: 3 lost, 5 undelivered, 120 redelivered")
       << table;
 }
 
@@ -639,7 +645,7 @@ TEST(Table, NoBestMarkForARunThatFailedDelivery) {
   const std::string table = table_of(result);
   EXPECT_EQ(cells_of(table, "produced msg/s"), (std::vector<std::string>{"2,000", "1,000"}))
       << table;
-  EXPECT_EQ(cells_of(table, "delivery check")[0], "FAILED: 5 dup") << table;
+  EXPECT_EQ(cell(table, "delivery check", 0), "FAILED: 5 dup") << table;
 }
 
 TEST(Table, NoBestMarkForARunThatFellBehindTheRate) {
@@ -654,8 +660,8 @@ TEST(Table, NoBestMarkForARunThatFellBehindTheRate) {
       << table;
   result.runs[0].engine.window.rate_sustained = true;
   table = table_of(result);
-  EXPECT_EQ(cells_of(table, "consumed msg/s")[0], "2,000 *") << table;
-  EXPECT_EQ(cells_of(table, "latency p50")[0], "501 us *") << table;
+  EXPECT_EQ(cell(table, "consumed msg/s", 0), "2,000 *") << table;
+  EXPECT_EQ(cell(table, "latency p50", 0), "501 us *") << table;
 }
 
 TEST(Table, LatencyIsMarkedOnlyAtAFixedRate) {
@@ -668,7 +674,7 @@ TEST(Table, LatencyIsMarkedOnlyAtAFixedRate) {
   EXPECT_NE(table.find("No latency marks at max rate"), std::string::npos) << table;
   offer_rate(result, 2000);
   table = table_of(result);
-  EXPECT_EQ(cells_of(table, "latency p50")[0], "501 us *") << table;
+  EXPECT_EQ(cell(table, "latency p50", 0), "501 us *") << table;
   EXPECT_EQ(table.find("No latency marks at max rate"), std::string::npos) << table;
 }
 
@@ -681,11 +687,11 @@ TEST(Table, DifferencesWithinNoiseAreNotMarked) {
   std::string table = table_of(result);
   EXPECT_EQ(cells_of(table, "produced msg/s"), (std::vector<std::string>{"2,000", "1,970"}))
       << table;
-  EXPECT_EQ(cells_of(table, "consumed msg/s")[0], "2,000 *") << table;
-  EXPECT_EQ(cells_of(table, "latency p50")[0], "501 us") << table;
+  EXPECT_EQ(cell(table, "consumed msg/s", 0), "2,000 *") << table;
+  EXPECT_EQ(cell(table, "latency p50", 0), "501 us") << table;
   spread_latency(result.runs[1], 1.08);  // 8% slower
   table = table_of(result);
-  EXPECT_EQ(cells_of(table, "latency p50")[0], "501 us *") << table;
+  EXPECT_EQ(cell(table, "latency p50", 0), "501 us *") << table;
   EXPECT_NE(table.find("* best in row, beyond noise"), std::string::npos) << table;
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "infra/env.h"
@@ -126,8 +127,12 @@ load::EngineResult sample_result(uint64_t base) {
   e.consumed_mb_per_s = 1e-9;
   for (uint64_t v = 1; v < 5000; v += 7) e.end_to_end_latency.record(v * 1000 + base);
   e.publish_latency.record_n(123456789, 3);
-  e.delivery = {1001, 1000, 1, 999, 1, 2, 3, 4};
-  e.timeline = {{1.0004, 100.5, 99.25, 1200, 0, 0}, {2.0011, 101, 100, 1300, 5 + base, 6}};
+  e.delivery = {1001, 1000, 1, 999, 1, 7, 2, 9, 3, 4};
+  e.timeline = {{1.0004, 100.5, 99.25, 1200, 0, 0, 0}, {2.0011, 101, 100, 1300, 5 + base, 8, 6}};
+  e.window = {1000 + base, 100.5, 990, 6, 4, 0.0123456789, 998, 997, 1, 0, false};
+  e.censored_end_to_end = 11;
+  e.censored_publish = 12;
+  e.partitions = {{"t-0", 0, 500}, {"t-0", -1, 499 + base}};
   e.error = base == 0 ? "" : "kafka: broker went away";
   return e;
 }
@@ -148,7 +153,28 @@ void expect_same(const load::EngineResult& a, const load::EngineResult& b) {
   EXPECT_EQ(a.delivery.send_errors, b.delivery.send_errors);
   EXPECT_EQ(a.delivery.received, b.delivery.received);
   EXPECT_EQ(a.delivery.lost, b.delivery.lost);
+  EXPECT_EQ(a.delivery.undelivered, b.delivery.undelivered);
   EXPECT_EQ(a.delivery.duplicated, b.delivery.duplicated);
+  EXPECT_EQ(a.delivery.redelivered, b.delivery.redelivered);
+  EXPECT_EQ(a.window.offered, b.window.offered);
+  EXPECT_EQ(a.window.offered_per_s, b.window.offered_per_s);
+  EXPECT_EQ(a.window.sent_on_time, b.window.sent_on_time);
+  EXPECT_EQ(a.window.sent_late, b.window.sent_late);
+  EXPECT_EQ(a.window.unsent, b.window.unsent);
+  EXPECT_EQ(a.window.max_send_lag_s, b.window.max_send_lag_s);
+  EXPECT_EQ(a.window.acked, b.window.acked);
+  EXPECT_EQ(a.window.received, b.window.received);
+  EXPECT_EQ(a.window.undelivered, b.window.undelivered);
+  EXPECT_EQ(a.window.lost, b.window.lost);
+  EXPECT_EQ(a.window.rate_sustained, b.window.rate_sustained);
+  EXPECT_EQ(a.censored_end_to_end, b.censored_end_to_end);
+  EXPECT_EQ(a.censored_publish, b.censored_publish);
+  ASSERT_EQ(a.partitions.size(), b.partitions.size());
+  for (size_t i = 0; i < a.partitions.size(); ++i) {
+    EXPECT_EQ(a.partitions[i].topic, b.partitions[i].topic);
+    EXPECT_EQ(a.partitions[i].partition, b.partitions[i].partition);
+    EXPECT_EQ(a.partitions[i].received, b.partitions[i].received);
+  }
   EXPECT_EQ(a.delivery.reordered, b.delivery.reordered);
   EXPECT_EQ(a.delivery.corrupt, b.delivery.corrupt);
   ASSERT_EQ(a.timeline.size(), b.timeline.size());
@@ -157,6 +183,7 @@ void expect_same(const load::EngineResult& a, const load::EngineResult& b) {
     EXPECT_EQ(a.timeline[i].produced_per_s, b.timeline[i].produced_per_s) << i;
     EXPECT_EQ(a.timeline[i].consumed_per_s, b.timeline[i].consumed_per_s) << i;
     EXPECT_EQ(a.timeline[i].p99_us, b.timeline[i].p99_us) << i;
+    EXPECT_EQ(a.timeline[i].undelivered, b.timeline[i].undelivered) << i;
     EXPECT_EQ(a.timeline[i].lost, b.timeline[i].lost) << i;
     EXPECT_EQ(a.timeline[i].duplicated, b.timeline[i].duplicated) << i;
   }
@@ -207,13 +234,14 @@ TEST(WorkerJson, StatusRoundTripsEveryPhase) {
                             load::Phase::kDone}) {
     WorkerStatus status;
     status.state = "running";
-    status.progress = {phase, 1.25, 12.5, 1000, 990, 101.5, 99.5, 1234};
+    status.progress = {phase, true, 1.25, 12.5, 1000, 990, 101.5, 99.5, 1234};
     status.error = "e";
     auto decoded = worker_status_from_json(worker_status_to_json(status));
     ASSERT_TRUE(decoded.ok()) << decoded.error();
     EXPECT_EQ(decoded->state, "running");
     EXPECT_EQ(decoded->error, "e");
     EXPECT_EQ(decoded->progress.phase, phase);
+    EXPECT_TRUE(decoded->progress.started);
     EXPECT_EQ(decoded->progress.elapsed_s, 1.25);
     EXPECT_EQ(decoded->progress.total_s, 12.5);
     EXPECT_EQ(decoded->progress.sent, 1000u);
@@ -258,10 +286,18 @@ TEST(WorkerMerge, CountsAddHistogramsMergeTimelinesAddBySecond) {
   b.bytes_produced_in_window = 1'000'000;
   a.consumed_mb_per_s = 0.19;  // 1.9 MB over 10 s
   b.consumed_mb_per_s = 0.1;   // 0.95 MB over 9.5 s
-  a.delivery = {1, 2, 3, 4, 5, 6, 7, 8};
-  b.delivery = {10, 20, 30, 40, 50, 60, 70, 80};
-  a.timeline = {{1.001, 100, 90, 500, 1, 2}, {2.002, 110, 95, 700, 0, 0}};
-  b.timeline = {{0.998, 50, 40, 900, 3, 4}, {2.0, 60, 55, 600, 1, 1}, {3.01, 70, 65, 800, 0, 0}};
+  a.delivery = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  b.delivery = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100};
+  a.timeline = {{1.001, 100, 90, 500, 1, 5, 2}, {2.002, 110, 95, 700, 0, 0, 0}};
+  b.timeline = {{0.998, 50, 40, 900, 3, 1, 4},
+                {2.0, 60, 55, 600, 1, 0, 1},
+                {3.01, 70, 65, 800, 0, 0, 0}};
+  a.window = {1000, 100, 900, 50, 50, 0.5, 990, 980, 5, 5, false};
+  b.window = {2000, 200, 2000, 0, 0, 0.1, 2000, 2000, 0, 0, true};
+  a.censored_end_to_end = 3;
+  b.censored_end_to_end = 4;
+  a.partitions = {{"t", 0, 10}, {"t", 1, 20}};
+  b.partitions = {{"t", 1, 5}, {"u", 0, 7}};
   a.error = "stopped";
   b.error = "stopped";
 
@@ -288,9 +324,24 @@ TEST(WorkerMerge, CountsAddHistogramsMergeTimelinesAddBySecond) {
   EXPECT_EQ(m.delivery.send_errors, 33u);
   EXPECT_EQ(m.delivery.received, 44u);
   EXPECT_EQ(m.delivery.lost, 55u);
-  EXPECT_EQ(m.delivery.duplicated, 66u);
-  EXPECT_EQ(m.delivery.reordered, 77u);
-  EXPECT_EQ(m.delivery.corrupt, 88u);
+  EXPECT_EQ(m.delivery.undelivered, 66u);
+  EXPECT_EQ(m.delivery.duplicated, 77u);
+  EXPECT_EQ(m.delivery.redelivered, 88u);
+  EXPECT_EQ(m.delivery.reordered, 99u);
+  EXPECT_EQ(m.delivery.corrupt, 110u);
+
+  EXPECT_EQ(m.window.offered, 3000u);
+  EXPECT_EQ(m.window.offered_per_s, 300);
+  EXPECT_EQ(m.window.sent_late, 50u);
+  EXPECT_EQ(m.window.unsent, 50u);
+  EXPECT_EQ(m.window.max_send_lag_s, 0.5);
+  EXPECT_EQ(m.window.received, 2980u);
+  EXPECT_FALSE(m.window.rate_sustained) << "one worker fell behind: the run did";
+  EXPECT_EQ(m.censored_end_to_end, 7u);
+  ASSERT_EQ(m.partitions.size(), 3u);
+  EXPECT_EQ(m.partitions[1].topic, "t");
+  EXPECT_EQ(m.partitions[1].partition, 1);
+  EXPECT_EQ(m.partitions[1].received, 25u);
 
   ASSERT_EQ(m.timeline.size(), 3u);
   EXPECT_EQ(m.timeline[0].t_s, 1);
@@ -298,6 +349,7 @@ TEST(WorkerMerge, CountsAddHistogramsMergeTimelinesAddBySecond) {
   EXPECT_EQ(m.timeline[0].consumed_per_s, 130);
   EXPECT_EQ(m.timeline[0].p99_us, 900u) << "the worst worker's p99";
   EXPECT_EQ(m.timeline[0].lost, 4u);
+  EXPECT_EQ(m.timeline[0].undelivered, 6u);
   EXPECT_EQ(m.timeline[0].duplicated, 6u);
   EXPECT_EQ(m.timeline[1].t_s, 2);
   EXPECT_EQ(m.timeline[1].produced_per_s, 170);
@@ -435,6 +487,30 @@ TEST_F(AgentTest, RunsAWorkloadAndReturnsItsResult) {
   auto again = client().run(request(300ms), nullptr, never);
   ASSERT_TRUE(again.ok()) << again.error();
   EXPECT_GT(again->engine.delivery.sent, 0u);
+}
+
+// Whoever schedules faults anchors on the engine's elapsed time: a status answer must give it as
+// of the answer, not as of the last once-a-second tick, or faults fire up to a second late.
+TEST_F(AgentTest, StatusGivesTheElapsedTimeAsOfTheAnswer) {
+  ASSERT_TRUE(client().start(request(3s)).ok());
+  std::optional<WorkerStatus> first;
+  for (int i = 0; i < 300 && !first; ++i) {
+    auto status = client().status();
+    ASSERT_TRUE(status.ok()) << status.error();
+    if (status->progress.started) first = *status;
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(first) << "the engine never reported its start";
+  const auto first_at = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(300ms);
+  auto second = client().status();
+  ASSERT_TRUE(second.ok()) << second.error();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - first_at).count();
+  // Within 100 ms of the time that really passed (a tick in between would also be exact).
+  EXPECT_NEAR(second->progress.elapsed_s - first->progress.elapsed_s, waited, 0.1);
+  ASSERT_TRUE(client().stop().ok());
+  EXPECT_EQ(wait_for_final_state(), "done");
 }
 
 TEST_F(AgentTest, OneRunAtATimeAndStopEndsItEarly) {
