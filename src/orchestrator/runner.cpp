@@ -361,7 +361,10 @@ class ExperimentRun {
       run.error = result.error();
       return;
     }
-    if (!impacts.empty()) run.faults = report::analyze_faults(result->timeline, impacts);
+    if (!impacts.empty()) {
+      run.faults = report::analyze_faults(result->timeline, impacts,
+                                          std::chrono::duration<double>(w.warmup).count());
+    }
     run.engine = std::move(*result);
     set_state(system.name, "collecting");
     if (driver && !topics_recorded) {

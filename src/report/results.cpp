@@ -142,9 +142,14 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
     if (result.targets.p99_latency) {
       double limit_us = static_cast<double>(result.targets.p99_latency->count()) / 1000.0;
       targets["p99_latency_us"] = limit_us;
-      // A censored p99 is a lower bound: above the limit it is a miss for certain.
+      // A censored p99 is a lower bound: above the limit it is a miss for certain, and within
+      // it nothing is proven, so only an exact p99 can meet the target.
+      const uint64_t samples = e.end_to_end_latency.count();
+      const bool p99_is_lower_bound =
+          e.censored_end_to_end > 0 && samples > 0 &&
+          0.99 > 1.0 - static_cast<double>(e.censored_end_to_end) / static_cast<double>(samples);
       targets["p99_latency_met"] =
-          run.status == "succeeded" &&
+          run.status == "succeeded" && !p99_is_lower_bound &&
           static_cast<double>(e.end_to_end_latency.percentile(99)) / 1000.0 <= limit_us;
     }
     if (result.targets.min_throughput) {

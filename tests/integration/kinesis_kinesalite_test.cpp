@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -239,6 +240,7 @@ TEST_F(KinesisIntegrationTest, ProducesAndConsumesEveryRecordExactlyOnce) {
     for (int m = 0; m < 2; ++m) {
       auto polled = members[m]->poll(milliseconds(20), [&](const ReceivedMessage& message) {
         EXPECT_EQ(message.topic, stream);
+        EXPECT_EQ(message.partition, m) << "member m of 2 reads shard m";
         ++seen_by_g[std::string(message.payload)];
         ++per_member[m];
       });
@@ -267,8 +269,21 @@ TEST_F(KinesisIntegrationTest, ProducesAndConsumesEveryRecordExactlyOnce) {
   // Both shards got records (keys and rotating keys hash across the key space).
   EXPECT_GT(per_member[0], 0);
   EXPECT_GT(per_member[1], 0);
+  // kinesalite reports MillisBehindLatest 0 at the tip, so read-out shards prove an empty
+  // backlog.
+  EXPECT_EQ(members[0]->backlog(), std::optional<uint64_t>(0));
+  EXPECT_EQ(members[1]->backlog(), std::optional<uint64_t>(0));
+  EXPECT_EQ((*single)->backlog(), std::optional<uint64_t>(0));
   EXPECT_EQ(driver->stats().records_acked, static_cast<uint64_t>(kMessages));
   EXPECT_EQ(driver->stats().throttled_requests, 0u);
+  bool acked_late = false;
+  ASSERT_TRUE(
+      (*producer)
+          ->send(stream, "late", "late", [&](bool ok, std::string_view) { acked_late = ok; })
+          .ok());
+  ASSERT_TRUE((*producer)->flush().ok());
+  ASSERT_TRUE(acked_late);
+  EXPECT_EQ((*single)->backlog(), std::nullopt) << "a record written after the last read";
 
   Status deleted = driver->delete_topic(stream);
   ASSERT_TRUE(deleted.ok()) << deleted.error();
