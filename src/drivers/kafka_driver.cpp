@@ -13,10 +13,13 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "drivers/config_checks.h"
@@ -89,6 +92,12 @@ std::vector<ConfigKey> kafka_config_keys() {
        librdkafka_check("batch.size")},
       {"compression.type", "librdkafka: none, gzip, snappy, lz4 or zstd", "none",
        librdkafka_check("compression.type")},
+      // Listed for the emulator: the mock answers an empty fetch only after this wait, even
+      // when records arrive meanwhile, so end-to-end latency spreads over 0 to this value.
+      {"fetch.wait.max.ms",
+       "librdkafka: longest a broker holds a consumer's fetch waiting for data (on the local "
+       "mock cluster this sets end-to-end latency: try 10)",
+       "500", librdkafka_check("fetch.wait.max.ms")},
   };
 }
 
@@ -127,10 +136,12 @@ int remaining_ms(Clock::time_point deadline) {
 // ---- clients --------------------------------------------------------------------------------
 
 class KafkaProducer;
+class KafkaConsumer;
 
 // The opaque of every librdkafka client dec creates: what its callbacks report back.
 struct ClientContext {
   KafkaProducer* producer = nullptr;  // receives delivery reports (producer clients only)
+  KafkaConsumer* consumer = nullptr;  // receives rebalances (consumer clients only)
   std::atomic<bool> all_brokers_down{false};
   std::atomic<bool> fatal{false};
   std::mutex mutex;         // guards the strings below
@@ -175,6 +186,8 @@ void on_client_log(const rd_kafka_t* /*client*/, int level, const char* facility
 }
 
 void on_delivery(rd_kafka_t* client, const rd_kafka_message_t* message, void* opaque);
+void on_rebalance(rd_kafka_t* client, rd_kafka_resp_err_t reason,
+                  rd_kafka_topic_partition_list_t* partitions, void* opaque);
 
 // Applies the properties to a new configuration; the error names the offending key.
 Result<rd_kafka_conf_t*> make_conf(const Properties& properties) {
@@ -198,6 +211,7 @@ Result<rd_kafka_t*> new_client(rd_kafka_type_t type, const Properties& propertie
   rd_kafka_conf_set_error_cb(*conf, on_client_error);
   rd_kafka_conf_set_log_cb(*conf, on_client_log);
   if (context->producer) rd_kafka_conf_set_dr_msg_cb(*conf, on_delivery);
+  if (context->consumer) rd_kafka_conf_set_rebalance_cb(*conf, on_rebalance);
   std::array<char, 512> reason{};
   rd_kafka_t* client = rd_kafka_new(type, *conf, reason.data(), reason.size());
   if (!client) {
@@ -390,16 +404,85 @@ void on_delivery(rd_kafka_t* /*client*/, const rd_kafka_message_t* message, void
 
 // ---- consumer -------------------------------------------------------------------------------
 
+// The highest offset delivered so far per (group, topic, partition), shared by every consumer
+// of one driver: when a rebalance hands a partition to another consumer in this process, which
+// restarts from the group's last committed offset, that consumer can tell the records it gets
+// again (redelivered) from first deliveries. Consumers keep the per-partition counters they
+// touched, so a message costs one atomic update, not a lock.
+class DeliveredOffsets {
+ public:
+  using Highest = std::atomic<int64_t>;  // -1: nothing delivered yet
+
+  // The counter of one partition; it lives as long as this object (map nodes never move).
+  Highest& highest(const std::string& group, const std::string& topic, int32_t partition) {
+    std::lock_guard lock(mutex_);
+    return offsets_.try_emplace(Key{group, topic, partition}, -1).first->second;
+  }
+
+  // Records that `offset` was delivered; true when it (or a later offset) had been already.
+  static bool deliver(Highest& highest, int64_t offset) {
+    int64_t seen = highest.load(std::memory_order_relaxed);
+    while (offset > seen) {
+      if (highest.compare_exchange_weak(seen, offset, std::memory_order_relaxed)) return false;
+    }
+    return true;
+  }
+
+ private:
+  using Key = std::tuple<std::string, std::string, int32_t>;
+  std::mutex mutex_;
+  std::map<Key, Highest> offsets_;
+};
+
+// A client of the driver's own for the offset queries of backlog(), made on first use. A
+// consumer's connections are a poor channel for them: with nothing to read, the broker holds
+// each fetch up to fetch.wait.max.ms, and the consumer's other requests to that broker queue
+// behind it.
+class OffsetQueryClient {
+ public:
+  explicit OffsetQueryClient(Properties properties) : properties_(std::move(properties)) {}
+  ~OffsetQueryClient() {
+    if (client_) rd_kafka_destroy(client_);
+  }
+
+  // nullptr when librdkafka refuses to make the client (it did make others with these
+  // properties, so this is not expected).
+  rd_kafka_t* get() {
+    std::lock_guard lock(mutex_);
+    if (!client_) {
+      auto client = new_client(RD_KAFKA_PRODUCER, properties_, &context_);
+      if (client.ok()) client_ = *client;
+    }
+    return client_;
+  }
+
+ private:
+  Properties properties_;
+  ClientContext context_;
+  std::mutex mutex_;  // guards the creation of client_; librdkafka clients are thread-safe
+  rd_kafka_t* client_ = nullptr;
+};
+
 class KafkaConsumer final : public Consumer {
  public:
-  KafkaConsumer(int poll_batch, int timeout_ms)
-      : poll_batch_(static_cast<size_t>(poll_batch)), timeout_(timeout_ms) {}
+  KafkaConsumer(int poll_batch, int timeout_ms, std::string group,
+                std::shared_ptr<DeliveredOffsets> delivered,
+                std::shared_ptr<OffsetQueryClient> offset_queries)
+      : poll_batch_(static_cast<size_t>(poll_batch)),
+        timeout_(timeout_ms),
+        group_(std::move(group)),
+        delivered_(std::move(delivered)),
+        offset_queries_(std::move(offset_queries)) {
+    context_.consumer = this;
+  }
 
   Status start(const Properties& properties, const std::vector<std::string>& topics) {
+    topics_ = topics;
     auto client = new_client(RD_KAFKA_CONSUMER, properties, &context_);
     if (!client.ok()) return make_error(client.error());
     client_ = *client;
-    // Errors and other events arrive through rd_kafka_consumer_poll, with the messages.
+    // Errors, rebalances and other events arrive through rd_kafka_consumer_poll, with the
+    // messages.
     rd_kafka_poll_set_consumer(client_);
     rd_kafka_topic_partition_list_t* subscription =
         rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()));
@@ -419,7 +502,9 @@ class KafkaConsumer final : public Consumer {
   ~KafkaConsumer() override {
     if (!client_) return;
     // rd_kafka_consumer_close() can wait forever on a cluster that went away; close
-    // asynchronously, wait a bounded time, then destroy without a second close.
+    // asynchronously, wait a bounded time, then destroy without a second close. The close
+    // revokes the assignment through a rebalance event on this queue, which must be answered
+    // like the callback would, or the close waits for it.
     rd_kafka_queue_t* queue = rd_kafka_queue_new(client_);
     if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(client_, queue)) {
       rd_kafka_error_destroy(error);
@@ -427,6 +512,9 @@ class KafkaConsumer final : public Consumer {
       auto deadline = Clock::now() + std::min(timeout_, milliseconds(10000));
       while (!rd_kafka_consumer_closed(client_) && Clock::now() < deadline) {
         if (rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 100)) {
+          if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE) {
+            on_rebalance(rd_kafka_event_error(event), rd_kafka_event_topic_partition_list(event));
+          }
           rd_kafka_event_destroy(event);
         }
       }
@@ -444,12 +532,13 @@ class KafkaConsumer final : public Consumer {
     for (size_t round = 0; delivered < poll_batch_ && round < poll_batch_ + 1000; ++round) {
       int wait_ms = delivered == 0 ? remaining_ms(deadline) : 0;
       rd_kafka_message_t* message = rd_kafka_consumer_poll(client_, wait_ms);
+      std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(
+          message, rd_kafka_message_destroy);
+      if (!rebalance_error_.empty()) return make_error(std::exchange(rebalance_error_, ""));
       if (!message) {
         if (delivered > 0 || wait_ms == 0) break;
         continue;
       }
-      std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(
-          message, rd_kafka_message_destroy);
       if (message->err) {
         if (Status ok = check_error(*message); !ok) return make_error(ok.error());
         continue;
@@ -461,14 +550,124 @@ class KafkaConsumer final : public Consumer {
       ReceivedMessage received{
           last_topic_name_,
           std::string_view(static_cast<const char*>(message->key), message->key_len),
-          std::string_view(static_cast<const char*>(message->payload), message->len)};
+          std::string_view(static_cast<const char*>(message->payload), message->len),
+          message->partition,
+          DeliveredOffsets::deliver(highest_delivered(*message), message->offset)};
       on_message(received);
       ++delivered;
     }
     return delivered;
   }
 
+  // The group join runs in librdkafka's threads but ends in the rebalance callback, which only
+  // rd_kafka_consumer_poll serves: the engine polls until this is true.
+  bool ready() const override { return assigned_.load() && !revoke_pending_.load(); }
+
+  // Group-wide: for every partition of the subscribed topics, the high watermark minus where
+  // the group stands, which is the later of its committed offset and the offset after the last
+  // one delivered in this process (auto-commit lags delivery by up to auto.commit.interval.ms,
+  // and with enable.auto.commit=false nothing may be committed at all). Committed offsets come
+  // through the consumer (the group's coordinator has a connection of its own), the rest
+  // through the driver's query client.
+  std::optional<uint64_t> backlog() override {
+    int wait_ms = static_cast<int>(std::min(timeout_, milliseconds(5000)).count());
+    rd_kafka_t* queries = offset_queries_->get();
+    if (!queries) return std::nullopt;
+    const rd_kafka_metadata_t* metadata = nullptr;
+    // All topics: asking for one topic by name may make the cluster auto-create it.
+    if (rd_kafka_metadata(queries, 1, nullptr, &metadata, wait_ms)) return std::nullopt;
+    MetadataPtr owned_metadata(metadata);
+    std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)>
+        partitions(rd_kafka_topic_partition_list_new(0), rd_kafka_topic_partition_list_destroy);
+    for (const std::string& topic : topics_) {
+      bool found = false;
+      for (int t = 0; t < metadata->topic_cnt && !found; ++t) {
+        const rd_kafka_metadata_topic_t& entry = metadata->topics[t];
+        if (topic != entry.topic) continue;
+        if (entry.err) return std::nullopt;
+        found = true;
+        for (int p = 0; p < entry.partition_cnt; ++p) {
+          rd_kafka_topic_partition_list_add(partitions.get(), topic.c_str(),
+                                            entry.partitions[p].id);
+        }
+      }
+      if (!found) return std::nullopt;
+    }
+    if (rd_kafka_committed(client_, partitions.get(), wait_ms)) return std::nullopt;
+    uint64_t backlog = 0;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      const rd_kafka_topic_partition_t& partition = partitions->elems[i];
+      if (partition.err) return std::nullopt;
+      int64_t low = 0;
+      int64_t high = 0;
+      if (rd_kafka_query_watermark_offsets(queries, partition.topic, partition.partition, &low,
+                                           &high, wait_ms)) {
+        return std::nullopt;
+      }
+      int64_t position = std::max(low, partition.offset);  // a negative offset: none committed
+      int64_t delivered =
+          delivered_->highest(group_, partition.topic, partition.partition).load() + 1;
+      position = std::max(position, delivered);
+      if (high > position) backlog += static_cast<uint64_t>(high - position);
+    }
+    return backlog;
+  }
+
+  // Takes the group's decision as librdkafka requires (the whole assignment for eager
+  // assignors, the change for cooperative ones) and tracks readiness.
+  void on_rebalance(rd_kafka_resp_err_t reason, rd_kafka_topic_partition_list_t* partitions) {
+    bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(client_), "COOPERATIVE") == 0;
+    rd_kafka_error_t* error = nullptr;
+    rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (reason == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      if (cooperative) {
+        error = rd_kafka_incremental_assign(client_, partitions);
+      } else {
+        code = rd_kafka_assign(client_, partitions);
+      }
+      revoke_pending_ = false;
+      assigned_ = true;
+    } else {
+      // A revocation, or a failed rebalance (which librdkafka asks to answer by unassigning):
+      // either way this consumer waits for its next assignment.
+      revoke_pending_ = true;
+      if (cooperative && reason == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        error = rd_kafka_incremental_unassign(client_, partitions);
+      } else {
+        code = rd_kafka_assign(client_, nullptr);
+      }
+    }
+    std::string problem;
+    if (error) {
+      problem = rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
+    } else if (code) {
+      problem = rd_kafka_err2str(code);
+    }
+    if (!problem.empty()) {
+      rebalance_error_ = reason == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+                             ? "cannot take the partitions the consumer group assigned: "
+                             : "cannot release the partitions the consumer group revoked: ";
+      rebalance_error_ += problem;
+    }
+  }
+
  private:
+  // The shared counter of the message's partition, found through a small per-consumer cache.
+  DeliveredOffsets::Highest& highest_delivered(const rd_kafka_message_t& message) {
+    if (message.rkt == last_slot_topic_ && message.partition == last_slot_partition_) {
+      return *last_slot_;
+    }
+    DeliveredOffsets::Highest*& slot = slots_[{message.rkt, message.partition}];
+    if (!slot) {
+      slot = &delivered_->highest(group_, std::string(last_topic_name_), message.partition);
+    }
+    last_slot_topic_ = message.rkt;
+    last_slot_partition_ = message.partition;
+    last_slot_ = slot;
+    return *slot;
+  }
+
   // Most consumer errors are transient (a broker reconnecting) and librdkafka retries them;
   // these cannot heal by waiting.
   Status check_error(const rd_kafka_message_t& message) {
@@ -492,12 +691,29 @@ class KafkaConsumer final : public Consumer {
 
   size_t poll_batch_;
   milliseconds timeout_;
+  std::string group_;
+  std::shared_ptr<DeliveredOffsets> delivered_;
+  std::shared_ptr<OffsetQueryClient> offset_queries_;
+  std::vector<std::string> topics_;
   ClientContext context_;
   rd_kafka_t* client_ = nullptr;
   Clock::time_point created_;
+  // Set in the rebalance callback (the polling thread); read by ready() from any thread.
+  std::atomic<bool> assigned_{false};
+  std::atomic<bool> revoke_pending_{false};
+  std::string rebalance_error_;  // reported by the next poll()
   const rd_kafka_topic_t* last_topic_handle_ = nullptr;
   std::string_view last_topic_name_;
+  std::map<std::pair<const rd_kafka_topic_t*, int32_t>, DeliveredOffsets::Highest*> slots_;
+  const rd_kafka_topic_t* last_slot_topic_ = nullptr;
+  int32_t last_slot_partition_ = -1;
+  DeliveredOffsets::Highest* last_slot_ = nullptr;
 };
+
+void on_rebalance(rd_kafka_t* /*client*/, rd_kafka_resp_err_t reason,
+                  rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  static_cast<ClientContext*>(opaque)->consumer->on_rebalance(reason, partitions);
+}
 
 }  // namespace
 
@@ -515,6 +731,9 @@ struct KafkaDriver::State {
   // Names of the groups of group-less consumers: unique per driver, and per cluster in practice.
   std::string solo_group_prefix = "dec-solo-" + std::to_string(std::random_device{}()) + "-";
   std::atomic<uint64_t> solo_groups{0};
+  // Shared with the consumers, which may outlive the driver.
+  std::shared_ptr<DeliveredOffsets> delivered = std::make_shared<DeliveredOffsets>();
+  std::shared_ptr<OffsetQueryClient> offset_queries;  // made by connect()
 
   ~State() {
     if (control) rd_kafka_destroy(control);
@@ -641,6 +860,7 @@ Status KafkaDriver::connect(const Endpoint& endpoint, const core::Settings& conf
   auto control = new_client(RD_KAFKA_PRODUCER, state.properties, &state.control_context);
   if (!control.ok()) return make_error(control.error());
   state.control = *control;
+  state.offset_queries = std::make_shared<OffsetQueryClient>(state.properties);
 
   // librdkafka retries an unreachable cluster forever; a metadata request bounded by
   // timeout_ms (and cut short when every broker refused) turns that into a clear error.
@@ -807,7 +1027,8 @@ Result<std::unique_ptr<Consumer>> KafkaDriver::make_consumer(const ConsumerOptio
   if (group.empty()) group = state.solo_group_prefix + std::to_string(++state.solo_groups);
   properties.push_back({"group.id", group, "consumer group"});
   auto consumer =
-      std::make_unique<KafkaConsumer>(state.settings.poll_batch, state.settings.timeout_ms);
+      std::make_unique<KafkaConsumer>(state.settings.poll_batch, state.settings.timeout_ms, group,
+                                      state.delivered, state.offset_queries);
   if (Status started = consumer->start(properties, options.topics); !started) {
     return make_error(started.error());
   }

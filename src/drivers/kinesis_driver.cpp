@@ -33,6 +33,8 @@ constexpr int kMaxRecordsPerRequest = 500;
 constexpr auto kStreamStateTimeout = std::chrono::minutes(5);
 constexpr int kMaxStatePolls = 2000;
 constexpr auto kMaxBackoff = std::chrono::seconds(10);
+// AWS allows 5 GetRecords per second per shard; a consumer starts one at most this often.
+constexpr auto kGetRecordsInterval = milliseconds(200);
 // Emulators accept any credentials of the right shape; these make that shape.
 constexpr std::string_view kDummyKeyId = "DECEMULATEDKEYID";
 constexpr std::string_view kDummySecret = "dec-emulated-secret";
@@ -87,7 +89,8 @@ std::vector<ConfigKey> kinesis_config_keys() {
       {"read_limit", "records asked for in one GetRecords (Limit)", "1000",
        integer_check(1, 10000)},
       {"poll_interval_ms",
-       "wait before asking a shard again after an empty GetRecords (AWS allows 5 reads/s/shard)",
+       "wait before asking a shard again after an empty GetRecords; reads of one shard start at "
+       "least 200 ms apart in any case (AWS allows 5 reads/s/shard)",
        "50", integer_check(1, 60000)},
       {"timeout_ms", "longest one HTTP request may take, connecting included", "10000",
        integer_check(100, 600000)},
@@ -580,9 +583,11 @@ class KinesisProducer : public Producer {
 struct ShardCursor {
   std::string stream;
   std::string shard_id;
+  int shard_index = 0;  // position in the stream's ListShards order: the message's partition
   std::string iterator;
   std::string last_sequence;  // of the last record delivered, to resume an expired iterator
   Clock::time_point not_before{};
+  Clock::time_point last_read{};  // when the last GetRecords on this shard started
   int failures_in_a_row = 0;
   bool finished = false;  // a closed shard read to its end
 };
@@ -676,15 +681,65 @@ class KinesisConsumer : public Consumer {
     return size_t{0};
   }
 
+  // 0 when every shard of this consumer is read to its tip, which only a fresh read can show:
+  // records acknowledged after the last poll may be waiting. So each open shard is asked once
+  // more (Limit 1, within the rate limit; a record found is not delivered, and the iterator
+  // stays before it); an empty answer with MillisBehindLatest 0 proves the shard caught up.
+  // Anything else (records, a shard behind, an error, a shard backing off) is nullopt.
+  std::optional<uint64_t> backlog() override {
+    for (ShardCursor& cursor : cursors_) {
+      if (cursor.finished) continue;
+      if (cursor.failures_in_a_row > 0) return std::nullopt;
+      auto now = Clock::now();
+      auto allowed = cursor.last_read + kGetRecordsInterval;
+      if (allowed > now) state_->sleep(allowed - now);
+      ApiResult result = get_records(cursor, 1);
+      if (!result.ok()) return std::nullopt;
+      Json response = Json::parse(result.body, nullptr, false);
+      if (!response.is_object() || !response.contains("Records") ||
+          !response["Records"].is_array() || !response["Records"].empty() ||
+          millis_behind(response) != 0.0) {
+        return std::nullopt;
+      }
+      auto next = response.find("NextShardIterator");
+      if (next == response.end() || !next->is_string()) {
+        cursor.finished = true;
+      } else {
+        cursor.iterator = next->get<std::string>();
+      }
+    }
+    return 0;
+  }
+
  private:
+  // Starts one GetRecords on the shard, at least kGetRecordsInterval after the previous one
+  // (whatever it returned: a full answer, an empty one while behind, an error), so one consumer
+  // never exceeds AWS's per-shard read rate by itself.
+  ApiResult get_records(ShardCursor& cursor, int limit) {
+    cursor.last_read = Clock::now();
+    cursor.not_before = cursor.last_read + kGetRecordsInterval;
+    body_.assign("{\"ShardIterator\":");
+    body_.append(json_string(cursor.iterator));
+    body_.append(",\"Limit\":").append(std::to_string(limit)).append("}");
+    ++state_->stats.get_requests;
+    return client_->call("GetRecords", body_);
+  }
+
+  // Postpones the shard's next read to `time` unless the rate limit already puts it later.
+  static void not_before(ShardCursor& cursor, Clock::time_point time) {
+    cursor.not_before = std::max(cursor.not_before, time);
+  }
+
+  static std::optional<double> millis_behind(const Json& response) {
+    auto behind = response.find("MillisBehindLatest");
+    if (behind == response.end() || !behind->is_number()) return std::nullopt;
+    return behind->get<double>();
+  }
+
   Result<size_t> read_shard(ShardCursor& cursor,
                             const std::function<void(const ReceivedMessage&)>& on_message) {
     KinesisStats& stats = state_->stats;
-    body_.assign("{\"ShardIterator\":");
-    body_.append(json_string(cursor.iterator));
-    body_.append(",\"Limit\":").append(std::to_string(config_.read_limit)).append("}");
-    ++stats.get_requests;
-    ApiResult result = client_->call("GetRecords", body_);
+    ApiResult result = get_records(cursor, config_.read_limit);
     std::string context = "GetRecords on shard " + cursor.shard_id + " of stream " + cursor.stream;
     if (!result.ok()) {
       if (result.error_type == "ExpiredIteratorException") {
@@ -696,7 +751,7 @@ class KinesisConsumer : public Consumer {
       if (retryable(result) && cursor.failures_in_a_row < config_.max_retries) {
         if (throttling_error(result.error_type)) ++stats.get_throttled;
         if (result.transport_error()) ++stats.transport_errors;
-        cursor.not_before = Clock::now() + state_->backoff(cursor.failures_in_a_row++, random_);
+        not_before(cursor, Clock::now() + state_->backoff(cursor.failures_in_a_row++, random_));
         return size_t{0};
       }
       return make_error(context + ": " + result.describe());
@@ -721,7 +776,7 @@ class KinesisConsumer : public Consumer {
       if (sequence != record.end() && sequence->is_string()) {
         cursor.last_sequence = sequence->get<std::string>();
       }
-      on_message(ReceivedMessage{cursor.stream, key_text, data_});
+      on_message(ReceivedMessage{cursor.stream, key_text, data_, cursor.shard_index});
     }
     stats.records_received += records.size();
     auto next = response.find("NextShardIterator");
@@ -730,12 +785,11 @@ class KinesisConsumer : public Consumer {
     } else {
       cursor.iterator = next->get<std::string>();
     }
-    // An empty answer while the shard is behind (records further on) is worth asking again now.
-    bool behind = response.contains("MillisBehindLatest") &&
-                  response["MillisBehindLatest"].is_number() &&
-                  response["MillisBehindLatest"].get<double>() > 0;
-    cursor.not_before =
-        records.empty() && !behind ? Clock::now() + config_.poll_interval : Clock::time_point{};
+    // An answer with records, or an empty one while the shard is behind (records further on),
+    // is worth following up as soon as the rate limit allows; an empty one at the tip is not.
+    if (records.empty() && millis_behind(response).value_or(0) == 0) {
+      not_before(cursor, Clock::now() + config_.poll_interval);
+    }
     return records.size();
   }
 
@@ -1010,6 +1064,7 @@ Result<std::unique_ptr<Consumer>> KinesisDriver::make_consumer(const ConsumerOpt
       ShardCursor cursor;
       cursor.stream = topic;
       cursor.shard_id = (*shards)[i];
+      cursor.shard_index = static_cast<int>(i);
       auto iterator = shard_iterator(*state_, *client, cursor, random);
       if (!iterator.ok()) return make_error(iterator.error());
       cursor.iterator = std::move(*iterator);
