@@ -243,9 +243,10 @@ class ConsumerWorker {
   // Group 0 only: messages received per (topic index, partition).
   std::map<std::pair<size_t, int>, uint64_t> per_partition;
   std::optional<uint64_t> backlog;  // Consumer::backlog() once polling stopped
-  // The last topic seen and its index: consecutive messages mostly share their topic.
+  // The counter of the last (topic, partition) seen; std::map never moves its elements.
   std::string_view last_topic;
-  size_t last_topic_index = 0;
+  int last_partition = -1;
+  uint64_t* last_count = nullptr;
 };
 
 class Run {
@@ -552,12 +553,16 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
   // The batch keeps its capacity across polls: allocation-free in steady state.
   live_batch.push_back(latency);
   if (worker.group == 0) {
-    if (message.topic != worker.last_topic) {
+    // Consecutive messages mostly come from the same partition: one map lookup per change.
+    if (worker.last_count == nullptr || message.topic != worker.last_topic ||
+        message.partition != worker.last_partition) {
       const auto found = std::find(options_.topics.begin(), options_.topics.end(), message.topic);
-      worker.last_topic_index = static_cast<size_t>(found - options_.topics.begin());
+      const auto topic_index = static_cast<size_t>(found - options_.topics.begin());
       worker.last_topic = found == options_.topics.end() ? std::string_view() : *found;
+      worker.last_partition = message.partition;
+      worker.last_count = &worker.per_partition[{topic_index, message.partition}];
     }
-    ++worker.per_partition[{worker.last_topic_index, message.partition}];
+    ++*worker.last_count;
   }
   // Same rule as publish latency: only messages intended inside the window.
   if (schedule_.in_window(header.intended_ns)) {

@@ -89,6 +89,7 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
                           {"consumed_per_s", round_to(point.consumed_per_s, 1)},
                           {"p99_us", point.p99_us},
                           {"lost", point.lost},
+                          {"undelivered", point.undelivered},
                           {"duplicated", point.duplicated}});
     }
     json faults = json::array();

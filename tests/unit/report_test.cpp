@@ -438,6 +438,11 @@ TEST(Report, JsonCarriesWindowCensoringPartitionsClientAndWarnings) {
   e.delivery.undelivered = 3;
   e.delivery.redelivered = 9;
   e.partitions = {{"dec-topic", 0, 600}, {"dec-topic", 1, 390}};
+  load::TimePoint second;
+  second.t_s = 1;
+  second.lost = 2;
+  second.undelivered = 3;
+  e.timeline = {second};
   result.runs[0].client = {{"acks", "all"}, {"linger.ms", "5"}};
   result.warnings = {"workload.keys: 2 keys for 4 partitions: 2 partitions get no messages"};
 
@@ -462,6 +467,9 @@ TEST(Report, JsonCarriesWindowCensoringPartitionsClientAndWarnings) {
   EXPECT_EQ(doc["runs"][1]["latency_us"]["censored"], 0);
   EXPECT_EQ(run["delivery"]["undelivered"], 3);
   EXPECT_EQ(run["delivery"]["redelivered"], 9);
+  ASSERT_EQ(run["timeline"].size(), 1u);
+  EXPECT_EQ(run["timeline"][0]["lost"], 2);
+  EXPECT_EQ(run["timeline"][0]["undelivered"], 3);
   ASSERT_EQ(run["partitions"].size(), 2u);
   EXPECT_EQ(run["partitions"][1]["topic"], "dec-topic");
   EXPECT_EQ(run["partitions"][1]["partition"], 1);
