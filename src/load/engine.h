@@ -76,6 +76,11 @@ struct WindowAccounting {
   uint64_t received = 0;      // of the offered, received by consumer group 0
   uint64_t undelivered = 0;   // of the offered, acked but not received by group 0 in time
   uint64_t lost = 0;          // of the offered, acked and provably gone (group 0)
+  // Throughput counts every completion inside the window (the system's work rate there); these
+  // are the ones of messages intended during warm-up, a backlog the system caught up on. Large
+  // values mean the warm-up was too short for the system to reach its steady state.
+  uint64_t warmup_acked_in_window = 0;
+  uint64_t warmup_received_in_window = 0;  // group 0
   // False when the system did not sustain the offered rate: more than 1% of the offered
   // messages went out after the window or never (the sender was held back), or the acked
   // throughput in the window was below 95% of the offered rate. Always true at rate 0.
@@ -103,8 +108,8 @@ struct TimePoint {
 
 struct EngineResult {
   double measured_seconds = 0;
-  uint64_t produced_in_window = 0;  // acked messages intended inside the measured window
-  uint64_t consumed_in_window = 0;  // received messages intended inside the window (one group)
+  uint64_t produced_in_window = 0;  // acks that arrived inside the measured window
+  uint64_t consumed_in_window = 0;  // distinct messages received inside the window (group 0)
   uint64_t bytes_produced_in_window = 0;
   double produced_msgs_per_s = 0;
   double consumed_msgs_per_s = 0;

@@ -47,6 +47,8 @@ json window_json(const load::WindowAccounting& window) {
       {"received", window.received},
       {"undelivered", window.undelivered},
       {"lost", window.lost},
+      {"warmup_acked_in_window", window.warmup_acked_in_window},
+      {"warmup_received_in_window", window.warmup_received_in_window},
       // Without an offered rate there is nothing to sustain: null, not a vacuous "true".
       {"rate_sustained", window.offered_per_s > 0 ? json(window.rate_sustained) : json(nullptr)}};
 }
@@ -546,6 +548,30 @@ Result<std::string> comparison_table(const std::string& results_json) {
       add("rate sustained", 0, 0, [&](const json& r, const RunFacts& f) {
         if (!f.measured || !f.rate_offered) return no_figure();
         return text_cell(rate_sustained_text(r));
+      });
+    }
+    // Throughput is every completion inside the window; when a visible share of it was
+    // warm-up backlog, the system had not settled: say so next to the figure.
+    const auto warmup_share = [&](const json& r, const char* key, const char* per_s) {
+      const json& window = member(r, "window");
+      const double in_window =
+          number_of(member(r, "throughput"), per_s) * r.value("measured_s", 0.0);
+      const auto warmup = static_cast<double>(count_of(window, key));
+      return in_window > 0 && warmup > 0.01 * in_window ? warmup : 0.0;
+    };
+    const bool any_warmup_backlog = any_run([&](const json& r, const RunFacts& f) {
+      return f.measured && (warmup_share(r, "warmup_acked_in_window", "produced_msgs_per_s") > 0 ||
+                            warmup_share(r, "warmup_received_in_window", "consumed_msgs_per_s") > 0);
+    });
+    if (has_window && any_warmup_backlog) {
+      add("of which warm-up backlog", 0, 0, [&](const json& r, const RunFacts& f) {
+        if (!f.measured) return no_figure();
+        const double acked = warmup_share(r, "warmup_acked_in_window", "produced_msgs_per_s");
+        const double received =
+            warmup_share(r, "warmup_received_in_window", "consumed_msgs_per_s");
+        if (acked == 0 && received == 0) return text_cell("none");
+        return text_cell(count_text(static_cast<uint64_t>(acked)) + " acked / " +
+                         count_text(static_cast<uint64_t>(received)) + " received");
       });
     }
     // At max rate, latency is how long messages queue in the client, not a property of the

@@ -38,6 +38,8 @@ load::EngineResult merge_results(const std::vector<load::EngineResult>& results)
     w.received += r.window.received;
     w.undelivered += r.window.undelivered;
     w.lost += r.window.lost;
+    w.warmup_acked_in_window += r.window.warmup_acked_in_window;
+    w.warmup_received_in_window += r.window.warmup_received_in_window;
     w.rate_sustained = w.rate_sustained && r.window.rate_sustained;
     for (const auto& p : r.partitions) partitions[{p.topic, p.partition}] += p.received;
 

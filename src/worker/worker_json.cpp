@@ -331,6 +331,8 @@ json window_to_json(const load::WindowAccounting& w) {
           {"unsent", w.unsent},           {"max_send_lag_s", w.max_send_lag_s},
           {"acked", w.acked},             {"received", w.received},
           {"undelivered", w.undelivered}, {"lost", w.lost},
+          {"warmup_acked_in_window", w.warmup_acked_in_window},
+          {"warmup_received_in_window", w.warmup_received_in_window},
           {"rate_sustained", w.rate_sustained}};
 }
 
@@ -347,6 +349,8 @@ load::WindowAccounting window_from_json(const json& value, const std::string& pa
   r.read("received", w.received, true);
   r.read("undelivered", w.undelivered, true);
   r.read("lost", w.lost, true);
+  r.read("warmup_acked_in_window", w.warmup_acked_in_window, true);
+  r.read("warmup_received_in_window", w.warmup_received_in_window, true);
   r.read("rate_sustained", w.rate_sustained, true);
   return w;
 }

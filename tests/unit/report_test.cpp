@@ -603,6 +603,21 @@ TEST(Table, OfferedRateAndWhetherItWasSustained) {
   EXPECT_EQ(cell(table, "rate sustained", 1), "NO: acked 5.0% of the rate") << table;
 }
 
+// Throughput counts every completion in the window; a visible share of warm-up backlog in it
+// is pointed out, and a negligible one is not.
+TEST(Table, WarmupBacklogInTheWindowIsPointedOut) {
+  ExperimentResult result = sample(false);
+  for (auto& run : result.runs) run.engine.measured_seconds = 10;
+  result.runs[0].engine.window.warmup_received_in_window = 100;  // 0.5% of 20,000: noise
+  std::string table = table_of(result);
+  EXPECT_TRUE(cells_of(table, "of which warm-up backlog").empty()) << table;
+  result.runs[1].engine.window.warmup_received_in_window = 5000;  // half of its 10,000
+  table = table_of(result);
+  EXPECT_EQ(cells_of(table, "of which warm-up backlog"),
+            (std::vector<std::string>{"none", "0 acked / 5,000 received"}))
+      << table;
+}
+
 TEST(Table, DeliveryCheckTellsIncompleteFromFailed) {
   ExperimentResult result = sample(false);
   result.runs[0].engine.delivery.undelivered = 24176;

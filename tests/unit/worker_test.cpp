@@ -129,7 +129,7 @@ load::EngineResult sample_result(uint64_t base) {
   e.publish_latency.record_n(123456789, 3);
   e.delivery = {1001, 1000, 1, 999, 1, 7, 2, 9, 3, 4};
   e.timeline = {{1.0004, 100.5, 99.25, 1200, 0, 0, 0}, {2.0011, 101, 100, 1300, 5 + base, 8, 6}};
-  e.window = {1000 + base, 100.5, 990, 6, 4, 0.0123456789, 998, 997, 1, 0, false};
+  e.window = {1000 + base, 100.5, 990, 6, 4, 0.0123456789, 998, 997, 1, 0, 2, 3, false};
   e.censored_end_to_end = 11;
   e.censored_publish = 12;
   e.partitions = {{"t-0", 0, 500}, {"t-0", -1, 499 + base}};
@@ -166,6 +166,8 @@ void expect_same(const load::EngineResult& a, const load::EngineResult& b) {
   EXPECT_EQ(a.window.received, b.window.received);
   EXPECT_EQ(a.window.undelivered, b.window.undelivered);
   EXPECT_EQ(a.window.lost, b.window.lost);
+  EXPECT_EQ(a.window.warmup_acked_in_window, b.window.warmup_acked_in_window);
+  EXPECT_EQ(a.window.warmup_received_in_window, b.window.warmup_received_in_window);
   EXPECT_EQ(a.window.rate_sustained, b.window.rate_sustained);
   EXPECT_EQ(a.censored_end_to_end, b.censored_end_to_end);
   EXPECT_EQ(a.censored_publish, b.censored_publish);
@@ -292,8 +294,8 @@ TEST(WorkerMerge, CountsAddHistogramsMergeTimelinesAddBySecond) {
   b.timeline = {{0.998, 50, 40, 900, 3, 1, 4},
                 {2.0, 60, 55, 600, 1, 0, 1},
                 {3.01, 70, 65, 800, 0, 0, 0}};
-  a.window = {1000, 100, 900, 50, 50, 0.5, 990, 980, 5, 5, false};
-  b.window = {2000, 200, 2000, 0, 0, 0.1, 2000, 2000, 0, 0, true};
+  a.window = {1000, 100, 900, 50, 50, 0.5, 990, 980, 5, 5, 3, 2, false};
+  b.window = {2000, 200, 2000, 0, 0, 0.1, 2000, 2000, 0, 0, 4, 1, true};
   a.censored_end_to_end = 3;
   b.censored_end_to_end = 4;
   a.partitions = {{"t", 0, 10}, {"t", 1, 20}};
@@ -336,6 +338,8 @@ TEST(WorkerMerge, CountsAddHistogramsMergeTimelinesAddBySecond) {
   EXPECT_EQ(m.window.unsent, 50u);
   EXPECT_EQ(m.window.max_send_lag_s, 0.5);
   EXPECT_EQ(m.window.received, 2980u);
+  EXPECT_EQ(m.window.warmup_acked_in_window, 7u);
+  EXPECT_EQ(m.window.warmup_received_in_window, 3u);
   EXPECT_FALSE(m.window.rate_sustained) << "one worker fell behind: the run did";
   EXPECT_EQ(m.censored_end_to_end, 7u);
   ASSERT_EQ(m.partitions.size(), 3u);
