@@ -550,8 +550,9 @@ Result<std::string> comparison_table(const std::string& results_json) {
         return text_cell(rate_sustained_text(r));
       });
     }
-    // Throughput is every completion inside the window; when a visible share of it was
-    // warm-up backlog, the system had not settled: say so next to the figure.
+    // Throughput is every completion inside the window; when a visible share of it was of
+    // messages intended during warm-up (in flight when the window opened, or a backlog the
+    // system was still working off), say so next to the figure.
     const auto warmup_share = [&](const json& r, const char* key, const char* per_s) {
       const json& window = member(r, "window");
       const double in_window =
@@ -564,7 +565,7 @@ Result<std::string> comparison_table(const std::string& results_json) {
                             warmup_share(r, "warmup_received_in_window", "consumed_msgs_per_s") > 0);
     });
     if (has_window && any_warmup_backlog) {
-      add("of which warm-up backlog", 0, 0, [&](const json& r, const RunFacts& f) {
+      add("of which intended in warm-up", 0, 0, [&](const json& r, const RunFacts& f) {
         if (!f.measured) return no_figure();
         const double acked = warmup_share(r, "warmup_acked_in_window", "produced_msgs_per_s");
         const double received =

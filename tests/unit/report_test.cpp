@@ -610,10 +610,10 @@ TEST(Table, WarmupBacklogInTheWindowIsPointedOut) {
   for (auto& run : result.runs) run.engine.measured_seconds = 10;
   result.runs[0].engine.window.warmup_received_in_window = 100;  // 0.5% of 20,000: noise
   std::string table = table_of(result);
-  EXPECT_TRUE(cells_of(table, "of which warm-up backlog").empty()) << table;
+  EXPECT_TRUE(cells_of(table, "of which intended in warm-up").empty()) << table;
   result.runs[1].engine.window.warmup_received_in_window = 5000;  // half of its 10,000
   table = table_of(result);
-  EXPECT_EQ(cells_of(table, "of which warm-up backlog"),
+  EXPECT_EQ(cells_of(table, "of which intended in warm-up"),
             (std::vector<std::string>{"none", "0 acked / 5,000 received"}))
       << table;
 }
