@@ -4,9 +4,9 @@
 
 #include <cstdint>
 #include <functional>
-#include <unordered_map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace dec::load {

@@ -13,9 +13,9 @@
 #include <deque>
 #include <limits>
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "load/delivery.h"
@@ -197,13 +197,13 @@ class ProducerWorker {
   uint64_t send_errors = 0;
   uint64_t acked_in_window = 0;         // acked inside the window
   uint64_t warmup_acked_in_window = 0;  // of those, intended during warm-up
-  uint64_t window_acked = 0;     // intended in the window and acked at any time
+  uint64_t window_acked = 0;            // intended in the window and acked at any time
   // The sequences intended inside the window: [window_from, window_until).
   uint64_t window_from = 0;
   uint64_t window_until = 0;
-  uint64_t sent_on_time = 0;  // window messages sent before the window ended
-  uint64_t sent_late = 0;     // window messages sent after it (before the deadline)
-  int64_t max_lag_ns = 0;     // of window messages
+  uint64_t sent_on_time = 0;           // window messages sent before the window ended
+  uint64_t sent_late = 0;              // window messages sent after it (before the deadline)
+  int64_t max_lag_ns = 0;              // of window messages
   int64_t acks_observed_until_ns = 0;  // acks were collected until then (after the last flush)
   // The schedule's parameters, to recompute any message's intended time afterwards.
   double rate = 0;
@@ -347,8 +347,8 @@ void Run::produce(ProducerWorker& worker) {
   RateLimiter limiter(clock_, worker.rate, start, worker.phase);
   if (!limiter.unlimited()) {
     // Every slot of the window is owed, sent on time, late, or accounted as unsent.
-    worker.window_from =
-        std::min(quota, limiter.first_slot_at_or_after(SteadyTime{nanoseconds(schedule->measure_ns)}));
+    worker.window_from = std::min(
+        quota, limiter.first_slot_at_or_after(SteadyTime{nanoseconds(schedule->measure_ns)}));
     worker.window_until =
         std::min(quota, limiter.first_slot_at_or_after(SteadyTime{nanoseconds(schedule->end_ns)}));
   }
@@ -447,9 +447,9 @@ void Run::produce(ProducerWorker& worker) {
     worker.window_until = sequence;
   }
   worker.stopped_sending_ns.store(
-      schedule_ended ? std::max(schedule->end_ns, std::min(schedule->deadline_ns,
-                                                           to_steady_ns(clock_.now())))
-                     : to_steady_ns(clock_.now()));
+      schedule_ended
+          ? std::max(schedule->end_ns, std::min(schedule->deadline_ns, to_steady_ns(clock_.now())))
+          : to_steady_ns(clock_.now()));
   // On abort, skip the flush: it may wait on a broken system, and promptness matters more.
   if (!control_.aborted()) flush("at the end of the run");
   worker.acks_observed_until_ns = to_steady_ns(clock_.now());
@@ -619,12 +619,12 @@ bool Run::wait_until_ready() {
     if (clock_.now() >= limit) {
       int waiting = 0;
       for (const auto& consumer : consumers_) waiting += !consumer->ready.load();
-      control_.fail(driver_.name() + ": " + std::to_string(waiting) + " of " +
-                    std::to_string(consumers_.size()) + " consumers not ready after " +
-                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                       options_.ready_timeout)
-                                       .count()) +
-                    " s (no partition assignment: the consumer group join did not finish)");
+      control_.fail(
+          driver_.name() + ": " + std::to_string(waiting) + " of " +
+          std::to_string(consumers_.size()) + " consumers not ready after " +
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::seconds>(options_.ready_timeout).count()) +
+          " s (no partition assignment: the consumer group join did not finish)");
       return false;
     }
     clock_.sleep_until(clock_.now() + kMonitorStep);
@@ -726,8 +726,8 @@ EngineResult Run::execute() {
     const auto due_tick = [&](SteadyTime now) {
       const bool in_timeline = to_steady_ns(next_tick) <= schedule_.end_ns;
       const Phase phase = to_steady_ns(next_tick) <= schedule_.measure_ns ? Phase::kWarmup
-                          : in_timeline                                  ? Phase::kMeasuring
-                                                                         : Phase::kDraining;
+                          : in_timeline                                   ? Phase::kMeasuring
+                                                                          : Phase::kDraining;
       tick(phase, now, in_timeline);
       next_tick += std::chrono::seconds(1);
     };

@@ -99,9 +99,9 @@ struct TimePoint {
   double t_s = 0;  // seconds since the start of warm-up
   double produced_per_s = 0;
   double consumed_per_s = 0;
-  uint64_t p99_us = 0;      // end-to-end latency p99 of messages received this second
-  uint64_t lost = 0;  // acked messages *sent* this second that group 0 never received, proven
-                      // lost (DeliveryCounts::lost)
+  uint64_t p99_us = 0;  // end-to-end latency p99 of messages received this second
+  uint64_t lost = 0;    // acked messages *sent* this second that group 0 never received, proven
+                        // lost (DeliveryCounts::lost)
   uint64_t undelivered = 0;  // the same, not received by the deadline but not proven lost
   uint64_t duplicated = 0;   // second copies received this second (all groups)
 };

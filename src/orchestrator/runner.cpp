@@ -193,8 +193,8 @@ class ExperimentRun {
     run.config = system.config;
     // Every driver's client gets the experiment's common client settings on its own keys; what
     // was in force is recorded so that two clients can be compared side by side.
-    client_config_ = drivers::apply_client_settings(system.driver, spec_.workload.client,
-                                                    system.config);
+    client_config_ =
+        drivers::apply_client_settings(system.driver, spec_.workload.client, system.config);
     run.client = drivers::effective_client_settings(system.driver, client_config_);
     run.status = "failed";
 

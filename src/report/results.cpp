@@ -561,15 +561,15 @@ Result<std::string> comparison_table(const std::string& results_json) {
       return in_window > 0 && warmup > 0.01 * in_window ? warmup : 0.0;
     };
     const bool any_warmup_backlog = any_run([&](const json& r, const RunFacts& f) {
-      return f.measured && (warmup_share(r, "warmup_acked_in_window", "produced_msgs_per_s") > 0 ||
-                            warmup_share(r, "warmup_received_in_window", "consumed_msgs_per_s") > 0);
+      return f.measured &&
+             (warmup_share(r, "warmup_acked_in_window", "produced_msgs_per_s") > 0 ||
+              warmup_share(r, "warmup_received_in_window", "consumed_msgs_per_s") > 0);
     });
     if (has_window && any_warmup_backlog) {
       add("of which intended in warm-up", 0, 0, [&](const json& r, const RunFacts& f) {
         if (!f.measured) return no_figure();
         const double acked = warmup_share(r, "warmup_acked_in_window", "produced_msgs_per_s");
-        const double received =
-            warmup_share(r, "warmup_received_in_window", "consumed_msgs_per_s");
+        const double received = warmup_share(r, "warmup_received_in_window", "consumed_msgs_per_s");
         if (acked == 0 && received == 0) return text_cell("none");
         return text_cell(count_text(static_cast<uint64_t>(acked)) + " acked / " +
                          count_text(static_cast<uint64_t>(received)) + " received");

@@ -115,11 +115,10 @@ class Agent {
       status.error = error_;
       // Elapsed as of this answer, not as of the last tick (up to a second old): whoever
       // schedules faults anchors on it, to within the request's round trip.
-      if (progress_.started && (progress_.phase == load::Phase::kWarmup ||
-                                progress_.phase == load::Phase::kMeasuring)) {
+      if (progress_.started &&
+          (progress_.phase == load::Phase::kWarmup || progress_.phase == load::Phase::kMeasuring)) {
         status.progress.elapsed_s +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - progress_at_)
-                .count();
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - progress_at_).count();
       }
     }
     send_body(res, 200, worker_status_to_json(status));

@@ -326,11 +326,16 @@ load::TimePoint time_point_from_json(const json& value, const std::string& path)
 }
 
 json window_to_json(const load::WindowAccounting& w) {
-  return {{"offered", w.offered},         {"offered_per_s", w.offered_per_s},
-          {"sent_on_time", w.sent_on_time}, {"sent_late", w.sent_late},
-          {"unsent", w.unsent},           {"max_send_lag_s", w.max_send_lag_s},
-          {"acked", w.acked},             {"received", w.received},
-          {"undelivered", w.undelivered}, {"lost", w.lost},
+  return {{"offered", w.offered},
+          {"offered_per_s", w.offered_per_s},
+          {"sent_on_time", w.sent_on_time},
+          {"sent_late", w.sent_late},
+          {"unsent", w.unsent},
+          {"max_send_lag_s", w.max_send_lag_s},
+          {"acked", w.acked},
+          {"received", w.received},
+          {"undelivered", w.undelivered},
+          {"lost", w.lost},
           {"warmup_acked_in_window", w.warmup_acked_in_window},
           {"warmup_received_in_window", w.warmup_received_in_window},
           {"rate_sustained", w.rate_sustained}};
@@ -360,7 +365,8 @@ json engine_result_to_json(const load::EngineResult& e) {
   for (const auto& point : e.timeline) timeline.push_back(time_point_to_json(point));
   json partitions = json::array();
   for (const auto& p : e.partitions) {
-    partitions.push_back({{"topic", p.topic}, {"partition", p.partition}, {"received", p.received}});
+    partitions.push_back(
+        {{"topic", p.topic}, {"partition", p.partition}, {"received", p.received}});
   }
   return {{"measured_seconds", e.measured_seconds},
           {"produced_in_window", e.produced_in_window},

@@ -745,8 +745,7 @@ TEST(EngineTest, TheStartWaitsForConsumersToBeReady) {
 TEST(EngineTest, UndeliveredAtTheDeadlineIsNotLoss) {
   // A slow consumer (about 100 msg/s) behind a 1000 msg/s schedule: at the deadline the system
   // still holds most messages. They are undelivered, not lost, and censored in latency.
-  testing::MemoryDriver slow_consumer(
-      {.max_poll_batch = 1, .poll_delay = milliseconds(10)});
+  testing::MemoryDriver slow_consumer({.max_poll_batch = 1, .poll_delay = milliseconds(10)});
   EngineOptions options;
   options.producers = 1;
   options.consumers = 1;
