@@ -226,44 +226,10 @@ void print_spec_warnings(const core::ParseResult& parsed) {
   }
 }
 
-// Why --fail-on-target-miss fails: one line per run that missed a target of the spec or failed
-// its delivery check (the same failures the table shows as MISSED and FAILED). Empty: none.
-std::vector<std::string> missed_targets(const std::string& results_json) {
-  std::vector<std::string> missed;
-  const auto doc = nlohmann::json::parse(results_json, nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_object() || !doc.contains("runs") || !doc["runs"].is_array()) {
-    return {"results are not readable"};
-  }
-  auto count = [](const nlohmann::json& object, const char* key) -> uint64_t {
-    return object.is_object() && object.contains(key) && object[key].is_number_unsigned()
-               ? object[key].get<uint64_t>()
-               : 0;
-  };
-  for (const auto& run : doc["runs"]) {
-    const std::string system = run.value("system", "?");
-    const nlohmann::json targets = run.value("targets", nlohmann::json::object());
-    auto missed_target = [&](const char* key) {
-      return targets.is_object() && targets.contains(key) && targets[key] == false;
-    };
-    if (missed_target("p99_latency_met")) missed.push_back(system + ": p99 latency target missed");
-    if (missed_target("min_throughput_met"))
-      missed.push_back(system + ": throughput target missed");
-    const nlohmann::json delivery = run.value("delivery", nlohmann::json::object());
-    std::string failures;
-    for (const char* failure : {"lost", "duplicated", "reordered", "corrupt", "send_errors"}) {
-      if (uint64_t n = count(delivery, failure); n > 0) {
-        failures += (failures.empty() ? "" : ", ") + std::to_string(n) + " " + failure;
-      }
-    }
-    if (!failures.empty()) missed.push_back(system + ": delivery check failed (" + failures + ")");
-  }
-  return missed;
-}
-
 // With --fail-on-target-miss: says what was missed on stderr and returns kTargetMissed, else kOk.
 int target_miss_status(const Args& args, const std::string& results_json) {
   if (!args.has("fail-on-target-miss")) return kOk;
-  const auto missed = missed_targets(results_json);
+  const auto missed = report::missed_targets(results_json);
   for (const auto& line : missed) std::fprintf(stderr, "dec: %s\n", line.c_str());
   return missed.empty() ? kOk : kTargetMissed;
 }

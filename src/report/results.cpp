@@ -1,6 +1,7 @@
 #include "report/results.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -309,6 +310,11 @@ std::string align_left(const std::string& text, size_t width) {
   return used >= width ? text : text + std::string(width - used, ' ');
 }
 
+// Counts in a run's "delivery" that fail its delivery check (undelivered is incomplete, not
+// failed; redelivered is at-least-once working as designed).
+constexpr std::array<const char*, 5> kDeliveryFailures = {"lost", "duplicated", "reordered",
+                                                          "corrupt", "send_errors"};
+
 // What the table needs to know about a run before it shows any figure of it.
 struct RunFacts {
   bool succeeded = false;
@@ -329,7 +335,7 @@ RunFacts facts_of(const json& run, bool produce_only) {
                                        count_of(member(run, "publish_latency_us"), "count") > 0);
   facts.delivery_checked = !produce_only;
   const json& delivery = member(run, "delivery");
-  for (const char* failure : {"lost", "duplicated", "reordered", "corrupt", "send_errors"}) {
+  for (const char* failure : kDeliveryFailures) {
     facts.delivery_failed = facts.delivery_failed || count_of(delivery, failure) > 0;
   }
   const json& window = member(run, "window");
@@ -806,6 +812,32 @@ Result<std::string> comparison_table(const std::string& results_json) {
     }
   }
   return out.str();
+}
+
+std::vector<std::string> missed_targets(const std::string& results_json) {
+  std::vector<std::string> missed;
+  const json doc = json::parse(results_json, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("runs") || !doc["runs"].is_array()) {
+    return {"results are not readable"};
+  }
+  for (const auto& run : doc["runs"]) {
+    const std::string system = run.value("system", "?");
+    const json& targets = member(run, "targets");
+    const auto missed_target = [&](const char* key) { return member(targets, key) == json(false); };
+    if (missed_target("p99_latency_met")) missed.push_back(system + ": p99 latency target missed");
+    if (missed_target("min_throughput_met")) {
+      missed.push_back(system + ": throughput target missed");
+    }
+    const json& delivery = member(run, "delivery");
+    std::string failures;
+    for (const char* failure : kDeliveryFailures) {
+      if (uint64_t n = count_of(delivery, failure); n > 0) {
+        failures += (failures.empty() ? "" : ", ") + std::to_string(n) + " " + failure;
+      }
+    }
+    if (!failures.empty()) missed.push_back(system + ": delivery check failed (" + failures + ")");
+  }
+  return missed;
 }
 
 }  // namespace dec::report

@@ -46,5 +46,8 @@ struct ExperimentResult {
 std::string to_json(const ExperimentResult& result, bool pretty = true);
 // Side-by-side table from the JSON produced by to_json; error if the JSON is not a result.
 Result<std::string> comparison_table(const std::string& results_json);
+// Why `--fail-on-target-miss` fails: one line per run that missed a target of the spec or failed
+// its delivery check (what the table shows as MISSED and FAILED). Empty: nothing was missed.
+std::vector<std::string> missed_targets(const std::string& results_json);
 
 }  // namespace dec::report
