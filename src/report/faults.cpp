@@ -123,6 +123,7 @@ std::vector<FaultImpact> analyze_faults(const std::vector<load::TimePoint>& time
                                        : points[p].consumed_per_s;
       any_point = true;
       fault.lost += points[p].lost;
+      fault.undelivered += points[p].undelivered;
       fault.duplicated += points[p].duplicated;
     }
     // Throughput that never fell below the recovery threshold needed no recovering, even when

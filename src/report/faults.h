@@ -55,6 +55,7 @@ struct FaultImpact {
   double dip_pct = 0;
   std::optional<double> recovery_s;  // nullopt = not recovered before the next fault or the end
   uint64_t lost = 0;                 // summed over the fault's points
+  uint64_t undelivered = 0;          // the same, not received by the deadline but not proven lost
   uint64_t duplicated = 0;
   std::optional<size_t> ends_fault;  // resume/reconnect: index of the pause/disconnect it ended
 };

@@ -71,6 +71,7 @@ json fault_json(const FaultImpact& fault) {
   out["dip_pct"] = round_to(fault.dip_pct, 1);
   out["recovery_s"] = fault.recovery_s ? json(round_to(*fault.recovery_s, 2)) : json(nullptr);
   out["lost"] = fault.lost;
+  out["undelivered"] = fault.undelivered;
   out["duplicated"] = fault.duplicated;
   return out;
 }
@@ -251,6 +252,9 @@ std::string fault_figures(const json& fault) {
     text += "not recovered";
   }
   text += ", lost " + with_commas(static_cast<double>(fault.value("lost", uint64_t{0})));
+  if (uint64_t undelivered = fault.value("undelivered", uint64_t{0}); undelivered > 0) {
+    text += ", undelivered " + with_commas(static_cast<double>(undelivered));
+  }
   if (uint64_t duplicated = fault.value("duplicated", uint64_t{0}); duplicated > 0) {
     text += ", dup " + with_commas(static_cast<double>(duplicated));
   }

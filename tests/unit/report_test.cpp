@@ -107,6 +107,7 @@ TEST(FaultAnalysis, DipAndRecovery) {
   timeline[11].lost = 20;
   timeline[12].duplicated = 3;
   timeline[14].lost = 7;  // after recovery: not this fault's
+  timeline[11].undelivered = 4;
   const auto faults = analyze_faults(timeline, {applied_fault("kill", 10)});
   ASSERT_EQ(faults.size(), 1u);
   const FaultImpact& kill = faults[0];
@@ -117,6 +118,7 @@ TEST(FaultAnalysis, DipAndRecovery) {
   ASSERT_TRUE(kill.recovery_s.has_value());
   EXPECT_NEAR(*kill.recovery_s, 12 - 10.01, 1e-9);
   EXPECT_EQ(kill.lost, 70u);
+  EXPECT_EQ(kill.undelivered, 4u);
   EXPECT_EQ(kill.duplicated, 3u);
   EXPECT_EQ(kill.action, "kill");  // what the caller filled is kept
   EXPECT_FALSE(kill.ends_fault.has_value());
@@ -283,6 +285,7 @@ ExperimentResult with_faults() {
   result.runs[0].engine.timeline = timeline_of(
       {1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 100, 150, 950, 1000, 1000});
   result.runs[0].engine.timeline[10].lost = 120;
+  result.runs[0].engine.timeline[11].undelivered = 30;
   result.runs[0].faults =
       analyze_faults(result.runs[0].engine.timeline, {applied_fault("kill", 10)});
   FaultImpact failed = applied_fault("kill", 10);
@@ -306,6 +309,7 @@ TEST(Report, FaultsInJson) {
   EXPECT_DOUBLE_EQ(applied[0]["dip_pct"].get<double>(), 90);
   EXPECT_DOUBLE_EQ(applied[0]["recovery_s"].get<double>(), 1.99);
   EXPECT_EQ(applied[0]["lost"], 120);
+  EXPECT_EQ(applied[0]["undelivered"], 30);
   EXPECT_EQ(applied[0]["duplicated"], 0);
   EXPECT_FALSE(applied[0].contains("bandwidth"));
 
@@ -329,7 +333,8 @@ TEST(Report, TableHasARowPerFault) {
   auto table = comparison_table(to_json(with_faults()));
   ASSERT_TRUE(table.ok()) << table.error();
   EXPECT_NE(table->find("fault 1 kill node 0 @10s"), std::string::npos) << *table;
-  EXPECT_NE(table->find("dip 90%, recovered 2.0 s, lost 120"), std::string::npos) << *table;
+  EXPECT_NE(table->find("dip 90%, recovered 2.0 s, lost 120, undelivered 30"), std::string::npos)
+      << *table;
   EXPECT_NE(table->find("NOT APPLIED (below)"), std::string::npos) << *table;
   EXPECT_NE(table->find("Faults not applied:\n  slow: fault 1 (kill node 0 @10s): provider "
                         "endpoints cannot inject kill faults"),
