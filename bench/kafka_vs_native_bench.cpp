@@ -12,6 +12,9 @@
 //
 //   kafka_vs_native_bench [--messages N] [--size B] [--rounds R] [--brokers K] [--partitions P]
 //                         [--linger-ms L] [--acks A] [--property KEY=VALUE]... [--driver-only]
+//                         [--bootstrap HOST:PORT[,...]]
+// --bootstrap measures against a running Kafka cluster (bench/kafka_vs_perf_test.sh starts a real
+// Apache Kafka broker for it) instead of the mock cluster.
 // --driver-only adds a third run per round: the driver's producer without the engine.
 // Output (last line, for scripts): dec_over_native=<median ratio>
 #include <librdkafka/rdkafka.h>
@@ -46,6 +49,7 @@ struct Options {
   // librdkafka properties given to both sides (dec passes its config keys through unchanged).
   std::map<std::string, std::string> properties{{"acks", "all"}, {"linger.ms", "5"}};
   bool driver_only = false;  // also time the driver without the engine
+  std::string bootstrap;     // a real cluster; empty = start a mock cluster
 };
 
 bool parse_options(int argc, char** argv, Options& options) {
@@ -71,6 +75,8 @@ bool parse_options(int argc, char** argv, Options& options) {
       options.properties["linger.ms"] = value;
     } else if (flag == "--acks") {
       options.properties["acks"] = value;
+    } else if (flag == "--bootstrap") {
+      options.bootstrap = value;
     } else if (flag == "--property" && value.find('=') != std::string::npos) {
       options.properties[value.substr(0, value.find('='))] = value.substr(value.find('=') + 1);
     } else {
@@ -235,22 +241,29 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  auto cluster = dec::drivers::KafkaMockCluster::start(options.brokers);
-  if (!cluster.ok()) {
-    std::fprintf(stderr, "%s\n", cluster.error().c_str());
-    return 1;
+  dec::Result<std::unique_ptr<dec::drivers::KafkaMockCluster>> cluster =
+      dec::make_error("not started");
+  std::string bootstrap_servers = options.bootstrap;
+  dec::core::Settings endpoint_properties;
+  if (bootstrap_servers.empty()) {
+    cluster = dec::drivers::KafkaMockCluster::start(options.brokers);
+    if (!cluster.ok()) {
+      std::fprintf(stderr, "%s\n", cluster.error().c_str());
+      return 1;
+    }
+    bootstrap_servers = (*cluster)->addresses().bootstrap_servers;
+    endpoint_properties = {{"emulated", "true"},
+                           {"kafka_mock_control", (*cluster)->addresses().control}};
   }
-  const dec::drivers::KafkaMockAddresses& addresses = (*cluster)->addresses();
   std::vector<std::string> servers;
-  for (size_t start = 0; start <= addresses.bootstrap_servers.size();) {
-    size_t comma = addresses.bootstrap_servers.find(',', start);
-    if (comma == std::string::npos) comma = addresses.bootstrap_servers.size();
-    servers.push_back(addresses.bootstrap_servers.substr(start, comma - start));
+  for (size_t start = 0; start <= bootstrap_servers.size();) {
+    size_t comma = bootstrap_servers.find(',', start);
+    if (comma == std::string::npos) comma = bootstrap_servers.size();
+    servers.push_back(bootstrap_servers.substr(start, comma - start));
     start = comma + 1;
   }
   dec::drivers::KafkaDriver driver;
-  dec::drivers::Endpoint endpoint{
-      servers, {{"emulated", "true"}, {"kafka_mock_control", addresses.control}}};
+  dec::drivers::Endpoint endpoint{servers, endpoint_properties};
   if (dec::Status connected = driver.connect(
           endpoint, dec::core::Settings(options.properties.begin(), options.properties.end()));
       !connected.ok()) {
@@ -259,9 +272,12 @@ int main(int argc, char** argv) {
   }
   std::string shared;
   for (const auto& [key, value] : options.properties) shared += " " + key + "=" + value;
-  std::printf("librdkafka %s mock cluster, %d brokers, %d partitions, %llu messages of %llu B,%s\n",
-              rd_kafka_version_str(), options.brokers, options.partitions,
-              static_cast<unsigned long long>(options.messages),
+  std::printf("librdkafka %s, %s, %d partitions, %llu messages of %llu B,%s\n",
+              rd_kafka_version_str(),
+              options.bootstrap.empty()
+                  ? ("mock cluster of " + std::to_string(options.brokers) + " brokers").c_str()
+                  : ("cluster at " + options.bootstrap).c_str(),
+              options.partitions, static_cast<unsigned long long>(options.messages),
               static_cast<unsigned long long>(options.size), shared.c_str());
   std::vector<double> native_rates;
   std::vector<double> dec_rates;
@@ -289,8 +305,7 @@ int main(int argc, char** argv) {
     double native = -1;
     double through_dec = -1;
     auto run_native_once = [&] {
-      native =
-          on_thread([&] { return run_native(options, addresses.bootstrap_servers, native_topic); });
+      native = on_thread([&] { return run_native(options, bootstrap_servers, native_topic); });
       if (native >= 0) std::printf("round %d native %10.0f msg/s\n", round, native);
     };
     auto run_dec_once = [&] {
