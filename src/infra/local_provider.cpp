@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iomanip>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -31,12 +33,26 @@ constexpr int kSubnets = 512;
 constexpr const char* kSubnetLock = "/run/lock/dec-subnets.lock";
 constexpr const char* kBenchmarkBlock = "198.18.0.0/15";
 
+uint64_t fnv1a(const std::string& text) {
+  uint64_t hash = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
 struct LaunchInput {
   std::string listen_host;
   int port = 0;
+  int control_port = 0;  // a second port, for services that have one (Kafka's controller)
   std::string dir;
   Settings server;  // deploy.server
   int nodes = 1;
+  int node = 0;                          // this node's index
+  std::vector<std::string> node_hosts;   // every node's listen address, by node index
+  std::optional<uint64_t> memory_bytes;  // the host's memory limit, if any
+  std::string cluster_seed;              // stable per run: what a cluster id is derived from
   const ProviderContext* context = nullptr;
 };
 
@@ -54,6 +70,13 @@ struct LocalService {
   // When set, the service is ready once this file (in its data dir) exists, and the file holds
   // its comma-separated addresses; otherwise it is ready when its port accepts connections.
   std::string ready_file;
+  int default_control_port = 0;  // a second port inside a host of its own; 0 = none
+  // Nodes > 1 need a host each (they address one another at fixed ports on their own IPs).
+  bool nodes_need_hosts = false;
+  std::chrono::seconds start_timeout = kStartTimeout;
+  // The label of what actually runs (e.g. with the version installed), when it can be probed;
+  // empty result = `label`.
+  std::function<std::string(const ProviderContext&)> probe_label;
 };
 
 Result<std::vector<std::string>> redis_command(const LaunchInput& in) {
@@ -77,6 +100,141 @@ Result<std::vector<std::string>> kafka_mock_command(const LaunchInput& in) {
       std::to_string(in.nodes), "--bootstrap-file", in.dir + "/bootstrap"};
 }
 
+std::string kafka_lib_dir(const ProviderContext& context) {
+  return context.tools_dir + "/kafka/lib";
+}
+
+Status kafka_installed(const ProviderContext& context) {
+  if (context.env->path_exists(kafka_lib_dir(context))) return Status::Ok();
+  return make_error("Apache Kafka is not installed (tools/kafka/lib missing): run scripts/setup");
+}
+
+// The broker's version, from its jar's name (kafka_2.13-4.1.1.jar): what the results name.
+std::string apache_kafka_label(const ProviderContext& context) {
+  const std::string prefix = "kafka_2.13-";
+  const std::string suffix = ".jar";
+  for (const auto& name : context.env->list_dir(kafka_lib_dir(context))) {
+    if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    std::string version = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (version.find_first_not_of("0123456789.") != std::string::npos) continue;  // -test etc.
+    return "Apache Kafka " + version + " (KRaft)";
+  }
+  return "";
+}
+
+// A KRaft cluster id: 16 bytes as 22 characters of unpadded base64url. Derived from the run so
+// every node of a cluster (each formatted on its own) agrees on it without talking.
+std::string kafka_cluster_id(const std::string& seed) {
+  uint64_t halves[2] = {fnv1a(seed + "|cluster-id|0"), fnv1a(seed + "|cluster-id|1")};
+  unsigned char bytes[16];
+  for (int i = 0; i < 16; ++i)
+    bytes[i] = static_cast<unsigned char>(halves[i / 8] >> (8 * (i % 8)));
+  const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  int bits = 0;
+  uint32_t buffer = 0;
+  for (unsigned char byte : bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += alphabet[(buffer >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += alphabet[(buffer << (6 - bits)) & 63];
+  return out;  // 128 bits = 21 full characters + 2 bits
+}
+
+// JVM heap: half of the host's memory (the rest is page cache and the JVM's own memory, and a
+// heap as large as the cgroup gets the broker OOM-killed), at least 256 MiB; 512 MiB unlimited.
+uint64_t kafka_heap_mib(const std::optional<uint64_t>& memory_bytes) {
+  if (!memory_bytes) return 512;
+  return std::max<uint64_t>(256, (*memory_bytes >> 20) / 2);
+}
+
+// Apache Kafka in KRaft mode: every node is a combined broker + controller, and the controllers
+// form a static quorum. Each node formats its own log dir and then starts the broker; both steps
+// run under one shell that execs the broker, so the recorded pid is the broker's JVM.
+Result<std::vector<std::string>> apache_kafka_command(const LaunchInput& in) {
+  const ProviderContext& context = *in.context;
+  if (Status s = kafka_installed(context); !s) return make_error(s.error());
+  const int replicas = std::min(3, in.nodes);
+  const int isr = std::min(2, in.nodes);
+  std::string voters;
+  for (size_t i = 0; i < in.node_hosts.size(); ++i) {
+    voters += (i ? "," : "") + std::to_string(i + 1) + "@" + in.node_hosts[i] + ":" +
+              std::to_string(in.control_port);
+  }
+  const std::string broker = in.listen_host + ":" + std::to_string(in.port);
+  const std::string controller = in.listen_host + ":" + std::to_string(in.control_port);
+  std::map<std::string, std::string> properties = {
+      {"process.roles", "broker,controller"},
+      {"node.id", std::to_string(in.node + 1)},
+      {"controller.quorum.voters", voters},
+      {"listeners", "PLAINTEXT://" + broker + ",CONTROLLER://" + controller},
+      {"advertised.listeners", "PLAINTEXT://" + broker},
+      {"controller.listener.names", "CONTROLLER"},
+      {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"},
+      {"inter.broker.listener.name", "PLAINTEXT"},
+      {"log.dirs", in.dir + "/data"},
+      {"offsets.topic.replication.factor", std::to_string(replicas)},
+      {"transaction.state.log.replication.factor", std::to_string(replicas)},
+      {"transaction.state.log.min.isr", std::to_string(isr)},
+      {"share.coordinator.state.topic.replication.factor", std::to_string(replicas)},
+      {"share.coordinator.state.topic.min.isr", std::to_string(isr)},
+      // dec waits for its consumers' assignments itself; the default 3 s only delays them.
+      {"group.initial.rebalance.delay.ms", "0"},
+  };
+  for (const auto& [key, value] : in.server) {
+    if (key.find_first_of("\n\r=:") != std::string::npos ||
+        value.find_first_of("\n\r") != std::string::npos) {
+      return make_error("deploy.server." + key +
+                        ": a Kafka server setting is one line key=value; remove the line break");
+    }
+    properties[key] = value;  // deploy.server wins over dec's defaults
+  }
+  std::string server_properties = "# Written by dec for this node; deploy.server adds keys.\n";
+  for (const auto& [key, value] : properties) server_properties += key + "=" + value + "\n";
+  // Warnings and errors only: the process's output is the service log.
+  const std::string log4j =
+      "status = error\n"
+      "appender.console.type = Console\n"
+      "appender.console.name = STDOUT\n"
+      "appender.console.layout.type = PatternLayout\n"
+      "appender.console.layout.pattern = [%d] %p %m (%c)%n\n"
+      "rootLogger.level = WARN\n"
+      "rootLogger.appenderRef.stdout.ref = STDOUT\n";
+  const std::string properties_path = in.dir + "/server.properties";
+  const std::string log4j_path = in.dir + "/log4j2.properties";
+  if (Status s = context.env->write_file_atomic(properties_path, server_properties); !s) {
+    return make_error(s.error());
+  }
+  if (Status s = context.env->write_file_atomic(log4j_path, log4j); !s) {
+    return make_error(s.error());
+  }
+
+  // Paths travel as positional parameters, never spliced into the script: no quoting to get
+  // wrong. --ignore-formatted: a node re-created over its old data dir keeps its data.
+  const char* script =
+      "java -Xmx\"$5\" -cp \"$1\" -Dlog4j2.configurationFile=\"$2\" kafka.tools.StorageTool "
+      "format --ignore-formatted -t \"$3\" -c \"$4\" && "
+      "exec java -Xmx\"$5\" -Xms\"$5\" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "
+      "-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent "
+      "-Djava.awt.headless=true -cp \"$1\" -Dlog4j2.configurationFile=\"$2\" kafka.Kafka \"$4\"";
+  return std::vector<std::string>{"/bin/sh",
+                                  "-c",
+                                  script,
+                                  "kafka-node",
+                                  kafka_lib_dir(context) + "/*",
+                                  log4j_path,
+                                  kafka_cluster_id(in.cluster_seed),
+                                  properties_path,
+                                  std::to_string(kafka_heap_mib(in.memory_bytes)) + "m"};
+}
+
 Result<std::vector<std::string>> kinesalite_command(const LaunchInput& in) {
   std::string module = in.context->tools_dir + "/node_modules/kinesalite/index.js";
   if (!in.context->env->path_exists(module)) {
@@ -97,35 +255,68 @@ Result<std::vector<std::string>> kinesalite_command(const LaunchInput& in) {
                                   in.listen_host};
 }
 
-const LocalService* local_service(const std::string& driver) {
-  static const std::map<std::string, LocalService> services = {
-      {"redis",
-       {"redis-server", false, "redis-server", false, true, true, 6379, {}, redis_command, ""}},
-      {"kafka",
-       {"kafka-mock",
-        true,
-        "librdkafka mock cluster",
-        true,
-        false,
-        false,
-        0,
-        {"none"},
-        kafka_mock_command,
-        "bootstrap"}},
-      {"kinesis",
-       {"kinesalite",
-        true,
-        "kinesalite",
-        false,
-        false,
-        true,
-        4567,
-        {"shard_limit"},
-        kinesalite_command,
-        ""}},
-  };
-  auto it = services.find(driver);
+// Keyed by driver, or by driver + variant where a system has several (kafka-mock).
+const LocalService* local_service(const std::string& key) {
+  // Built field by field: a designated initializer would have to name every field.
+  static const std::map<std::string, LocalService> services = [] {
+    std::map<std::string, LocalService> all;
+    LocalService& redis = all["redis"];
+    redis.program = "redis-server";
+    redis.label = "redis-server";
+    redis.sharded_nodes = true;
+    redis.default_port = 6379;
+    redis.command = redis_command;
+
+    LocalService& kafka = all["kafka"];
+    kafka.program = "java";
+    kafka.label = "Apache Kafka (KRaft)";
+    kafka.sharded_nodes = true;
+    kafka.default_port = 9092;
+    kafka.default_control_port = 9093;
+    kafka.nodes_need_hosts = true;
+    kafka.command = apache_kafka_command;
+    // Several JVMs starting at once on a small machine take far longer than 20 s.
+    kafka.start_timeout = std::chrono::seconds(90);
+    kafka.probe_label = apache_kafka_label;
+
+    LocalService& mock = all["kafka-mock"];
+    mock.program = "kafka-mock";
+    mock.emulated = true;
+    mock.label = "librdkafka mock cluster";
+    mock.nodes_in_one_process = true;
+    mock.own_network = false;
+    mock.server_keys = {"none"};
+    mock.command = kafka_mock_command;
+    mock.ready_file = "bootstrap";
+
+    LocalService& kinesis = all["kinesis"];
+    kinesis.program = "kinesalite";
+    kinesis.emulated = true;
+    kinesis.label = "kinesalite";
+    kinesis.default_port = 4567;
+    kinesis.server_keys = {"shard_limit"};
+    kinesis.command = kinesalite_command;
+    return all;
+  }();
+  auto it = services.find(key);
   return it == services.end() ? nullptr : &it->second;
+}
+
+// Which local service runs a system: its driver, and for Kafka deploy.settings.kafka.
+Result<std::string> local_service_key(const core::System& system) {
+  auto variant = system.deploy.settings.find("kafka");
+  if (system.driver != "kafka") {
+    if (variant != system.deploy.settings.end()) {
+      return make_error("deploy.settings.kafka: only for driver: kafka; remove it");
+    }
+    return system.driver;
+  }
+  const std::string mode = variant == system.deploy.settings.end() ? "apache" : variant->second;
+  if (mode == "apache") return std::string("kafka");
+  if (mode == "mock") return std::string("kafka-mock");
+  return make_error("deploy.settings.kafka: \"" + mode +
+                    "\" is not one of apache (a real Apache Kafka cluster, the default), mock "
+                    "(librdkafka's mock cluster)");
 }
 
 std::string tail_of_file(Env& env, const std::string& path, size_t max_bytes = 600) {
@@ -148,15 +339,6 @@ std::string slug(const std::string& address) {
     if (c == '/' || c == ' ') c = '_';
   }
   return out;
-}
-
-uint64_t fnv1a(const std::string& text) {
-  uint64_t hash = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ULL;
-  }
-  return hash;
 }
 
 std::string hex(uint64_t value, int digits) {
@@ -253,7 +435,9 @@ std::string LocalProvider::link_alias(const std::string& run_id, const std::stri
 
 Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& system,
                                                            const DeployRequest& request) {
-  const LocalService* service = local_service(system.driver);
+  auto service_key = local_service_key(system);
+  if (!service_key) return make_error(service_key.error());
+  const LocalService* service = local_service(*service_key);
   if (service == nullptr) {
     return make_error("driver \"" + system.driver +
                       "\" has no local deployment yet; use deploy.provider: endpoints");
@@ -278,14 +462,24 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
     }
   }
   for (const auto& [key, value] : deploy.settings) {
-    if (key != "hosts") {
+    if (key != "hosts" && key != "kafka") {
       return make_error("deploy.settings." + key +
-                        ": the local provider takes only `hosts` (auto, true, false); put broker "
-                        "options in deploy.server");
+                        ": the local provider takes only `hosts` (auto, true, false) and, for "
+                        "Kafka, `kafka` (apache, mock); put broker options in deploy.server");
     }
   }
   auto hosts = hosts_wanted(deploy);
   if (!hosts) return make_error(hosts.error());
+  if (deploy.nodes > 1 && service->nodes_need_hosts && !*hosts) {
+    return make_error("deploy.nodes: several " +
+                      (system.driver == "kafka" ? std::string("Apache Kafka") : service->label) +
+                      " nodes need a host each (run as root with deploy.settings.hosts: auto)" +
+                      (system.driver == "kafka" ? " or use deploy.settings.kafka: mock" : ""));
+  }
+  if (*service_key == "kafka") {
+    // Before anything is provisioned: the fix is a setup step, not a retry.
+    if (Status s = kafka_installed(context_); !s) return make_error(s.error());
+  }
   if (deploy.bandwidth && !service->own_network) {
     return make_error("deploy.bandwidth: the " + service->label +
                       " listens on 127.0.0.1 only, so its traffic cannot be shaped; remove "
@@ -324,10 +518,15 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
     Resource r{"service." + sys + "." + std::to_string(i), "service", {}, {}};
     if (*hosts) r.depends_on.push_back(host);
     r.attributes["driver"] = system.driver;
+    if (*service_key != system.driver) r.attributes["service"] = *service_key;
     r.attributes["program"] = service->program;
     r.attributes["host"] = *hosts ? host : kLoopback;
     r.attributes["node"] = std::to_string(i);
     if (service->nodes_in_one_process) r.attributes["nodes"] = std::to_string(deploy.nodes);
+    if (service->nodes_need_hosts) {
+      // Peers address one another: each node learns the others' hosts from the run's state.
+      r.attributes["cluster_size"] = std::to_string(deploy.nodes);
+    }
     for (const auto& [key, value] : deploy.server) r.attributes["server." + key] = value;
     services.push_back(r.address);
     out.push_back(std::move(r));
@@ -471,7 +670,8 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   const bool is_worker = resource.type == "worker";
   const LocalService* service = nullptr;
   if (!is_worker) {
-    service = local_service(get(resource.attributes, "driver"));
+    service =
+        local_service(get(resource.attributes, "service", get(resource.attributes, "driver")));
     if (service == nullptr) return make_error("no local service for " + resource.address);
   }
   // Where it runs: a host of the run (namespace + cgroup) or the machine's loopback.
@@ -491,13 +691,20 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
     if (key.rfind("server.", 0) == 0) server[key.substr(7)] = value;
   }
   int port = 0;
+  int control_port = 0;
   if (!is_worker && service->ready_file.empty()) {
     if (own_port) {
       port = service->default_port;  // a machine of its own: the product's usual port
+      control_port = service->default_control_port;
     } else {
       auto free = env.free_tcp_port(kLoopback);
       if (!free) return make_error(free.error());
       port = *free;
+      while (service->default_control_port != 0 && (control_port == 0 || control_port == port)) {
+        auto second = env.free_tcp_port(kLoopback);
+        if (!second) return make_error(second.error());
+        control_port = *second;
+      }
     }
   }
   std::string dir = resource_dir(state.run_id, resource.address);
@@ -507,6 +714,7 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
     record.outputs["port"] = std::to_string(port);
     record.outputs["address"] = listen + ":" + std::to_string(port);
   }
+  if (control_port != 0) record.outputs["control_port"] = std::to_string(control_port);
   // Recorded before anything exists, so a crash from here on leaves a trace to clean.
   if (Status s = save(); !s) return s;
   if (Status s = env.make_dirs(dir); !s) return s;
@@ -517,8 +725,37 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
     spawn.argv = {context_.dec_binary, "worker",       "--listen",
                   listen + ":0",       "--ready-file", dir + "/" + ready_name};
   } else {
-    LaunchInput input{listen, port, dir, server, 1, &context_};
-    input.nodes = std::stoi(get(resource.attributes, "nodes", "1"));
+    LaunchInput input;
+    input.listen_host = listen;
+    input.port = port;
+    input.control_port = control_port;
+    input.dir = dir;
+    input.server = server;
+    input.nodes =
+        std::stoi(get(resource.attributes, "nodes", get(resource.attributes, "cluster_size", "1")));
+    input.node = std::stoi(get(resource.attributes, "node", "0"));
+    input.cluster_seed = context_.installation + "|" + state.run_id;
+    input.context = &context_;
+    if (host != nullptr && host->resource.attributes.count("memory")) {
+      input.memory_bytes = std::stoull(host->resource.attributes.at("memory"));
+    }
+    if (resource.attributes.count("cluster_size")) {
+      // Peers' hosts exist before any service is created (services depend on their host), so
+      // their addresses are in the state already.
+      const std::string prefix = host_address.substr(0, host_address.rfind('.') + 1);
+      for (int j = 0; j < input.nodes; ++j) {
+        if (host == nullptr) {
+          input.node_hosts.push_back(listen);  // one node on loopback (checked at planning)
+          continue;
+        }
+        const ResourceRecord* peer = find_record(state, prefix + std::to_string(j));
+        if (peer == nullptr || get(peer->outputs, "ip").empty()) {
+          return make_error(resource.address + " needs the address of " + prefix +
+                            std::to_string(j) + ", which is not created yet");
+        }
+        input.node_hosts.push_back(get(peer->outputs, "ip"));
+      }
+    }
     auto argv = service->command(input);
     if (!argv) return make_error(argv.error());
     spawn.argv = *argv;
@@ -535,7 +772,8 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   if (Status s = save(); !s) return s;
 
   const std::string program = is_worker ? "dec worker" : service->program;
-  auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  const auto timeout = is_worker ? kStartTimeout : service->start_timeout;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     if (!env.process_alive(*pid)) {
       return make_error(program + " for " + resource.address +
@@ -560,13 +798,15 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
       break;
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      return make_error(program + " for " + resource.address +
-                        " was not ready within 20 s (log: " + record.outputs["log"] + ")");
+      return make_error(program + " for " + resource.address + " was not ready within " +
+                        std::to_string(timeout.count()) + " s (log: " + record.outputs["log"] +
+                        ")");
     }
     env.sleep_for(std::chrono::milliseconds(10));
   }
   if (!is_worker) {
-    record.outputs["label"] = service->label;
+    std::string probed = service->probe_label ? service->probe_label(context_) : "";
+    record.outputs["label"] = probed.empty() ? service->label : probed;
     if (service->emulated) record.outputs["emulated"] = "true";
   }
   return Status::Ok();

@@ -12,6 +12,10 @@
 //              ├─ host.S.1 ── service.S.1 ─┼─ topic.S.0 ...
 //              ├─ host.S.2 ── service.S.2 ─┘
 //              └─ host.S.worker ── worker.S.0
+// What a service runs is a LocalService entry (local_provider.cpp): redis-server, Apache Kafka in
+// KRaft mode (one combined broker + controller JVM per node; several nodes need hosts, as they
+// reach one another at fixed ports) or librdkafka's mock cluster (deploy.settings.kafka: mock),
+// kinesalite.
 // Everything dec starts is tagged: processes by environment (DEC_INSTALLATION, DEC_RUN,
 // DEC_RESOURCE) and working directory (<data>/runs/<run>/<resource>/), namespaces by name
 // (dec-<installation>~<run>~<address>), links by interface alias, cgroups by path

@@ -172,7 +172,8 @@ TEST_F(CliLifecycle, KafkaMockAndKinesaliteRunEmulatedAndLeaveNothing) {
 workload: {message_size: 256B, producers: 2, consumers: 2, rate: 500/s, warmup: 1s,
            duration: 2s, drain_timeout: 30s, partitions: 2, keys: 8}
 systems:
-  - {name: kafka, driver: kafka, config: {acks: all}, deploy: {provider: local, nodes: 3}}
+  - {name: kafka, driver: kafka, config: {acks: all},
+     deploy: {provider: local, nodes: 3, settings: {kafka: mock}}}
   - {name: kinesis, driver: kinesis, deploy: {provider: local}}
 )";
   std::string out = (dir_ / "results.json").string();

@@ -1,5 +1,6 @@
 // Plan computation, state files, and apply/destroy bookkeeping with a scripted provider.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -505,6 +506,7 @@ TEST(LocalProviderGraph, LimitsAndSettingsAreCheckedWithTheFieldNamed) {
   EXPECT_NE(unknown_key.error().find("deploy.settings.image"), std::string::npos);
 
   core::System kafka = local_system("kafka", 3);
+  kafka.deploy.settings["kafka"] = "mock";  // its brokers share one process on loopback
   kafka.deploy.bandwidth = 1000000;
   auto shaped = provider.resources_for(kafka, request);
   ASSERT_FALSE(shaped.ok());
@@ -514,6 +516,60 @@ TEST(LocalProviderGraph, LimitsAndSettingsAreCheckedWithTheFieldNamed) {
   auto nodes = provider.resources_for(kinesis, request);
   ASSERT_FALSE(nodes.ok());
   EXPECT_NE(nodes.error().find("deploy.nodes"), std::string::npos);
+}
+
+TEST(LocalProviderGraph, KafkaIsApacheKafkaUnlessTheMockIsAsked) {
+  PosixEnv env;
+  ProviderContext pc = local_context(env);
+  const std::string tools = ::testing::TempDir() + "dec-infra-tools-" + std::to_string(getpid());
+  std::filesystem::create_directories(tools + "/kafka/lib");
+  pc.tools_dir = tools;
+  LocalProvider provider(pc);
+  DeployRequest request{"e.s", {"t0"}, 3, false};
+
+  // One node on loopback: one process, `java`, told how many nodes its cluster has.
+  core::System one = local_system("kafka", 1);
+  one.deploy.settings["hosts"] = "false";
+  auto real = provider.resources_for(one, request);
+  ASSERT_TRUE(real.ok()) << real.error();
+  ASSERT_EQ((*real)[0].address, "service.s.0");
+  EXPECT_EQ((*real)[0].attributes.at("program"), "java");
+  EXPECT_EQ((*real)[0].attributes.at("cluster_size"), "1");
+  EXPECT_FALSE((*real)[0].attributes.count("nodes"));  // that marks the mock's one process
+
+  // Several nodes address one another on fixed ports: each needs a host.
+  core::System three = local_system("kafka", 3);
+  three.deploy.settings["hosts"] = "false";
+  auto loopback = provider.resources_for(three, request);
+  ASSERT_FALSE(loopback.ok());
+  EXPECT_NE(loopback.error().find("deploy.nodes"), std::string::npos) << loopback.error();
+  EXPECT_NE(loopback.error().find("deploy.settings.kafka: mock"), std::string::npos);
+
+  // The mock: all brokers in one process.
+  three.deploy.settings["kafka"] = "mock";
+  auto mock = provider.resources_for(three, request);
+  ASSERT_TRUE(mock.ok()) << mock.error();
+  ASSERT_EQ(mock->size(), 2u);  // service + topic
+  EXPECT_EQ((*mock)[0].attributes.at("program"), "kafka-mock");
+  EXPECT_EQ((*mock)[0].attributes.at("nodes"), "3");
+
+  three.deploy.settings["kafka"] = "confluent";
+  auto bad = provider.resources_for(three, request);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("deploy.settings.kafka"), std::string::npos) << bad.error();
+
+  core::System redis = local_system("redis", 1);
+  redis.deploy.settings["kafka"] = "mock";
+  EXPECT_FALSE(provider.resources_for(redis, request).ok());
+
+  // Not installed: said before anything is provisioned, with the fix.
+  std::filesystem::remove_all(tools);
+  auto missing = provider.resources_for(one, request);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().find("Apache Kafka is not installed (tools/kafka/lib missing): run "
+                                 "scripts/setup"),
+            std::string::npos)
+      << missing.error();
 }
 
 TEST(LocalProviderGraph, HostsGiveEveryNodeAndTheWorkerAHostOnTheRunsNetwork) {

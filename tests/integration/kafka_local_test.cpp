@@ -1,0 +1,128 @@
+// The local provider's Kafka is the real Apache Kafka (KRaft), started from tools/kafka/lib: the
+// real dec binary runs a workload on it, the results name it and are not EMULATED, faults hit
+// its broker processes, and nothing (no JVM, namespace or directory) is left afterwards.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "infra/env.h"
+#include "infra/executor.h"
+#include "infra/local_provider.h"
+#include "support/data_dir_test.h"
+#include "support/subprocess.h"
+
+namespace dec {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class KafkaLocal : public testing::DataDirTest {
+ protected:
+  KafkaLocal() : DataDirTest("dec-kafka-local") {}
+
+  void SetUp() override {
+    if (!fs::exists(std::string(DEC_SOURCE_DIR) + "/tools/kafka/lib")) {
+      GTEST_SKIP() << "Apache Kafka not installed (tools/kafka/lib): run scripts/setup";
+    }
+    DataDirTest::SetUp();
+  }
+
+  // Runs `dec run` on `spec`; returns the single run of its results (null on failure).
+  nlohmann::json run_spec(const std::string& spec) {
+    std::string path = (dir_ / "spec.yaml").string();
+    std::ofstream(path) << spec;
+    std::string out = (dir_ / "results.json").string();
+    std::string log_path = (dir_ / "run.log").string();
+    int code = testing::run(dec({"run", path, "--out", out}), log_path, 180s);
+    std::ifstream log_file(log_path);
+    log_ = std::string((std::istreambuf_iterator<char>(log_file)), {});
+    EXPECT_EQ(code, 0) << log_;
+    if (!fs::exists(out)) return nullptr;
+    std::ifstream in(out);
+    auto doc = nlohmann::json::parse(in, nullptr, false);
+    if (doc.is_discarded() || doc["runs"].size() != 1) return nullptr;
+    return doc["runs"][0];
+  }
+
+  // No JVM of this data dir, and no namespace, link, cgroup or directory either.
+  void expect_nothing_left() {
+    for (const auto& d : provider().discover()) {
+      ADD_FAILURE() << "left behind: " << d.description;
+    }
+    for (const auto& process : env_.processes()) {
+      auto tag = process.dec_tags.find("DEC_INSTALLATION");
+      if (tag != process.dec_tags.end() && tag->second == installation_) {
+        ADD_FAILURE() << "process left behind: " << process.command;
+      }
+    }
+    auto runs = data_dir_ + "/runs";
+    EXPECT_TRUE(!fs::exists(runs) || fs::is_empty(runs)) << "a data directory survived";
+  }
+
+  std::string log_;
+};
+
+TEST_F(KafkaLocal, OneNodeServesTheWorkloadAsRealKafka) {
+  // Loopback (no hosts) so the test also runs without root.
+  auto run = run_spec(R"(name: kafka-one
+workload: {message_size: 256B, producers: 2, consumers: 2, rate: 2k/s, warmup: 2s,
+           duration: 4s, drain_timeout: 30s, partitions: 2, keys: 8}
+systems:
+  - name: kafka
+    driver: kafka
+    config: {acks: all}
+    deploy: {provider: local, nodes: 1, settings: {hosts: "false"}}
+)");
+  ASSERT_FALSE(run.is_null()) << log_;
+  EXPECT_EQ(run["status"], "succeeded") << run["error"];
+  EXPECT_FALSE(run["emulated"].get<bool>());
+  EXPECT_NE(run["served_by"].get<std::string>().find("Apache Kafka 4.1.1 (KRaft)"),
+            std::string::npos)
+      << run["served_by"];
+  EXPECT_EQ(log_.find("EMULATED"), std::string::npos) << log_;
+  const auto& delivery = run["delivery"];
+  EXPECT_GT(delivery["sent"].get<uint64_t>(), 5000u);
+  EXPECT_EQ(delivery["sent"], delivery["acked"]);
+  EXPECT_EQ(delivery["acked"], delivery["received"]);
+  EXPECT_EQ(delivery["lost"], 0);
+  EXPECT_EQ(delivery["duplicated"], 0);
+  EXPECT_EQ(delivery["reordered"], 0);
+  expect_nothing_left();
+}
+
+TEST_F(KafkaLocal, ThreeNodesSurviveAKilledBrokerWithoutLoss) {
+  if (geteuid() != 0) GTEST_SKIP() << "several Kafka nodes need a host each, and hosts need root";
+  // Replication 3 with min.insync.replicas 2 and acks=all: every acknowledged message is on
+  // two live brokers, so killing one loses nothing. A modest rate: three JVMs share the CPUs.
+  auto run = run_spec(R"(name: kafka-three
+workload: {message_size: 256B, producers: 2, consumers: 2, rate: 500/s, warmup: 2s,
+           duration: 10s, drain_timeout: 40s, partitions: 3, keys: 12}
+systems:
+  - name: kafka
+    driver: kafka
+    config: {acks: all, replication_factor: 3}
+    deploy: {provider: local, nodes: 3, server: {min.insync.replicas: 2}}
+faults:
+  - {at: 4s, action: kill, target: 2}
+)");
+  ASSERT_FALSE(run.is_null()) << log_;
+  EXPECT_FALSE(run["emulated"].get<bool>());
+  EXPECT_NE(run["served_by"].get<std::string>().find("(KRaft) on 3 hosts"), std::string::npos)
+      << run["served_by"];
+  EXPECT_GT(run["delivery"]["acked"].get<uint64_t>(), 1000u) << run["delivery"].dump();
+  EXPECT_EQ(run["delivery"]["lost"], 0) << run["delivery"].dump();
+  ASSERT_EQ(run["faults"].size(), 1u) << run.dump();
+  const auto& fault = run["faults"][0];
+  EXPECT_EQ(fault["action"], "kill");
+  EXPECT_TRUE(fault["applied"].get<bool>()) << fault.dump();
+  EXPECT_TRUE(fault.contains("dip_pct")) << fault.dump();
+  EXPECT_EQ(fault["lost"], 0) << fault.dump();
+  expect_nothing_left();
+}
+
+}  // namespace
+}  // namespace dec
