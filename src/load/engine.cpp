@@ -302,6 +302,8 @@ class Run {
   std::vector<std::unique_ptr<ConsumerWorker>> consumers_;
   std::vector<std::unique_ptr<DeliveryVerifier>> verifiers_;  // one per consumer group
   std::atomic<int> producers_running_{0};
+  // Producers that stopped because the schedule ended (not max_messages, a stop or an error).
+  std::atomic<int> producers_done_by_schedule_{0};
   std::atomic<bool> consumers_stop_{false};
   int64_t consumers_stopped_ns_ = 0;  // deliveries were watched until then
 
@@ -446,6 +448,7 @@ void Run::produce(ProducerWorker& worker) {
     if (!window_started) worker.window_from = sequence;
     worker.window_until = sequence;
   }
+  if (schedule_ended) producers_done_by_schedule_.fetch_add(1);
   worker.stopped_sending_ns.store(
       schedule_ended
           ? std::max(schedule->end_ns, std::min(schedule->deadline_ns, to_steady_ns(clock_.now())))
@@ -738,9 +741,12 @@ EngineResult Run::execute() {
       if (now >= next_tick) due_tick(now);
       clock_.sleep_until(std::min(next_tick, now + kMonitorStep));
     }
-    // Producers on schedule finish right at the window's end, a moment before its last tick.
+    // Producers on schedule finish right at the window's end, a moment before its last tick:
+    // wait for it then, and only then (a run cut short by max_messages must not idle for it).
     const int64_t last_point_due = to_steady_ns(next_tick);
-    if (!control_.aborted() && last_point_due <= schedule_.end_ns &&
+    const bool window_ran_out =
+        producers_done_by_schedule_.load() == static_cast<int>(producers_.size());
+    if (!control_.aborted() && window_ran_out && last_point_due <= schedule_.end_ns &&
         to_steady_ns(clock_.now()) < schedule_.end_ns + 500'000'000) {
       clock_.sleep_until(next_tick);
       due_tick(clock_.now());
