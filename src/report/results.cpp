@@ -327,10 +327,17 @@ struct RunFacts {
   bool delivery_failed = false;  // lost, duplicated, reordered, corrupt or rejected messages
   bool rate_offered = false;
   bool rate_sustained = true;
+  // Less than kUnsettledShare of what it completed in the window was warm-up's: not a system
+  // still working off a backlog (whose throughput exceeds the offered rate, for a while).
+  bool settled = true;
 
   // Only a figure the run can stand behind may be called the best.
-  bool markable() const { return measured && !delivery_failed && rate_sustained; }
+  bool markable() const { return measured && !delivery_failed && rate_sustained && settled; }
 };
+
+// More than this share of a window's completions intended during warm-up is a backlog, not the
+// few messages in flight when the window opened.
+constexpr double kUnsettledShare = 0.10;
 
 RunFacts facts_of(const json& run, bool produce_only) {
   RunFacts facts;
@@ -345,6 +352,14 @@ RunFacts facts_of(const json& run, bool produce_only) {
   const json& window = member(run, "window");
   facts.rate_offered = number_of(window, "offered_per_s") > 0;
   facts.rate_sustained = member(window, "rate_sustained") != json(false);
+  const double measured_s = run.value("measured_s", 0.0);
+  for (const auto& [warmup_key, rate_key] :
+       {std::pair{"warmup_acked_in_window", "produced_msgs_per_s"},
+        std::pair{"warmup_received_in_window", "consumed_msgs_per_s"}}) {
+    const double completed = number_of(member(run, "throughput"), rate_key) * measured_s;
+    const auto from_warmup = static_cast<double>(count_of(window, warmup_key));
+    if (completed > 0 && from_warmup > kUnsettledShare * completed) facts.settled = false;
+  }
   return facts;
 }
 
@@ -769,7 +784,8 @@ Result<std::string> comparison_table(const std::string& results_json) {
   out << "\n* best in row, beyond noise: at least " << fixed(kThroughputNoise * 100, 0)
       << "% ahead of the runner-up in throughput, " << fixed(kLatencyNoise * 100, 0)
       << "% in latency\n  and counts; never a run that failed, lost, duplicated, reordered or"
-         " corrupted messages,\n  or fell behind the offered rate.";
+         " corrupted messages,\n  fell behind the offered rate or was still working off"
+         " warm-up backlog.";
   if (max_rate) {
     out << " No latency marks at max rate: there latency is how long\n  messages queue in the"
            " client, not a property of the system.";
