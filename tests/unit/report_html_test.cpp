@@ -1,9 +1,10 @@
+#include "server/report_html.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "report/results.h"
-#include "server/report_html.h"
 
 namespace dec {
 namespace {
