@@ -32,8 +32,8 @@
 #include <thread>
 #include <vector>
 
-#include "drivers/kafka_driver.h"
-#include "drivers/kafka_mock.h"
+#include "systems/kafka/kafka_driver.h"
+#include "systems/kafka/kafka_mock.h"
 #include "load/engine.h"
 
 namespace {

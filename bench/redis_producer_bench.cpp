@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "drivers/redis_driver.h"
+#include "systems/redis/redis_driver.h"
 #include "load/engine.h"
 
 using dec::Status;

@@ -18,13 +18,14 @@
 #include "cli/progress.h"
 #include "core/spec_parser.h"
 #include "drivers/driver.h"
-#include "drivers/kafka_mock.h"
 #include "infra/executor.h"
 #include "infra/reconcile.h"
 #include "orchestrator/runner.h"
 #include "report/results.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "systems/kafka/kafka_mock.h"
+#include "systems/registry.h"
 #include "worker/worker.h"
 
 namespace dec::cli {
@@ -211,7 +212,7 @@ struct Context {
 };
 
 core::ParseResult load_spec(const Args& args) {
-  return core::parse_spec_file(args.positionals.at(0), args.all("set"), drivers::driver_catalog());
+  return core::parse_spec_file(args.positionals.at(0), args.all("set"), systems::driver_catalog());
 }
 
 void print_spec_errors(const std::string& file, const core::ParseResult& parsed) {
@@ -832,7 +833,7 @@ int cmd_worker(const std::vector<std::string>& argv) {
 int cmd_drivers(const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({}));
   if (!args) return usage_error(args.error(), kMainHelp);
-  for (const auto& driver : drivers::all_drivers()) {
+  for (const auto& driver : systems::all_drivers()) {
     std::printf("%s — %s\n", driver.name.c_str(), driver.description.c_str());
     for (const auto& key : driver.config_keys) {
       std::printf("    %-20s %s (default %s)\n", key.name.c_str(), key.description.c_str(),

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -121,10 +122,39 @@ struct ConfigKey {
   std::function<std::string(const std::string& value)> check;
 };
 
+// The spec's common client settings (workload.client) a driver key is mapped from.
+enum class ClientField { kMaxInFlight, kLinger, kFetchWait };
+
+// One client-relevant driver key (drivers/client_settings.h): mapped from a workload.client field,
+// or only reported with the results. `aliases` are other names the driver accepts for the same
+// setting (librdkafka has several), so a user's value under any of them counts as set.
+struct ClientKey {
+  std::string name;
+  std::vector<std::string> aliases;
+  std::optional<ClientField> mapped_from;  // the workload.client field mapped onto it, if any
+  long long min = 0;                       // range the driver accepts for a mapped value
+  long long max = 0;
+};
+
+inline ClientKey mapped_client_key(ClientField field, std::string name, long long min,
+                                   long long max, std::vector<std::string> aliases = {}) {
+  return ClientKey{std::move(name), std::move(aliases), field, min, max};
+}
+
+inline ClientKey reported_client_key(std::string name, std::vector<std::string> aliases = {}) {
+  return ClientKey{std::move(name), std::move(aliases), std::nullopt, 0, 0};
+}
+
 struct DriverInfo {
   std::string name;
   std::string description;
   std::vector<ConfigKey> config_keys;
+  // The keys workload.client maps onto (mapped ones first) and the client-relevant keys reported
+  // with every result; see drivers/client_settings.h.
+  std::vector<ClientKey> client_keys;
+  // The value in force for a key that is not in config_keys when the user sets none (librdkafka's
+  // own defaults); empty function or nullopt = unknown.
+  std::function<std::optional<std::string>(const std::string& key)> default_of;
   // Keys the driver passes through without checking (e.g. librdkafka properties); empty = none.
   bool accepts_unknown_keys = false;
   // With accepts_unknown_keys, checks each key not in config_keys (e.g. against librdkafka's
@@ -139,10 +169,7 @@ std::vector<core::FieldError> validate_driver_config(const DriverInfo& driver,
                                                      const core::Settings& config,
                                                      const std::string& path_prefix);
 
-// All drivers compiled into this binary.
-const std::vector<DriverInfo>& all_drivers();
-const DriverInfo* find_driver(const std::string& name);
-// The catalog the spec parser uses to validate `driver` and `config` fields.
-core::DriverCatalog driver_catalog();
+// The catalog of `drivers` the spec parser uses to validate `driver` and `config` fields.
+core::DriverCatalog driver_catalog(const std::vector<DriverInfo>& drivers);
 
 }  // namespace dec::drivers

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "drivers/driver.h"
+#include "systems/registry.h"
 
 namespace dec::infra {
 
@@ -82,7 +83,7 @@ Result<std::unique_ptr<drivers::Driver>> connect_driver(EndpointsProvider& provi
                                                         const std::string& driver_name) {
   auto endpoint = provider.endpoint(state);
   if (!endpoint) return make_error(endpoint.error());
-  const drivers::DriverInfo* info = drivers::find_driver(driver_name);
+  const drivers::DriverInfo* info = systems::find_driver(driver_name);
   if (info == nullptr) return make_error("unknown driver " + driver_name);
   auto driver = info->create();
   if (Status s = driver->connect({endpoint->addresses, endpoint->properties}, {}); !s) {

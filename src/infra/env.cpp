@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -544,6 +545,31 @@ Status PosixEnv::remove_file(const std::string& path) {
   if (unlink(path.c_str()) != 0 && errno != ENOENT) {
     return make_error("cannot remove " + path + ": " + errno_text());
   }
+  return Status::Ok();
+}
+
+Status PosixEnv::chown_tree(const std::string& path, const std::string& user) {
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  std::vector<char> buffer(4096);
+  if (getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+      found == nullptr) {
+    return make_error("cannot give " + path + " to user " + user +
+                      ": no such user (is the product installed? run scripts/setup)");
+  }
+  auto give = [&](const std::string& file) -> Status {
+    if (lchown(file.c_str(), found->pw_uid, found->pw_gid) != 0) {
+      return make_error("cannot give " + file + " to user " + user + ": " + errno_text());
+    }
+    return Status::Ok();
+  };
+  if (Status s = give(path); !s) return s;
+  std::error_code error;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (Status s = give(it->path().string()); !s) return s;
+  }
+  if (error) return make_error("cannot walk " + path + ": " + error.message());
   return Status::Ok();
 }
 

@@ -68,6 +68,9 @@ class Env {
   // Writes a temp file, fsyncs it and renames it over `path`: readers see old or new, never half.
   virtual Status write_file_atomic(const std::string& path, const std::string& content) = 0;
   virtual Status remove_file(const std::string& path) = 0;
+  // Gives `path` and everything under it to `user` (and the user's group), for programs that
+  // switch to their own user before they write (rabbitmq-server).
+  virtual Status chown_tree(const std::string& path, const std::string& user) = 0;
 
   virtual std::chrono::system_clock::time_point now() = 0;
   virtual void sleep_for(std::chrono::milliseconds duration) = 0;
@@ -90,6 +93,7 @@ class PosixEnv : public Env {
   Result<std::string> read_file(const std::string& path) override;
   Status write_file_atomic(const std::string& path, const std::string& content) override;
   Status remove_file(const std::string& path) override;
+  Status chown_tree(const std::string& path, const std::string& user) override;
   std::chrono::system_clock::time_point now() override;
   void sleep_for(std::chrono::milliseconds duration) override;
 };

@@ -12,15 +12,13 @@
 #include <sstream>
 #include <thread>
 
+#include "core/hash.h"
+
 namespace dec::infra {
 
 std::string installation_id(const std::string& data_dir) {
   // FNV-1a: stable across runs and builds (std::hash is not guaranteed to be).
-  uint64_t hash = 1469598103934665603ULL;
-  for (unsigned char c : data_dir) {
-    hash ^= c;
-    hash *= 1099511628211ULL;
-  }
+  uint64_t hash = core::fnv1a(data_dir, core::kFnv1aNamesBasis);
   std::ostringstream out;
   out << std::hex << std::setw(16) << std::setfill('0') << hash;
   return out.str().substr(0, 12);

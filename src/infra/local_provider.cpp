@@ -17,9 +17,10 @@
 #include <set>
 #include <sstream>
 
+#include "core/hash.h"
 #include "drivers/driver.h"
-#include "drivers/kafka_mock.h"
 #include "infra/linux_host.h"
+#include "systems/registry.h"
 
 namespace dec::infra {
 namespace {
@@ -33,290 +34,57 @@ constexpr int kSubnets = 512;
 constexpr const char* kSubnetLock = "/run/lock/dec-subnets.lock";
 constexpr const char* kBenchmarkBlock = "198.18.0.0/15";
 
-uint64_t fnv1a(const std::string& text) {
-  uint64_t hash = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ULL;
-  }
-  return hash;
-}
+using core::fnv1a;
+using core::kFnv1aNamesBasis;
+using systems::LocalRecipe;
 
-struct LaunchInput {
-  std::string listen_host;
-  int port = 0;
-  int control_port = 0;  // a second port, for services that have one (Kafka's controller)
-  std::string dir;
-  Settings server;  // deploy.server
-  int nodes = 1;
-  int node = 0;                          // this node's index
-  std::vector<std::string> node_hosts;   // every node's listen address, by node index
-  std::optional<uint64_t> memory_bytes;  // the host's memory limit, if any
-  std::string cluster_seed;              // stable per run: what a cluster id is derived from
-  const ProviderContext* context = nullptr;
-};
-
-// How to run one system locally. Adding a system means adding an entry here.
-struct LocalService {
-  std::string program;
-  bool emulated = false;  // a stand-in speaking the product's protocol, not the product
-  std::string label;
-  bool nodes_in_one_process = false;     // nodes > 1 run inside the one process (mock brokers)
-  bool sharded_nodes = false;            // nodes > 1 run as independent processes
-  bool own_network = true;               // can listen on a host's address (not loopback-only)
-  int default_port = 0;                  // port inside a host of its own
-  std::vector<std::string> server_keys;  // allowed deploy.server keys; empty = passed through
-  std::function<Result<std::vector<std::string>>(const LaunchInput&)> command;
-  // When set, the service is ready once this file (in its data dir) exists, and the file holds
-  // its comma-separated addresses; otherwise it is ready when its port accepts connections.
-  std::string ready_file;
-  int default_control_port = 0;  // a second port inside a host of its own; 0 = none
-  // Nodes > 1 need a host each (they address one another at fixed ports on their own IPs).
-  bool nodes_need_hosts = false;
-  std::chrono::seconds start_timeout = kStartTimeout;
-  // The label of what actually runs (e.g. with the version installed), when it can be probed;
-  // empty result = `label`.
-  std::function<std::string(const ProviderContext&)> probe_label;
-};
-
-Result<std::vector<std::string>> redis_command(const LaunchInput& in) {
-  std::vector<std::string> argv = {"redis-server", "--port",       std::to_string(in.port),
-                                   "--bind",       in.listen_host, "--dir",
-                                   in.dir,         "--save",       "",
-                                   "--appendonly", "no",           "--protected-mode",
-                                   "no",           "--daemonize",  "no"};
-  for (const auto& [key, value] : in.server) {
-    argv.push_back("--" + key);
-    argv.push_back(value);
-  }
-  return argv;
-}
-
-// librdkafka's mock cluster, hosted by `dec kafka-mock` so it is a separate, killable process.
-Result<std::vector<std::string>> kafka_mock_command(const LaunchInput& in) {
-  if (in.context->dec_binary.empty()) return make_error("cannot locate the dec binary");
-  return std::vector<std::string>{
-      in.context->dec_binary,   "kafka-mock",       "--brokers",
-      std::to_string(in.nodes), "--bootstrap-file", in.dir + "/bootstrap"};
-}
-
-std::string kafka_lib_dir(const ProviderContext& context) {
-  return context.tools_dir + "/kafka/lib";
-}
-
-Status kafka_installed(const ProviderContext& context) {
-  if (context.env->path_exists(kafka_lib_dir(context))) return Status::Ok();
-  return make_error("Apache Kafka is not installed (tools/kafka/lib missing): run scripts/setup");
-}
-
-// The broker's version, from its jar's name (kafka_2.13-4.1.1.jar): what the results name.
-std::string apache_kafka_label(const ProviderContext& context) {
-  const std::string prefix = "kafka_2.13-";
-  const std::string suffix = ".jar";
-  for (const auto& name : context.env->list_dir(kafka_lib_dir(context))) {
-    if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
-      continue;
-    }
-    std::string version = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-    if (version.find_first_not_of("0123456789.") != std::string::npos) continue;  // -test etc.
-    return "Apache Kafka " + version + " (KRaft)";
-  }
-  return "";
-}
-
-// A KRaft cluster id: 16 bytes as 22 characters of unpadded base64url. Derived from the run so
-// every node of a cluster (each formatted on its own) agrees on it without talking.
-std::string kafka_cluster_id(const std::string& seed) {
-  uint64_t halves[2] = {fnv1a(seed + "|cluster-id|0"), fnv1a(seed + "|cluster-id|1")};
-  unsigned char bytes[16];
-  for (int i = 0; i < 16; ++i)
-    bytes[i] = static_cast<unsigned char>(halves[i / 8] >> (8 * (i % 8)));
-  const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  int bits = 0;
-  uint32_t buffer = 0;
-  for (unsigned char byte : bytes) {
-    buffer = (buffer << 8) | byte;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += alphabet[(buffer >> bits) & 63];
+// The recipe a service key names: a driver ("kafka") runs its package's default recipe; a driver
+// and a variant ("kafka-mock", chosen with deploy.settings.kafka: mock) runs that variant.
+const LocalRecipe* local_recipe(const std::string& key) {
+  for (const systems::SystemPackage& package : systems::all_systems()) {
+    const std::string& driver = package.driver.name;
+    if (key == driver) return package.local ? &*package.local : nullptr;
+    if (key.rfind(driver + "-", 0) == 0) {
+      auto variant = package.local_variants.find(key.substr(driver.size() + 1));
+      if (variant != package.local_variants.end()) return &variant->second;
     }
   }
-  if (bits > 0) out += alphabet[(buffer << (6 - bits)) & 63];
-  return out;  // 128 bits = 21 full characters + 2 bits
+  return nullptr;
 }
 
-// JVM heap: half of the host's memory (the rest is page cache and the JVM's own memory, and a
-// heap as large as the cgroup gets the broker OOM-killed), at least 256 MiB; 512 MiB unlimited.
-uint64_t kafka_heap_mib(const std::optional<uint64_t>& memory_bytes) {
-  if (!memory_bytes) return 512;
-  return std::max<uint64_t>(256, (*memory_bytes >> 20) / 2);
-}
-
-// Apache Kafka in KRaft mode: every node is a combined broker + controller, and the controllers
-// form a static quorum. Each node formats its own log dir and then starts the broker; both steps
-// run under one shell that execs the broker, so the recorded pid is the broker's JVM.
-Result<std::vector<std::string>> apache_kafka_command(const LaunchInput& in) {
-  const ProviderContext& context = *in.context;
-  if (Status s = kafka_installed(context); !s) return make_error(s.error());
-  const int replicas = std::min(3, in.nodes);
-  const int isr = std::min(2, in.nodes);
-  std::string voters;
-  for (size_t i = 0; i < in.node_hosts.size(); ++i) {
-    voters += (i ? "," : "") + std::to_string(i + 1) + "@" + in.node_hosts[i] + ":" +
-              std::to_string(in.control_port);
-  }
-  const std::string broker = in.listen_host + ":" + std::to_string(in.port);
-  const std::string controller = in.listen_host + ":" + std::to_string(in.control_port);
-  std::map<std::string, std::string> properties = {
-      {"process.roles", "broker,controller"},
-      {"node.id", std::to_string(in.node + 1)},
-      {"controller.quorum.voters", voters},
-      {"listeners", "PLAINTEXT://" + broker + ",CONTROLLER://" + controller},
-      {"advertised.listeners", "PLAINTEXT://" + broker},
-      {"controller.listener.names", "CONTROLLER"},
-      {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"},
-      {"inter.broker.listener.name", "PLAINTEXT"},
-      {"log.dirs", in.dir + "/data"},
-      {"offsets.topic.replication.factor", std::to_string(replicas)},
-      {"transaction.state.log.replication.factor", std::to_string(replicas)},
-      {"transaction.state.log.min.isr", std::to_string(isr)},
-      {"share.coordinator.state.topic.replication.factor", std::to_string(replicas)},
-      {"share.coordinator.state.topic.min.isr", std::to_string(isr)},
-      // dec waits for its consumers' assignments itself; the default 3 s only delays them.
-      {"group.initial.rebalance.delay.ms", "0"},
-  };
-  for (const auto& [key, value] : in.server) {
-    if (key.find_first_of("\n\r=:") != std::string::npos ||
-        value.find_first_of("\n\r") != std::string::npos) {
-      return make_error("deploy.server." + key +
-                        ": a Kafka server setting is one line key=value; remove the line break");
-    }
-    properties[key] = value;  // deploy.server wins over dec's defaults
-  }
-  std::string server_properties = "# Written by dec for this node; deploy.server adds keys.\n";
-  for (const auto& [key, value] : properties) server_properties += key + "=" + value + "\n";
-  // Warnings and errors only: the process's output is the service log.
-  const std::string log4j =
-      "status = error\n"
-      "appender.console.type = Console\n"
-      "appender.console.name = STDOUT\n"
-      "appender.console.layout.type = PatternLayout\n"
-      "appender.console.layout.pattern = [%d] %p %m (%c)%n\n"
-      "rootLogger.level = WARN\n"
-      "rootLogger.appenderRef.stdout.ref = STDOUT\n";
-  const std::string properties_path = in.dir + "/server.properties";
-  const std::string log4j_path = in.dir + "/log4j2.properties";
-  if (Status s = context.env->write_file_atomic(properties_path, server_properties); !s) {
-    return make_error(s.error());
-  }
-  if (Status s = context.env->write_file_atomic(log4j_path, log4j); !s) {
-    return make_error(s.error());
-  }
-
-  // Paths travel as positional parameters, never spliced into the script: no quoting to get
-  // wrong. --ignore-formatted: a node re-created over its old data dir keeps its data.
-  const char* script =
-      "java -Xmx\"$5\" -cp \"$1\" -Dlog4j2.configurationFile=\"$2\" kafka.tools.StorageTool "
-      "format --ignore-formatted -t \"$3\" -c \"$4\" && "
-      "exec java -Xmx\"$5\" -Xms\"$5\" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "
-      "-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent "
-      "-Djava.awt.headless=true -cp \"$1\" -Dlog4j2.configurationFile=\"$2\" kafka.Kafka \"$4\"";
-  return std::vector<std::string>{"/bin/sh",
-                                  "-c",
-                                  script,
-                                  "kafka-node",
-                                  kafka_lib_dir(context) + "/*",
-                                  log4j_path,
-                                  kafka_cluster_id(in.cluster_seed),
-                                  properties_path,
-                                  std::to_string(kafka_heap_mib(in.memory_bytes)) + "m"};
-}
-
-Result<std::vector<std::string>> kinesalite_command(const LaunchInput& in) {
-  std::string module = in.context->tools_dir + "/node_modules/kinesalite/index.js";
-  if (!in.context->env->path_exists(module)) {
-    return make_error("kinesalite is not installed (" + module + " missing): run scripts/setup");
-  }
-  auto limit = in.server.find("shard_limit");
-  // kinesalite's cli.js listens on every interface; started through its module it listens on
-  // the given address only. In-memory store (no path): the on-disk store needs a native module.
-  const char* script =
-      "require(process.argv[1])({createStreamMs:0,deleteStreamMs:0,updateStreamMs:0,"
-      "shardLimit:Number(process.argv[3])}).listen(Number(process.argv[2]),process.argv[4])";
-  return std::vector<std::string>{"node",
-                                  "-e",
-                                  script,
-                                  module,
-                                  std::to_string(in.port),
-                                  limit == in.server.end() ? "1000" : limit->second,
-                                  in.listen_host};
-}
-
-// Keyed by driver, or by driver + variant where a system has several (kafka-mock).
-const LocalService* local_service(const std::string& key) {
-  // Built field by field: a designated initializer would have to name every field.
-  static const std::map<std::string, LocalService> services = [] {
-    std::map<std::string, LocalService> all;
-    LocalService& redis = all["redis"];
-    redis.program = "redis-server";
-    redis.label = "redis-server";
-    redis.sharded_nodes = true;
-    redis.default_port = 6379;
-    redis.command = redis_command;
-
-    LocalService& kafka = all["kafka"];
-    kafka.program = "java";
-    kafka.label = "Apache Kafka (KRaft)";
-    kafka.sharded_nodes = true;
-    kafka.default_port = 9092;
-    kafka.default_control_port = 9093;
-    kafka.nodes_need_hosts = true;
-    kafka.command = apache_kafka_command;
-    // Several JVMs starting at once on a small machine take far longer than 20 s.
-    kafka.start_timeout = std::chrono::seconds(90);
-    kafka.probe_label = apache_kafka_label;
-
-    LocalService& mock = all["kafka-mock"];
-    mock.program = "kafka-mock";
-    mock.emulated = true;
-    mock.label = "librdkafka mock cluster";
-    mock.nodes_in_one_process = true;
-    mock.own_network = false;
-    mock.server_keys = {"none"};
-    mock.command = kafka_mock_command;
-    mock.ready_file = "bootstrap";
-
-    LocalService& kinesis = all["kinesis"];
-    kinesis.program = "kinesalite";
-    kinesis.emulated = true;
-    kinesis.label = "kinesalite";
-    kinesis.default_port = 4567;
-    kinesis.server_keys = {"shard_limit"};
-    kinesis.command = kinesalite_command;
-    return all;
-  }();
-  auto it = services.find(key);
-  return it == services.end() ? nullptr : &it->second;
-}
-
-// Which local service runs a system: its driver, and for Kafka deploy.settings.kafka.
+// Which local recipe runs a system: its driver's, or the variant deploy.settings.<driver> names.
 Result<std::string> local_service_key(const core::System& system) {
-  auto variant = system.deploy.settings.find("kafka");
-  if (system.driver != "kafka") {
-    if (variant != system.deploy.settings.end()) {
-      return make_error("deploy.settings.kafka: only for driver: kafka; remove it");
+  for (const auto& [key, value] : system.deploy.settings) {
+    if (key == "hosts" || key == system.driver) continue;
+    const systems::SystemPackage* other = systems::find_system(key);
+    if (other != nullptr && !other->local_variants.empty()) {
+      return make_error("deploy.settings." + key + ": only for driver: " + key + "; remove it");
     }
-    return system.driver;
   }
-  const std::string mode = variant == system.deploy.settings.end() ? "apache" : variant->second;
-  if (mode == "apache") return std::string("kafka");
-  if (mode == "mock") return std::string("kafka-mock");
-  return make_error("deploy.settings.kafka: \"" + mode +
-                    "\" is not one of apache (a real Apache Kafka cluster, the default), mock "
-                    "(librdkafka's mock cluster)");
+  auto variant = system.deploy.settings.find(system.driver);
+  if (variant == system.deploy.settings.end()) return system.driver;
+  const systems::SystemPackage* package = systems::find_system(system.driver);
+  if (package == nullptr || package->local_variants.empty()) return system.driver;
+  const std::string& mode = variant->second;
+  if (mode == package->default_variant_name) return system.driver;
+  if (package->local_variants.count(mode)) return system.driver + "-" + mode;
+  std::string valid = package->default_variant_name + " (the default)";
+  for (const auto& [name, recipe] : package->local_variants) {
+    valid += ", " + name + " (" + recipe.label + ")";
+  }
+  return make_error("deploy.settings." + system.driver + ": \"" + mode + "\" is not one of " +
+                    valid);
+}
+
+// What recipes may ask of the machine, through the provider's Env.
+systems::RecipeContext recipe_context(const ProviderContext& context) {
+  systems::RecipeContext out;
+  out.tools_dir = context.tools_dir;
+  out.dec_binary = context.dec_binary;
+  Env* env = context.env;
+  out.path_exists = [env](const std::string& path) { return env->path_exists(path); };
+  out.list_dir = [env](const std::string& dir) { return env->list_dir(dir); };
+  return out;
 }
 
 std::string tail_of_file(Env& env, const std::string& path, size_t max_bytes = 600) {
@@ -417,11 +185,12 @@ std::string LocalProvider::netns_name(const std::string& run_id, const std::stri
 }
 
 std::string LocalProvider::bridge_name(const std::string& run_id) const {
-  return "dec" + hex(fnv1a(context_.installation + "|" + run_id), 11);
+  return "dec" + hex(fnv1a(context_.installation + "|" + run_id, kFnv1aNamesBasis), 11);
 }
 
 std::string LocalProvider::veth_name(const std::string& run_id, const std::string& address) const {
-  return "dv" + hex(fnv1a(context_.installation + "|" + run_id + "|" + address), 12);
+  return "dv" +
+         hex(fnv1a(context_.installation + "|" + run_id + "|" + address, kFnv1aNamesBasis), 12);
 }
 
 std::string LocalProvider::cgroup_path(const std::string& run_id,
@@ -437,7 +206,7 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
                                                            const DeployRequest& request) {
   auto service_key = local_service_key(system);
   if (!service_key) return make_error(service_key.error());
-  const LocalService* service = local_service(*service_key);
+  const LocalRecipe* service = local_recipe(*service_key);
   if (service == nullptr) {
     return make_error("driver \"" + system.driver +
                       "\" has no local deployment yet; use deploy.provider: endpoints");
@@ -462,23 +231,31 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
     }
   }
   for (const auto& [key, value] : deploy.settings) {
-    if (key != "hosts" && key != "kafka") {
+    if (key != "hosts" && key != system.driver) {
       return make_error("deploy.settings." + key +
                         ": the local provider takes only `hosts` (auto, true, false) and, for "
-                        "Kafka, `kafka` (apache, mock); put broker options in deploy.server");
+                        "systems with variants, the driver's name (kafka: apache or mock); put "
+                        "broker options in deploy.server");
     }
   }
   auto hosts = hosts_wanted(deploy);
   if (!hosts) return make_error(hosts.error());
   if (deploy.nodes > 1 && service->nodes_need_hosts && !*hosts) {
-    return make_error("deploy.nodes: several " +
-                      (system.driver == "kafka" ? std::string("Apache Kafka") : service->label) +
+    std::string alternative;
+    if (const systems::SystemPackage* package = systems::find_system(system.driver)) {
+      for (const auto& [name, variant] : package->local_variants) {
+        if (!variant.nodes_need_hosts) {
+          alternative = " or use deploy.settings." + system.driver + ": " + name;
+        }
+      }
+    }
+    return make_error("deploy.nodes: several " + service->label +
                       " nodes need a host each (run as root with deploy.settings.hosts: auto)" +
-                      (system.driver == "kafka" ? " or use deploy.settings.kafka: mock" : ""));
+                      alternative);
   }
-  if (*service_key == "kafka") {
+  if (service->installed) {
     // Before anything is provisioned: the fix is a setup step, not a retry.
-    if (Status s = kafka_installed(context_); !s) return make_error(s.error());
+    if (Status s = service->installed(recipe_context(context_)); !s) return make_error(s.error());
   }
   if (deploy.bandwidth && !service->own_network) {
     return make_error("deploy.bandwidth: the " + service->label +
@@ -668,10 +445,9 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   Env& env = *context_.env;
   const Resource& resource = record.resource;
   const bool is_worker = resource.type == "worker";
-  const LocalService* service = nullptr;
+  const LocalRecipe* service = nullptr;
   if (!is_worker) {
-    service =
-        local_service(get(resource.attributes, "service", get(resource.attributes, "driver")));
+    service = local_recipe(get(resource.attributes, "service", get(resource.attributes, "driver")));
     if (service == nullptr) return make_error("no local service for " + resource.address);
   }
   // Where it runs: a host of the run (namespace + cgroup) or the machine's loopback.
@@ -720,12 +496,14 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   if (Status s = env.make_dirs(dir); !s) return s;
 
   const std::string ready_name = is_worker ? "ready" : service->ready_file;
+  const systems::RecipeContext recipe_context_value = recipe_context(context_);
+  systems::LaunchInput launch_input;
   if (is_worker) {
     if (context_.dec_binary.empty()) return make_error("cannot locate the dec binary");
     spawn.argv = {context_.dec_binary, "worker",       "--listen",
                   listen + ":0",       "--ready-file", dir + "/" + ready_name};
   } else {
-    LaunchInput input;
+    systems::LaunchInput input;
     input.listen_host = listen;
     input.port = port;
     input.control_port = control_port;
@@ -735,7 +513,7 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
         std::stoi(get(resource.attributes, "nodes", get(resource.attributes, "cluster_size", "1")));
     input.node = std::stoi(get(resource.attributes, "node", "0"));
     input.cluster_seed = context_.installation + "|" + state.run_id;
-    input.context = &context_;
+    input.context = &recipe_context_value;
     if (host != nullptr && host->resource.attributes.count("memory")) {
       input.memory_bytes = std::stoull(host->resource.attributes.at("memory"));
     }
@@ -756,13 +534,21 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
         input.node_hosts.push_back(get(peer->outputs, "ip"));
       }
     }
-    auto argv = service->command(input);
-    if (!argv) return make_error(argv.error());
-    spawn.argv = *argv;
+    auto launch = service->launch(input);
+    if (!launch) return make_error(launch.error());
+    for (const auto& [name, content] : launch->files) {
+      if (Status s = env.write_file_atomic(dir + "/" + name, content); !s) return s;
+    }
+    if (!launch->dir_owner.empty()) {
+      if (Status s = env.chown_tree(dir, launch->dir_owner); !s) return s;
+    }
+    spawn.argv = launch->argv;
+    spawn.environment = launch->environment;
+    launch_input = std::move(input);
   }
-  spawn.environment = {{"DEC_INSTALLATION", context_.installation},
-                       {"DEC_RUN", state.run_id},
-                       {"DEC_RESOURCE", resource.address}};
+  spawn.environment["DEC_INSTALLATION"] = context_.installation;
+  spawn.environment["DEC_RUN"] = state.run_id;
+  spawn.environment["DEC_RESOURCE"] = resource.address;
   spawn.working_dir = dir;
   spawn.log_path = record.outputs["log"];
   auto pid = env.spawn(spawn);
@@ -774,6 +560,8 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   const std::string program = is_worker ? "dec worker" : service->program;
   const auto timeout = is_worker ? kStartTimeout : service->start_timeout;
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto next_probe = std::chrono::steady_clock::now();
+  std::string not_ready;  // what the recipe's readiness probe last said was missing
   while (true) {
     if (!env.process_alive(*pid)) {
       return make_error(program + " for " + resource.address +
@@ -781,7 +569,14 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
                         " (log: " + record.outputs["log"] + ")");
     }
     if (ready_name.empty()) {
-      if (env.tcp_port_open(listen, port)) break;
+      if (env.tcp_port_open(listen, port)) {
+        if (service == nullptr || !service->ready_probe) break;
+        if (std::chrono::steady_clock::now() >= next_probe) {
+          not_ready = service->ready_probe(launch_input);
+          if (not_ready.empty()) break;
+          next_probe = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+        }
+      }
     } else if (auto addresses = env.read_file(dir + "/" + ready_name);
                addresses && !trimmed(*addresses).empty()) {
       record.outputs["address"] = trimmed(*addresses);
@@ -792,20 +587,24 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
         auto side = env.read_file(dir + "/" + name);
         if (!side) continue;
         std::string key = name.substr(ready_name.size() + 1);
-        record.outputs["property." + (key == "control" ? std::string("kafka_mock_control") : key)] =
-            trimmed(*side);
+        if (auto renamed = service->side_properties.find(key);
+            renamed != service->side_properties.end()) {
+          key = renamed->second;
+        }
+        record.outputs["property." + key] = trimmed(*side);
       }
       break;
     }
     if (std::chrono::steady_clock::now() > deadline) {
       return make_error(program + " for " + resource.address + " was not ready within " +
-                        std::to_string(timeout.count()) + " s (log: " + record.outputs["log"] +
-                        ")");
+                        std::to_string(timeout.count()) + " s" +
+                        (not_ready.empty() ? std::string() : " (" + not_ready + ")") +
+                        " (log: " + record.outputs["log"] + ")");
     }
     env.sleep_for(std::chrono::milliseconds(10));
   }
   if (!is_worker) {
-    std::string probed = service->probe_label ? service->probe_label(context_) : "";
+    std::string probed = service->probe_label ? service->probe_label(recipe_context_value) : "";
     record.outputs["label"] = probed.empty() ? service->label : probed;
     if (service->emulated) record.outputs["emulated"] = "true";
   }
@@ -857,7 +656,7 @@ Result<std::unique_ptr<drivers::Driver>> connect_driver(const RunState& state,
                                                         const std::string& driver_name) {
   auto endpoint = services_endpoint(state);
   if (!endpoint) return make_error(endpoint.error());
-  const drivers::DriverInfo* info = drivers::find_driver(driver_name);
+  const drivers::DriverInfo* info = systems::find_driver(driver_name);
   if (info == nullptr) return make_error("unknown driver " + driver_name);
   auto driver = info->create();
   if (Status s = driver->connect({endpoint->addresses, endpoint->properties}, {}); !s) {
@@ -1223,33 +1022,16 @@ Status LocalProvider::inject_fault(const RunState& state, const core::Fault& fau
   }
   if (service == nullptr) return make_error("no node " + node + " in run " + state.run_id);
   const Settings& a = service->resource.attributes;
-  const bool mock_cluster = a.count("nodes") > 0;  // the kafka mock: brokers in one process
   const ResourceRecord* host = find_record(state, get(a, "host"));
   const ProcessId pid = recorded_process(service->outputs);
   const std::string& action = fault.action;
-
-  if (mock_cluster) {
-    int brokers = std::stoi(get(a, "nodes", "1"));
-    if (fault.target >= brokers) {
-      return make_error("node " + node + " does not exist (" + std::to_string(brokers) +
-                        " brokers)");
-    }
-    if (action == "disconnect" || action == "reconnect") {
-      std::string control = get(service->outputs, "property.kafka_mock_control");
-      auto reply = drivers::kafka_mock_request(
-          control,
-          std::string(action == "disconnect" ? "broker-down " : "broker-up ") +
-              std::to_string(fault.target + 1),
-          std::chrono::seconds(2));
-      if (!reply) return make_error(reply.error());
-      return Status::Ok();
-    }
-    if (action != "pause" && action != "resume") {
-      return make_error(action +
-                        " is not possible on the librdkafka mock cluster: its brokers share one "
-                        "process on loopback; use disconnect/reconnect (broker down/up) or "
-                        "pause/resume (the whole cluster)");
-    }
+  const LocalRecipe* recipe = local_recipe(get(a, "service", get(a, "driver")));
+  if (recipe != nullptr && recipe->fault) {
+    systems::FaultInput input;
+    input.fault = fault;
+    input.nodes = std::stoi(get(a, "nodes", get(a, "cluster_size", "1")));
+    input.outputs = service->outputs;
+    if (std::optional<Status> handled = recipe->fault(input)) return *handled;
   }
   if (action == "kill") {
     if (!pid.valid() || !context_.env->process_alive(pid)) {

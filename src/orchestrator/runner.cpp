@@ -11,6 +11,7 @@
 #include "drivers/driver.h"
 #include "infra/executor.h"
 #include "report/faults.h"
+#include "systems/registry.h"
 #include "worker/worker.h"
 
 namespace dec::orchestrator {
@@ -137,7 +138,7 @@ class ExperimentRun {
     // The spec was validated by whoever queued it; its warnings are recomputed here so that they
     // travel with the results, whichever way the spec came in.
     for (const auto& warning :
-         core::parse_spec(core::spec_to_json(spec_), {}, drivers::driver_catalog()).warnings) {
+         core::parse_spec(core::spec_to_json(spec_), {}, systems::driver_catalog()).warnings) {
       outcome.result.warnings.push_back(warning.to_string());
     }
     std::vector<std::string> failures;
@@ -193,9 +194,10 @@ class ExperimentRun {
     run.config = system.config;
     // Every driver's client gets the experiment's common client settings on its own keys; what
     // was in force is recorded so that two clients can be compared side by side.
-    client_config_ =
-        drivers::apply_client_settings(system.driver, spec_.workload.client, system.config);
-    run.client = drivers::effective_client_settings(system.driver, client_config_);
+    client_config_ = drivers::apply_client_settings(systems::find_driver(system.driver),
+                                                    spec_.workload.client, system.config);
+    run.client =
+        drivers::effective_client_settings(systems::find_driver(system.driver), client_config_);
     run.status = "failed";
 
     infra::ProviderContext& pc = context_.provider_context;
@@ -286,7 +288,7 @@ class ExperimentRun {
       run.served_by = endpoint->label;
       if (!endpoint->placement.empty()) run.served_by += " on " + endpoint->placement;
       if (!endpoint->workers.empty()) return Status::Ok();  // the worker connects itself
-      const drivers::DriverInfo* info = drivers::find_driver(system.driver);
+      const drivers::DriverInfo* info = systems::find_driver(system.driver);
       if (info == nullptr) return make_error("unknown driver " + system.driver);
       driver = info->create();
       drivers::Endpoint de{endpoint->addresses, endpoint->properties};

@@ -27,6 +27,7 @@
 #include "server/artifacts.h"
 #include "server/report_html.h"
 #include "store/store.h"
+#include "systems/registry.h"
 
 namespace dec::server {
 namespace {
@@ -314,7 +315,7 @@ void Service::run_queue() {
       current_expected_seconds_ = 0;
     }
     const std::string id = next->id;
-    auto parsed = core::parse_spec(next->spec_json, {}, drivers::driver_catalog());
+    auto parsed = core::parse_spec(next->spec_json, {}, systems::driver_catalog());
     if (parsed.ok()) {
       current_expected_seconds_ = expected_seconds(parsed.spec);
       run_one(parsed.spec, id, stop);
@@ -434,7 +435,7 @@ void Service::handle_submit(const httplib::Request& req, httplib::Response& res)
     send_error(res, 400, "empty body: send an experiment spec as JSON or YAML (see docs/spec.md)");
     return;
   }
-  auto parsed = core::parse_spec(req.body, {}, drivers::driver_catalog());
+  auto parsed = core::parse_spec(req.body, {}, systems::driver_catalog());
   if (!parsed.ok()) {
     json errors = json::array();
     for (const auto& e : parsed.errors)

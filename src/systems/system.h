@@ -57,22 +57,22 @@ struct Launch {
 // What a fault hook gets: the fault and the node's recorded outputs (ports, side files' values).
 struct FaultInput {
   core::Fault fault;
-  int nodes = 1;               // nodes in the system
-  core::Settings outputs;      // the service's recorded outputs ("property.<name>" etc.)
+  int nodes = 1;           // nodes in the system
+  core::Settings outputs;  // the service's recorded outputs ("property.<name>" etc.)
 };
 
 // How the local provider runs a system (or one variant of it, e.g. the Kafka mock cluster).
 struct LocalRecipe {
-  std::string program;     // what the process is called in messages and discovery
-  std::string label;       // what the results name when probe_label says nothing better
-  bool emulated = false;   // a stand-in speaking the product's protocol, not the product
+  std::string program;    // what the process is called in messages and discovery
+  std::string label;      // what the results name when probe_label says nothing better
+  bool emulated = false;  // a stand-in speaking the product's protocol, not the product
   // Node layout: nodes > 1 run inside the one process (mock brokers), or as one process each.
   bool nodes_in_one_process = false;
   bool sharded_nodes = false;
   // Nodes > 1 need a host each (they address one another at fixed ports on their own IPs).
   bool nodes_need_hosts = false;
-  bool own_network = true;  // can listen on a host's address (not loopback-only)
-  int default_port = 0;     // client port inside a host of its own
+  bool own_network = true;               // can listen on a host's address (not loopback-only)
+  int default_port = 0;                  // client port inside a host of its own
   int default_control_port = 0;          // second port inside a host of its own; 0 = none
   std::vector<std::string> server_keys;  // allowed deploy.server keys; empty = passed through
   // Checked at planning, before anything exists: "" when installed, else the fix ("run
@@ -82,6 +82,10 @@ struct LocalRecipe {
   // Readiness: the node is ready once this file (in its dir) exists and holds its comma-separated
   // addresses; "" = once its client port accepts connections and `ready_probe` (if any) says so.
   std::string ready_file;
+  // Side files the ready file comes with (<ready_file>.<suffix>, written first), recorded as the
+  // endpoint property named here (suffix "control" -> "kafka_mock_control"); unlisted suffixes
+  // become properties of their own name.
+  std::map<std::string, std::string> side_properties;
   // Extra readiness check after the port is open ("" = ready, else what is still missing), e.g.
   // an admin command answering. Called every few hundred milliseconds until start_timeout.
   std::function<std::string(const LaunchInput&)> ready_probe;

@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "systems/registry.h"
 #include "worker/worker.h"
 
 namespace dec::worker {
@@ -273,7 +274,7 @@ int run_agent(const AgentOptions& options) {
     ~MaskRestorer() { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
   } restore_mask{previous_mask};
 
-  Agent agent(options.drivers.empty() ? drivers::all_drivers() : options.drivers);
+  Agent agent(options.drivers.empty() ? systems::all_drivers() : options.drivers);
   httplib::Server http;
   http.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
   http.set_payload_max_length(kMaxBodyBytes);

@@ -72,7 +72,7 @@ struct AgentOptions {
   std::string listen_host = "127.0.0.1";
   int listen_port = 0;     // 0 = any free port
   std::string ready_file;  // when set, "host:port" is written here (atomically) once listening
-  // The drivers a request may name; empty = every driver compiled in (drivers::all_drivers()).
+  // The drivers a request may name; empty = every driver compiled in (systems::all_drivers()).
   // Tests pass an in-memory driver here to run the agent without a broker.
   std::vector<drivers::DriverInfo> drivers;
 };

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "drivers/kafka_mock.h"
+#include "systems/kafka/kafka_mock.h"
 #include "infra/env.h"
 #include "infra/reconcile.h"
 #include "support/subprocess.h"

@@ -2,7 +2,7 @@
 // for the suite with its control port (kafka_mock.h), as the local provider's `dec kafka-mock`
 // process would run it. The mock cannot stand in for everything (see kafka_mock.h): topic
 // deletion and the Admin API are not exercised here, and acks=all is answered without replicas.
-#include "drivers/kafka_driver.h"
+#include "systems/kafka/kafka_driver.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -29,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-#include "drivers/kafka_mock.h"
+#include "systems/kafka/kafka_mock.h"
 #include "load/engine.h"
 
 namespace dec::drivers {

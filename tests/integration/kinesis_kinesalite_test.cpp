@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "drivers/kinesis_driver.h"
+#include "systems/kinesis/kinesis_driver.h"
 #include "load/engine.h"
 
 namespace dec::drivers {

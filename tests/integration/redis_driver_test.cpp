@@ -1,6 +1,6 @@
 // The Redis Streams driver against a real redis-server, started once for the suite on a free
 // loopback port with persistence off, and stopped (and its directory removed) at the end.
-#include "drivers/redis_driver.h"
+#include "systems/redis/redis_driver.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "load/engine.h"
+#include "systems/registry.h"
 
 namespace dec::drivers {
 namespace {
@@ -533,10 +534,10 @@ TEST_F(RedisDriverTest, PollTimesOutWhenThereIsNothingToRead) {
 }
 
 TEST_F(RedisDriverTest, BadConfigKeysAreReportedWithTheirPath) {
-  const DriverInfo* info = find_driver("redis");
+  const DriverInfo* info = systems::find_driver("redis");
   ASSERT_NE(info, nullptr);
-  EXPECT_EQ(find_driver("redsi"), nullptr);
-  core::DriverCatalog catalog = driver_catalog();
+  EXPECT_EQ(systems::find_driver("redsi"), nullptr);
+  core::DriverCatalog catalog = systems::driver_catalog();
   EXPECT_NE(std::find(catalog.names.begin(), catalog.names.end(), "redis"), catalog.names.end());
 
   auto errors = catalog.validate_config(

@@ -14,6 +14,7 @@
 #include "drivers/driver.h"
 #include "infra/env.h"
 #include "support/subprocess.h"
+#include "systems/registry.h"
 #include "worker/worker.h"
 
 namespace dec::worker {
@@ -90,7 +91,7 @@ class WorkerAgent : public ::testing::Test {
   }
 
   std::unique_ptr<drivers::Driver> redis() {
-    auto driver = drivers::find_driver("redis")->create();
+    auto driver = systems::find_driver("redis")->create();
     Status connected = driver->connect(drivers::Endpoint{{redis_address()}, {}}, {});
     EXPECT_TRUE(connected.ok()) << connected.error();
     return driver;

@@ -5,6 +5,7 @@
 
 #include "core/spec_parser.h"
 #include "drivers/driver.h"
+#include "systems/registry.h"
 
 namespace dec {
 namespace {
@@ -14,7 +15,7 @@ TEST(Examples, EveryExampleSpecIsValid) {
   for (const auto& entry : std::filesystem::directory_iterator(DEC_SOURCE_DIR "/examples")) {
     if (entry.path().extension() != ".yaml" && entry.path().extension() != ".json") continue;
     SCOPED_TRACE(entry.path().string());
-    auto parsed = core::parse_spec_file(entry.path().string(), {}, drivers::driver_catalog());
+    auto parsed = core::parse_spec_file(entry.path().string(), {}, systems::driver_catalog());
     for (const auto& error : parsed.errors) ADD_FAILURE() << error.to_string();
     ++checked;
   }

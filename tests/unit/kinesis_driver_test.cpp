@@ -1,6 +1,6 @@
 // The Kinesis driver over a fake HTTP layer: what kinesalite cannot do (throttling, partial
 // PutRecords failures, exhausted retries) and what needs no server (config, signing, base64).
-#include "drivers/kinesis_driver.h"
+#include "systems/kinesis/kinesis_driver.h"
 
 #include <gtest/gtest.h>
 

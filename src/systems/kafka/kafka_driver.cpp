@@ -1,4 +1,4 @@
-#include "drivers/kafka_driver.h"
+#include "systems/kafka/kafka_driver.h"
 
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
@@ -23,7 +23,7 @@
 #include <utility>
 
 #include "drivers/config_checks.h"
-#include "drivers/kafka_mock.h"
+#include "systems/kafka/kafka_mock.h"
 
 namespace dec::drivers {
 namespace {
@@ -1035,6 +1035,26 @@ Result<std::unique_ptr<Consumer>> KafkaDriver::make_consumer(const ConsumerOptio
   return std::unique_ptr<Consumer>(std::move(consumer));
 }
 
+// librdkafka's built-in default for a property (dec sets none of the client keys itself: its own
+// defaults are log_level and, for consumers, auto.offset.reset and enable.partition.eof). Asking
+// the library keeps the value right for the installed version.
+static std::optional<std::string> librdkafka_default(const std::string& property) {
+  std::array<char, 512> value{};
+  size_t size = value.size();
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_res_t result = rd_kafka_conf_get(conf, property.c_str(), value.data(), &size);
+  rd_kafka_conf_destroy(conf);
+  if (result != RD_KAFKA_CONF_OK) {
+    // Topic-level properties (acks, compression.type) live in the default topic configuration.
+    size = value.size();
+    rd_kafka_topic_conf_t* topic_conf = rd_kafka_topic_conf_new();
+    result = rd_kafka_topic_conf_get(topic_conf, property.c_str(), value.data(), &size);
+    rd_kafka_topic_conf_destroy(topic_conf);
+  }
+  if (result != RD_KAFKA_CONF_OK) return std::nullopt;
+  return std::string(value.data());
+}
+
 DriverInfo kafka_driver_info() {
   DriverInfo info;
   info.name = "kafka";
@@ -1042,6 +1062,23 @@ DriverInfo kafka_driver_info() {
   info.config_keys = kafka_config_keys();
   info.accepts_unknown_keys = true;
   info.check_unknown_key = check_kafka_property;
+  info.client_keys = {
+      // librdkafka's max.in.flight counts produce *requests* per broker connection (each a batch
+      // of many messages), not messages. The bound on messages a producer has sent but not yet
+      // seen acknowledged is its local queue, which holds each message until its delivery report;
+      // when it is full dec's send() waits for acks.
+      mapped_client_key(ClientField::kMaxInFlight, "queue.buffering.max.messages", 1, 2147483647),
+      mapped_client_key(ClientField::kLinger, "linger.ms", 0, 900000, {"queue.buffering.max.ms"}),
+      mapped_client_key(ClientField::kFetchWait, "fetch.wait.max.ms", 0, 300000),
+      reported_client_key("acks", {"request.required.acks"}),
+      reported_client_key("enable.idempotence"),
+      reported_client_key("max.in.flight.requests.per.connection", {"max.in.flight"}),
+      reported_client_key("batch.num.messages"),
+      reported_client_key("batch.size"),
+      reported_client_key("compression.type", {"compression.codec"}),
+      reported_client_key("fetch.min.bytes"),
+  };
+  info.default_of = librdkafka_default;
   info.create = [] { return std::make_unique<KafkaDriver>(); };
   return info;
 }

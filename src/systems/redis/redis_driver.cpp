@@ -1,4 +1,4 @@
-#include "drivers/redis_driver.h"
+#include "systems/redis/redis_driver.h"
 
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -24,6 +24,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/hash.h"
 #include "drivers/config_checks.h"
 
 namespace dec::drivers {
@@ -511,16 +512,7 @@ Status expect_ok(const Result<ReplyPtr>& reply, const std::string& what) {
   return Status::Ok();
 }
 
-// FNV-1a: stable across processes and builds, so dec workers agree on a key's partition and a
-// stream's node.
-uint64_t fnv1a(std::string_view text) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
+using core::fnv1a;  // stable across processes, so dec workers agree on a key's stream and node
 
 // ---- producer -------------------------------------------------------------------------------
 
@@ -1479,6 +1471,15 @@ DriverInfo redis_driver_info() {
   info.name = "redis";
   info.description = "Redis Streams (XADD / XREADGROUP) through hiredis";
   info.config_keys = redis_config_keys();
+  info.client_keys = {
+      // A window per node: with N nodes a producer may keep up to N x max_in_flight in flight.
+      mapped_client_key(ClientField::kMaxInFlight, "pipeline", 1, 10000),
+      // BLOCK returns as soon as an entry arrives: the same bound as Kafka's fetch wait. 0 would
+      // mean "block forever" to Redis, hence at least 1.
+      mapped_client_key(ClientField::kFetchWait, "block_ms", 1, 60000),
+      reported_client_key("read_mode"),
+      reported_client_key("read_count"),
+  };
   info.create = [] { return std::make_unique<RedisDriver>(); };
   return info;
 }

@@ -1,4 +1,4 @@
-#include "drivers/kafka_mock.h"
+#include "systems/kafka/kafka_mock.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,12 +1,9 @@
-// The drivers compiled into dec and the validation of their config keys. To add a driver,
-// append its DriverInfo to the list in all_drivers().
+// Validation of a driver's config keys, with field paths and did-you-mean. The drivers themselves
+// are registered by their packages (systems/registry.cpp).
 #include <algorithm>
 #include <vector>
 
 #include "drivers/driver.h"
-#include "drivers/kafka_driver.h"
-#include "drivers/kinesis_driver.h"
-#include "drivers/redis_driver.h"
 
 namespace dec::drivers {
 namespace {
@@ -80,31 +77,16 @@ std::vector<core::FieldError> validate_driver_config(const DriverInfo& driver,
   return errors;
 }
 
-const std::vector<DriverInfo>& all_drivers() {
-  static const std::vector<DriverInfo> drivers = {
-      redis_driver_info(),
-      kafka_driver_info(),
-      kinesis_driver_info(),
-  };
-  return drivers;
-}
-
-const DriverInfo* find_driver(const std::string& name) {
-  for (const DriverInfo& driver : all_drivers()) {
-    if (driver.name == name) return &driver;
-  }
-  return nullptr;
-}
-
-core::DriverCatalog driver_catalog() {
+core::DriverCatalog driver_catalog(const std::vector<DriverInfo>& drivers) {
   core::DriverCatalog catalog;
-  for (const DriverInfo& driver : all_drivers()) catalog.names.push_back(driver.name);
+  for (const DriverInfo& driver : drivers) catalog.names.push_back(driver.name);
   // An unknown driver name is the spec parser's error to report (at `driver`), not this one's.
-  catalog.validate_config = [](const std::string& driver, const core::Settings& config,
-                               const std::string& path_prefix) {
-    const DriverInfo* info = find_driver(driver);
-    return info ? validate_driver_config(*info, config, path_prefix)
-                : std::vector<core::FieldError>{};
+  catalog.validate_config = [&drivers](const std::string& driver, const core::Settings& config,
+                                       const std::string& path_prefix) {
+    for (const DriverInfo& info : drivers) {
+      if (info.name == driver) return validate_driver_config(info, config, path_prefix);
+    }
+    return std::vector<core::FieldError>{};
   };
   return catalog;
 }

@@ -1,4 +1,4 @@
-#include "drivers/kinesis_driver.h"
+#include "systems/kinesis/kinesis_driver.h"
 
 #include <algorithm>
 #include <array>
@@ -1081,6 +1081,17 @@ DriverInfo kinesis_driver_info() {
   info.description =
       "Amazon Kinesis Data Streams (PutRecords / GetRecords, SigV4); locally kinesalite";
   info.config_keys = kinesis_config_keys();
+  info.client_keys = {
+      // The producer sends one synchronous PutRecords at a time, so a full batch is all it has in
+      // flight; 500 records is the API's limit per request.
+      mapped_client_key(ClientField::kMaxInFlight, "batch_size", 1, 500),
+      mapped_client_key(ClientField::kLinger, "linger_ms", 0, 60000),
+      // Kinesis has no long poll: after an empty GetRecords the consumer sleeps this long, which
+      // bounds the wait added to a record the way a server-side fetch wait does.
+      mapped_client_key(ClientField::kFetchWait, "poll_interval_ms", 1, 60000),
+      reported_client_key("max_batch_bytes"),
+      reported_client_key("read_limit"),
+  };
   info.create = [] { return std::make_unique<KinesisDriver>(); };
   return info;
 }
