@@ -35,6 +35,8 @@ struct Variant {
   std::string name() const { return variant.empty() ? driver : driver + "_" + variant; }
 };
 
+void PrintTo(const Variant& v, std::ostream* out) { *out << v.name(); }
+
 std::vector<Variant> all_variants() {
   std::vector<Variant> out;
   for (const auto& system : systems::all_systems()) {
@@ -235,7 +237,9 @@ TEST_P(Conformance, ConfigErrorsNameTheField) {
   EXPECT_EQ(errors[0].path, "systems[0].config.no_such_key_at_all");
   // Every key's default passes the key's own check, and the mapped client keys exist.
   for (const auto& key : info->config_keys) {
-    if (key.check && !key.default_value.empty()) {
+    // Defaults that describe a rule rather than a value ("min(3, brokers)") are not checked.
+    const bool literal = key.default_value.find_first_of(" (") == std::string::npos;
+    if (key.check && literal && !key.default_value.empty()) {
       EXPECT_EQ(key.check(key.default_value), "") << key.name << " default " << key.default_value;
     }
   }
@@ -296,7 +300,9 @@ TEST_P(Conformance, DeliversEverythingToEveryGroupInKeyOrderAndLeavesNothing) {
 
   // Nothing left to deliver: the backlog is 0 where the system can tell.
   for (auto* member : {a.get(), b.get(), c.get()}) {
-    if (auto backlog = member->backlog()) EXPECT_EQ(*backlog, 0u);
+    if (auto backlog = member->backlog()) {
+      EXPECT_EQ(*backlog, 0u);
+    }
   }
 
   Status deleted = driver_->delete_topic(extra);
