@@ -174,11 +174,13 @@ systems:
     deploy: {provider: local, nodes: 1, settings: {hosts: "false"}}
 )";
   auto child = testing::start(dec({"run", path}), (dir_ / "run.log").string());
+  // The broker's JVM itself (the shell that formats the log dir first names kafka.Kafka too).
   auto jvm_up = [&] {
     for (const auto& process : env_.processes()) {
       auto tag = process.dec_tags.find("DEC_INSTALLATION");
       if (tag != process.dec_tags.end() && tag->second == installation_ &&
-          process.command.find("kafka.Kafka") != std::string::npos) {
+          process.command.rfind("java ", 0) == 0 &&
+          process.command.find(" kafka.Kafka ") != std::string::npos) {
         return true;
       }
     }
