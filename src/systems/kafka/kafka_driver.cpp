@@ -238,12 +238,12 @@ class KafkaProducer final : public Producer {
     auto client = new_client(RD_KAFKA_PRODUCER, properties, &context_);
     if (!client.ok()) return make_error(client.error());
     client_ = *client;
-    // poll_acks sleeps on this eventfd; librdkafka writes it when a report arrives.
+    // poll_acks sleeps on this eventfd, which librdkafka writes when a report arrives while it
+    // is enabled. Enabled only while poll_acks waits: librdkafka 2.0 writes it for every report
+    // it queues, a system call per message that halved the producer's rate when always on.
     wakeup_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wakeup_ < 0) return make_error(std::string("eventfd: ") + std::strerror(errno));
     main_queue_ = rd_kafka_queue_get_main(client_);
-    static constexpr uint64_t kOne = 1;  // an eventfd takes 8-byte writes
-    rd_kafka_queue_io_event_enable(main_queue_, wakeup_, &kOne, sizeof(kOne));
     return Status::Ok();
   }
 
@@ -261,10 +261,7 @@ class KafkaProducer final : public Producer {
           slot.callback = nullptr;
         }
       }
-      if (main_queue_) {
-        rd_kafka_queue_io_event_enable(main_queue_, -1, nullptr, 0);
-        rd_kafka_queue_destroy(main_queue_);
-      }
+      if (main_queue_) rd_kafka_queue_destroy(main_queue_);
       for (auto& [name, handle] : topics_) rd_kafka_topic_destroy(handle);
       rd_kafka_destroy(client_);
     }
@@ -332,16 +329,23 @@ class KafkaProducer final : public Producer {
       std::this_thread::sleep_for(max_wait);
       return Status::Ok();
     }
-    // Clear old wake-ups first: a report queued after the poll below writes the eventfd again.
+    if (rd_kafka_poll(client_, 0) > 0 || max_wait.count() <= 0) return Status::Ok();
+    // Clear old wake-ups, enable the eventfd, and only then look at the queue: a report queued
+    // before the enable is seen by the length check, one queued after it writes the eventfd.
     uint64_t count = 0;
     while (::read(wakeup_, &count, sizeof(count)) > 0) {
     }
-    if (rd_kafka_poll(client_, 0) > 0 || max_wait.count() <= 0) return Status::Ok();
-    pollfd descriptor{wakeup_, POLLIN, 0};
-    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(max_wait);
-    timespec wait{static_cast<time_t>(seconds.count()),
-                  static_cast<long>((max_wait - seconds).count())};
-    if (::ppoll(&descriptor, 1, &wait, nullptr) > 0) rd_kafka_poll(client_, 0);
+    static constexpr uint64_t kOne = 1;  // an eventfd takes 8-byte writes
+    rd_kafka_queue_io_event_enable(main_queue_, wakeup_, &kOne, sizeof(kOne));
+    if (rd_kafka_queue_length(main_queue_) == 0) {
+      pollfd descriptor{wakeup_, POLLIN, 0};
+      auto seconds = std::chrono::duration_cast<std::chrono::seconds>(max_wait);
+      timespec wait{static_cast<time_t>(seconds.count()),
+                    static_cast<long>((max_wait - seconds).count())};
+      (void)::ppoll(&descriptor, 1, &wait, nullptr);
+    }
+    rd_kafka_queue_io_event_enable(main_queue_, -1, nullptr, 0);
+    rd_kafka_poll(client_, 0);
     return Status::Ok();
   }
 
