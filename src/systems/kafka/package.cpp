@@ -1,6 +1,9 @@
 #include "systems/kafka/package.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <algorithm>
+#include <array>
 #include <map>
 
 #include "core/hash.h"
@@ -108,6 +111,37 @@ Result<Launch> apache_kafka_launch(const LaunchInput& in) {
   return launch;
 }
 
+// A node of a cluster is ready once the cluster's metadata, as this node serves it, lists every
+// broker: before that a topic created with replication 3 fails or gets fewer replicas, and the
+// driver would size its default replication from a partial cluster.
+std::string every_broker_registered(const LaunchInput& in) {
+  if (in.nodes <= 1) return "";
+  std::array<char, 256> reason{};
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const std::string bootstrap = in.listen_host + ":" + std::to_string(in.port);
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), reason.data(), reason.size());
+  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t*, int, const char*, const char*) {});
+  rd_kafka_t* client = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason.data(), reason.size());
+  if (client == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return std::string("cannot create a metadata client: ") + reason.data();
+  }
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t error = rd_kafka_metadata(client, 0, nullptr, &metadata, 2000);
+  std::string missing;
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    missing = std::string("no cluster metadata yet: ") + rd_kafka_err2str(error);
+  } else {
+    if (metadata->broker_cnt < in.nodes) {
+      missing = std::to_string(metadata->broker_cnt) + " of " + std::to_string(in.nodes) +
+                " brokers registered";
+    }
+    rd_kafka_metadata_destroy(metadata);
+  }
+  rd_kafka_destroy(client);
+  return missing;
+}
+
 // librdkafka's mock cluster, hosted by `dec kafka-mock` so it is a separate, killable process.
 Result<Launch> kafka_mock_launch(const LaunchInput& in) {
   if (in.context->dec_binary.empty()) return make_error("cannot locate the dec binary");
@@ -189,6 +223,7 @@ SystemPackage kafka_package() {
   apache.nodes_need_hosts = true;
   apache.installed = kafka_installed;
   apache.launch = apache_kafka_launch;
+  apache.ready_probe = every_broker_registered;
   // Several JVMs starting at once on a small machine take far longer than 20 s.
   apache.start_timeout = std::chrono::seconds(90);
   apache.probe_label = apache_kafka_label;
