@@ -4,6 +4,7 @@
 
 #include "systems/kafka/package.h"
 #include "systems/kinesis/package.h"
+#include "systems/nats/package.h"
 #include "systems/redis/package.h"
 
 namespace dec::systems {
@@ -13,6 +14,7 @@ const std::vector<SystemPackage>& all_systems() {
       redis_package(),
       kafka_package(),
       kinesis_package(),
+      nats_package(),
   };
   return systems;
 }
