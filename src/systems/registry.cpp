@@ -5,6 +5,7 @@
 #include "systems/kafka/package.h"
 #include "systems/kinesis/package.h"
 #include "systems/nats/package.h"
+#include "systems/rabbitmq/package.h"
 #include "systems/redis/package.h"
 
 namespace dec::systems {
@@ -15,6 +16,7 @@ const std::vector<SystemPackage>& all_systems() {
       kafka_package(),
       kinesis_package(),
       nats_package(),
+      rabbitmq_package(),
   };
   return systems;
 }

@@ -50,6 +50,32 @@ TEST(ApplyClientSettings, Kinesis) {
             (Settings{{"batch_size", "64"}, {"linger_ms", "5"}, {"poll_interval_ms", "20"}}));
 }
 
+TEST(ApplyClientSettings, RabbitMq) {
+  // AMQP has no linger (each publish is written at once) and no fetch wait (deliveries are
+  // pushed): only the confirm window is mapped.
+  EXPECT_EQ(apply_client_settings(systems::find_driver("rabbitmq"),
+                                  window(64, milliseconds(5), milliseconds(200)), {}),
+            (Settings{{"max_in_flight", "64"}}));
+  EXPECT_EQ(apply_client_settings(systems::find_driver("rabbitmq"),
+                                  window(64, milliseconds(5), milliseconds(200)),
+                                  {{"max_in_flight", "8"}}),
+            (Settings{{"max_in_flight", "8"}}));
+}
+
+TEST(EffectiveClientSettings, RabbitMqReportsItsDeliverySettings) {
+  EXPECT_EQ(effective_client_settings(systems::find_driver("rabbitmq"), {}),
+            (Settings{{"max_in_flight", "1000"},
+                      {"confirm", "true"},
+                      {"persistent", "true"},
+                      {"queue_type", "classic"},
+                      {"prefetch", "500"},
+                      {"auto_ack", "false"}}));
+  Settings quorum = effective_client_settings(systems::find_driver("rabbitmq"),
+                                              {{"queue_type", "quorum"}, {"timeout_ms", "500"}});
+  EXPECT_EQ(quorum["queue_type"], "quorum");
+  EXPECT_FALSE(quorum.contains("timeout_ms"));  // not a client window setting
+}
+
 TEST(ApplyClientSettings, OnlyTheFieldsGivenAreMapped) {
   ClientSettings client;
   client.linger = milliseconds(0);
