@@ -149,6 +149,10 @@ struct DriverInfo {
   std::string name;
   std::string description;
   std::vector<ConfigKey> config_keys;
+  // Config keys that shape a topic (replication, storage): a provider that creates the workload's
+  // topics before the run connects its driver with these keys of the system's config, so the
+  // topics it creates are the ones the spec asks for.
+  std::vector<std::string> topic_keys;
   // The keys workload.client maps onto (mapped ones first) and the client-relevant keys reported
   // with every result; see drivers/client_settings.h.
   std::vector<ClientKey> client_keys;

@@ -72,6 +72,7 @@ Result<std::vector<Resource>> EndpointsProvider::resources_for(const core::Syste
     topic.attributes["name"] = request.topics[t];
     topic.attributes["partitions"] = std::to_string(request.partitions);
     topic.attributes["driver"] = system.driver;
+    add_topic_config(system, topic.attributes);
     out.push_back(std::move(topic));
   }
   return out;
@@ -80,13 +81,14 @@ Result<std::vector<Resource>> EndpointsProvider::resources_for(const core::Syste
 namespace {
 Result<std::unique_ptr<drivers::Driver>> connect_driver(EndpointsProvider& provider,
                                                         const RunState& state,
-                                                        const std::string& driver_name) {
+                                                        const std::string& driver_name,
+                                                        const Settings& config = {}) {
   auto endpoint = provider.endpoint(state);
   if (!endpoint) return make_error(endpoint.error());
   const drivers::DriverInfo* info = systems::find_driver(driver_name);
   if (info == nullptr) return make_error("unknown driver " + driver_name);
   auto driver = info->create();
-  if (Status s = driver->connect({endpoint->addresses, endpoint->properties}, {}); !s) {
+  if (Status s = driver->connect({endpoint->addresses, endpoint->properties}, config); !s) {
     return make_error(s.error());
   }
   return driver;
@@ -97,7 +99,7 @@ Status EndpointsProvider::create(ResourceRecord& record, const RunState& state,
                                  const std::function<Status()>&) {
   if (record.resource.type == "topic") {
     const Settings& a = record.resource.attributes;
-    auto driver = connect_driver(*this, state, a.at("driver"));
+    auto driver = connect_driver(*this, state, a.at("driver"), topic_config(a));
     if (!driver) return make_error(driver.error());
     return (*driver)->create_topic(a.at("name"), std::stoi(a.at("partitions")));
   }

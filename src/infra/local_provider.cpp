@@ -313,6 +313,7 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
     topic.attributes["name"] = request.topics[t];
     topic.attributes["partitions"] = std::to_string(request.partitions);
     topic.attributes["driver"] = system.driver;
+    add_topic_config(system, topic.attributes);
     out.push_back(std::move(topic));
   }
   if (request.workers) {
@@ -653,13 +654,14 @@ Result<ServiceEndpoint> services_endpoint(const RunState& state) {
 }
 
 Result<std::unique_ptr<drivers::Driver>> connect_driver(const RunState& state,
-                                                        const std::string& driver_name) {
+                                                        const std::string& driver_name,
+                                                        const Settings& config = {}) {
   auto endpoint = services_endpoint(state);
   if (!endpoint) return make_error(endpoint.error());
   const drivers::DriverInfo* info = systems::find_driver(driver_name);
   if (info == nullptr) return make_error("unknown driver " + driver_name);
   auto driver = info->create();
-  if (Status s = driver->connect({endpoint->addresses, endpoint->properties}, {}); !s) {
+  if (Status s = driver->connect({endpoint->addresses, endpoint->properties}, config); !s) {
     return make_error(s.error());
   }
   return driver;
@@ -668,7 +670,7 @@ Result<std::unique_ptr<drivers::Driver>> connect_driver(const RunState& state,
 
 Status LocalProvider::create_topic(ResourceRecord& record, const RunState& state) {
   const Settings& a = record.resource.attributes;
-  auto driver = connect_driver(state, get(a, "driver"));
+  auto driver = connect_driver(state, get(a, "driver"), topic_config(a));
   if (!driver) return make_error(driver.error());
   return (*driver)->create_topic(get(a, "name"), std::stoi(get(a, "partitions", "1")));
 }

@@ -99,6 +99,12 @@ struct ProviderContext {
   std::function<Result<std::unique_ptr<Provider>>(const std::string& name)> factory;
 };
 
+// A topic resource carries the system's topic-shaping config keys (DriverInfo::topic_keys) as
+// "config.<key>" attributes, so a provider creates the topic the spec asks for (replication,
+// storage) and a changed setting shows in the plan.
+void add_topic_config(const core::System& system, Settings& topic_attributes);
+Settings topic_config(const Settings& topic_attributes);
+
 // Creates the provider named in a spec (`local`, ...); error lists the known ones.
 Result<std::unique_ptr<Provider>> make_provider(const std::string& name,
                                                 const ProviderContext& context);

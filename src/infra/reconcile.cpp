@@ -5,8 +5,27 @@
 #include "infra/endpoints_provider.h"
 #include "infra/executor.h"
 #include "infra/local_provider.h"
+#include "systems/registry.h"
 
 namespace dec::infra {
+
+void add_topic_config(const core::System& system, Settings& topic_attributes) {
+  const drivers::DriverInfo* info = systems::find_driver(system.driver);
+  if (info == nullptr) return;
+  for (const std::string& key : info->topic_keys) {
+    if (auto value = system.config.find(key); value != system.config.end()) {
+      topic_attributes["config." + key] = value->second;
+    }
+  }
+}
+
+Settings topic_config(const Settings& topic_attributes) {
+  Settings config;
+  for (const auto& [key, value] : topic_attributes) {
+    if (key.rfind("config.", 0) == 0) config[key.substr(7)] = value;
+  }
+  return config;
+}
 
 Result<std::unique_ptr<Provider>> make_provider(const std::string& name,
                                                 const ProviderContext& context) {

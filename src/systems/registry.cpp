@@ -6,6 +6,7 @@
 #include "systems/kinesis/package.h"
 #include "systems/nats/package.h"
 #include "systems/rabbitmq/package.h"
+#include "systems/mqtt/package.h"
 #include "systems/redis/package.h"
 
 namespace dec::systems {
@@ -17,6 +18,7 @@ const std::vector<SystemPackage>& all_systems() {
       kinesis_package(),
       nats_package(),
       rabbitmq_package(),
+      mqtt_package(),
   };
   return systems;
 }

@@ -572,6 +572,28 @@ TEST(LocalProviderGraph, KafkaIsApacheKafkaUnlessTheMockIsAsked) {
       << missing.error();
 }
 
+// The topics a provider creates before the run are the ones the spec asks for: the driver's
+// topic-shaping keys travel with the topic resource (and a changed one shows in the plan).
+TEST(LocalProviderGraph, TopicsCarryTheSystemsTopicShapingConfig) {
+  PosixEnv env;
+  LocalProvider provider(local_context(env));
+  DeployRequest request{"e.s", {"t0"}, 2, false};
+  core::System nats = local_system("nats", 1);
+  nats.deploy.settings["hosts"] = "false";
+  nats.config = {{"replicas", "1"}, {"storage", "memory"}, {"max_in_flight", "64"}};
+  auto resources = provider.resources_for(nats, request);
+  ASSERT_TRUE(resources.ok()) << resources.error();
+  const Resource* topic = nullptr;
+  for (const auto& r : *resources) {
+    if (r.type == "topic") topic = &r;
+  }
+  ASSERT_NE(topic, nullptr);
+  EXPECT_EQ(topic->attributes.at("config.storage"), "memory");
+  EXPECT_EQ(topic->attributes.at("config.replicas"), "1");
+  EXPECT_FALSE(topic->attributes.count("config.max_in_flight"));  // a client setting
+  EXPECT_EQ(topic_config(topic->attributes), (Settings{{"replicas", "1"}, {"storage", "memory"}}));
+}
+
 TEST(LocalProviderGraph, HostsGiveEveryNodeAndTheWorkerAHostOnTheRunsNetwork) {
   PosixEnv env;
   LocalProvider provider(local_context(env));

@@ -1083,6 +1083,7 @@ DriverInfo kafka_driver_info() {
       reported_client_key("fetch.min.bytes"),
   };
   info.default_of = librdkafka_default;
+  info.topic_keys = {"replication_factor"};
   info.create = [] { return std::make_unique<KafkaDriver>(); };
   return info;
 }

@@ -1081,6 +1081,7 @@ DriverInfo kinesis_driver_info() {
   info.description =
       "Amazon Kinesis Data Streams (PutRecords / GetRecords, SigV4); locally kinesalite";
   info.config_keys = kinesis_config_keys();
+  info.topic_keys = {"stream_mode"};
   info.client_keys = {
       // The producer sends one synchronous PutRecords at a time, so a full batch is all it has in
       // flight; 500 records is the API's limit per request.

@@ -1362,6 +1362,7 @@ DriverInfo nats_driver_info() {
   info.name = "nats";
   info.description = "NATS JetStream (streams, durable pull consumers) through libnats";
   info.config_keys = nats_config_keys();
+  info.topic_keys = {"replicas", "storage"};
   info.client_keys = {
       mapped_client_key(ClientField::kMaxInFlight, "max_in_flight", 1, 1'000'000),
       // libnats either writes each publish at once or lets its flusher gather writes for 1 ms:
