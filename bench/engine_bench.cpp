@@ -7,6 +7,10 @@
 //
 //   engine_bench --driver NAME --address HOST:PORT[,HOST:PORT...] [--config KEY=VALUE]...
 //                [--messages N] [--size B] [--producers P] [--partitions K] [--topic T]
+//                [--group G]
+// --group prepares a consumer group nobody reads (its queues exist, so a RabbitMQ publish is
+// routed and stored rather than returned unroutable), as the product's own tool does when it
+// declares a queue.
 // Output (last line, for scripts): rate=<msg/s> cpu_us=<client CPU microseconds per message>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -34,6 +38,7 @@ struct Options {
   int producers = 1;
   int partitions = 1;
   std::string topic;
+  std::string group;
 };
 
 std::vector<std::string> split(const std::string& list) {
@@ -70,6 +75,8 @@ bool parse_options(int argc, char** argv, Options& options) {
       options.partitions = std::stoi(value);
     } else if (flag == "--topic") {
       options.topic = value;
+    } else if (flag == "--group") {
+      options.group = value;
     } else {
       return false;
     }
@@ -89,10 +96,11 @@ double cpu_seconds() {
 int main(int argc, char** argv) {
   Options options;
   if (!parse_options(argc, argv, options)) {
-    std::fprintf(stderr,
-                 "usage: %s --driver NAME --address HOST:PORT[,...] [--config KEY=VALUE]... "
-                 "[--messages N] [--size B] [--producers P] [--partitions K] [--topic T]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s --driver NAME --address HOST:PORT[,...] [--config KEY=VALUE]... "
+        "[--messages N] [--size B] [--producers P] [--partitions K] [--topic T] [--group G]\n",
+        argv[0]);
     return 2;
   }
   const dec::drivers::DriverInfo* info = dec::systems::find_driver(options.driver);
@@ -118,6 +126,13 @@ int main(int argc, char** argv) {
   if (auto s = driver->create_topic(options.topic, options.partitions); !s) {
     std::fprintf(stderr, "create_topic: %s\n", s.error().c_str());
     return 1;
+  }
+
+  if (!options.group.empty()) {
+    if (auto s = driver->prepare_consumers({options.topic}, {options.group}); !s) {
+      std::fprintf(stderr, "prepare_consumers: %s\n", s.error().c_str());
+      return 1;
+    }
   }
 
   dec::load::EngineOptions engine_options;

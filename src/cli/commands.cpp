@@ -25,6 +25,7 @@
 #include "server/server.h"
 #include "store/store.h"
 #include "systems/kafka/kafka_mock.h"
+#include "systems/kinesis/quota_proxy.h"
 #include "systems/registry.h"
 #include "worker/worker.h"
 
@@ -865,6 +866,8 @@ int run_cli(const std::vector<std::string>& argv) {
   if (command == "run") return cmd_run(ctx, rest);
   // Hidden: hosts librdkafka's mock cluster as a managed process for the local provider.
   if (command == "kafka-mock") return drivers::kafka_mock_main(rest);
+  // Hidden: kinesalite behind AWS's per-shard quotas, as the local provider runs Kinesis.
+  if (command == "kinesis-quota") return systems::kinesis_quota_main(rest);
   if (command == "validate") return cmd_validate(rest);
   if (command == "plan") return cmd_plan(ctx, rest);
   if (command == "destroy") return cmd_destroy(ctx, rest);

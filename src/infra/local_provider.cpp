@@ -230,6 +230,9 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
       }
     }
   }
+  if (service->check_server) {
+    if (Status s = service->check_server(deploy.server); !s) return make_error(s.error());
+  }
   for (const auto& [key, value] : deploy.settings) {
     if (key != "hosts" && key != system.driver) {
       return make_error("deploy.settings." + key +
@@ -499,6 +502,7 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   const std::string ready_name = is_worker ? "ready" : service->ready_file;
   const systems::RecipeContext recipe_context_value = recipe_context(context_);
   systems::LaunchInput launch_input;
+  std::string launch_label;
   if (is_worker) {
     if (context_.dec_binary.empty()) return make_error("cannot locate the dec binary");
     spawn.argv = {context_.dec_binary, "worker",       "--listen",
@@ -545,6 +549,7 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
     }
     spawn.argv = launch->argv;
     spawn.environment = launch->environment;
+    launch_label = launch->label;
     launch_input = std::move(input);
   }
   spawn.environment["DEC_INSTALLATION"] = context_.installation;
@@ -605,7 +610,9 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
     env.sleep_for(std::chrono::milliseconds(10));
   }
   if (!is_worker) {
-    std::string probed = service->probe_label ? service->probe_label(recipe_context_value) : "";
+    std::string probed = !launch_label.empty()  ? launch_label
+                         : service->probe_label ? service->probe_label(recipe_context_value)
+                                                : "";
     record.outputs["label"] = probed.empty() ? service->label : probed;
     if (service->emulated) record.outputs["emulated"] = "true";
   }

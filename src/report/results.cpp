@@ -666,6 +666,10 @@ Result<std::string> comparison_table(const std::string& results_json) {
     };
     if (has_counter("kinesis.throttled_requests")) {
       counter_row("kinesis.throttled_requests", "throttled requests");
+      // Per-shard quotas refuse single records of a request, not the request.
+      if (has_counter("kinesis.throttled_records")) {
+        counter_row("kinesis.throttled_records", "throttled records");
+      }
       counter_row("kinesis.retried_records", "retried records");
     }
     if (has_counter("kinesis.get_throttled"))

@@ -52,6 +52,9 @@ struct Launch {
   std::map<std::string, std::string> files;
   // The user the product switches to by itself (rabbitmq-server does): the dir is chowned to it.
   std::string dir_owner;
+  // What serves the node when deploy.server decides it (kinesalite with or without the quota
+  // proxy); "" = the recipe's probe_label / label.
+  std::string label;
 };
 
 // What a fault hook gets: the fault and the node's recorded outputs (ports, side files' values).
@@ -75,6 +78,9 @@ struct LocalRecipe {
   int default_port = 0;                  // client port inside a host of its own
   int default_control_port = 0;          // second port inside a host of its own; 0 = none
   std::vector<std::string> server_keys;  // allowed deploy.server keys; empty = passed through
+  // Checks deploy.server's values at planning, before anything exists; errors name
+  // deploy.server.<key>. Empty function = values are the product's to judge.
+  std::function<Status(const core::Settings& server)> check_server;
   // Checked at planning, before anything exists: "" when installed, else the fix ("run
   // scripts/setup"). Empty function = nothing to check beyond `program` being startable.
   std::function<Status(const RecipeContext&)> installed;

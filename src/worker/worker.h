@@ -34,7 +34,7 @@ namespace dec::worker {
 // Everything a worker needs for one run. Topics exist already (created by the provider);
 // the worker connects, prepares its consumer groups and runs the engine.
 struct WorkRequest {
-  std::string driver;                  // registry name: redis | kafka | kinesis
+  std::string driver;                  // registry name (systems/registry.cpp)
   std::vector<std::string> addresses;  // drivers::Endpoint::addresses
   core::Settings properties;           // drivers::Endpoint::properties
   core::Settings config;               // the system's driver config

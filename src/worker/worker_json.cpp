@@ -460,7 +460,7 @@ Result<WorkRequest> work_request_from_json(const std::string& text) {
     WorkRequest request;
     ObjectReader r(body, "");
     r.read("driver", request.driver, true);
-    if (request.driver.empty()) fail("driver", "must name a driver (redis, kafka, kinesis)");
+    if (request.driver.empty()) fail("driver", "must name a driver (one of `dec drivers`)");
     r.read("addresses", request.addresses, false);
     r.read("properties", request.properties, false);
     r.read("config", request.config, false);

@@ -1,6 +1,7 @@
 // The Kinesis driver against kinesalite (the npm emulator in tools/node_modules), started once for
 // the suite on a free loopback port and stopped at the end. kinesalite speaks the real JSON API but
-// enforces no throughput limits; throttling is covered by tests/unit/kinesis_driver_test.cpp.
+// enforces no throughput limits; throttling is covered by tests/unit/kinesis_driver_test.cpp and,
+// with kinesalite behind dec's per-shard quota proxy, by tests/integration/kinesis_quota_test.cpp.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -676,6 +676,12 @@ TEST(Table, KinesisReadThrottlingAndClientSettingsHaveRows) {
   EXPECT_EQ(cells_of(table, "throttled reads"), (std::vector<std::string>{"-", "7"})) << table;
   EXPECT_TRUE(cells_of(table, "throttled requests").empty()) << table;
   EXPECT_EQ(cells_of(table, "client acks"), (std::vector<std::string>{"all", "-"})) << table;
+  result.runs[1].counters = {{"kinesis.throttled_requests", 0},
+                             {"kinesis.throttled_records", 2500},
+                             {"kinesis.retried_records", 2500}};
+  const std::string throttled = table_of(result);
+  EXPECT_EQ(cells_of(throttled, "throttled records"), (std::vector<std::string>{"-", "2,500"}))
+      << throttled;
   EXPECT_EQ(cells_of(table, "client linger.ms"), (std::vector<std::string>{"5", "-"})) << table;
   EXPECT_EQ(cells_of(table, "client pipeline"), (std::vector<std::string>{"-", "16"})) << table;
 }
