@@ -26,10 +26,10 @@ done
 
 DIR=$(mktemp -d /tmp/dec-rabbitmq-bench-XXXXXX)
 chmod 755 "$DIR"  # the node runs as user rabbitmq and must reach its data dir below this one
-DEC=("$BUILD_DIR/dec" --data-dir "$DIR/data")
+dec_cli() { "$BUILD_DIR/dec" "$@" --data-dir "$DIR/data"; }
 RUN_ID=""
 cleanup() {
-  if [[ -n "$RUN_ID" ]]; then "${DEC[@]}" destroy "$RUN_ID" >/dev/null 2>&1 || "${DEC[@]}" reconcile >/dev/null 2>&1 || true; fi
+  if [[ -n "$RUN_ID" ]]; then dec_cli destroy "$RUN_ID" >/dev/null 2>&1 || dec_cli reconcile >/dev/null 2>&1 || true; fi
   rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -42,12 +42,12 @@ systems:
     driver: rabbitmq
     deploy: {provider: local, settings: {hosts: "false"}}
 SPEC
-"${DEC[@]}" apply "$DIR/spec.yaml" >"$DIR/apply.log" 2>&1 || { cat "$DIR/apply.log" >&2; exit 1; }
+dec_cli apply "$DIR/spec.yaml" >"$DIR/apply.log" 2>&1 || { cat "$DIR/apply.log" >&2; exit 1; }
 STATE=$(ls "$DIR"/data/state/*.json)
 RUN_ID=$(basename "$STATE" .json)
 RUN_ID=${RUN_ID%.rabbitmq}
 ADDRESS=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))
-print([r["outputs"]["address"] for r in s["resources"] if r["resource"]["type"] == "service"][0])' "$STATE")
+print([r["outputs"]["address"] for r in s["resources"] if r["type"] == "service"][0])' "$STATE")
 
 run_native() {
   local flag=persistent
