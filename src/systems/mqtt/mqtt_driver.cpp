@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "core/hash.h"
+#include "drivers/address.h"
 #include "drivers/config_checks.h"
 
 namespace dec::drivers {
@@ -123,26 +124,11 @@ struct Target {
 };
 
 Result<Target> parse_target(const std::string& text, const core::Settings& properties) {
+  auto address = parse_host_port(text, kDefaultPort, "mqtt");
+  if (!address.ok()) return make_error(address.error());
   Target target;
-  std::string port_text;
-  if (!text.empty() && text.front() == '[') {  // [ipv6]:port
-    size_t close = text.find(']');
-    if (close == std::string::npos) return make_error("bad mqtt address \"" + text + "\"");
-    target.host = text.substr(1, close - 1);
-    if (close + 1 < text.size() && text[close + 1] == ':') port_text = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    target.host = text.substr(0, colon);
-    if (colon != std::string::npos) port_text = text.substr(colon + 1);
-  }
-  if (!port_text.empty()) {
-    auto port = parse_integer(port_text);
-    if (!port || *port < 1 || *port > 65535) {
-      return make_error("bad mqtt address \"" + text + "\": expected host:port");
-    }
-    target.port = static_cast<int>(*port);
-  }
-  if (target.host.empty()) return make_error("bad mqtt address \"" + text + "\"");
+  target.host = address->host;
+  target.port = address->port;
   target.label = target.host + ":" + std::to_string(target.port);
   if (auto user = properties.find("username"); user != properties.end()) {
     target.username = user->second;

@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "core/hash.h"
+#include "drivers/address.h"
 #include "drivers/config_checks.h"
 
 namespace dec::drivers {
@@ -153,36 +154,10 @@ std::pair<std::string, uint16_t> close_reason(const amqp_method_t& method) {
   return {"unexpected method " + std::to_string(method.id), 0};
 }
 
-struct Address {
-  std::string host;
-  int port = kDefaultPort;
-  std::string label;  // "host:port", for messages
-};
+using Address = HostPort;
 
 Result<Address> parse_address(const std::string& text) {
-  Address address;
-  std::string port_text;
-  if (!text.empty() && text.front() == '[') {  // [ipv6]:port
-    size_t close = text.find(']');
-    if (close == std::string::npos) return make_error("bad RabbitMQ address \"" + text + "\"");
-    address.host = text.substr(1, close - 1);
-    if (close + 1 < text.size() && text[close + 1] == ':') port_text = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    address.host = text.substr(0, colon);
-    if (colon != std::string::npos) port_text = text.substr(colon + 1);
-  }
-  if (!port_text.empty()) {
-    auto port = parse_integer(port_text);
-    if (!port || *port < 1 || *port > 65535) {
-      return make_error("bad RabbitMQ address \"" + text + "\": expected host:port");
-    }
-    address.port = static_cast<int>(*port);
-  }
-  if (address.host.empty()) return make_error("bad RabbitMQ address \"" + text + "\"");
-  address.label = text;
-  if (port_text.empty()) address.label += ":" + std::to_string(address.port);
-  return address;
+  return parse_host_port(text, kDefaultPort, "RabbitMQ");
 }
 
 struct Credentials {
