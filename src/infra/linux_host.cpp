@@ -37,9 +37,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kNetnsDir = "/var/run/netns";
 constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
-// The v1 controllers a host uses: cpu and memory for limits, freezer for pause/resume, pids so
-// every process of a host can be found (and killed) even without the other three.
-constexpr const char* kV1Controllers[] = {"cpu", "memory", "freezer", "pids"};
+// The v1 controllers a host uses: cpu and memory for limits, cpuacct for the CPU time its
+// processes used, freezer for pause/resume, pids so every process of a host can be found (and
+// killed) even without the others.
+constexpr const char* kV1Controllers[] = {"cpu", "cpuacct", "memory", "freezer", "pids"};
 // The v2 controllers enabled down the path; freezing is built into v2 (cgroup.freeze).
 constexpr const char* kV2Controllers[] = {"cpu", "memory", "pids"};
 // `ip` and `tc` answer in milliseconds; a hung one (e.g. a wedged netlink) must not hang dec.
@@ -949,6 +950,40 @@ Result<CgroupLimits> cgroup_limits(const std::string& path) {
     }
   }
   return limits;
+}
+
+Result<CgroupUsage> cgroup_usage(const std::string& path) {
+  if (Status s = check_cgroup_path(path); !s) return make_error(s.error());
+  if (!cgroup_exists(path)) return make_error("cgroup " + path + " does not exist");
+  auto number = [](const std::optional<std::string>& text) -> std::optional<uint64_t> {
+    if (!text) return std::nullopt;
+    try {
+      return std::stoull(trimmed(*text));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  };
+  CgroupUsage usage;
+  if (cgroup_version() == CgroupVersion::kV2) {
+    std::string dir = hierarchy_for("")->dir(path);
+    std::istringstream stat(read_text(dir + "/cpu.stat").value_or(""));
+    std::string key;
+    uint64_t value = 0;
+    while (stat >> key >> value) {
+      if (key == "usage_usec") usage.cpu_ns = value * 1000;
+    }
+    usage.memory_bytes = number(read_text(dir + "/memory.current"));
+    usage.memory_peak_bytes = number(read_text(dir + "/memory.peak"));
+    return usage;
+  }
+  if (auto cpuacct = hierarchy_for("cpuacct"); cpuacct && is_dir(cpuacct->dir(path))) {
+    usage.cpu_ns = number(read_text(cpuacct->dir(path) + "/cpuacct.usage")).value_or(0);
+  }
+  if (auto memory = hierarchy_for("memory"); memory && is_dir(memory->dir(path))) {
+    usage.memory_bytes = number(read_text(memory->dir(path) + "/memory.usage_in_bytes"));
+    usage.memory_peak_bytes = number(read_text(memory->dir(path) + "/memory.max_usage_in_bytes"));
+  }
+  return usage;
 }
 
 Status delete_cgroup(const std::string& path, const std::string& stop_at) {

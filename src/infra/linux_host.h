@@ -103,6 +103,16 @@ struct CgroupLimits {
 Status create_cgroup(const std::string& path, const CgroupLimits& limits);
 Status set_cgroup_limits(const std::string& path, const CgroupLimits& limits);  // in place
 Result<CgroupLimits> cgroup_limits(const std::string& path);  // what the kernel has now
+
+// What the processes of a cgroup have used: CPU time since the cgroup was made (every process,
+// exited ones included) and memory now and at its peak (v1 max_usage_in_bytes, v2 memory.peak
+// where the kernel has it; absent otherwise). Memory counts page cache the cgroup is charged for.
+struct CgroupUsage {
+  uint64_t cpu_ns = 0;
+  std::optional<uint64_t> memory_bytes;
+  std::optional<uint64_t> memory_peak_bytes;
+};
+Result<CgroupUsage> cgroup_usage(const std::string& path);
 // SIGKILLs whatever is still inside, waits for it to leave, removes the directories (and
 // empty parents up to, not including, `stop_at`). OK when missing.
 // Child cgroups go too. Frozen cgroups are thawed first (frozen processes ignore SIGKILL).

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <iomanip>
 #include <map>
@@ -234,15 +236,33 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
     if (Status s = service->check_server(deploy.server); !s) return make_error(s.error());
   }
   for (const auto& [key, value] : deploy.settings) {
-    if (key != "hosts" && key != system.driver) {
+    if (key != "hosts" && key != "worker_cpus" && key != system.driver) {
       return make_error("deploy.settings." + key +
-                        ": the local provider takes only `hosts` (auto, true, false) and, for "
-                        "systems with variants, the driver's name (kafka: apache or mock); put "
-                        "broker options in deploy.server");
+                        ": the local provider takes only `hosts` (auto, true, false), "
+                        "`worker_cpus` (the load agent's CPU limit) and, for systems with "
+                        "variants, the driver's name (kafka: apache or mock); put broker options "
+                        "in deploy.server");
     }
   }
   auto hosts = hosts_wanted(deploy);
   if (!hosts) return make_error(hosts.error());
+  std::optional<double> worker_cpus;
+  if (auto limit = deploy.settings.find("worker_cpus"); limit != deploy.settings.end()) {
+    char* end = nullptr;
+    const double cpus = std::strtod(limit->second.c_str(), &end);
+    if (end == limit->second.c_str() || *end != '\0' || !(cpus >= 0.01 && cpus <= 1024)) {
+      return make_error(
+          "deploy.settings.worker_cpus: expected a number of cores from 0.01 to "
+          "1024, got \"" +
+          limit->second + "\"");
+    }
+    if (!*hosts) {
+      return make_error(
+          "deploy.settings.worker_cpus: the load agent needs a host of its own to be "
+          "limited (run as root, deploy.settings.hosts: auto)");
+    }
+    worker_cpus = cpus;
+  }
   if (deploy.nodes > 1 && service->nodes_need_hosts && !*hosts) {
     std::string alternative;
     if (const systems::SystemPackage* package = systems::find_system(system.driver)) {
@@ -327,6 +347,7 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
       h.attributes["role"] = "worker";
       h.attributes["network"] = service->own_network ? "own" : "loopback";
       h.attributes["ip_suffix"] = "200";
+      if (worker_cpus) h.attributes["cpus"] = format_cpus(*worker_cpus);
       out.push_back(std::move(h));
       worker.depends_on.push_back(host);
     }
@@ -1017,6 +1038,79 @@ Status LocalProvider::destroy_discovered(const DiscoveredResource& resource) {
   }
   if (kind == "directory") return env.remove_tree(resource.outputs.at("path"));
   return make_error("unknown discovered resource kind " + kind);
+}
+
+// ---- usage ------------------------------------------------------------------------------------
+
+namespace {
+// CPU time (utime + stime) and resident memory (now, peak) of one process, from /proc.
+std::optional<UsageSample> process_usage(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  size_t close = text.rfind(')');  // the command may contain spaces and parentheses
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15 (1-based) of stat
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  UsageSample sample;
+  const long ticks = sysconf(_SC_CLK_TCK);
+  sample.cpu_ns =
+      (utime + stime) * 1'000'000'000ULL / static_cast<uint64_t>(ticks > 0 ? ticks : 100);
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    auto kib = [&](const char* key) -> std::optional<uint64_t> {
+      if (line.rfind(key, 0) != 0) return std::nullopt;
+      return std::stoull(line.substr(std::strlen(key))) * 1024;
+    };
+    if (auto v = kib("VmRSS:")) sample.memory_bytes = v;
+    if (auto v = kib("VmHWM:")) sample.memory_peak_bytes = v;
+  }
+  return sample;
+}
+}  // namespace
+
+std::vector<UsageSample> LocalProvider::usage(const RunState& state) {
+  std::vector<UsageSample> out;
+  std::set<std::string> measured_hosts;
+  // A host's cgroup counts every process on it, exited ones included.
+  for (const auto& record : state.resources) {
+    if (record.resource.type != "host" || record.status != "created") continue;
+    const std::string cgroup = get(record.outputs, "cgroup");
+    if (cgroup.empty()) continue;
+    auto used = lh::cgroup_usage(cgroup);
+    if (!used) continue;
+    UsageSample sample;
+    sample.address = record.resource.address;
+    sample.role = get(record.resource.attributes, "role") == "worker" ? "load agent" : "broker";
+    if (record.resource.attributes.count("cpus")) {
+      sample.cpus_limit = std::stod(record.resource.attributes.at("cpus"));
+    }
+    sample.cpu_ns = used->cpu_ns;
+    sample.memory_bytes = used->memory_bytes;
+    sample.memory_peak_bytes = used->memory_peak_bytes;
+    out.push_back(std::move(sample));
+    measured_hosts.insert(record.resource.address);
+  }
+  // Without a host (loopback): the process itself (a broker's children, e.g. kinesalite under
+  // its quota proxy, are not counted).
+  for (const auto& record : state.resources) {
+    const std::string& type = record.resource.type;
+    if ((type != "service" && type != "worker") || record.status != "created") continue;
+    if (measured_hosts.count(get(record.resource.attributes, "host"))) continue;
+    const ProcessId id = recorded_process(record.outputs);
+    if (!id.valid() || !context_.env->process_alive(id)) continue;
+    auto sample = process_usage(id.pid);
+    if (!sample) continue;
+    sample->address = record.resource.address;
+    sample->role = type == "worker" ? "load agent" : "broker";
+    out.push_back(std::move(*sample));
+  }
+  return out;
 }
 
 // ---- faults -----------------------------------------------------------------------------------

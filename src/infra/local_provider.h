@@ -50,6 +50,7 @@ class LocalProvider : public Provider {
   Result<ServiceEndpoint> endpoint(const RunState& state) override;
   std::vector<DiscoveredResource> discover() override;
   Status destroy_discovered(const DiscoveredResource& resource) override;
+  std::vector<UsageSample> usage(const RunState& state) override;
   Status inject_fault(const RunState& state, const core::Fault& fault) override;
   // (run id, resource address) of a process this installation started, if it is one.
   std::optional<std::pair<std::string, std::string>> owner_of(const ProcessInfo& process) const;

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,17 @@ struct DiscoveredResource {
 
 using LogFn = std::function<void(const std::string& line)>;
 
+// What one host (or, without hosts, one process) of a run has used so far: cumulative CPU time
+// and memory, sampled during a run to report the system's and the load agent's resources.
+struct UsageSample {
+  std::string address;               // the resource measured ("host.kafka.0", "service.redis.0")
+  std::string role;                  // "broker" or "load agent"
+  std::optional<double> cpus_limit;  // the host's CPU limit in cores, if any
+  uint64_t cpu_ns = 0;               // CPU time used since it was created
+  std::optional<uint64_t> memory_bytes;
+  std::optional<uint64_t> memory_peak_bytes;
+};
+
 class Provider {
  public:
   virtual ~Provider() = default;
@@ -81,6 +93,12 @@ class Provider {
   // Everything this installation's tags mark, whatever the state files say.
   virtual std::vector<DiscoveredResource> discover() = 0;
   virtual Status destroy_discovered(const DiscoveredResource& resource) = 0;
+  // Resource usage of the run's hosts (or processes) now; empty when the provider cannot see it
+  // (a cluster that is not dec's own).
+  virtual std::vector<UsageSample> usage(const RunState& state) {
+    (void)state;
+    return {};
+  }
   // Applies a fault to one node of a created run. Error when the provider or the resource
   // cannot do it (the run records the failed fault and goes on).
   virtual Status inject_fault(const RunState& state, const core::Fault& fault) {

@@ -8,8 +8,10 @@
 
 #include "core/spec_parser.h"
 #include "drivers/client_settings.h"
+#include "drivers/config_checks.h"
 #include "drivers/driver.h"
 #include "infra/executor.h"
+#include "orchestrator/usage_sampler.h"
 #include "report/faults.h"
 #include "systems/registry.h"
 #include "worker/worker.h"
@@ -317,9 +319,16 @@ class ExperimentRun {
         [this, name = system.name](const std::string& line) { log(name + ": " + line); });
     set_state(system.name, w.warmup.count() > 0 ? "warming" : "running");
     phase_start = Clock::now();
+    UsageSampler sampler(provider, state);
     load::Phase last_phase = w.warmup.count() > 0 ? load::Phase::kWarmup : load::Phase::kMeasuring;
     auto on_progress = [&](const load::Progress& progress) {
       injector.on_progress(progress);
+      if (progress.started && progress.phase == load::Phase::kMeasuring) {
+        sampler.mark_window_start();
+      }
+      if (progress.phase == load::Phase::kDraining || progress.phase == load::Phase::kDone) {
+        sampler.mark_window_end();
+      }
       if (progress.phase != last_phase) {
         last_phase = progress.phase;
         if (progress.phase == load::Phase::kMeasuring) set_state(system.name, "running");
@@ -358,6 +367,7 @@ class ExperimentRun {
       if (result) run.counters = driver->counters();
     }
     run.phases_s.emplace_back("run", seconds_since(phase_start));
+    run.resources = sampler.finish();
     std::vector<report::FaultImpact> impacts = injector.finish();
     if (!result) {
       run.error = result.error();
@@ -368,6 +378,7 @@ class ExperimentRun {
                                           std::chrono::duration<double>(w.warmup).count());
     }
     run.engine = std::move(*result);
+    run.resource_verdict = report::analyze_resources(run.resources, resource_facts(system, run));
     set_state(system.name, "collecting");
     if (driver && !topics_recorded) {
       for (const auto& topic : topics) (void)driver->delete_topic(topic);
@@ -379,6 +390,30 @@ class ExperimentRun {
       return;
     }
     run.status = "succeeded";
+  }
+
+  report::ResourceFacts resource_facts(const core::System& system,
+                                       const report::RunResult& run) const {
+    report::ResourceFacts facts;
+    facts.window = run.engine.window;
+    facts.measured_seconds = run.engine.measured_seconds;
+    facts.received_in_window = run.engine.consumed_in_window;
+    facts.producers = spec_.workload.producers;
+    facts.consumers = spec_.workload.consumers;
+    facts.machine_cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (const drivers::DriverInfo* info = systems::find_driver(system.driver)) {
+      for (const drivers::ClientKey& key : info->client_keys) {
+        if (key.mapped_from != drivers::ClientField::kMaxInFlight) continue;
+        if (auto value = run.client.find(key.name); value != run.client.end()) {
+          facts.max_in_flight = drivers::parse_integer(value->second);
+        }
+      }
+    }
+    if (run.engine.publish_latency.count() > 0) {
+      facts.publish_latency_p50_s =
+          static_cast<double>(run.engine.publish_latency.percentile(50)) / 1e9;
+    }
+    return facts;
   }
 
   const core::Spec& spec_;

@@ -54,6 +54,29 @@ json window_json(const load::WindowAccounting& window) {
       {"rate_sustained", window.offered_per_s > 0 ? json(window.rate_sustained) : json(nullptr)}};
 }
 
+json resources_json(const RunResult& run) {
+  json hosts = json::array();
+  for (const HostUsage& host : run.resources) {
+    json item = {{"address", host.address},
+                 {"role", host.role},
+                 {"cpu_seconds", round_to(host.cpu_seconds, 3)},
+                 {"cpu_avg_cores", round_to(host.cpu_avg, 3)},
+                 {"cpu_peak_cores", round_to(host.cpu_peak, 3)}};
+    item["cpus_limit"] = host.cpus_limit ? json(*host.cpus_limit) : json(nullptr);
+    item["memory_peak_bytes"] =
+        host.memory_peak_bytes ? json(*host.memory_peak_bytes) : json(nullptr);
+    hosts.push_back(std::move(item));
+  }
+  const ResourceVerdict& v = run.resource_verdict;
+  return {{"hosts", hosts},
+          {"msgs_per_broker_cpu_s",
+           v.msgs_per_broker_cpu_s ? json(round_to(*v.msgs_per_broker_cpu_s, 1)) : json(nullptr)},
+          {"load_generator_saturated", v.load_generator_saturated},
+          {"saturation_reason", v.saturation_reason},
+          {"limited_by", v.limited_by},
+          {"limited_by_reason", v.limited_by_reason}};
+}
+
 json fault_json(const FaultImpact& fault) {
   json out = {
       {"at_s", round_to(fault.at_s, 3)}, {"action", fault.action}, {"target", fault.target}};
@@ -137,6 +160,7 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
         {"client", run.client},
         {"phases_s", phases},
         {"counters", counters},
+        {"resources", resources_json(run)},
         {"timeline", timeline},
         {"faults", faults},
         {"histograms",
@@ -674,6 +698,65 @@ Result<std::string> comparison_table(const std::string& results_json) {
     }
     if (has_counter("kinesis.get_throttled"))
       counter_row("kinesis.get_throttled", "throttled reads");
+    // Resources, where the provider could see them (dec's own hosts and processes).
+    auto hosts_of = [](const json& r) -> const json& {
+      return member(member(r, "resources"), "hosts");
+    };
+    const bool any_resources = any_run([&](const json& r, const RunFacts&) {
+      return hosts_of(r).is_array() && !hosts_of(r).empty();
+    });
+    if (any_resources) {
+      auto role_cpu = [&](const char* role) {
+        return [&, role](const json& r, const RunFacts& f) {
+          double avg = 0, peak = 0;
+          bool seen = false;
+          for (const auto& h : hosts_of(r)) {
+            if (h.value("role", "") != role) continue;
+            seen = true;
+            avg += h.value("cpu_avg_cores", 0.0);
+            peak = std::max(peak, h.value("cpu_peak_cores", 0.0));
+          }
+          if (!f.measured || !seen) return no_figure();
+          char text[64];
+          std::snprintf(text, sizeof text, "%.2f / %.2f", avg, peak);
+          return text_cell(text);
+        };
+      };
+      add("broker CPU cores avg / peak", 0, 0, role_cpu("broker"));
+      add("broker peak memory MiB", -1, kLatencyNoise, [&](const json& r, const RunFacts& f) {
+        double peak = 0;
+        for (const auto& h : hosts_of(r)) {
+          if (h.value("role", "") == "broker" && h["memory_peak_bytes"].is_number()) {
+            peak = std::max(peak, h["memory_peak_bytes"].get<double>() / 1048576.0);
+          }
+        }
+        if (!f.measured || peak <= 0) return no_figure();
+        return Cell{with_commas(peak), peak, false};
+      });
+      add("msg per broker CPU-second", +1, kThroughputNoise, [&](const json& r, const RunFacts& f) {
+        const json& v = member(member(r, "resources"), "msgs_per_broker_cpu_s");
+        if (!f.measured || !v.is_number()) return no_figure();
+        return Cell{with_commas(v.get<double>()), v.get<double>(), false};
+      });
+      add("load agent CPU cores avg / peak", 0, 0, role_cpu("load agent"));
+      add("load generator", 0, 0, [&](const json& r, const RunFacts& f) {
+        const json& res = member(r, "resources");
+        if (!f.measured || !hosts_of(r).is_array()) return no_figure();
+        return text_cell(res.value("load_generator_saturated", false)
+                             ? "SATURATED: figures are a lower bound"
+                             : "ok");
+      });
+      const bool any_limit = any_run([](const json& r, const RunFacts&) {
+        return !member(r, "resources").value("limited_by", std::string()).empty();
+      });
+      if (any_limit) {
+        add("rate limited by", 0, 0, [&](const json& r, const RunFacts& f) {
+          const std::string by = member(r, "resources").value("limited_by", std::string());
+          if (!f.measured || by.empty()) return no_figure();
+          return text_cell(by);
+        });
+      }
+    }
     for (const char* target : {"p99_latency_met", "min_throughput_met"}) {
       const bool any = any_run([target](const json& r, const RunFacts&) {
         return member(r, "targets").is_object() && r["targets"].contains(target);
@@ -809,6 +892,24 @@ Result<std::string> comparison_table(const std::string& results_json) {
            " reach into them are at least the value shown.";
   }
   out << "\n";
+  // Why a load generator counts as saturated, and what limited a rate that was not sustained.
+  std::string resource_notes;
+  for (const auto& r : runs) {
+    const json& res = member(r, "resources");
+    if (!res.is_object()) continue;
+    const std::string system = r.value("system", "?");
+    if (res.value("load_generator_saturated", false)) {
+      resource_notes += "  " + system + ": load generator saturated (" +
+                        res.value("saturation_reason", std::string()) +
+                        "): its figures are a lower bound\n";
+    }
+    if (const std::string by = res.value("limited_by", std::string()); !by.empty()) {
+      resource_notes += "  " + system +
+                        ": the offered rate was not sustained; likely limit: " + by + " (" +
+                        res.value("limited_by_reason", std::string()) + ")\n";
+    }
+  }
+  if (!resource_notes.empty()) out << "\nResources:\n" << resource_notes;
   if (any_error) {
     out << "\nErrors:\n";
     for (const auto& r : runs) {

@@ -10,6 +10,7 @@
 #include "core/spec.h"
 #include "load/engine.h"
 #include "report/faults.h"
+#include "report/resources.h"
 
 namespace dec::report {
 
@@ -31,6 +32,9 @@ struct RunResult {
   std::vector<std::pair<std::string, double>> phases_s;    // provision, deploy, run, destroy
   std::vector<std::pair<std::string, uint64_t>> counters;  // driver-specific (throttling, ...)
   std::vector<FaultImpact> faults;                         // injected into this run, in time order
+  // What the system and the load agent used in the measured window, and what that says.
+  std::vector<HostUsage> resources;
+  ResourceVerdict resource_verdict;
 };
 
 struct ExperimentResult {
