@@ -21,6 +21,7 @@
 #include "infra/executor.h"
 #include "infra/reconcile.h"
 #include "orchestrator/runner.h"
+#include "orchestrator/sweep.h"
 #include "report/results.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -75,10 +76,14 @@ constexpr const char* kRunHelp =
 Runs the experiment in SPEC (YAML or JSON): for each system in turn, provisions its
 infrastructure, deploys producers and consumers, warms up, measures, collects results and
 destroys everything. Ctrl-C stops the run and still destroys the infrastructure.
+A sweep (`matrix:` and/or `repeats:` in the spec) runs every point and repeat, systems
+interleaved, and prints "N points × R repeats × S systems = K runs, about T" first; its
+table shows each metric's mean ± 95 % confidence interval and Welch's t-test verdicts.
 
 Options:
   --set path=value  override a spec field, e.g. --set workload.duration=5s
-                    --set systems[0].config.pipeline=64 (repeatable)
+                    --set systems[0].config.pipeline=64 or systems[redis].config.pipeline=64
+                    --set repeats=5 (repeatable)
   --json            print the results as JSON on stdout instead of the table
   --out FILE        also write the results JSON to FILE
   --quiet           no progress output
@@ -101,7 +106,9 @@ do not change the exit code.
 constexpr const char* kPlanHelp =
     R"(Usage: dec plan SPEC [--set path=value]... [--run RUN] [--json]
 
-Shows, per system, the resources a run would create (+), like `terraform plan`. With --run RUN
+Shows, per system, the resources a run would create (+), like `terraform plan`. For a sweep
+(matrix, repeats), first the number of runs and their estimated duration, and per point and
+system whether its infrastructure equals the previous point's. With --run RUN
 (a kept run from `dec apply`), shows what `dec apply SPEC --run RUN` would change in it:
 + create, ~ update in place, -/+ replace, - delete.
 )";
@@ -306,6 +313,40 @@ int cmd_validate(const std::vector<std::string>& argv) {
   return kOk;
 }
 
+// Prints (or adds to `json_plans`) one system's plan; returns kOk or kUsage.
+int plan_system(const infra::ProviderContext& pc, const core::Spec& spec, const std::string& prefix,
+                const core::System& system, size_t i, const infra::RunState& recorded,
+                std::optional<size_t> point, bool as_json, nlohmann::json& json_plans) {
+  auto provider = infra::make_provider(system.deploy.provider, pc);
+  Result<std::vector<infra::Resource>> desired =
+      provider ? (*provider)->resources_for(system,
+                                            orchestrator::deploy_request_for(spec, prefix, system))
+               : Result<std::vector<infra::Resource>>(make_error(provider.error()));
+  if (!desired) {
+    std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(),
+                 desired.error().c_str());
+    return kUsage;
+  }
+  auto plan = infra::plan_changes(*desired, recorded, (*provider)->updatable_in_place());
+  if (!plan) {
+    std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(), plan.error().c_str());
+    return kUsage;
+  }
+  if (as_json) {
+    nlohmann::json item = {{"system", system.name},
+                           {"provider", system.deploy.provider},
+                           {"plan", nlohmann::json::parse(infra::plan_to_json(*plan))}};
+    if (point) item["point"] = *point;
+    json_plans.push_back(std::move(item));
+  } else {
+    const std::string at_point = point ? " at point " + std::to_string(*point) : "";
+    std::printf("System %s%s (driver %s, provider %s):\n%s\n", system.name.c_str(),
+                at_point.c_str(), system.driver.c_str(), system.deploy.provider.c_str(),
+                infra::plan_to_text(*plan).c_str());
+  }
+  return kOk;
+}
+
 int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(
       argv, with_common({{"set", true, true}, {"json", false, false}, {"run", true, false}}));
@@ -333,34 +374,38 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
     recorded = *loaded;
     id = recorded.experiment_id;
   }
-  for (size_t i = 0; i < parsed.spec.systems.size(); ++i) {
-    const auto& system = parsed.spec.systems[i];
-    if (!run.empty() && system.name != recorded.system) continue;
-    auto provider = infra::make_provider(system.deploy.provider, pc);
-    Result<std::vector<infra::Resource>> desired =
-        provider ? (*provider)->resources_for(
-                       system, orchestrator::deploy_request_for(parsed.spec, id, system))
-                 : Result<std::vector<infra::Resource>>(make_error(provider.error()));
-    if (!desired) {
-      std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(),
-                   desired.error().c_str());
-      status = kUsage;
-      continue;
-    }
-    auto plan = infra::plan_changes(*desired, recorded, (*provider)->updatable_in_place());
-    if (!plan) {
-      std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(), plan.error().c_str());
-      status = kUsage;
-      continue;
-    }
+  auto points = core::expand_matrix(parsed.spec, systems::driver_catalog());
+  if (!points) return usage_error(points.error(), kPlanHelp);
+  const bool sweep = orchestrator::is_sweep(parsed.spec);
+  if (sweep && !run.empty()) {
+    return usage_error("--run compares one kept run with one configuration; a sweep has " +
+                           std::to_string(points->size()) +
+                           " points (pick one with --set, or drop the matrix and repeats)",
+                       kPlanHelp);
+  }
+  if (sweep) {
+    const std::string headline = orchestrator::sweep_headline(*points);
+    const std::string infrastructure = orchestrator::infrastructure_plan(*points);
     if (args->has("json")) {
-      json_plans.push_back({{"system", system.name},
-                            {"provider", system.deploy.provider},
-                            {"plan", nlohmann::json::parse(infra::plan_to_json(*plan))}});
+      std::fprintf(stderr, "%s\n%s", headline.c_str(), infrastructure.c_str());
     } else {
-      std::printf("System %s (driver %s, provider %s):\n%s\n", system.name.c_str(),
-                  system.driver.c_str(), system.deploy.provider.c_str(),
-                  infra::plan_to_text(*plan).c_str());
+      std::printf("%s\n%s\n", headline.c_str(), infrastructure.c_str());
+    }
+  }
+  for (size_t p = 0; p < points->size(); ++p) {
+    const core::SweepPoint& point = (*points)[p];
+    for (size_t i = 0; i < point.spec.systems.size(); ++i) {
+      const auto& system = point.spec.systems[i];
+      if (!run.empty() && system.name != recorded.system) continue;
+      // A point's resources are listed when they differ from the previous point's.
+      if (p > 0 &&
+          orchestrator::infrastructure_changes((*points)[p - 1].spec.systems[i], system).empty()) {
+        continue;
+      }
+      const std::string prefix = orchestrator::run_prefix(id, {p, 0, i}, sweep && run.empty());
+      status = std::max(status, plan_system(pc, point.spec, prefix, system, i, recorded,
+                                            sweep ? std::optional<size_t>(p) : std::nullopt,
+                                            args->has("json"), json_plans));
     }
   }
   if (args->has("json")) std::printf("%s\n", json_plans.dump(2).c_str());
@@ -390,6 +435,15 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
     return kUsage;
+  }
+  auto points = core::expand_matrix(parsed.spec, systems::driver_catalog());
+  if (!points) {
+    std::fprintf(stderr, "%s: %s\n", args->positionals[0].c_str(), points.error().c_str());
+    return kUsage;
+  }
+  if (orchestrator::is_sweep(parsed.spec) && !args->has("quiet")) {
+    std::fprintf(stderr, "dec: sweep: %s\n%s", orchestrator::sweep_headline(*points).c_str(),
+                 orchestrator::infrastructure_plan(*points).c_str());
   }
   auto store = ctx.open_store();
   if (!store) {
@@ -469,6 +523,14 @@ int cmd_apply(Context& ctx, const std::vector<std::string>& argv) {
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
     return kUsage;
+  }
+  if (!parsed.spec.matrix.empty()) {
+    return usage_error(
+        "apply keeps one configuration up, and the spec has a matrix: pick a point with --set "
+        "(e.g. --set " +
+            parsed.spec.matrix.front().path + "=" + parsed.spec.matrix.front().values.front() +
+            ") in a copy of the spec without the matrix",
+        kApplyHelp);
   }
   std::vector<const core::System*> systems;
   for (const auto& system : parsed.spec.systems) {

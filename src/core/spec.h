@@ -84,6 +84,19 @@ struct Fault {
   bool operator==(const Fault&) const = default;
 };
 
+// One `matrix:` entry: a field path (as `--set` takes it, systems also by name:
+// "systems[kafka].config.acks") and the values it takes, in the order written.
+struct MatrixAxis {
+  std::string path;
+  std::vector<std::string> values;
+
+  bool operator==(const MatrixAxis&) const = default;
+};
+
+// Most repeats of one point: beyond this a sweep takes days, and the interval stops narrowing
+// usefully (it shrinks with the square root of the number of runs).
+constexpr int kMaxRepeats = 100;
+
 struct Spec {
   std::string name;
   std::string description;
@@ -91,6 +104,10 @@ struct Spec {
   std::vector<System> systems;
   Targets targets;
   std::vector<Fault> faults;  // in time order
+  // Sweep: the cross product of the axes' values, each combination ("point") a run of the spec
+  // with those values set; first axis outermost. Empty = one point, the spec as written.
+  std::vector<MatrixAxis> matrix;
+  int repeats = 1;  // runs of every point and system, interleaved across systems
 
   bool operator==(const Spec&) const = default;
 };

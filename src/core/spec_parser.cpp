@@ -32,6 +32,8 @@ constexpr uint64_t kMaxMessageSize = uint64_t{64} << 20;
 constexpr std::chrono::nanoseconds kMaxClientWait = std::chrono::seconds(60);
 // A hash partitioner needs several keys per partition to fill them all evenly.
 constexpr int64_t kKeysPerPartition = 4;
+// Most runs one experiment may expand to (points x repeats x systems).
+constexpr uint64_t kMaxRuns = 10000;
 
 const std::vector<std::string>& provider_names() {
   static const std::vector<std::string> kNames = {"local", "endpoints", "kubernetes", "terraform"};
@@ -45,6 +47,9 @@ const std::vector<std::string>& fault_actions() {
 }
 
 std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+// `matrix["systems[kafka].config.acks"]`: how errors name a matrix axis (its key has dots).
+std::string matrix_axis_path(std::string_view field) { return "matrix[" + in_quotes(field) + "]"; }
 
 std::string join_path(const std::string& parent, std::string_view key) {
   return parent.empty() ? std::string(key) : parent + "." + std::string(key);
@@ -162,6 +167,167 @@ std::string exact_bandwidth(uint64_t bits) {
   return std::to_string(bits) + "bit";
 }
 
+// ---- Field paths (--set overrides and matrix axes) ----------------------------------------------
+
+// A list entry addressed by its `name` field: `systems[kafka]` is the system named "kafka", so a
+// path keeps meaning the same system when the list is reordered.
+struct NamedEntry {
+  std::string name;
+};
+
+using PathStep = std::variant<std::string, size_t, NamedEntry>;  // map key, list index or name
+
+bool is_list_step(const PathStep& step) { return !std::holds_alternative<std::string>(step); }
+
+// Maps whose keys are free-form (driver config, provider settings, broker settings): everything
+// after them in an override path is one key, so `systems[0].config.linger.ms=5` sets "linger.ms".
+bool is_free_form_map(const std::vector<PathStep>& steps) {
+  auto key_at = [&](size_t i) -> const std::string* {
+    return i < steps.size() ? std::get_if<std::string>(&steps[i]) : nullptr;
+  };
+  auto is_key = [&](size_t i, std::string_view key) {
+    const std::string* step = key_at(i);
+    return step != nullptr && *step == key;
+  };
+  if (steps.size() < 3 || !is_key(0, "systems") || !is_list_step(steps[1])) return false;
+  if (steps.size() == 3) return is_key(2, "config");
+  return steps.size() == 4 && is_key(2, "deploy") && (is_key(3, "settings") || is_key(3, "server"));
+}
+
+Result<std::vector<PathStep>> parse_override_path(std::string_view path) {
+  std::vector<PathStep> steps;
+  size_t pos = 0;
+  auto fail = [](std::string message) { return make_error(std::move(message)); };
+  if (path.empty()) return fail("the path is empty");
+  while (true) {
+    if (is_free_form_map(steps)) {
+      std::string_view key = path.substr(pos);
+      if (key.empty()) return fail("a setting name is missing after the last '.'");
+      steps.emplace_back(std::string(key));
+      return steps;
+    }
+    size_t key_end = path.find_first_of(".[]", pos);
+    if (key_end == std::string_view::npos) key_end = path.size();
+    if (key_end == pos) {
+      return fail("expected a field name at position " + std::to_string(pos + 1) +
+                  " of the path (e.g. workload.duration or systems[0].config.pipeline)");
+    }
+    steps.emplace_back(std::string(path.substr(pos, key_end - pos)));
+    pos = key_end;
+    while (pos < path.size() && path[pos] == '[') {
+      size_t close = path.find(']', pos);
+      if (close == std::string_view::npos) return fail("missing ']' after '['");
+      std::string_view inside = path.substr(pos + 1, close - pos - 1);
+      size_t index = 0;
+      auto [ptr, ec] = std::from_chars(inside.data(), inside.data() + inside.size(), index);
+      if (!inside.empty() && ec == std::errc() && ptr == inside.data() + inside.size()) {
+        steps.emplace_back(index);
+      } else if (is_valid_name(inside) && std::any_of(inside.begin(), inside.end(), [](char c) {
+                   return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+                 })) {
+        // A name has a letter: "-1" is a bad index, not a system called "-1".
+        steps.emplace_back(NamedEntry{std::string(inside)});
+      } else {
+        return fail("invalid index " + in_quotes(inside) +
+                    ": expected a number such as [0] or a system name such as [kafka]");
+      }
+      pos = close + 1;
+    }
+    if (pos == path.size()) return steps;
+    if (path[pos] != '.') {
+      return fail("unexpected " + in_quotes(path.substr(pos, 1)) + " at position " +
+                  std::to_string(pos + 1) + " of the path");
+    }
+    ++pos;
+  }
+}
+
+std::string render_path(const std::vector<PathStep>& steps, size_t count) {
+  std::string out;
+  for (size_t i = 0; i < count; ++i) {
+    if (const auto* key = std::get_if<std::string>(&steps[i])) {
+      out = join_path(out, *key);
+    } else if (const auto* index = std::get_if<size_t>(&steps[i])) {
+      out = index_path(out, *index);
+    } else {
+      out += "[" + std::get<NamedEntry>(steps[i]).name + "]";
+    }
+  }
+  return out;
+}
+
+// The index of the entry of `list` whose `name` is `name`, or an error listing the names.
+Result<size_t> find_named_entry(const YAML::Node& list, const std::string& list_path,
+                                const std::string& name) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node entry = list[i];
+    if (!entry.IsMap()) continue;
+    const YAML::Node entry_name = entry["name"];
+    if (!entry_name.IsDefined() || !entry_name.IsScalar()) continue;
+    if (entry_name.Scalar() == name) return i;
+    names.push_back(entry_name.Scalar());
+  }
+  const std::string suggestion = did_you_mean(name, names);
+  return make_error(list_path + " has no entry named " + in_quotes(name) +
+                    (suggestion.empty() ? " (names: " + join_names(names) + ")" : suggestion));
+}
+
+// Sets the scalar at `path` to `value`, creating missing maps on the way; lists are never grown.
+// Named entries are resolved to their index in `steps`, so the caller can name the field set.
+Status apply_override(YAML::Node& root, std::vector<PathStep>& steps, const std::string& value) {
+  YAML::Node current = root;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const bool last = i + 1 == steps.size();
+    const std::string here = render_path(steps, i);
+    if (const auto* named = std::get_if<NamedEntry>(&steps[i])) {
+      if (!current.IsSequence()) {
+        return make_error(here + " is " + describe(current) + ", not a list, so " +
+                          render_path(steps, i + 1) + " cannot be found");
+      }
+      Result<size_t> index = find_named_entry(current, here, named->name);
+      if (!index.ok()) return make_error(index.error());
+      steps[i] = *index;
+    }
+    const std::string target = render_path(steps, i + 1);
+    if (const auto* key = std::get_if<std::string>(&steps[i])) {
+      if (!current.IsMap() && !current.IsNull()) {
+        return make_error(here + " is " + describe(current) + ", not a map, so " + target +
+                          " cannot be set");
+      }
+      if (last) {
+        current[*key] = YAML::Node(value);
+        return Status::Ok();
+      }
+      YAML::Node next = current[*key];
+      if (!next.IsDefined() || next.IsNull()) {
+        if (is_list_step(steps[i + 1])) {
+          return make_error(target + " does not exist, so it has no entry " +
+                            render_path(steps, i + 2).substr(target.size()));
+        }
+        current[*key] = YAML::Node(YAML::NodeType::Map);
+      }
+      current.reset(current[*key]);
+    } else {
+      const size_t index = std::get<size_t>(steps[i]);
+      if (!current.IsSequence()) {
+        return make_error(here + " is " + describe(current) + ", not a list");
+      }
+      if (index >= current.size()) {
+        return make_error("index " + std::to_string(index) + " is out of range: " + here + " has " +
+                          std::to_string(current.size()) +
+                          (current.size() == 1 ? " entry" : " entries"));
+      }
+      if (last) {
+        current[index] = YAML::Node(value);
+        return Status::Ok();
+      }
+      current.reset(current[index]);
+    }
+  }
+  return Status::Ok();
+}
+
 // Walks the YAML tree, fills a Spec and records every problem with its field path.
 class SpecReader {
  public:
@@ -203,10 +369,24 @@ class SpecReader {
                }},
               {"targets", [&](const YAML::Node& node,
                               const std::string& path) { read_targets(node, path, spec.targets); }},
-              {"faults", [&](const YAML::Node& node, const std::string& path) {
-                 read_faults(node, path, faults);
+              {"faults", [&](const YAML::Node& node,
+                             const std::string& path) { read_faults(node, path, faults); }},
+              {"matrix", [&](const YAML::Node& node,
+                             const std::string& path) { read_matrix(node, path, spec.matrix); }},
+              {"repeats", [&](const YAML::Node& node, const std::string& path) {
+                 const size_t before = errors_.size();
+                 int repeats = 1;
+                 read_int(node, path, 1, repeats);
+                 if (errors_.size() != before) return;
+                 if (repeats > kMaxRepeats) {
+                   error(path, "must be at most " + std::to_string(kMaxRepeats) + ", got " +
+                                   std::to_string(repeats));
+                   return;
+                 }
+                 spec.repeats = repeats;
                }}});
     if (!has_name) error("name", "required field missing: give the experiment a name");
+    check_run_count(spec);
     if (!has_systems) error("systems", "required field missing: list at least one system");
     if (workload_ok) check_fault_times(faults, spec.workload);
     if (workload_ok) warn_about_keys(spec.workload);
@@ -725,6 +905,93 @@ class SpecReader {
     return entry;
   }
 
+  void read_matrix(const YAML::Node& node, const std::string& path, std::vector<MatrixAxis>& out) {
+    if (!node.IsMap()) {
+      error(path,
+            "expected a map of field paths to lists of values, e.g. workload.message_size: "
+            "[100B, 1KiB], got " +
+                describe(node));
+      return;
+    }
+    std::set<std::string> seen;
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) {
+        error(path, "field paths must be plain text, got " + describe(entry.first));
+        continue;
+      }
+      const std::string& field = entry.first.Scalar();
+      const std::string axis_path = matrix_axis_path(field);
+      if (!seen.insert(field).second) {
+        error(axis_path, "given more than once");
+        continue;
+      }
+      Result<std::vector<PathStep>> steps = parse_override_path(field);
+      if (!steps.ok()) {
+        error(axis_path, "not a field path: " + steps.error());
+        continue;
+      }
+      const auto* first = std::get_if<std::string>(&steps->front());
+      if (first != nullptr && (*first == "matrix" || *first == "repeats")) {
+        error(axis_path, "the matrix cannot vary " + *first + " itself");
+        continue;
+      }
+      const auto* last = std::get_if<std::string>(&steps->back());
+      if (first != nullptr && *first == "systems" && steps->size() == 3 && last != nullptr &&
+          *last == "name") {
+        error(axis_path,
+              "a system's name identifies its runs across points and cannot vary; list "
+              "another system instead");
+        continue;
+      }
+      if (!entry.second.IsSequence()) {
+        error(axis_path,
+              "expected a list of values, e.g. [1, 16, 64], got " + describe(entry.second));
+        continue;
+      }
+      if (entry.second.size() == 0) {
+        error(axis_path, "must list at least one value");
+        continue;
+      }
+      MatrixAxis axis{field, {}};
+      bool values_ok = true;
+      for (size_t i = 0; i < entry.second.size(); ++i) {
+        const YAML::Node value = entry.second[i];
+        const std::string value_path = index_path(axis_path, i);
+        if (!value.IsScalar()) {
+          error(value_path,
+                "expected a single value (string, number or boolean), got " + describe(value));
+          values_ok = false;
+          continue;
+        }
+        auto earlier = std::find(axis.values.begin(), axis.values.end(), value.Scalar());
+        if (earlier != axis.values.end()) {
+          error(value_path, in_quotes(value.Scalar()) + " is already listed at [" +
+                                std::to_string(earlier - axis.values.begin()) +
+                                "]; use repeats to run a point more than once");
+          values_ok = false;
+          continue;
+        }
+        axis.values.push_back(value.Scalar());
+      }
+      if (values_ok) out.push_back(std::move(axis));
+    }
+  }
+
+  // A sweep's size is the product of its axes: a typo in one list can multiply it by hundreds.
+  void check_run_count(const Spec& spec) {
+    uint64_t points = 1;
+    for (const MatrixAxis& axis : spec.matrix) {
+      points = std::min<uint64_t>(points * axis.values.size(), kMaxRuns + 1);
+    }
+    const uint64_t systems = std::max<size_t>(spec.systems.size(), 1);
+    const uint64_t runs = points * static_cast<uint64_t>(spec.repeats) * systems;
+    if (runs <= kMaxRuns) return;
+    error(spec.matrix.empty() ? "repeats" : "matrix",
+          std::to_string(points) + " points x " + std::to_string(spec.repeats) + " repeats x " +
+              std::to_string(systems) + " systems is more than " + std::to_string(kMaxRuns) +
+              " runs: drop values or split the sweep into several experiments");
+  }
+
   // A fault at or after the end of sending would hit a system that no longer carries load.
   void check_fault_times(const std::vector<FaultEntry>& faults, const Workload& workload) {
     const std::chrono::nanoseconds end = workload.warmup + workload.duration;
@@ -812,126 +1079,6 @@ class SpecReader {
   std::vector<FieldError> warnings_;
 };
 
-// ---- --set overrides ----------------------------------------------------------------------------
-
-using PathStep = std::variant<std::string, size_t>;  // a map key or a list index
-
-// Maps whose keys are free-form (driver config, provider settings, broker settings): everything
-// after them in an override path is one key, so `systems[0].config.linger.ms=5` sets "linger.ms".
-bool is_free_form_map(const std::vector<PathStep>& steps) {
-  auto key_at = [&](size_t i) -> const std::string* {
-    return i < steps.size() ? std::get_if<std::string>(&steps[i]) : nullptr;
-  };
-  auto is_key = [&](size_t i, std::string_view key) {
-    const std::string* step = key_at(i);
-    return step != nullptr && *step == key;
-  };
-  if (steps.size() < 3 || !is_key(0, "systems") || !std::holds_alternative<size_t>(steps[1])) {
-    return false;
-  }
-  if (steps.size() == 3) return is_key(2, "config");
-  return steps.size() == 4 && is_key(2, "deploy") && (is_key(3, "settings") || is_key(3, "server"));
-}
-
-Result<std::vector<PathStep>> parse_override_path(std::string_view path) {
-  std::vector<PathStep> steps;
-  size_t pos = 0;
-  auto fail = [](std::string message) { return make_error(std::move(message)); };
-  if (path.empty()) return fail("the path before '=' is empty");
-  while (true) {
-    if (is_free_form_map(steps)) {
-      std::string_view key = path.substr(pos);
-      if (key.empty()) return fail("a setting name is missing after the last '.'");
-      steps.emplace_back(std::string(key));
-      return steps;
-    }
-    size_t key_end = path.find_first_of(".[]", pos);
-    if (key_end == std::string_view::npos) key_end = path.size();
-    if (key_end == pos) {
-      return fail("expected a field name at position " + std::to_string(pos + 1) +
-                  " of the path (e.g. workload.duration or systems[0].config.pipeline)");
-    }
-    steps.emplace_back(std::string(path.substr(pos, key_end - pos)));
-    pos = key_end;
-    while (pos < path.size() && path[pos] == '[') {
-      size_t close = path.find(']', pos);
-      if (close == std::string_view::npos) return fail("missing ']' after '['");
-      std::string_view digits = path.substr(pos + 1, close - pos - 1);
-      size_t index = 0;
-      auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-      if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
-        return fail("invalid index " + in_quotes(digits) + ": expected a number such as [0]");
-      }
-      steps.emplace_back(index);
-      pos = close + 1;
-    }
-    if (pos == path.size()) return steps;
-    if (path[pos] != '.') {
-      return fail("unexpected " + in_quotes(path.substr(pos, 1)) + " at position " +
-                  std::to_string(pos + 1) + " of the path");
-    }
-    ++pos;
-  }
-}
-
-std::string render_path(const std::vector<PathStep>& steps, size_t count) {
-  std::string out;
-  for (size_t i = 0; i < count; ++i) {
-    if (const auto* key = std::get_if<std::string>(&steps[i])) {
-      out = join_path(out, *key);
-    } else {
-      out = index_path(out, std::get<size_t>(steps[i]));
-    }
-  }
-  return out;
-}
-
-// Sets the scalar at `path` to `value`, creating missing maps on the way; lists are never grown.
-Status apply_override(YAML::Node& root, const std::vector<PathStep>& steps,
-                      const std::string& value) {
-  YAML::Node current = root;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const bool last = i + 1 == steps.size();
-    const std::string here = render_path(steps, i);
-    const std::string target = render_path(steps, i + 1);
-    if (const auto* key = std::get_if<std::string>(&steps[i])) {
-      if (!current.IsMap() && !current.IsNull()) {
-        return make_error(here + " is " + describe(current) + ", not a map, so " + target +
-                          " cannot be set");
-      }
-      if (last) {
-        current[*key] = YAML::Node(value);
-        return Status::Ok();
-      }
-      YAML::Node next = current[*key];
-      if (!next.IsDefined() || next.IsNull()) {
-        if (std::holds_alternative<size_t>(steps[i + 1])) {
-          return make_error(target + " does not exist, so it has no entry " +
-                            render_path(steps, i + 2).substr(target.size()));
-        }
-        current[*key] = YAML::Node(YAML::NodeType::Map);
-      }
-      current.reset(current[*key]);
-    } else {
-      const size_t index = std::get<size_t>(steps[i]);
-      if (!current.IsSequence()) {
-        return make_error(here + " is " + describe(current) + ", not a list");
-      }
-      if (index >= current.size()) {
-        return make_error("index " + std::to_string(index) + " is out of range: " + here + " has " +
-                          std::to_string(current.size()) +
-                          (current.size() == 1 ? " entry" : " entries"));
-      }
-      if (last) {
-        current[index] = YAML::Node(value);
-        return Status::Ok();
-      }
-      current.reset(current[index]);
-    }
-  }
-  return Status::Ok();
-}
-
 void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides,
                      std::vector<FieldError>& errors) {
   for (const std::string& text : overrides) {
@@ -943,11 +1090,155 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
     }
     Result<std::vector<PathStep>> steps = parse_override_path(text.substr(0, equals));
     if (!steps.ok()) {
-      errors.push_back({path, steps.error()});
+      errors.push_back({path, (equals == 0 ? "the path before '=' is empty" : steps.error())});
       continue;
     }
     Status applied = apply_override(root, *steps, text.substr(equals + 1));
     if (!applied.ok()) errors.push_back({path, applied.error()});
+  }
+}
+
+// ---- Matrix sweeps ------------------------------------------------------------------------------
+
+using PointValues = std::vector<std::pair<std::string, std::string>>;
+
+// The spec without its sweep, as the tree each point's values are set in.
+YAML::Node sweep_base(const Spec& spec) {
+  Spec base = spec;
+  base.matrix.clear();
+  base.repeats = 1;
+  return YAML::Load(spec_to_json(base));
+}
+
+struct PointParse {
+  Spec spec;
+  std::vector<FieldError> errors;
+  std::vector<FieldError> warnings;
+  std::optional<std::string> path_error;  // a value could not be set: the path is wrong
+  std::vector<std::string> set_paths;     // each value's field, named entries resolved
+};
+
+PointParse parse_point(const YAML::Node& base, const PointValues& values,
+                       const DriverCatalog& catalog) {
+  PointParse out;
+  YAML::Node root = YAML::Clone(base);
+  for (const auto& [path, value] : values) {
+    Result<std::vector<PathStep>> steps = parse_override_path(path);
+    if (!steps.ok()) {
+      out.path_error = steps.error();
+      return out;
+    }
+    if (Status set = apply_override(root, *steps, value); !set.ok()) {
+      out.path_error = set.error();
+      return out;
+    }
+    out.set_paths.push_back(render_path(*steps, steps->size()));
+  }
+  SpecReader reader(catalog);
+  out.spec = reader.read(root);
+  out.errors = reader.take_errors();
+  out.warnings = reader.take_warnings();
+  return out;
+}
+
+size_t point_count(const std::vector<MatrixAxis>& axes) {
+  size_t count = 1;
+  for (const MatrixAxis& axis : axes) count *= axis.values.size();
+  return count;
+}
+
+// The values of point `index`: the first axis is outermost, the last varies fastest, as nested
+// loops written in the order of the matrix.
+PointValues point_values(const std::vector<MatrixAxis>& axes, size_t index) {
+  PointValues values(axes.size());
+  for (size_t a = axes.size(); a-- > 0;) {
+    const size_t size = axes[a].values.size();
+    values[a] = {axes[a].path, axes[a].values[index % size]};
+    index /= size;
+  }
+  return values;
+}
+
+std::string describe_values(const PointValues& values) {
+  std::string out;
+  for (const auto& [path, value] : values) out += (out.empty() ? "" : ", ") + path + "=" + value;
+  return out;
+}
+
+// A point's error relative to the value that caused it: the message alone when it is about the
+// field the value set, "path: message" otherwise.
+std::string relative_error(const FieldError& error, const std::vector<std::string>& set_paths) {
+  const bool about_value =
+      std::find(set_paths.begin(), set_paths.end(), error.path) != set_paths.end();
+  return about_value ? error.message : error.to_string();
+}
+
+// Every value alone first, so an error names the axis and value that caused it; then every
+// combination, for errors only a combination makes (a fault target beyond a point's nodes).
+void check_matrix(const Spec& spec, const DriverCatalog& catalog, ParseResult& result) {
+  const YAML::Node base = sweep_base(spec);
+  const size_t errors_before = result.errors.size();
+  for (const MatrixAxis& axis : spec.matrix) {
+    const std::string axis_path = matrix_axis_path(axis.path);
+    std::vector<std::vector<std::string>> per_value;
+    bool path_failed = false;
+    for (const std::string& value : axis.values) {
+      PointParse parsed = parse_point(base, {{axis.path, value}}, catalog);
+      if (parsed.path_error) {
+        result.errors.push_back({axis_path, *parsed.path_error});
+        path_failed = true;
+        break;
+      }
+      std::vector<std::string> messages;
+      for (const FieldError& error : parsed.errors) {
+        messages.push_back(relative_error(error, parsed.set_paths));
+      }
+      per_value.push_back(std::move(messages));
+    }
+    if (path_failed) continue;
+    // The same errors for every value are about the path (an unknown field), not the values.
+    const bool same_for_all =
+        per_value.size() > 1 && !per_value.front().empty() &&
+        std::all_of(per_value.begin(), per_value.end(),
+                    [&](const auto& messages) { return messages == per_value.front(); });
+    if (same_for_all) {
+      for (const std::string& message : per_value.front()) {
+        result.errors.push_back({axis_path, message});
+      }
+      continue;
+    }
+    for (size_t i = 0; i < per_value.size(); ++i) {
+      for (const std::string& message : per_value[i]) {
+        result.errors.push_back({index_path(axis_path, i), message});
+      }
+    }
+  }
+  if (result.errors.size() != errors_before) return;
+
+  std::set<std::string> known_warnings;
+  for (const FieldError& warning : result.warnings) known_warnings.insert(warning.to_string());
+  constexpr size_t kMostPointErrors = 10;  // the rest are usually the same mistake again
+  size_t points_failed = 0;
+  const size_t points = point_count(spec.matrix);
+  for (size_t index = 0; index < points; ++index) {
+    const PointValues values = point_values(spec.matrix, index);
+    PointParse parsed = parse_point(base, values, catalog);
+    const std::string point_path =
+        "matrix point " + std::to_string(index) + " (" + describe_values(values) + ")";
+    if (!parsed.errors.empty() && ++points_failed <= kMostPointErrors) {
+      for (const FieldError& error : parsed.errors) {
+        result.errors.push_back({point_path, error.to_string()});
+      }
+    }
+    for (const FieldError& warning : parsed.warnings) {
+      if (!known_warnings.contains(warning.to_string())) {
+        result.warnings.push_back({point_path, warning.to_string()});
+      }
+    }
+  }
+  if (points_failed > kMostPointErrors) {
+    result.errors.push_back({"matrix", std::to_string(points_failed - kMostPointErrors) +
+                                           " more points fail in the same way"});
   }
 }
 
@@ -984,6 +1275,15 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
     result.spec = reader.read(root);
     for (FieldError& error : reader.take_errors()) result.errors.push_back(std::move(error));
     result.warnings = reader.take_warnings();
+    // Matrix values are checked against a valid spec (else every value would repeat its errors);
+    // a bad `repeats` or matrix entry does not make the rest invalid. A sweep too large to run
+    // ("matrix" itself) is not expanded.
+    const bool rest_valid =
+        std::all_of(result.errors.begin(), result.errors.end(), [](const FieldError& error) {
+          return error.path.starts_with("repeats") ||
+                 (error.path.starts_with("matrix") && error.path != "matrix");
+        });
+    if (rest_valid && !result.spec.matrix.empty()) check_matrix(result.spec, catalog, result);
   } catch (const YAML::Exception& e) {
     // yaml-cpp only throws here on trees it did not build itself; report rather than crash.
     result.errors.push_back({"", std::string("could not read the spec: ") + e.what()});
@@ -1067,7 +1367,41 @@ std::string spec_to_json(const Spec& spec) {
                {"systems", std::move(systems)},
                {"targets", std::move(targets)},
                {"faults", std::move(faults)}};
+  // Only when given, so the stored form of a single-run spec stays what it was.
+  if (!spec.matrix.empty()) {
+    Json matrix = Json::object();
+    for (const MatrixAxis& axis : spec.matrix) matrix[axis.path] = axis.values;
+    json["matrix"] = std::move(matrix);
+  }
+  if (spec.repeats != 1) json["repeats"] = spec.repeats;
   return json.dump(2);
+}
+
+Result<std::vector<SweepPoint>> expand_matrix(const Spec& spec, const DriverCatalog& catalog) {
+  std::vector<SweepPoint> points;
+  if (spec.matrix.empty()) {
+    points.push_back({0, {}, spec});
+    return points;
+  }
+  try {
+    const YAML::Node base = sweep_base(spec);
+    const size_t count = point_count(spec.matrix);
+    for (size_t index = 0; index < count; ++index) {
+      PointValues values = point_values(spec.matrix, index);
+      PointParse parsed = parse_point(base, values, catalog);
+      const std::string point_path =
+          "matrix point " + std::to_string(index) + " (" + describe_values(values) + ")";
+      if (parsed.path_error) return make_error(point_path + ": " + *parsed.path_error);
+      if (!parsed.errors.empty()) {
+        return make_error(point_path + ": " + parsed.errors.front().to_string());
+      }
+      parsed.spec.repeats = spec.repeats;
+      points.push_back({index, std::move(values), std::move(parsed.spec)});
+    }
+  } catch (const YAML::Exception& e) {
+    return make_error(std::string("could not expand the matrix: ") + e.what());
+  }
+  return points;
 }
 
 }  // namespace dec::core

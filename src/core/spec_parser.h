@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -38,13 +39,26 @@ struct ParseResult {
 };
 
 // `text` may be YAML or JSON (JSON is YAML). `overrides` are "path=value" strings such as
-// "workload.duration=5s" or "systems[0].config.pipeline=64", applied before validation.
+// "workload.duration=5s", "systems[0].config.pipeline=64" or "systems[redis].config.pipeline=64"
+// (a system by name), applied before validation. A `matrix` is validated point by point: errors
+// name the axis and value (`matrix["workload.message_size"][1]: ...`) or the point.
 ParseResult parse_spec(const std::string& text, const std::vector<std::string>& overrides,
                        const DriverCatalog& catalog);
 
 // Reads the file and parses it; a missing file is reported as a FieldError with an empty path.
 ParseResult parse_spec_file(const std::string& path, const std::vector<std::string>& overrides,
                             const DriverCatalog& catalog);
+
+// One combination of matrix values ("point") and the spec with those values set.
+struct SweepPoint {
+  size_t index = 0;                                         // 0-based, in expansion order
+  std::vector<std::pair<std::string, std::string>> values;  // matrix path → value, axis order
+  Spec spec;  // the values applied; no matrix; repeats as in the sweep
+};
+
+// The points of `spec.matrix` (a validated spec): its cross product, first axis outermost and
+// the last varying fastest. Without a matrix, one point: the spec itself.
+Result<std::vector<SweepPoint>> expand_matrix(const Spec& spec, const DriverCatalog& catalog);
 
 // The spec as canonical JSON text (for storing with results and posting to the API).
 std::string spec_to_json(const Spec& spec);

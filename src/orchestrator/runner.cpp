@@ -1,5 +1,6 @@
 #include "orchestrator/runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "drivers/config_checks.h"
 #include "drivers/driver.h"
 #include "infra/executor.h"
+#include "orchestrator/sweep.h"
 #include "orchestrator/usage_sampler.h"
 #include "report/faults.h"
 #include "systems/registry.h"
@@ -25,10 +27,14 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::vector<std::string> topic_names(const core::Spec& spec, const std::string& id) {
+// `prefix` is the run prefix; a sweep's has dots ("<id>.p1.r0"), which NATS takes as subject
+// separators, so they become '-' ("dec-<id>-p1-r0-0").
+std::vector<std::string> topic_names(const core::Spec& spec, const std::string& prefix) {
+  std::string base = prefix;
+  std::replace(base.begin(), base.end(), '.', '-');
   std::vector<std::string> topics;
   for (int i = 0; i < spec.workload.topics; ++i) {
-    topics.push_back("dec-" + id + "-" + std::to_string(i));
+    topics.push_back("dec-" + base + "-" + std::to_string(i));
   }
   return topics;
 }
@@ -137,16 +143,37 @@ class ExperimentRun {
     outcome.result.started_at = store::now_iso8601();
     outcome.result.workload = spec_.workload;
     outcome.result.targets = spec_.targets;
+    outcome.result.repeats = spec_.repeats;
     // The spec was validated by whoever queued it; its warnings are recomputed here so that they
     // travel with the results, whichever way the spec came in.
     for (const auto& warning :
          core::parse_spec(core::spec_to_json(spec_), {}, systems::driver_catalog()).warnings) {
       outcome.result.warnings.push_back(warning.to_string());
     }
+    auto points = core::expand_matrix(spec_, systems::driver_catalog());
+    if (!points) {
+      outcome.state = "failed";
+      outcome.error = points.error();
+      set_state("", outcome.state, outcome.error);
+      return outcome;
+    }
+    for (const auto& point : *points) outcome.result.points.push_back({point.index, point.values});
+    const bool sweep = is_sweep(spec_);
+    if (sweep) log("sweep: " + sweep_headline(*points));
     std::vector<std::string> failures;
-    for (const auto& system : spec_.systems) {
+    for (const PlannedRun& planned :
+         run_order(points->size(), spec_.repeats, spec_.systems.size())) {
+      const core::SweepPoint& point = (*points)[planned.point];
+      const core::System& system = point.spec.systems[planned.system];
+      point_spec_ = &point.spec;
+      run_prefix_ = run_prefix(id_, planned, sweep);
+      // What progress and logs call the run: the system, and in a sweep which run of it.
+      label_ = sweep ? "p" + std::to_string(planned.point) + ".r" + std::to_string(planned.repeat) +
+                           "." + system.name
+                     : system.name;
       report::RunResult run;
       if (stopped()) {
+        run.run_id = run_prefix_ + "." + system.name;
         run.system = system.name;
         run.driver = system.driver;
         run.provider = system.deploy.provider;
@@ -155,9 +182,11 @@ class ExperimentRun {
       } else {
         run = run_system(system);
       }
-      if (run.status == "failed") failures.push_back(system.name + ": " + run.error);
+      run.point = planned.point;
+      run.repeat = planned.repeat;
+      if (run.status == "failed") failures.push_back(label_ + ": " + run.error);
       outcome.result.runs.push_back(std::move(run));
-      // Store partial results after each system, so a crash later loses nothing finished.
+      // Store partial results after each run, so a crash later loses nothing finished.
       if (context_.store) (void)context_.store->set_results(id_, report::to_json(outcome.result));
     }
     if (stopped()) {
@@ -189,7 +218,7 @@ class ExperimentRun {
 
   report::RunResult run_system(const core::System& system) {
     report::RunResult run;
-    run.run_id = id_ + "." + system.name;
+    run.run_id = run_prefix_ + "." + system.name;
     run.system = system.name;
     run.driver = system.driver;
     run.provider = system.deploy.provider;
@@ -197,7 +226,7 @@ class ExperimentRun {
     // Every driver's client gets the experiment's common client settings on its own keys; what
     // was in force is recorded so that two clients can be compared side by side.
     client_config_ = drivers::apply_client_settings(systems::find_driver(system.driver),
-                                                    spec_.workload.client, system.config);
+                                                    point_spec_->workload.client, system.config);
     run.client =
         drivers::effective_client_settings(systems::find_driver(system.driver), client_config_);
     run.status = "failed";
@@ -211,7 +240,7 @@ class ExperimentRun {
     state.installation = pc.installation;
     state.owner = pc.env->self();
     infra::StateFile file(*pc.env, infra::state_path(pc.data_dir, run.run_id));
-    auto logger = [this, name = system.name](const std::string& line) { log(name + ": " + line); };
+    auto logger = [this, name = label_](const std::string& line) { log(name + ": " + line); };
 
     auto provider = infra::make_provider(system.deploy.provider, pc);
     if (!provider) {
@@ -219,10 +248,11 @@ class ExperimentRun {
       return run;
     }
     // Provision
-    set_state(system.name, "provisioning");
+    set_state(label_, "provisioning");
     auto phase_start = Clock::now();
     Status provisioned = [&]() -> Status {
-      auto desired = (*provider)->resources_for(system, deploy_request_for(spec_, id_, system));
+      auto desired =
+          (*provider)->resources_for(system, deploy_request_for(*point_spec_, run_prefix_, system));
       if (!desired) return make_error(desired.error());
       auto plan = infra::plan_changes(*desired, state, (*provider)->updatable_in_place());
       if (!plan) return make_error(plan.error());
@@ -240,7 +270,7 @@ class ExperimentRun {
     }
 
     // Destroy: always, whatever happened above.
-    set_state(system.name, "destroying");
+    set_state(label_, "destroying");
     phase_start = Clock::now();
     if (Status s = infra::destroy_run(**provider, state, file, logger); !s) {
       run.status = "failed";
@@ -252,7 +282,7 @@ class ExperimentRun {
   }
 
   load::EngineOptions engine_options(const std::vector<std::string>& topics) const {
-    const core::Workload& w = spec_.workload;
+    const core::Workload& w = point_spec_->workload;
     load::EngineOptions options;
     options.producers = w.producers;
     options.consumers = w.consumers;
@@ -270,10 +300,10 @@ class ExperimentRun {
 
   void run_workload(const core::System& system, infra::Provider& provider,
                     const infra::RunState& state, report::RunResult& run) {
-    set_state(system.name, "deploying");
+    set_state(label_, "deploying");
     auto phase_start = Clock::now();
-    const core::Workload& w = spec_.workload;
-    const std::vector<std::string> topics = topic_names(spec_, id_);
+    const core::Workload& w = point_spec_->workload;
+    const std::vector<std::string> topics = topic_names(*point_spec_, run_prefix_);
     std::vector<std::string> groups;
     for (int g = 0; g < w.consumer_groups; ++g) groups.push_back("dec-group-" + std::to_string(g));
     bool topics_recorded = false;
@@ -311,13 +341,13 @@ class ExperimentRun {
     }
 
     std::vector<core::Fault> faults;
-    for (const auto& fault : spec_.faults) {
+    for (const auto& fault : point_spec_->faults) {
       if (fault.system.empty() || fault.system == system.name) faults.push_back(fault);
     }
     FaultInjector injector(
         faults, provider, state, context_.stop,
-        [this, name = system.name](const std::string& line) { log(name + ": " + line); });
-    set_state(system.name, w.warmup.count() > 0 ? "warming" : "running");
+        [this, name = label_](const std::string& line) { log(name + ": " + line); });
+    set_state(label_, w.warmup.count() > 0 ? "warming" : "running");
     phase_start = Clock::now();
     UsageSampler sampler(provider, state);
     load::Phase last_phase = w.warmup.count() > 0 ? load::Phase::kWarmup : load::Phase::kMeasuring;
@@ -331,10 +361,10 @@ class ExperimentRun {
       }
       if (progress.phase != last_phase) {
         last_phase = progress.phase;
-        if (progress.phase == load::Phase::kMeasuring) set_state(system.name, "running");
-        if (progress.phase == load::Phase::kDraining) set_state(system.name, "collecting");
+        if (progress.phase == load::Phase::kMeasuring) set_state(label_, "running");
+        if (progress.phase == load::Phase::kDraining) set_state(label_, "collecting");
       }
-      if (context_.events.on_progress) context_.events.on_progress(system.name, progress);
+      if (context_.events.on_progress) context_.events.on_progress(label_, progress);
     };
     static const std::atomic<bool> never(false);
     const std::atomic<bool>& stop = context_.stop ? *context_.stop : never;
@@ -379,7 +409,7 @@ class ExperimentRun {
     }
     run.engine = std::move(*result);
     run.resource_verdict = report::analyze_resources(run.resources, resource_facts(system, run));
-    set_state(system.name, "collecting");
+    set_state(label_, "collecting");
     if (driver && !topics_recorded) {
       for (const auto& topic : topics) (void)driver->delete_topic(topic);
     }
@@ -398,8 +428,8 @@ class ExperimentRun {
     facts.window = run.engine.window;
     facts.measured_seconds = run.engine.measured_seconds;
     facts.received_in_window = run.engine.consumed_in_window;
-    facts.producers = spec_.workload.producers;
-    facts.consumers = spec_.workload.consumers;
+    facts.producers = point_spec_->workload.producers;
+    facts.consumers = point_spec_->workload.consumers;
     facts.machine_cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (const drivers::DriverInfo* info = systems::find_driver(system.driver)) {
       for (const drivers::ClientKey& key : info->client_keys) {
@@ -419,6 +449,9 @@ class ExperimentRun {
   const core::Spec& spec_;
   std::string id_;
   RunnerContext& context_;
+  const core::Spec* point_spec_ = nullptr;  // the running point's spec (matrix values set)
+  std::string run_prefix_;                  // "<id>" or "<id>.p<point>.r<repeat>"
+  std::string label_;                       // the running run's name in states and logs
   core::Settings client_config_;  // the running system's driver config, client settings applied
 };
 
@@ -435,11 +468,11 @@ bool is_terminal_state(const std::string& state) {
   return state == "succeeded" || state == "failed" || state == "cancelled";
 }
 
-infra::DeployRequest deploy_request_for(const core::Spec& spec, const std::string& experiment_id,
+infra::DeployRequest deploy_request_for(const core::Spec& spec, const std::string& run_prefix,
                                         const core::System& system) {
   infra::DeployRequest request;
-  request.run_id = experiment_id + "." + system.name;
-  request.topics = topic_names(spec, experiment_id);
+  request.run_id = run_prefix + "." + system.name;
+  request.topics = topic_names(spec, run_prefix);
   request.partitions = spec.workload.partitions;
   request.workers = true;
   return request;

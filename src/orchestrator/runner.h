@@ -1,6 +1,6 @@
-// Runs one experiment: for each system in turn (never two at once, so they do not compete for
-// the machine) provision -> deploy -> warm up -> run -> collect -> destroy. Destroy always
-// happens, whatever fails, and every lifecycle transition is stored before it is acted on.
+// Runs one experiment: for each point, repeat and system in turn (never two at once, so they do not
+// compete for the machine) provision -> deploy -> warm up -> run -> collect -> destroy. Destroy
+// always happens, whatever fails, and every lifecycle transition is stored before it is acted on.
 #pragma once
 
 #include <atomic>
@@ -42,11 +42,14 @@ struct ExperimentOutcome {
 };
 
 // What a system's run deploys besides its `deploy` section (topic names, workers), shared by
-// `dec plan`, `dec apply` and runs so that all three describe the same resources.
-infra::DeployRequest deploy_request_for(const core::Spec& spec, const std::string& experiment_id,
+// `dec plan`, `dec apply` and runs so that all three describe the same resources. `run_prefix`
+// is the experiment id, or in a sweep "<experiment id>.p<point>.r<repeat>" (sweep.h).
+infra::DeployRequest deploy_request_for(const core::Spec& spec, const std::string& run_prefix,
                                         const core::System& system);
 
-// `experiment_id` must already exist in the store (state queued).
+// `experiment_id` must already exist in the store (state queued). A sweep (matrix, repeats)
+// runs every point, repeat and system in sweep.h's run_order, one run at a time; each run is
+// "<experiment id>.p<point>.r<repeat>.<system>" (a single run keeps "<experiment id>.<system>").
 ExperimentOutcome run_experiment(const core::Spec& spec, const std::string& experiment_id,
                                  RunnerContext& context);
 

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "core/units.h"
+#include "report/stats.h"
 
 namespace dec::report {
 
@@ -99,6 +100,183 @@ json fault_json(const FaultImpact& fault) {
   return out;
 }
 
+// ---- Sweep statistics ---------------------------------------------------------------------------
+
+// A metric summarized across repeats. `per_10000`: the percentile's rank (9900 = p99), to tell
+// when a run's figure is only a lower bound; 0 for throughput.
+struct SweepMetric {
+  const char* key;
+  const char* label;  // as the per-run table calls it
+  Better better;
+  uint64_t per_10000;
+  bool needs_consumers;
+  bool publish;  // from the publish (acknowledgement) histogram, else end to end
+};
+
+const std::vector<SweepMetric>& sweep_metrics() {
+  static const std::vector<SweepMetric> kMetrics = {
+      {"produced_msgs_per_s", "produced msg/s", Better::kHigher, 0, false, false},
+      {"consumed_msgs_per_s", "consumed msg/s", Better::kHigher, 0, true, false},
+      {"latency_p50_us", "latency p50", Better::kLower, 5000, true, false},
+      {"latency_p99_us", "latency p99", Better::kLower, 9900, true, false},
+      {"latency_p999_us", "latency p99.9", Better::kLower, 9990, true, false},
+      {"publish_p99_us", "publish p99", Better::kLower, 9900, false, true}};
+  return kMetrics;
+}
+
+// One run's figure for `metric`, if it has one; `lower_bound` is set when messages missing at
+// the deadline make the figure a lower bound.
+std::optional<double> metric_value(const RunResult& run, const SweepMetric& metric,
+                                   bool& lower_bound) {
+  if (run.status != "succeeded") return std::nullopt;
+  const load::EngineResult& e = run.engine;
+  if (metric.per_10000 == 0) {
+    if (e.measured_seconds <= 0) return std::nullopt;
+    return metric.needs_consumers ? e.consumed_msgs_per_s : e.produced_msgs_per_s;
+  }
+  const metrics::Histogram& h = metric.publish ? e.publish_latency : e.end_to_end_latency;
+  const uint64_t count = h.count();
+  if (count == 0) return std::nullopt;
+  const uint64_t censored =
+      std::min(metric.publish ? e.censored_publish : e.censored_end_to_end, count);
+  const uint64_t rank = (metric.per_10000 * count + 9999) / 10000;
+  lower_bound = lower_bound || (censored > 0 && rank > count - censored);
+  return static_cast<double>(h.percentile(static_cast<double>(metric.per_10000) / 100.0)) / 1000.0;
+}
+
+struct SampleGroup {
+  size_t point = 0;
+  std::string system;
+  size_t runs = 0;
+  size_t succeeded = 0;
+  std::vector<std::vector<double>> samples;  // per metric
+  std::vector<bool> lower_bound;             // per metric
+};
+
+std::vector<SampleGroup> sample_groups(const ExperimentResult& result) {
+  const auto& metrics = sweep_metrics();
+  std::vector<SampleGroup> groups;
+  // Point by point, systems in the order they ran.
+  std::vector<const RunResult*> ordered;
+  for (const RunResult& run : result.runs) ordered.push_back(&run);
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const RunResult* a, const RunResult* b) { return a->point < b->point; });
+  for (const RunResult* run : ordered) {
+    auto group = std::find_if(groups.begin(), groups.end(), [&](const SampleGroup& g) {
+      return g.point == run->point && g.system == run->system;
+    });
+    if (group == groups.end()) {
+      groups.push_back({run->point, run->system, 0, 0,
+                        std::vector<std::vector<double>>(metrics.size()),
+                        std::vector<bool>(metrics.size(), false)});
+      group = groups.end() - 1;
+    }
+    ++group->runs;
+    if (run->status == "succeeded") ++group->succeeded;
+    for (size_t m = 0; m < metrics.size(); ++m) {
+      if (metrics[m].needs_consumers && result.workload.consumers == 0) continue;
+      bool lower_bound = false;
+      if (auto value = metric_value(*run, metrics[m], lower_bound)) {
+        group->samples[m].push_back(*value);
+        group->lower_bound[m] = group->lower_bound[m] || lower_bound;
+      }
+    }
+  }
+  return groups;
+}
+
+json summary_json(const std::vector<double>& samples, bool lower_bound) {
+  const Summary summary = summarize(samples);
+  json out = {{"n", summary.n}, {"mean", round_to(summary.mean, 3)}};
+  out["sd"] = summary.n >= 2 ? json(round_to(summary.sd, 3)) : json(nullptr);
+  if (summary.ci95) {
+    out["ci95"] = round_to(*summary.ci95, 3);
+    out["ci95_low"] = round_to(summary.mean - *summary.ci95, 3);
+    out["ci95_high"] = round_to(summary.mean + *summary.ci95, 3);
+  } else {
+    out["ci95"] = nullptr;  // one run: no interval, never a made-up one
+  }
+  out["lower_bound"] = lower_bound;
+  return out;
+}
+
+json comparison_json(const SweepMetric& metric, const SampleGroup& a, const std::string& name_a,
+                     const SampleGroup& b, const std::string& name_b, size_t m) {
+  json out = {{"metric", metric.key},
+              {"a", {{"point", a.point}, {"system", a.system}, {"name", name_a}}},
+              {"b", {{"point", b.point}, {"system", b.system}, {"name", name_b}}},
+              {"test", "welch"},
+              {"alpha", kAlpha}};
+  if (a.lower_bound[m] || b.lower_bound[m]) {
+    out["significant"] = false;
+    out["verdict"] =
+        "lower bounds (messages missing at the deadline) in some runs: no test possible";
+    return out;
+  }
+  const Verdict verdict =
+      compare_samples(name_a, a.samples[m], name_b, b.samples[m], metric.better);
+  if (verdict.test) {
+    out["t"] = round_to(verdict.test->t, 4);
+    out["df"] = round_to(verdict.test->df, 3);
+    out["p_value"] = verdict.test->p_value;
+  }
+  out["significant"] = verdict.significant;
+  out["faster"] = verdict.faster ? json(*verdict.faster) : json(nullptr);
+  out["difference_pct"] = round_to(verdict.difference_pct, 2);
+  out["verdict"] = verdict.text;
+  return out;
+}
+
+// "stats" and "comparisons" of a sweep's JSON (see results.h).
+std::pair<json, json> sweep_statistics(const ExperimentResult& result) {
+  const auto& metrics = sweep_metrics();
+  const std::vector<SampleGroup> groups = sample_groups(result);
+  json stats = json::array();
+  for (const SampleGroup& group : groups) {
+    json per_metric = json::object();
+    for (size_t m = 0; m < metrics.size(); ++m) {
+      if (metrics[m].needs_consumers && result.workload.consumers == 0) continue;
+      per_metric[metrics[m].key] = summary_json(group.samples[m], group.lower_bound[m]);
+    }
+    stats.push_back({{"point", group.point},
+                     {"system", group.system},
+                     {"runs", group.runs},
+                     {"succeeded", group.succeeded},
+                     {"metrics", per_metric}});
+  }
+  json comparisons = json::array();
+  auto compare_all = [&](const SampleGroup& a, const std::string& name_a, const SampleGroup& b,
+                         const std::string& name_b) {
+    for (size_t m = 0; m < metrics.size(); ++m) {
+      if (metrics[m].needs_consumers && result.workload.consumers == 0) continue;
+      comparisons.push_back(comparison_json(metrics[m], a, name_a, b, name_b, m));
+    }
+  };
+  // The systems of each point against each other.
+  for (size_t i = 0; i < groups.size(); ++i) {
+    for (size_t j = i + 1; j < groups.size(); ++j) {
+      if (groups[i].point == groups[j].point) {
+        compare_all(groups[i], groups[i].system, groups[j], groups[j].system);
+      }
+    }
+  }
+  // Each system's consecutive points: what one step of the varied value changed.
+  for (size_t i = 0; i < groups.size(); ++i) {
+    for (size_t j = i + 1; j < groups.size(); ++j) {
+      if (groups[j].system != groups[i].system) continue;
+      compare_all(groups[i], "p" + std::to_string(groups[i].point), groups[j],
+                  "p" + std::to_string(groups[j].point));
+      break;
+    }
+  }
+  return {stats, comparisons};
+}
+
+bool is_sweep_result(const ExperimentResult& result) {
+  if (result.repeats > 1 || result.points.size() > 1) return true;
+  return !result.points.empty() && !result.points.front().values.empty();
+}
+
 }  // namespace
 
 std::string to_json(const ExperimentResult& result, bool pretty) {
@@ -128,6 +306,8 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
     }
     json item = {
         {"run_id", run.run_id},
+        {"point", run.point},
+        {"repeat", run.repeat},
         {"system", run.system},
         {"driver", run.driver},
         {"provider", run.provider},
@@ -212,6 +392,20 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
       {"runs", runs},
       {"warnings", result.warnings},
   };
+  json points = json::array();
+  for (const PointInfo& point : result.points) {
+    json values = json::object();
+    for (const auto& [path, value] : point.values) values[path] = value;
+    points.push_back({{"point", point.index}, {"values", values}});
+  }
+  if (points.empty()) points.push_back({{"point", 0}, {"values", json::object()}});
+  doc["points"] = points;
+  doc["repeats"] = result.repeats;
+  if (is_sweep_result(result)) {
+    auto [stats, comparisons] = sweep_statistics(result);
+    doc["stats"] = std::move(stats);
+    doc["comparisons"] = std::move(comparisons);
+  }
   return pretty ? doc.dump(2) : doc.dump();
 }
 
@@ -516,6 +710,200 @@ std::optional<std::string> partition_spread(const json& run, const json& workloa
   return text;
 }
 
+// "Workload: 1KiB messages, 1 producers, ...": the line under the title of both tables.
+std::string workload_line(const json& workload, bool produce_only) {
+  std::ostringstream out;
+  const double rate = workload.value("rate", 0.0);
+  out << "Workload: " << core::format_size(workload.value("message_size", uint64_t{0}))
+      << " messages, " << workload.value("producers", 0) << " producers, "
+      << workload.value("consumers", 0) << " consumers" << (produce_only ? " (produce-only)" : "")
+      << ", " << (rate == 0 ? std::string("max rate") : core::format_rate(rate)) << ", "
+      << fixed(workload.value("duration_s", 0.0), 0) << " s measured after "
+      << fixed(workload.value("warmup_s", 0.0), 0) << " s warm-up, "
+      << workload.value("partitions", 1) << " partition(s)\n";
+  return out.str();
+}
+
+// A latency mean and interval half-width in the mean's unit, so the two read together.
+std::string latency_with_interval(double mean_us, std::optional<double> ci_us) {
+  double scale = 1;
+  const char* unit = " us";
+  int digits = mean_us < 100 ? 1 : 0;
+  if (mean_us >= 1e6) {
+    scale = 1e6, unit = " s", digits = 2;
+  } else if (mean_us >= 1e3) {
+    scale = 1e3, unit = " ms", digits = 2;
+  }
+  std::string text = fixed(mean_us / scale, digits);
+  if (ci_us) text += " ± " + fixed(*ci_us / scale, digits);
+  return text + unit;
+}
+
+// The table of a sweep: metric names down the left, one column per point and system, each
+// figure the mean over the repeats ± its 95 % confidence interval; then the verdicts.
+std::string sweep_table(const json& doc) {
+  const json& stats = doc["stats"];
+  const json& workload = doc.value("workload", json::object());
+  const bool produce_only = workload.value("consumers", 1) == 0;
+  const json& points = member(doc, "points");
+  std::vector<std::string> systems;
+  std::vector<size_t> point_indices;
+  for (const auto& entry : stats) {
+    const std::string system = entry.value("system", "?");
+    if (std::find(systems.begin(), systems.end(), system) == systems.end()) {
+      systems.push_back(system);
+    }
+    const size_t point = entry.value("point", size_t{0});
+    if (std::find(point_indices.begin(), point_indices.end(), point) == point_indices.end()) {
+      point_indices.push_back(point);
+    }
+  }
+  const bool many_points = point_indices.size() > 1;
+  const bool many_systems = systems.size() > 1;
+  auto point_values = [&](size_t point) -> const json& {
+    static const json kNone = json::object();
+    if (!points.is_array()) return kNone;
+    for (const auto& p : points) {
+      if (p.value("point", size_t{0}) == point) return member(p, "values");
+    }
+    return kNone;
+  };
+
+  std::vector<std::string> headers;
+  for (const auto& entry : stats) {
+    const std::string point = "p" + std::to_string(entry.value("point", size_t{0}));
+    const std::string system = entry.value("system", "?");
+    headers.push_back(many_points && many_systems ? point + " " + system
+                      : many_points               ? point
+                                                  : system);
+  }
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  // The varied values first: what each column is.
+  std::vector<std::string> axes;
+  if (points.is_array() && !points.empty()) {
+    for (const auto& [path, value] : member(points[0], "values").items()) axes.push_back(path);
+  }
+  for (const std::string& axis : axes) {
+    std::vector<std::string> cells;
+    for (const auto& entry : stats) {
+      const json& value = member(point_values(entry.value("point", size_t{0})), axis.c_str());
+      cells.push_back(value.is_string() ? value.get<std::string>() : kNoFigure);
+    }
+    rows.emplace_back(axis, std::move(cells));
+  }
+  {
+    std::vector<std::string> cells;
+    for (const auto& entry : stats) {
+      cells.push_back(std::to_string(entry.value("succeeded", 0)) + "/" +
+                      std::to_string(entry.value("runs", 0)));
+    }
+    rows.emplace_back("runs succeeded", std::move(cells));
+  }
+  bool any_single = false;
+  bool any_lower_bound = false;
+  for (const SweepMetric& metric : sweep_metrics()) {
+    if (metric.needs_consumers && produce_only) continue;
+    std::vector<std::string> cells;
+    for (const auto& entry : stats) {
+      const json& summary = member(member(entry, "metrics"), metric.key);
+      const uint64_t n = count_of(summary, "n");
+      if (n == 0) {
+        cells.emplace_back(kNoFigure);
+        continue;
+      }
+      const double mean = number_of(summary, "mean");
+      std::optional<double> ci;
+      if (member(summary, "ci95").is_number()) ci = number_of(summary, "ci95");
+      any_single = any_single || !ci;
+      const bool lower_bound = member(summary, "lower_bound") == json(true);
+      any_lower_bound = any_lower_bound || lower_bound;
+      std::string text = metric.per_10000 == 0
+                             ? with_commas(mean) + (ci ? " ± " + with_commas(*ci) : "")
+                             : latency_with_interval(mean, ci);
+      cells.push_back((lower_bound ? ">= " : "") + text);
+    }
+    rows.emplace_back(metric.label, std::move(cells));
+  }
+
+  size_t label_width = 16;
+  for (const auto& [label, cells] : rows) label_width = std::max(label_width, display_width(label));
+  std::vector<size_t> widths(headers.size());
+  for (size_t c = 0; c < headers.size(); ++c) {
+    widths[c] = display_width(headers[c]);
+    for (const auto& [label, cells] : rows)
+      widths[c] = std::max(widths[c], display_width(cells[c]));
+  }
+  const json& runs = doc["runs"];
+  size_t succeeded = 0;
+  for (const auto& r : runs) succeeded += r.value("status", "") == "succeeded";
+  const int repeats = doc.value("repeats", 1);
+  std::ostringstream out;
+  out << "Experiment " << doc.value("experiment", "") << "  (id " << doc.value("id", "") << ")\n";
+  if (!workload.empty()) out << workload_line(workload, produce_only);
+  const size_t point_count = points.is_array() ? std::max<size_t>(points.size(), 1) : 1;
+  out << "Sweep: " << point_count << " point" << (point_count == 1 ? "" : "s") << " × " << repeats
+      << " repeat" << (repeats == 1 ? "" : "s") << " × " << systems.size() << " system"
+      << (systems.size() == 1 ? "" : "s") << " = " << runs.size() << " runs (" << succeeded
+      << " succeeded)\n";
+  out << "\n" << std::string(label_width + 2, ' ');
+  for (size_t c = 0; c < headers.size(); ++c) out << align_right(headers[c], widths[c] + 2);
+  out << "\n";
+  for (const auto& [label, cells] : rows) {
+    out << align_left(label, label_width + 2);
+    for (size_t c = 0; c < cells.size(); ++c) out << align_right(cells[c], widths[c] + 2);
+    out << "\n";
+  }
+  out << "\nFigures are means over each column's succeeded runs; ± is the 95 % confidence"
+         " interval\nof the mean (Student t, n-1 degrees of freedom).";
+  if (any_single) out << " A figure without ± comes from one run: no confidence interval.";
+  if (any_lower_bound) {
+    out << "\n>= a lower bound: in some runs messages were missing at the deadline.";
+  }
+  out << "\n";
+  // The verdicts users act on: throughput and tail latency; every metric's are in the JSON.
+  const std::string throughput_key = produce_only ? "produced_msgs_per_s" : "consumed_msgs_per_s";
+  const std::string latency_key = produce_only ? "publish_p99_us" : "latency_p99_us";
+  std::string verdicts;
+  for (const auto& comparison : member(doc, "comparisons")) {
+    const std::string key = comparison.value("metric", "");
+    if (key != throughput_key && key != latency_key) continue;
+    const json& a = member(comparison, "a");
+    const json& b = member(comparison, "b");
+    std::string label;
+    for (const SweepMetric& metric : sweep_metrics()) {
+      if (key == metric.key) label = metric.label;
+    }
+    std::string subject;
+    if (a.value("system", "") == b.value("system", "")) {
+      subject = a.value("system", "") + " " + a.value("name", "") + " vs " + b.value("name", "");
+    } else {
+      subject = (many_points ? "p" + std::to_string(a.value("point", size_t{0})) + " " : "") +
+                a.value("name", "") + " vs " + b.value("name", "");
+    }
+    verdicts += "  " + subject + ", " + label + ": " + comparison.value("verdict", "") + "\n";
+  }
+  if (!verdicts.empty()) {
+    out << "\nComparisons (Welch's t-test, two-sided, α = " << trimmed(kAlpha) << "):\n"
+        << verdicts;
+  }
+  std::string errors;
+  for (const auto& r : runs) {
+    if (!r.value("error", "").empty()) {
+      errors +=
+          "  " + r.value("run_id", r.value("system", "?")) + ": " + r.value("error", "") + "\n";
+    }
+  }
+  if (!errors.empty()) out << "\nErrors:\n" << errors;
+  const json& warnings = member(doc, "warnings");
+  if (warnings.is_array() && !warnings.empty()) {
+    out << "\nWarnings:\n";
+    for (const auto& warning : warnings) {
+      out << "  " << (warning.is_string() ? warning.get<std::string>() : warning.dump()) << "\n";
+    }
+  }
+  return out.str();
+}
+
 }  // namespace
 
 Result<std::string> comparison_table(const std::string& results_json) {
@@ -527,6 +915,9 @@ Result<std::string> comparison_table(const std::string& results_json) {
   }
   if (!doc.contains("runs") || !doc["runs"].is_array()) {
     return make_error("results JSON has no \"runs\" list");
+  }
+  if (doc.contains("stats") && doc["stats"].is_array() && !doc["stats"].empty()) {
+    return sweep_table(doc);
   }
   const json& runs = doc["runs"];
   const json& workload = doc.value("workload", json::object());
@@ -846,16 +1237,7 @@ Result<std::string> comparison_table(const std::string& results_json) {
   }
   std::ostringstream out;
   out << "Experiment " << doc.value("experiment", "") << "  (id " << doc.value("id", "") << ")\n";
-  if (!workload.empty()) {
-    double rate = workload.value("rate", 0.0);
-    out << "Workload: " << core::format_size(workload.value("message_size", uint64_t{0}))
-        << " messages, " << workload.value("producers", 0) << " producers, "
-        << workload.value("consumers", 0) << " consumers" << (produce_only ? " (produce-only)" : "")
-        << ", " << (rate == 0 ? std::string("max rate") : core::format_rate(rate)) << ", "
-        << fixed(workload.value("duration_s", 0.0), 0) << " s measured after "
-        << fixed(workload.value("warmup_s", 0.0), 0) << " s warm-up, "
-        << workload.value("partitions", 1) << " partition(s)\n";
-  }
+  if (!workload.empty()) out << workload_line(workload, produce_only);
   out << "\n" << std::string(label_width + 2, ' ');
   for (size_t c = 0; c < headers.size(); ++c) out << align_right(headers[c], widths[c] + 2);
   out << "\n";
@@ -945,8 +1327,11 @@ std::vector<std::string> missed_targets(const std::string& results_json) {
   if (!doc.is_object() || !doc.contains("runs") || !doc["runs"].is_array()) {
     return {"results are not readable"};
   }
+  // In a sweep a system runs many times: name the run (point, repeat, system) instead.
+  const bool sweep = doc.contains("stats");
   for (const auto& run : doc["runs"]) {
-    const std::string system = run.value("system", "?");
+    const std::string system =
+        sweep ? run.value("run_id", run.value("system", "?")) : run.value("system", "?");
     const json& targets = member(run, "targets");
     const auto missed_target = [&](const char* key) { return member(targets, key) == json(false); };
     if (missed_target("p99_latency_met")) missed.push_back(system + ": p99 latency target missed");

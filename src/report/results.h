@@ -15,7 +15,10 @@
 namespace dec::report {
 
 struct RunResult {
-  std::string run_id;
+  std::string
+      run_id;  // "<experiment>.<system>", in a sweep "<experiment>.p<point>.r<repeat>.<system>"
+  size_t point = 0;  // index into ExperimentResult::points
+  int repeat = 0;    // 0-based
   std::string system;
   std::string driver;
   std::string provider;
@@ -37,6 +40,12 @@ struct RunResult {
   ResourceVerdict resource_verdict;
 };
 
+// One point of a sweep: the matrix values it ran with (none without a matrix).
+struct PointInfo {
+  size_t index = 0;
+  std::vector<std::pair<std::string, std::string>> values;  // matrix path → value
+};
+
 struct ExperimentResult {
   std::string id;
   std::string experiment;  // spec name
@@ -44,11 +53,18 @@ struct ExperimentResult {
   core::Workload workload;
   core::Targets targets;
   std::vector<std::string> warnings;  // spec warnings (path: message), shown with the table
+  std::vector<PointInfo> points;      // empty: one point without values
+  int repeats = 1;
   std::vector<RunResult> runs;
 };
 
+// A sweep's JSON (several points or repeats) also has "stats": per point and system, mean, sd and
+// 95 % confidence interval of each metric over the succeeded runs, and "comparisons": Welch's
+// t-test between the systems of each point and between consecutive points of each system.
 std::string to_json(const ExperimentResult& result, bool pretty = true);
-// Side-by-side table from the JSON produced by to_json; error if the JSON is not a result.
+// Side-by-side table from the JSON produced by to_json; error if the JSON is not a result. A sweep
+// gets one column per point and system (mean ± confidence interval) and the comparisons' verdicts;
+// a single run keeps the per-run table.
 Result<std::string> comparison_table(const std::string& results_json);
 // Why `--fail-on-target-miss` fails: one line per run that missed a target of the spec or failed
 // its delivery check (what the table shows as MISSED and FAILED). Empty: nothing was missed.

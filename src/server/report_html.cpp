@@ -102,8 +102,14 @@ Result<std::string> render_report_html(const std::string& results_json, const st
   std::vector<Bar> throughput, p99, p50;
   bool emulated = false;
   const bool consumed = doc.value("workload", json::object()).value("consumers", 1) > 0;
+  // A sweep has several runs per system: each bar names its point and repeat too.
+  const bool sweep = doc.contains("stats");
   for (const auto& run : doc.value("runs", json::array())) {
     std::string name = run.value("system", "?");
+    if (sweep) {
+      name = "p" + std::to_string(run.value("point", 0)) + ".r" +
+             std::to_string(run.value("repeat", 0)) + " " + name;
+    }
     if (run.value("emulated", false)) {
       name += " (EMULATED)";
       emulated = true;

@@ -365,7 +365,10 @@ double Service::expected_seconds(const core::Spec& spec) {
   const double per_system =
       std::chrono::duration<double>(spec.workload.warmup + spec.workload.duration).count() +
       kPerSystemOverheadSeconds;
-  return per_system * static_cast<double>(spec.systems.size());
+  // A sweep runs every system once per point and repeat.
+  double runs_per_system = spec.repeats;
+  for (const auto& axis : spec.matrix) runs_per_system *= static_cast<double>(axis.values.size());
+  return per_system * static_cast<double>(spec.systems.size()) * runs_per_system;
 }
 
 int Service::retry_after_seconds() const {

@@ -122,6 +122,74 @@ class CliLifecycle : public testing::DataDirTest {
   }
 };
 
+constexpr const char* kSweepSpec = R"(name: sweep
+workload: {message_size: 200B, producers: 1, consumers: 1, rate: 2k/s, warmup: 0s, duration: 1s}
+systems:
+  - {name: a, driver: redis, config: {pipeline: 8}, deploy: {settings: {hosts: "false"}}}
+  - {name: b, driver: redis, config: {pipeline: 8}, deploy: {settings: {hosts: "false"}}}
+matrix:
+  systems[b].config.pipeline: [1, 16]
+repeats: 2
+)";
+
+TEST_F(CliLifecycle, SweepRunsEveryPointAndRepeatInterleavedWithStatistics) {
+  const std::string spec = (dir_ / "sweep.yaml").string();
+  std::ofstream(spec) << kSweepSpec;
+  ASSERT_EQ(testing::run(dec({"plan", spec}), (dir_ / "plan.log").string(), 60s), 0);
+  std::ifstream plan_file(dir_ / "plan.log");
+  const std::string plan((std::istreambuf_iterator<char>(plan_file)), {});
+  EXPECT_NE(plan.find("2 points × 2 repeats × 2 systems = 8 runs, about 48 s"), std::string::npos)
+      << plan;
+  EXPECT_NE(plan.find("b: same infrastructure as point 0 (recreated; reuse not implemented)"),
+            std::string::npos)
+      << plan;
+
+  const std::string out = (dir_ / "sweep.json").string();
+  const int code =
+      testing::run(dec({"run", spec, "--out", out}), (dir_ / "sweep.log").string(), 240s);
+  std::ifstream log_file(dir_ / "sweep.log");
+  const std::string log((std::istreambuf_iterator<char>(log_file)), {});
+  ASSERT_EQ(code, 0) << log;
+  EXPECT_NE(log.find("8 runs"), std::string::npos) << log;
+  // The sweep table: one column per point and system, means ± intervals, verdicts.
+  EXPECT_NE(log.find("Sweep: 2 points × 2 repeats × 2 systems = 8 runs (8 succeeded)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("p1 b"), std::string::npos) << log;
+  EXPECT_NE(log.find(" ± "), std::string::npos) << log;
+  EXPECT_NE(log.find("Comparisons (Welch's t-test"), std::string::npos) << log;
+  EXPECT_NE(log.find("b p0 vs p1, consumed msg/s: "), std::string::npos) << log;
+
+  std::ifstream in(out);
+  const auto doc = nlohmann::json::parse(in);
+  const std::string id = doc["id"];
+  ASSERT_EQ(doc["points"].size(), 2u);
+  EXPECT_EQ(doc["points"][1]["values"]["systems[b].config.pipeline"], "16");
+  EXPECT_EQ(doc["repeats"], 2);
+  ASSERT_EQ(doc["runs"].size(), 8u);
+  std::vector<std::string> order;
+  for (const auto& run : doc["runs"]) {
+    EXPECT_EQ(run["status"], "succeeded") << run["error"];
+    EXPECT_EQ(run["delivery"]["lost"], 0);
+    order.push_back(run["run_id"].get<std::string>().substr(id.size() + 1));
+    const std::string expected_id = id + ".p" + std::to_string(run["point"].get<int>()) + ".r" +
+                                    std::to_string(run["repeat"].get<int>()) + "." +
+                                    run["system"].get<std::string>();
+    EXPECT_EQ(run["run_id"], expected_id);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"p0.r0.a", "p0.r0.b", "p0.r1.a", "p0.r1.b", "p1.r0.a",
+                                             "p1.r0.b", "p1.r1.a", "p1.r1.b"}));
+  EXPECT_EQ(doc["runs"][5]["config"]["pipeline"], "16");
+  ASSERT_EQ(doc["stats"].size(), 4u);
+  for (const auto& group : doc["stats"]) {
+    const auto& consumed = group["metrics"]["consumed_msgs_per_s"];
+    EXPECT_EQ(consumed["n"], 2);
+    EXPECT_TRUE(consumed["ci95"].is_number()) << group.dump();
+  }
+  EXPECT_FALSE(doc["comparisons"].empty());
+  expect_nothing_left({});
+}
+
 TEST_F(CliLifecycle, RunComparesTwoRedisConfigurationsAndCleansUp) {
   std::string spec = write_spec("2s");
   std::string out = (dir_ / "results.json").string();

@@ -690,7 +690,8 @@ TEST(ParseSpec, MalformedOverridesNameTheOverride) {
   for (const Case& c : {
            Case{"workload.duration", "expected path=value, e.g. workload.duration=5s"},
            Case{"=5", "the path before '=' is empty"},
-           Case{"systems[x].name=a", "invalid index \"x\": expected a number such as [0]"},
+           Case{"systems[x].name=a", "systems has no entry named \"x\""},
+           Case{"systems[#].name=a", "invalid index \"#\": expected a number such as [0]"},
            Case{"systems[-1].name=a", "invalid index \"-1\""},
            Case{"systems[0.name=a", "missing ']' after '['"},
            Case{"systems[5].name=a", "index 5 is out of range: systems has 1 entry"},

@@ -1,0 +1,131 @@
+#include "orchestrator/sweep.h"
+
+#include <map>
+
+namespace dec::orchestrator {
+namespace {
+
+// Provision, deploy, topic creation and destroy of a local system: a few seconds each run.
+constexpr std::chrono::seconds kSetUpPerRun{5};
+
+std::string plural(size_t n, const std::string& word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+std::string duration_text(std::chrono::seconds total) {
+  const long long s = total.count();
+  if (s < 60) return std::to_string(s) + " s";
+  if (s < 3600) return std::to_string(s / 60) + " min " + std::to_string(s % 60) + " s";
+  return std::to_string(s / 3600) + " h " + std::to_string((s % 3600) / 60) + " min";
+}
+
+void diff_settings(const std::string& prefix, const core::Settings& before,
+                   const core::Settings& after, std::vector<std::string>& out) {
+  std::map<std::string, bool> keys;
+  for (const auto& [key, value] : before) keys[key] = true;
+  for (const auto& [key, value] : after) keys[key] = true;
+  for (const auto& [key, unused] : keys) {
+    auto b = before.find(key);
+    auto a = after.find(key);
+    if (b == before.end() || a == after.end() || b->second != a->second) {
+      out.push_back(prefix + "." + key);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<PlannedRun> run_order(size_t points, int repeats, size_t systems) {
+  std::vector<PlannedRun> order;
+  for (size_t point = 0; point < points; ++point) {
+    for (int repeat = 0; repeat < repeats; ++repeat) {
+      for (size_t system = 0; system < systems; ++system) order.push_back({point, repeat, system});
+    }
+  }
+  return order;
+}
+
+bool is_sweep(const core::Spec& spec) { return !spec.matrix.empty() || spec.repeats > 1; }
+
+std::string run_prefix(const std::string& experiment_id, const PlannedRun& run, bool sweep) {
+  if (!sweep) return experiment_id;
+  return experiment_id + ".p" + std::to_string(run.point) + ".r" + std::to_string(run.repeat);
+}
+
+std::chrono::seconds estimated_duration(const std::vector<core::SweepPoint>& points) {
+  std::chrono::nanoseconds total{0};
+  for (const core::SweepPoint& point : points) {
+    const core::Workload& w = point.spec.workload;
+    const auto per_run = w.warmup + w.duration + kSetUpPerRun;
+    total += per_run * static_cast<int64_t>(point.spec.systems.size()) * point.spec.repeats;
+  }
+  return std::chrono::duration_cast<std::chrono::seconds>(total);
+}
+
+std::string sweep_headline(const std::vector<core::SweepPoint>& points) {
+  const size_t systems = points.empty() ? 0 : points.front().spec.systems.size();
+  const int repeats = points.empty() ? 1 : points.front().spec.repeats;
+  const size_t runs = points.size() * static_cast<size_t>(repeats) * systems;
+  return plural(points.size(), "point") + " × " + plural(static_cast<size_t>(repeats), "repeat") +
+         " × " + plural(systems, "system") + " = " + plural(runs, "run") + ", about " +
+         duration_text(estimated_duration(points)) + " (warm-up + measured time + ~" +
+         std::to_string(kSetUpPerRun.count()) + " s set-up and teardown per run)";
+}
+
+std::vector<std::string> infrastructure_changes(const core::System& before,
+                                                const core::System& after) {
+  std::vector<std::string> changes;
+  if (before.driver != after.driver) changes.push_back("driver");
+  const core::Deploy& b = before.deploy;
+  const core::Deploy& a = after.deploy;
+  if (b.provider != a.provider) changes.push_back("deploy.provider");
+  if (b.nodes != a.nodes) changes.push_back("deploy.nodes");
+  if (b.cpus != a.cpus) changes.push_back("deploy.cpus");
+  if (b.memory != a.memory) changes.push_back("deploy.memory");
+  if (b.bandwidth != a.bandwidth) changes.push_back("deploy.bandwidth");
+  diff_settings("deploy.settings", b.settings, a.settings, changes);
+  diff_settings("deploy.server", b.server, a.server, changes);
+  return changes;
+}
+
+std::string infrastructure_plan(const std::vector<core::SweepPoint>& points) {
+  std::string out;
+  for (size_t p = 0; p < points.size(); ++p) {
+    const core::SweepPoint& point = points[p];
+    std::string values;
+    for (const auto& [path, value] : point.values) {
+      values += (values.empty() ? "" : ", ") + path + "=" + value;
+    }
+    out += "point " + std::to_string(point.index) + (values.empty() ? "" : " (" + values + ")") +
+           ":\n";
+    for (const core::System& system : point.spec.systems) {
+      out += "  " + system.name + ": ";
+      const core::System* previous = nullptr;
+      if (p > 0) {
+        for (const core::System& candidate : points[p - 1].spec.systems) {
+          if (candidate.name == system.name) previous = &candidate;
+        }
+      }
+      if (previous == nullptr) {
+        out += "new infrastructure\n";
+        continue;
+      }
+      const std::vector<std::string> changes = infrastructure_changes(*previous, system);
+      if (changes.empty()) {
+        out += "same infrastructure as point " + std::to_string(points[p - 1].index) +
+               " (recreated; reuse not implemented)\n";
+        continue;
+      }
+      std::string changed;
+      for (const std::string& change : changes) changed += (changed.empty() ? "" : ", ") + change;
+      out += "recreated: " + changed + " changed\n";
+    }
+  }
+  const int repeats = points.empty() ? 1 : points.front().spec.repeats;
+  out += "Every run";
+  out += repeats > 1 ? " (each repeat too)" : "";
+  out += " provisions and destroys its own infrastructure.\n";
+  return out;
+}
+
+}  // namespace dec::orchestrator
