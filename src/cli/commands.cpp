@@ -15,13 +15,17 @@
 #include <thread>
 
 #include "cli/args.h"
+#include "cli/omb_import.h"
 #include "cli/progress.h"
 #include "core/spec_parser.h"
+#include "core/version.h"
 #include "drivers/driver.h"
 #include "infra/executor.h"
 #include "infra/reconcile.h"
+#include "orchestrator/measurement_lock.h"
 #include "orchestrator/runner.h"
 #include "orchestrator/sweep.h"
+#include "report/hdr_export.h"
 #include "report/results.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -55,9 +59,11 @@ Commands:
   reconcile         clean up interrupted runs, repair kept ones, remove orphans
   results list      list stored experiments
   results show ID   show an experiment's comparison table (or --json)
+  results export ID export latency histograms (HdrHistogram log) or runs (CSV)
+  import omb FILE   turn an OpenMessaging Benchmark workload (and driver) into a spec
   drivers           list the systems dec can drive and their config keys
   worker            run a load worker: an HTTP agent the orchestrator drives
-  version           print the version
+  version           print dec's version and its client libraries' versions
 
 Global options:
   --data-dir DIR    where the database, state files and broker data live
@@ -87,6 +93,10 @@ Options:
   --json            print the results as JSON on stdout instead of the table
   --out FILE        also write the results JSON to FILE
   --quiet           no progress output
+  --allow-concurrent
+                    do not wait for another dec measurement on this machine to finish
+                    (by default runs take turns: two at once contaminate each other's
+                    figures); the results record the overlap as concurrent_runs
   --fail-on-target-miss
                     exit 3 when a run missed a target of the spec (p99 latency, throughput)
                     or failed its delivery check (lost, duplicated, reordered, corrupt or
@@ -147,10 +157,29 @@ Runs of another live dec process are left alone. With --dry-run, only lists what
 
 constexpr const char* kResultsHelp = R"(Usage: dec results list [--state STATE] [--limit N] [--json]
        dec results show ID [--json] [--fail-on-target-miss]
+       dec results export ID --format hdr|csv [--out DIR]
 
 Lists stored experiments, or shows one experiment's comparison table (ID may be a prefix).
 With --fail-on-target-miss, `show` exits 3 when a run missed a target or failed its delivery
 check, as `dec run --fail-on-target-miss` does.
+
+`export` writes files other tools read (docs/results.md "Export"):
+  --format hdr      one <run id>.hlog per run: HdrHistogram interval log with the end-to-end
+                    (Tag=e2e) and publish (Tag=publish) latency histograms in nanoseconds, for
+                    HdrHistogram's log processor/plotter and HistogramLogAnalyzer
+  --format csv      <experiment id>.csv: one row per run (system, driver, throughput, latency
+                    percentiles in microseconds, delivery counts)
+  --out DIR         directory to write to (default: the current directory; created if needed)
+)";
+
+constexpr const char* kImportHelp =
+    R"(Usage: dec import omb WORKLOAD.yaml [--driver DRIVER.yaml] [--out SPEC.yaml]
+
+Turns an OpenMessaging Benchmark workload file (and optionally an OMB driver file) into a dec
+spec, printed on stdout or written to --out. Without --driver the spec has one Kafka system with
+dec's defaults. Every OMB field dec cannot honour is named in a warning on stderr (and in a
+comment at the top of the spec); nothing is dropped silently. Mapping: docs/import.md.
+Check the result with `dec validate SPEC.yaml`.
 )";
 
 constexpr const char* kServeHelp =
@@ -421,12 +450,43 @@ void print_reconcile(const infra::ReconcileReport& report, bool dry_run) {
   }
 }
 
+// Waits for the machine-wide measurement lock, saying on stderr whom it waits for.
+Result<std::unique_ptr<orchestrator::MeasurementLock>> acquire_measurement_lock(
+    bool allow_concurrent, const std::atomic<bool>& stop) {
+  orchestrator::MeasurementLockOptions options;
+  options.allow_concurrent = allow_concurrent;
+  options.stop = &stop;
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  bool waited = false;
+  options.on_wait = [&](int holder, double waited_s) {
+    const std::string who = holder > 0 ? " (pid " + std::to_string(holder) + ")" : "";
+    // On a terminal one line counts up; in a log, a line every 10 s.
+    if (tty) {
+      std::fprintf(stderr, "\rdec: waiting for another dec measurement%s to finish: %.0f s ",
+                   who.c_str(), waited_s);
+    } else if (!waited || static_cast<long>(waited_s) % 10 == 0) {
+      std::fprintf(stderr, "dec: waiting for another dec measurement%s to finish (%.0f s)\n",
+                   who.c_str(), waited_s);
+    }
+    waited = true;
+  };
+  auto lock = orchestrator::MeasurementLock::acquire(options);
+  if (waited && tty) std::fprintf(stderr, "\n");
+  if (lock && !(*lock)->held() && allow_concurrent) {
+    std::fprintf(stderr,
+                 "dec: another dec measurement is running; measuring anyway "
+                 "(--allow-concurrent), the results will say so\n");
+  }
+  return lock;
+}
+
 int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"set", true, true},
                                             {"json", false, false},
                                             {"out", true, false},
                                             {"quiet", false, false},
-                                            {"fail-on-target-miss", false, false}}));
+                                            {"fail-on-target-miss", false, false},
+                                            {"allow-concurrent", false, false}}));
   if (!args) return usage_error(args.error(), kRunHelp);
   if (args->has("help")) return std::printf("%s", kRunHelp), kOk;
   if (args->positionals.size() != 1) return usage_error("run needs one SPEC file", kRunHelp);
@@ -482,8 +542,16 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
     display.progress(system, p);
   };
   rc.events.on_log = [&](const std::string& line) { display.log(line); };
+  auto lock = acquire_measurement_lock(args->has("allow-concurrent"), stop);
+  if (!lock) {
+    std::fprintf(stderr, "dec: %s\n", lock.error().c_str());
+    (void)(*store)->set_state(*id, "failed", lock.error());
+    return kFailed;
+  }
   auto outcome = orchestrator::run_experiment(parsed.spec, *id, rc);
   display.finish();
+  (*lock)->record(outcome.result.environment);
+  lock->reset();
 
   std::string json = report::to_json(outcome.result);
   if (Status s = (*store)->set_results(*id, json); !s) {
@@ -743,11 +811,68 @@ Result<std::string> resolve_id(store::Store& store, const std::string& prefix) {
   return ids->front();
 }
 
+// `dec results export ID --format hdr|csv [--out DIR]`.
+int export_results(store::Store& store, const Args& args) {
+  if (args.positionals.size() != 2) return usage_error("results export needs an ID", kResultsHelp);
+  const std::string format = args.get("format");
+  if (format != "hdr" && format != "csv") {
+    return usage_error("--format: expected hdr or csv" +
+                           (format.empty() ? std::string() : ", got \"" + format + "\""),
+                       kResultsHelp);
+  }
+  auto id = resolve_id(store, args.positionals[1]);
+  if (!id) {
+    std::fprintf(stderr, "dec: %s\n", id.error().c_str());
+    return kFailed;
+  }
+  auto record = store.get(*id);
+  if (!record || !record->has_value() || (*record)->results_json.empty()) {
+    std::fprintf(stderr, "dec: experiment %s has no results to export\n", id->c_str());
+    return kFailed;
+  }
+  std::vector<report::ExportFile> files;
+  if (format == "hdr") {
+    auto logs = report::export_hdr_logs((*record)->results_json);
+    if (!logs) {
+      std::fprintf(stderr, "dec: %s: %s\n", id->c_str(), logs.error().c_str());
+      return kFailed;
+    }
+    files = std::move(*logs);
+  } else {
+    auto csv = report::export_runs_csv((*record)->results_json);
+    if (!csv) {
+      std::fprintf(stderr, "dec: %s: %s\n", id->c_str(), csv.error().c_str());
+      return kFailed;
+    }
+    files.push_back({*id + ".csv", std::move(*csv)});
+  }
+  const std::filesystem::path dir = args.get("out", ".");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "dec: --out %s: %s\n", dir.c_str(), ec.message().c_str());
+    return kUsage;
+  }
+  for (const auto& file : files) {
+    const auto path = dir / file.name;
+    std::ofstream out(path, std::ios::binary);
+    out << file.content;
+    if (!out) {
+      std::fprintf(stderr, "dec: cannot write %s\n", path.c_str());
+      return kFailed;
+    }
+    std::printf("%s\n", path.c_str());
+  }
+  return kOk;
+}
+
 int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"json", false, false},
                                             {"state", true, false},
                                             {"limit", true, false},
-                                            {"fail-on-target-miss", false, false}}));
+                                            {"fail-on-target-miss", false, false},
+                                            {"format", true, false},
+                                            {"out", true, false}}));
   if (!args) return usage_error(args.error(), kResultsHelp);
   if (args->has("help") || args->positionals.empty()) {
     std::printf("%s", kResultsHelp);
@@ -827,6 +952,7 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
                 r.error.empty() ? "" : (" (" + r.error + ")").c_str(), table->c_str());
     return target_miss_status(*args, r.results_json);
   }
+  if (sub == "export") return export_results(**store, *args);
   return usage_error("unknown results command \"" + sub + "\"", kResultsHelp);
 }
 
@@ -908,6 +1034,50 @@ int cmd_drivers(const std::vector<std::string>& argv) {
   return kOk;
 }
 
+int cmd_import(const std::vector<std::string>& argv) {
+  auto args = parse_args(argv, with_common({{"driver", true, false}, {"out", true, false}}));
+  if (!args) return usage_error(args.error(), kImportHelp);
+  if (args->has("help")) return std::printf("%s", kImportHelp), kOk;
+  if (args->positionals.empty() || args->positionals[0] != "omb") {
+    return usage_error("import needs a format: dec import omb WORKLOAD.yaml", kImportHelp);
+  }
+  if (args->positionals.size() != 2) {
+    return usage_error("import omb needs one WORKLOAD.yaml", kImportHelp);
+  }
+  auto imported = import_omb(args->positionals[1], args->get("driver"));
+  if (!imported) {
+    std::fprintf(stderr, "dec: %s\n", imported.error().c_str());
+    return kUsage;
+  }
+  for (const auto& warning : imported->warnings) {
+    std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  }
+  if (!args->has("out")) {
+    std::printf("%s", imported->spec_yaml.c_str());
+    return kOk;
+  }
+  std::ofstream out(args->get("out"));
+  out << imported->spec_yaml;
+  if (!out) {
+    std::fprintf(stderr, "dec: cannot write %s\n", args->get("out").c_str());
+    return kFailed;
+  }
+  std::fprintf(stderr, "wrote %s (check it with `dec validate %s`)\n", args->get("out").c_str(),
+               args->get("out").c_str());
+  return kOk;
+}
+
+// dec's build and the client libraries its drivers link, as every result records them.
+int cmd_version() {
+  std::printf("dec %s\n", core::kDecVersion);
+  std::printf("client libraries:\n");
+  for (const auto& driver : systems::all_drivers()) {
+    std::printf("  %-10s %s\n", driver.name.c_str(),
+                driver.client_library ? driver.client_library().c_str() : "(not reported)");
+  }
+  return kOk;
+}
+
 }  // namespace
 
 int run_cli(const std::vector<std::string>& argv) {
@@ -939,10 +1109,8 @@ int run_cli(const std::vector<std::string>& argv) {
   if (command == "serve") return cmd_serve(ctx, rest);
   if (command == "apply") return cmd_apply(ctx, rest);
   if (command == "worker") return cmd_worker(rest);
-  if (command == "version" || command == "--version") {
-    std::printf("dec 0.1.0\n");
-    return kOk;
-  }
+  if (command == "import") return cmd_import(rest);
+  if (command == "version" || command == "--version") return cmd_version();
   return usage_error("unknown command \"" + command + "\"", kMainHelp);
 }
 

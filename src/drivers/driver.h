@@ -165,6 +165,9 @@ struct DriverInfo {
   // property table): "" when fine, else the message reported at the key's path. Empty: no check.
   std::function<std::string(const std::string& key, const std::string& value)> check_unknown_key;
   std::function<std::unique_ptr<Driver>()> create;
+  // The client library and version this build links ("librdkafka 2.0.2"), recorded with every
+  // result so a run can be reproduced with the same client. Empty function: not reported.
+  std::function<std::string()> client_library;
 };
 
 // Checks each key of `config` against the driver's config_keys (unknown keys are errors unless

@@ -46,6 +46,8 @@ class Histogram {
   // where the exact percentile is the sample of rank ceil(p/100 * count) (at least 1) in sorted
   // order. percentile(0) is min(), percentile(100) is max(); 0 when empty.
   uint64_t percentile(double p) const;
+  // Samples in bucket `index` (< kBucketCount); for exporting the buckets to other formats.
+  uint64_t count_at_index(size_t index) const { return counts_[index]; }
 
   // Compact text form for shipping between processes; round-trips exactly. Format:
   //   "h1 n=<count> min=<min> max=<max> sum=<sum> b=<index>:<count>,<index>:<count>,..."

@@ -144,6 +144,8 @@ class ExperimentRun {
     outcome.result.workload = spec_.workload;
     outcome.result.targets = spec_.targets;
     outcome.result.repeats = spec_.repeats;
+    outcome.result.spec_json = core::spec_to_json(spec_);
+    outcome.result.environment = report::collect_environment();
     // The spec was validated by whoever queued it; its warnings are recomputed here so that they
     // travel with the results, whichever way the spec came in.
     for (const auto& warning :
@@ -223,6 +225,9 @@ class ExperimentRun {
     run.driver = system.driver;
     run.provider = system.deploy.provider;
     run.config = system.config;
+    if (const auto* info = systems::find_driver(system.driver); info && info->client_library) {
+      run.client_library = info->client_library();
+    }
     // Every driver's client gets the experiment's common client settings on its own keys; what
     // was in force is recorded so that two clients can be compared side by side.
     client_config_ = drivers::apply_client_settings(systems::find_driver(system.driver),

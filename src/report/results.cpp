@@ -277,6 +277,23 @@ bool is_sweep_result(const ExperimentResult& result) {
   return !result.points.empty() && !result.points.front().values.empty();
 }
 
+json environment_json(const Environment& env) {
+  json lock = {{"concurrent_runs", env.concurrent_runs},
+               {"measured_alongside", env.measured_alongside},
+               {"waited_s", round_to(env.lock_wait_s, 3)},
+               {"allow_concurrent", env.allow_concurrent}};
+  if (!env.concurrent_detail.empty()) lock["detail"] = env.concurrent_detail;
+  return {{"dec_version", env.dec_version},
+          {"kernel", env.kernel},
+          {"os", env.os},
+          {"hostname", env.hostname},
+          {"cpu_model", env.cpu_model},
+          {"cpu_cores", env.cpu_cores},
+          {"memory_bytes", env.memory_bytes},
+          {"payload_seed", env.payload_seed},
+          {"measurement_lock", lock}};
+}
+
 }  // namespace
 
 std::string to_json(const ExperimentResult& result, bool pretty) {
@@ -313,6 +330,7 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
         {"provider", run.provider},
         {"emulated", run.emulated},
         {"served_by", run.served_by},
+        {"client_library", run.client_library},
         {"status", run.status},
         {"error", run.error},
         {"config", run.config},
@@ -391,6 +409,8 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
         {"keys", w.keys}}},
       {"runs", runs},
       {"warnings", result.warnings},
+      {"concurrent_runs", result.environment.concurrent_runs},
+      {"environment", environment_json(result.environment)},
   };
   json points = json::array();
   for (const PointInfo& point : result.points) {
@@ -405,6 +425,9 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
     auto [stats, comparisons] = sweep_statistics(result);
     doc["stats"] = std::move(stats);
     doc["comparisons"] = std::move(comparisons);
+  }
+  if (!result.spec_json.empty()) {
+    doc["spec"] = json::parse(result.spec_json, nullptr, /*allow_exceptions=*/false);
   }
   return pretty ? doc.dump(2) : doc.dump();
 }
@@ -906,6 +929,35 @@ std::string sweep_table(const json& doc) {
 
 }  // namespace
 
+namespace {
+
+// "Environment: dec v1-3-gabc, Linux 6.1.0 x86_64, Intel Xeon ... (2 cores), 7.8 GiB" plus a
+// line when another measurement shared the machine; empty for results that predate it.
+std::string environment_footer(const json& env) {
+  if (!env.is_object()) return "";
+  std::ostringstream out;
+  out << "\nEnvironment: dec " << env.value("dec_version", "unknown") << ", " << env.value("os", "")
+      << " " << env.value("kernel", "") << ", " << env.value("cpu_model", "unknown CPU") << " ("
+      << env.value("cpu_cores", 0) << " cores), "
+      << fixed(static_cast<double>(env.value("memory_bytes", uint64_t{0})) / (1024.0 * 1024 * 1024),
+               1)
+      << " GiB memory\n";
+  const json& lock = member(env, "measurement_lock");
+  if (lock.is_object() && lock.value("measured_alongside", false)) {
+    out << "CONCURRENT: another dec measurement ran on this machine at the same time ("
+        << lock.value("detail", "no detail") << "); figures may be contaminated.\n";
+  } else if (lock.is_object() && lock.value("concurrent_runs", false)) {
+    out << "Another dec measurement waited for this one to finish ("
+        << lock.value("detail", "no detail") << ").\n";
+  } else if (lock.is_object() && lock.value("waited_s", 0.0) >= 1) {
+    out << "Waited " << fixed(lock.value("waited_s", 0.0), 0)
+        << " s for another dec measurement to finish first.\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
 Result<std::string> comparison_table(const std::string& results_json) {
   json doc;
   try {
@@ -945,6 +997,11 @@ Result<std::string> comparison_table(const std::string& results_json) {
   });
   add("served by", 0, 0,
       [&](const json& r, const RunFacts&) { return text_cell(r.value("served_by", "")); });
+  if (any_run(
+          [](const json& r, const RunFacts&) { return !r.value("client_library", "").empty(); })) {
+    add("client library", 0, 0,
+        [&](const json& r, const RunFacts&) { return text_cell(r.value("client_library", "")); });
+  }
   add("status", 0, 0,
       [&](const json& r, const RunFacts&) { return text_cell(r.value("status", "")); });
 
@@ -1311,6 +1368,7 @@ Result<std::string> comparison_table(const std::string& results_json) {
     }
   }
   if (!fault_errors.empty()) out << "\nFaults not applied:\n" << fault_errors;
+  out << environment_footer(member(doc, "environment"));
   const json& warnings = member(doc, "warnings");
   if (warnings.is_array() && !warnings.empty()) {
     out << "\nWarnings:\n";

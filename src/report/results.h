@@ -9,6 +9,7 @@
 
 #include "core/spec.h"
 #include "load/engine.h"
+#include "report/environment.h"
 #include "report/faults.h"
 #include "report/resources.h"
 
@@ -23,8 +24,9 @@ struct RunResult {
   std::string driver;
   std::string provider;
   bool emulated = false;
-  std::string served_by;  // what actually ran ("redis-server", "librdkafka mock cluster")
-  std::string status;     // "succeeded" | "failed" | "cancelled"
+  std::string served_by;       // what actually ran ("redis-server", "librdkafka mock cluster")
+  std::string client_library;  // the driver's client library and version ("librdkafka 2.0.2")
+  std::string status;          // "succeeded" | "failed" | "cancelled"
   std::string error;
   core::Settings config;
   // The client settings in force for this run's driver (common `workload.client` settings
@@ -56,6 +58,10 @@ struct ExperimentResult {
   std::vector<PointInfo> points;      // empty: one point without values
   int repeats = 1;
   std::vector<RunResult> runs;
+  // What reproduces the result besides dec itself: the full spec after --set overrides (JSON,
+  // as core::spec_to_json writes it) and the machine it ran on.
+  std::string spec_json;
+  Environment environment;
 };
 
 // A sweep's JSON (several points or repeats) also has "stats": per point and system, mean, sd and

@@ -22,7 +22,9 @@
 #include "core/spec_parser.h"
 #include "drivers/driver.h"
 #include "infra/reconcile.h"
+#include "orchestrator/measurement_lock.h"
 #include "orchestrator/runner.h"
+#include "report/hdr_export.h"
 #include "report/results.h"
 #include "server/artifacts.h"
 #include "server/report_html.h"
@@ -157,13 +159,6 @@ json progress_json(const load::Progress& p) {
           {"p99_us", p.p99_us}};
 }
 
-std::string csv_escape(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 // One entry per endpoint: both the HTTP registration and /api/openapi.json derive from it, so
 // the description cannot miss a route.
 struct Route {
@@ -173,7 +168,7 @@ struct Route {
   std::string summary;
   std::string media_type;          // of the success answer
   std::vector<int> statuses;       // answers besides 405/413/500, which any route may give
-  std::vector<std::string> query;  // query parameters (integers except "state")
+  std::vector<std::string> query;  // query parameters (integers except "state" and "format")
   std::function<void(const httplib::Request&, httplib::Response&)> handler;
 };
 
@@ -251,6 +246,7 @@ class Service {
   void handle_events(const httplib::Request& req, httplib::Response& res);
   void handle_results(const httplib::Request& req, httplib::Response& res);
   void handle_results_csv(const httplib::Request& req, httplib::Response& res);
+  void handle_export(const httplib::Request& req, httplib::Response& res);
   void handle_report(const httplib::Request& req, httplib::Response& res);
   void handle_all_results(const httplib::Request& req, httplib::Response& res);
   void handle_shutdown(const httplib::Request& req, httplib::Response& res);
@@ -350,8 +346,28 @@ void Service::run_one(const core::Spec& spec, const std::string& id, std::atomic
   context.events.on_log = [&](const std::string& line) {
     hub_.publish(id, "log", {{"line", line}});
   };
+  // The same machine-wide lock as `dec run`: an experiment queued here waits for a CLI run (or
+  // another server) on this machine to finish measuring.
+  orchestrator::MeasurementLockOptions lock_options;
+  lock_options.stop = &stop;
+  lock_options.on_wait = [&](int holder, double waited_s) {
+    if (static_cast<long>(waited_s) % 10 != 1) return;  // a line every 10 s
+    hub_.publish(
+        id, "log",
+        {{"line", "waiting for another dec measurement" +
+                      (holder > 0 ? " (pid " + std::to_string(holder) + ")" : "") + " to finish (" +
+                      std::to_string(static_cast<long>(waited_s)) + " s)"}});
+  };
+  auto lock = orchestrator::MeasurementLock::acquire(lock_options);
+  if (!lock) {
+    (void)store_->set_state(id, "failed", lock.error());
+    hub_.publish(id, "state", {{"system", ""}, {"state", "failed"}, {"error", lock.error()}});
+    return;
+  }
   auto started = Clock::now();
   auto outcome = orchestrator::run_experiment(spec, id, context);
+  (*lock)->record(outcome.result.environment);
+  lock->reset();
   const std::string results = report::to_json(outcome.result);
   (void)store_->set_results(id, results);
   if (artifacts_) upload_artifacts(id, results, outcome.state, outcome.error);
@@ -583,25 +599,41 @@ void Service::handle_results_csv(const httplib::Request& req, httplib::Response&
     send_error(res, 404, "experiment " + record->id + " is " + record->state + "; no results yet");
     return;
   }
-  std::ostringstream out;
-  out << "system,driver,emulated,status,produced_msgs_per_s,consumed_msgs_per_s,produced_mb_per_s,"
-         "p50_us,p90_us,p99_us,p999_us,max_us,sent,acked,received,lost,duplicated,reordered\n";
-  for (const auto& run : doc.value("runs", json::array())) {
-    const json& t = run.value("throughput", json::object());
-    const json& l = run.value("latency_us", json::object());
-    const json& d = run.value("delivery", json::object());
-    out << csv_escape(run.value("system", "")) << "," << csv_escape(run.value("driver", "")) << ","
-        << (run.value("emulated", false) ? "true" : "false") << ","
-        << csv_escape(run.value("status", "")) << "," << t.value("produced_msgs_per_s", 0.0) << ","
-        << t.value("consumed_msgs_per_s", 0.0) << "," << t.value("produced_mb_per_s", 0.0) << ","
-        << l.value("p50", 0.0) << "," << l.value("p90", 0.0) << "," << l.value("p99", 0.0) << ","
-        << l.value("p999", 0.0) << "," << l.value("max", 0.0) << "," << d.value("sent", 0) << ","
-        << d.value("acked", 0) << "," << d.value("received", 0) << "," << d.value("lost", 0) << ","
-        << d.value("duplicated", 0) << "," << d.value("reordered", 0) << "\n";
+  auto csv = report::export_runs_csv(record->results_json);
+  if (!csv) {
+    send_error(res, 404, "experiment " + record->id + ": " + csv.error());
+    return;
   }
   res.status = 200;
   res.set_header("Content-Disposition", "inline; filename=\"" + record->id + ".csv\"");
-  res.set_content(out.str(), "text/csv");
+  res.set_content(*csv, "text/csv");
+}
+
+// The files of `dec results export`: ?format=csv (the runs, the default) or ?format=hdr (every
+// run's latency histograms in one HdrHistogram interval log, tagged "<system>/e2e",
+// "<system>/publish").
+void Service::handle_export(const httplib::Request& req, httplib::Response& res) {
+  auto record = find(req.matches[1], res);
+  if (!record) return;
+  const std::string format = req.has_param("format") ? req.get_param_value("format") : "csv";
+  if (format != "csv" && format != "hdr") {
+    send_error(res, 400, "format: expected csv or hdr, e.g. ?format=hdr, got \"" + format + "\"");
+    return;
+  }
+  if (record->results_json.empty()) {
+    send_error(res, 404, "experiment " + record->id + " is " + record->state + "; no results yet");
+    return;
+  }
+  auto content = format == "csv" ? report::export_runs_csv(record->results_json)
+                                 : report::export_hdr_log(record->results_json);
+  if (!content) {
+    send_error(res, 404, "experiment " + record->id + ": " + content.error());
+    return;
+  }
+  const std::string extension = format == "csv" ? ".csv" : ".hlog";
+  res.status = 200;
+  res.set_header("Content-Disposition", "attachment; filename=\"" + record->id + extension + "\"");
+  res.set_content(*content, format == "csv" ? "text/csv" : "text/plain");
 }
 
 void Service::handle_report(const httplib::Request& req, httplib::Response& res) {
@@ -761,6 +793,14 @@ std::vector<Route> Service::routes() {
        {},
        bind(&Service::handle_results_csv)},
       {"GET",
+       "/api/experiments/" + id + "/export",
+       "/api/experiments/{id}/export",
+       "Export: ?format=csv (one row per run) or ?format=hdr (HdrHistogram interval log)",
+       "text/plain",
+       {200, 400, 404},
+       {"format"},
+       bind(&Service::handle_export)},
+      {"GET",
        "/api/experiments/" + id + "/report.html",
        "/api/experiments/{id}/report.html",
        "Self-contained HTML comparison report",
@@ -849,10 +889,15 @@ json openapi(const std::vector<Route>& routes) {
           {{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
     }
     for (const auto& name : route.query) {
-      parameters.push_back({{"name", name},
-                            {"in", "query"},
-                            {"required", false},
-                            {"schema", {{"type", name == "state" ? "string" : "integer"}}}});
+      parameters.push_back(
+          {{"name", name},
+           {"in", "query"},
+           {"required", false},
+           {"schema", {{"type", name == "state" || name == "format" ? "string" : "integer"}}}});
+    }
+    if (route.openapi_path == "/api/experiments/{id}/export") {
+      parameters.back()["schema"]["enum"] = {"csv", "hdr"};
+      parameters.back()["schema"]["default"] = "csv";
     }
     if (!parameters.empty()) op["parameters"] = parameters;
     if (route.method == "POST" && route.openapi_path == "/api/experiments") {

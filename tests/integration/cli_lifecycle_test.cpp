@@ -355,3 +355,98 @@ TEST_F(CliLifecycle, ReconcileDeletesTaggedOrphanMissingFromState) {
 
 }  // namespace
 }  // namespace dec
+
+namespace dec {
+namespace {
+
+// Two `dec run`s on one machine: the second waits for the first's measurement and says whom it
+// waits for; with --allow-concurrent both measure at once and both results record the overlap.
+class MeasurementLockCli : public CliLifecycle {
+ protected:
+  std::string one_system_spec() {
+    const std::string path = (dir_ / "one.yaml").string();
+    std::ofstream(path) << R"(name: lock
+workload: {message_size: 200B, producers: 1, consumers: 1, rate: 2k/s, warmup: 1s, duration: 2s}
+systems:
+  - {name: r, driver: redis}
+)";
+    return path;
+  }
+
+  // Starts `dec run` and returns once it holds the measurement lock (the lock file names it).
+  testing::Child start_holding(const std::string& spec, const std::string& name) {
+    auto child = testing::start(dec({"run", spec, "--out", (dir_ / (name + ".json")).string()}),
+                                (dir_ / (name + ".log")).string(), env());
+    for (int i = 0; i < 300; ++i) {
+      std::ifstream in(lock_path());
+      std::string pid;
+      if (in >> pid && pid == std::to_string(child.pid)) return child;
+      std::this_thread::sleep_for(50ms);
+    }
+    ADD_FAILURE() << "the first run never took the lock: " << child.output();
+    return child;
+  }
+
+  nlohmann::json results(const std::string& name) {
+    std::ifstream in(dir_ / (name + ".json"));
+    return nlohmann::json::parse(in, nullptr, false);
+  }
+
+  std::string lock_path() const { return (dir_ / "measure.lock").string(); }
+  std::map<std::string, std::string> env() const { return {{"DEC_MEASURE_LOCK", lock_path()}}; }
+};
+
+TEST_F(MeasurementLockCli, SecondRunWaitsForTheFirstAndSaysSo) {
+  const std::string spec = one_system_spec();
+  auto first = start_holding(spec, "first");
+  auto second = testing::start(dec({"run", spec, "--out", (dir_ / "second.json").string()}),
+                               (dir_ / "second.log").string(), env());
+  EXPECT_EQ(testing::wait_exit(first, 120s), 0) << first.output();
+  EXPECT_EQ(testing::wait_exit(second, 120s), 0) << second.output();
+  EXPECT_NE(second.output().find("waiting for another dec measurement (pid " +
+                                 std::to_string(first.pid) + ") to finish"),
+            std::string::npos)
+      << second.output();
+  const auto a = results("first");
+  const auto b = results("second");
+  ASSERT_TRUE(a.is_object() && b.is_object());
+  EXPECT_TRUE(a["concurrent_runs"].get<bool>()) << "the second asked during the first's run";
+  EXPECT_FALSE(a["environment"]["measurement_lock"]["measured_alongside"].get<bool>());
+  EXPECT_FALSE(b["concurrent_runs"].get<bool>()) << b["environment"].dump();
+  EXPECT_GT(b["environment"]["measurement_lock"]["waited_s"].get<double>(), 1.0);
+  // The measured windows did not overlap: the second started after the first finished.
+  EXPECT_EQ(b["runs"][0]["status"], "succeeded");
+  expect_nothing_left({});
+}
+
+TEST_F(MeasurementLockCli, AllowConcurrentRunsAtOnceAndRecordsTheOverlap) {
+  const std::string spec = one_system_spec();
+  auto first = start_holding(spec, "first");
+  auto second = testing::start(
+      dec({"run", spec, "--allow-concurrent", "--out", (dir_ / "second.json").string()}),
+      (dir_ / "second.log").string(), env());
+  EXPECT_EQ(testing::wait_exit(first, 120s), 0) << first.output();
+  EXPECT_EQ(testing::wait_exit(second, 120s), 0) << second.output();
+  EXPECT_EQ(second.output().find("waiting for another"), std::string::npos) << second.output();
+  const auto a = results("first");
+  const auto b = results("second");
+  ASSERT_TRUE(a.is_object() && b.is_object());
+  EXPECT_TRUE(a["concurrent_runs"].get<bool>());
+  EXPECT_TRUE(b["concurrent_runs"].get<bool>());
+  EXPECT_NE(b["environment"]["measurement_lock"]["detail"].get<std::string>().find(
+                "pid " + std::to_string(first.pid) + " held the lock"),
+            std::string::npos)
+      << b["environment"].dump();
+  EXPECT_TRUE(b["environment"]["measurement_lock"]["allow_concurrent"].get<bool>());
+  EXPECT_TRUE(a["environment"]["measurement_lock"]["measured_alongside"].get<bool>());
+  EXPECT_TRUE(b["environment"]["measurement_lock"]["measured_alongside"].get<bool>());
+  // The reproducibility record travels with every result.
+  EXPECT_FALSE(b["environment"]["dec_version"].get<std::string>().empty());
+  EXPECT_GT(b["environment"]["cpu_cores"].get<int>(), 0);
+  EXPECT_EQ(b["runs"][0]["client_library"].get<std::string>().rfind("hiredis ", 0), 0u);
+  EXPECT_EQ(b["spec"]["name"], "lock");
+  expect_nothing_left({});
+}
+
+}  // namespace
+}  // namespace dec

@@ -171,6 +171,18 @@ TEST_F(Server, RunsExperimentsInOrderStreamsEventsAndServesResults) {
   EXPECT_EQ(csv->status, 200);
   EXPECT_EQ(std::count(csv->body.begin(), csv->body.end(), '\n'), 2) << csv->body;
   EXPECT_EQ(csv->body.rfind("system,driver,emulated", 0), 0u);
+  auto exported_csv = client().Get(("/api/experiments/" + first + "/export?format=csv").c_str());
+  ASSERT_TRUE(exported_csv);
+  EXPECT_EQ(exported_csv->status, 200);
+  EXPECT_EQ(exported_csv->body, csv->body) << "one CSV, whichever route";
+  auto hlog = client().Get(("/api/experiments/" + first + "/export?format=hdr").c_str());
+  ASSERT_TRUE(hlog);
+  EXPECT_EQ(hlog->status, 200);
+  EXPECT_EQ(hlog->body.rfind("#[Histogram log format version 1.3]\n", 0), 0u) << hlog->body;
+  EXPECT_NE(hlog->body.find("\nTag=r/e2e,"), std::string::npos) << hlog->body;
+  auto bad_format = client().Get(("/api/experiments/" + first + "/export?format=xml").c_str());
+  ASSERT_TRUE(bad_format);
+  EXPECT_EQ(bad_format->status, 400);
   auto html = client().Get(("/api/experiments/" + first + "/report.html").c_str());
   ASSERT_TRUE(html);
   EXPECT_EQ(html->status, 200);
@@ -510,8 +522,9 @@ TEST_F(Server, OpenApiDescribesEveryRouteAndEveryDescribedRouteAnswers) {
   for (const char* expected :
        {"/api/experiments", "/api/experiments/{id}", "/api/experiments/{id}/cancel",
         "/api/experiments/{id}/events", "/api/experiments/{id}/results",
-        "/api/experiments/{id}/results.csv", "/api/experiments/{id}/report.html", "/api/results",
-        "/api/shutdown", "/api/health", "/metrics", "/api/openapi.json"}) {
+        "/api/experiments/{id}/results.csv", "/api/experiments/{id}/export",
+        "/api/experiments/{id}/report.html", "/api/results", "/api/shutdown", "/api/health",
+        "/metrics", "/api/openapi.json"}) {
     EXPECT_TRUE(api["paths"].contains(expected)) << expected;
   }
   EXPECT_TRUE(api["paths"]["/api/experiments"]["post"].contains("requestBody"));

@@ -1085,6 +1085,7 @@ DriverInfo kafka_driver_info() {
   info.default_of = librdkafka_default;
   info.topic_keys = {"replication_factor"};
   info.create = [] { return std::make_unique<KafkaDriver>(); };
+  info.client_library = [] { return std::string("librdkafka ") + rd_kafka_version_str(); };
   return info;
 }
 

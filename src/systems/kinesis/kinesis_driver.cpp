@@ -1,5 +1,7 @@
 #include "systems/kinesis/kinesis_driver.h"
 
+#include <curl/curl.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -1094,6 +1096,9 @@ DriverInfo kinesis_driver_info() {
       reported_client_key("read_limit"),
   };
   info.create = [] { return std::make_unique<KinesisDriver>(); };
+  info.client_library = [] {
+    return std::string("libcurl ") + curl_version_info(CURLVERSION_NOW)->version;
+  };
   return info;
 }
 

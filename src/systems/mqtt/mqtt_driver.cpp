@@ -1442,6 +1442,12 @@ DriverInfo mqtt_driver_info() {
       reported_client_key("protocol"),
   };
   info.create = [] { return std::make_unique<MqttDriver>(); };
+  info.client_library = [] {
+    int major = 0, minor = 0, revision = 0;
+    mosquitto_lib_version(&major, &minor, &revision);
+    return "libmosquitto " + std::to_string(major) + "." + std::to_string(minor) + "." +
+           std::to_string(revision);
+  };
   return info;
 }
 

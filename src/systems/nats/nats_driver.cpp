@@ -1379,6 +1379,7 @@ DriverInfo nats_driver_info() {
       reported_client_key("replicas"),
   };
   info.create = [] { return std::make_unique<NatsDriver>(); };
+  info.client_library = [] { return std::string("libnats ") + nats_GetVersion(); };
   return info;
 }
 

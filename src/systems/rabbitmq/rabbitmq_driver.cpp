@@ -1561,6 +1561,7 @@ DriverInfo rabbitmq_driver_info() {
       reported_client_key("auto_ack"),
   };
   info.create = [] { return std::make_unique<RabbitMqDriver>(); };
+  info.client_library = [] { return std::string("librabbitmq ") + amqp_version(); };
   return info;
 }
 

@@ -1552,6 +1552,10 @@ DriverInfo redis_driver_info() {
       reported_client_key("read_count"),
   };
   info.create = [] { return std::make_unique<RedisDriver>(); };
+  info.client_library = [] {
+    return "hiredis " + std::to_string(HIREDIS_MAJOR) + "." + std::to_string(HIREDIS_MINOR) + "." +
+           std::to_string(HIREDIS_PATCH);
+  };
   return info;
 }
 

@@ -1,0 +1,406 @@
+#include "cli/omb_import.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "systems/registry.h"
+
+namespace dec::cli {
+namespace {
+
+// OMB's key distributors hand out keys from a fixed set of this many (KEY_ROUND_ROBIN) or
+// random ones (RANDOM_NANO); dec cycles through `keys` distinct keys.
+constexpr int kOmbDistinctKeys = 10000;
+constexpr long long kDecHeaderBytes = 32;
+
+struct Context {
+  std::string file;
+  std::vector<std::string>* warnings;
+  void warn(const std::string& field, const std::string& why) const {
+    warnings->push_back(file + ": " + field + ": " + why);
+  }
+};
+
+Error field_error(const std::string& file, const std::string& field, const std::string& what) {
+  return make_error(file + ": " + field + ": " + what);
+}
+
+Result<YAML::Node> load_yaml(const std::string& path) {
+  try {
+    YAML::Node node = YAML::LoadFile(path);
+    if (!node.IsMap()) return make_error(path + ": expected a YAML map of OMB fields");
+    return node;
+  } catch (const YAML::BadFile&) {
+    return make_error(path + ": cannot read the file");
+  } catch (const YAML::Exception& e) {
+    return make_error(path + ": not valid YAML: " + e.what());
+  }
+}
+
+Result<long long> integer_of(const Context& ctx, const YAML::Node& node, const std::string& field) {
+  try {
+    return node.as<long long>();
+  } catch (const YAML::Exception&) {
+    return field_error(ctx.file, field, "expected an integer, got \"" + node.Scalar() + "\"");
+  }
+}
+
+Result<double> number_of(const Context& ctx, const YAML::Node& node, const std::string& field) {
+  try {
+    return node.as<double>();
+  } catch (const YAML::Exception&) {
+    return field_error(ctx.file, field, "expected a number, got \"" + node.Scalar() + "\"");
+  }
+}
+
+// "12.5" -> "12.5", "3" -> "3".
+std::string trimmed(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+// OMB durations are minutes; dec's spec takes "<n>s".
+std::string minutes_text(double minutes) {
+  return trimmed(std::round(minutes * 60 * 1000) / 1000) + "s";
+}
+
+// The "key=value" lines of an OMB properties block (topicConfig, producerConfig, ...).
+std::vector<std::pair<std::string, std::string>> properties(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream lines(text);
+  std::string line;
+  auto trim = [](std::string s) {
+    const auto begin = s.find_first_not_of(" \t\r");
+    const auto end = s.find_last_not_of(" \t\r");
+    return begin == std::string::npos ? std::string() : s.substr(begin, end - begin + 1);
+  };
+  while (std::getline(lines, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == '!') continue;
+    const auto eq = line.find_first_of("=:");
+    if (eq == std::string::npos) {
+      out.emplace_back(line, "");
+    } else {
+      out.emplace_back(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
+    }
+  }
+  return out;
+}
+
+Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Node& spec) {
+  YAML::Node w;
+  long long topics = 1;
+  long long producers_per_topic = 1;
+  long long consumers_per_subscription = 1;
+  long long subscriptions = 1;
+  bool has_subscriptions = false;
+  bool has_consumers = false;
+  std::string key_distributor = "NO_KEY";
+  for (const auto& entry : workload) {
+    const std::string field = entry.first.as<std::string>();
+    const YAML::Node& value = entry.second;
+    if (field == "name") {
+      spec["name"] = value.as<std::string>();
+    } else if (field == "topics") {
+      auto n = integer_of(ctx, value, field);
+      if (!n) return make_error(n.error());
+      if (*n < 1) return field_error(ctx.file, field, "must be at least 1");
+      topics = *n;
+      w["topics"] = *n;
+    } else if (field == "partitionsPerTopic") {
+      auto n = integer_of(ctx, value, field);
+      if (!n) return make_error(n.error());
+      if (*n < 1) return field_error(ctx.file, field, "must be at least 1");
+      w["partitions"] = *n;
+    } else if (field == "messageSize") {
+      auto n = integer_of(ctx, value, field);
+      if (!n) return make_error(n.error());
+      if (*n < kDecHeaderBytes) {
+        ctx.warn(field, std::to_string(*n) + " bytes is below dec's smallest message (32 bytes: " +
+                            "its header carries sequence, producer and send time); using 32B");
+      }
+      w["message_size"] = std::to_string(std::max(*n, kDecHeaderBytes)) + "B";
+    } else if (field == "subscriptionsPerTopic") {
+      auto n = integer_of(ctx, value, field);
+      if (!n) return make_error(n.error());
+      subscriptions = *n;
+      has_subscriptions = true;
+    } else if (field == "consumerPerSubscription") {
+      auto n = integer_of(ctx, value, field);
+      if (!n) return make_error(n.error());
+      consumers_per_subscription = *n;
+      has_consumers = true;
+    } else if (field == "producersPerTopic") {
+      auto n = integer_of(ctx, value, field);
+      if (!n) return make_error(n.error());
+      if (*n < 1) return field_error(ctx.file, field, "must be at least 1");
+      producers_per_topic = *n;
+    } else if (field == "producerRate") {
+      auto rate = number_of(ctx, value, field);
+      if (!rate) return make_error(rate.error());
+      if (*rate <= 0) {
+        ctx.warn(field,
+                 "OMB searches for the highest sustainable rate when it is 0; dec sends "
+                 "as fast as possible (rate 0) and does not search");
+        w["rate"] = 0;
+      } else {
+        w["rate"] = trimmed(*rate) + "/s";
+      }
+    } else if (field == "testDurationMinutes") {
+      auto minutes = number_of(ctx, value, field);
+      if (!minutes) return make_error(minutes.error());
+      if (*minutes <= 0) return field_error(ctx.file, field, "must be above 0");
+      w["duration"] = minutes_text(*minutes);
+    } else if (field == "warmupDurationMinutes") {
+      auto minutes = number_of(ctx, value, field);
+      if (!minutes) return make_error(minutes.error());
+      if (*minutes < 0) return field_error(ctx.file, field, "must not be negative");
+      w["warmup"] = minutes_text(*minutes);
+    } else if (field == "keyDistributor") {
+      key_distributor = value.as<std::string>();
+    } else if (field == "consumerBacklogSizeGB") {
+      auto gb = number_of(ctx, value, field);
+      if (!gb) return make_error(gb.error());
+      if (*gb > 0) {
+        ctx.warn(field,
+                 "dec has no backlog phase (consumers paused while a backlog builds, then "
+                 "drained); the workload is imported without it");
+      }
+    } else if (field == "useRandomizedPayloads" || field == "randomBytesRatio" ||
+               field == "randomizedPayloadPoolSize") {
+      ctx.warn(field,
+               "dec generates every payload itself: a 32-byte header and a pseudo-random, "
+               "incompressible filler different in every message (as if randomBytesRatio "
+               "were 1); this setting is not carried over");
+    } else if (field == "payloadFile") {
+      ctx.warn(field,
+               "dec cannot send a payload file's bytes: each message carries dec's "
+               "header and filler so it can be verified; only messageSize is used");
+    } else {
+      ctx.warn(field, "not supported by dec; not carried over");
+    }
+  }
+  // OMB warms up for a minute unless told otherwise.
+  if (!w["warmup"]) w["warmup"] = "60s";
+  w["producers"] = producers_per_topic * topics;
+  if (has_subscriptions && subscriptions < 1) {
+    ctx.warn("subscriptionsPerTopic", "0 subscriptions: produce only (consumers 0)");
+    w["consumers"] = 0;
+  } else {
+    // An OMB consumer reads one topic; a dec consumer reads every topic, so a group gets as many
+    // consumers as a subscription has over all topics.
+    if (has_subscriptions) w["consumer_groups"] = subscriptions;
+    if (has_consumers || has_subscriptions) {
+      w["consumers"] = std::max<long long>(consumers_per_subscription, 0) * topics;
+    }
+  }
+  if (key_distributor == "NO_KEY") {
+    w["keys"] = 0;
+  } else if (key_distributor == "KEY_ROUND_ROBIN") {
+    w["keys"] = kOmbDistinctKeys;
+  } else if (key_distributor == "RANDOM_NANO") {
+    w["keys"] = kOmbDistinctKeys;
+    ctx.warn("keyDistributor", "RANDOM_NANO picks keys at random; dec cycles through " +
+                                   std::to_string(kOmbDistinctKeys) + " distinct keys in turn");
+  } else {
+    return field_error(
+        ctx.file, "keyDistributor",
+        "expected NO_KEY, KEY_ROUND_ROBIN or RANDOM_NANO, got \"" + key_distributor + "\"");
+  }
+  spec["workload"] = w;
+  return Status::Ok();
+}
+
+// Kafka broker settings for the topic-level configs OMB sets per topic: dec creates topics with
+// the brokers' defaults, so a topic config becomes the broker default of the same meaning.
+const std::map<std::string, std::string>& topic_to_broker_keys() {
+  static const std::map<std::string, std::string> keys = {
+      {"min.insync.replicas", "min.insync.replicas"},
+      {"compression.type", "compression.type"},
+      {"unclean.leader.election.enable", "unclean.leader.election.enable"},
+      {"retention.ms", "log.retention.ms"},
+      {"retention.bytes", "log.retention.bytes"},
+      {"segment.bytes", "log.segment.bytes"},
+      {"segment.ms", "log.roll.ms"},
+      {"cleanup.policy", "log.cleanup.policy"},
+      {"max.message.bytes", "message.max.bytes"},
+      {"flush.messages", "log.flush.interval.messages"},
+      {"flush.ms", "log.flush.interval.ms"},
+      {"message.timestamp.type", "log.message.timestamp.type"},
+  };
+  return keys;
+}
+
+// Java client properties whose meaning is the Java client's and that dec's librdkafka client
+// has no use for: serializers and settings dec owns (where to connect, group and offsets).
+bool owned_by_dec(const std::string& key) {
+  static const std::set<std::string> keys = {
+      "bootstrap.servers",  "key.serializer", "value.serializer", "key.deserializer",
+      "value.deserializer", "group.id",       "client.id"};
+  return keys.count(key) > 0;
+}
+
+Status import_kafka_driver(const YAML::Node& driver, const Context& ctx, YAML::Node& system) {
+  const auto* kafka = systems::find_driver("kafka");
+  YAML::Node config;
+  YAML::Node server;
+  std::map<std::string, std::string> origin;  // config key -> the OMB field it came from
+  auto add_client = [&](const std::string& field, const std::string& text) {
+    for (const auto& [key, value] : properties(text)) {
+      const std::string where = field + "." + key;
+      if (owned_by_dec(key)) {
+        ctx.warn(where,
+                 "set by dec itself (it connects to the brokers it provisions, names "
+                 "its own groups and serializes its own payload); not carried over");
+        continue;
+      }
+      const std::string problem =
+          kafka && kafka->check_unknown_key ? kafka->check_unknown_key(key, value) : "";
+      if (!problem.empty()) {
+        ctx.warn(where, "not a librdkafka setting dec's Kafka client accepts (" + problem +
+                            "); not carried over");
+        continue;
+      }
+      if (config[key] && config[key].as<std::string>() != value) {
+        ctx.warn(where,
+                 "dec's Kafka driver has one client configuration for producers and "
+                 "consumers; " +
+                     origin[key] + " sets " + key + "=" + config[key].as<std::string>() +
+                     ", kept over " + value);
+        continue;
+      }
+      config[key] = value;
+      origin[key] = where;
+    }
+  };
+  for (const auto& entry : driver) {
+    const std::string field = entry.first.as<std::string>();
+    const YAML::Node& value = entry.second;
+    if (field == "name" || field == "driverClass") continue;
+    if (field == "replicationFactor") {
+      auto n = integer_of(ctx, value, field);
+      if (!n) return make_error(n.error());
+      if (*n < 1) return field_error(ctx.file, field, "must be at least 1");
+      config["replication_factor"] = *n;
+      // Enough brokers to hold the replicas, as OMB's deployments have.
+      system["deploy"]["nodes"] = *n;
+    } else if (field == "topicConfig") {
+      for (const auto& [key, setting] : properties(value.as<std::string>())) {
+        auto it = topic_to_broker_keys().find(key);
+        if (it == topic_to_broker_keys().end()) {
+          ctx.warn(field + "." + key,
+                   "no broker default of the same meaning that dec knows of; "
+                   "not carried over");
+          continue;
+        }
+        server[it->second] = setting;
+      }
+    } else if (field == "commonConfig" || field == "producerConfig" || field == "consumerConfig") {
+      add_client(field, value.as<std::string>());
+    } else if (field == "reset") {
+      // OMB deletes old topics first; dec creates fresh, uniquely named topics for every run.
+    } else {
+      ctx.warn(field, "not supported by dec's Kafka import; not carried over");
+    }
+  }
+  if (config.size() > 0) system["config"] = config;
+  if (server.size() > 0) system["deploy"]["server"] = server;
+  return Status::Ok();
+}
+
+std::string system_name(const std::string& omb_name, const std::string& fallback) {
+  std::string out;
+  for (char c : omb_name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? fallback : out;
+}
+
+}  // namespace
+
+Result<OmbImport> import_omb(const std::string& workload_path, const std::string& driver_path) {
+  OmbImport result;
+  auto workload = load_yaml(workload_path);
+  if (!workload) return make_error(workload.error());
+  YAML::Node spec;
+  // Keys in the order a person writes a spec; values come later.
+  spec["name"] = "omb-import";
+  spec["description"] = "";
+  std::string current_file = workload_path;  // named when a value has the wrong shape
+  try {
+    Context ctx{workload_path, &result.warnings};
+    if (Status s = import_workload(*workload, ctx, spec); !s) return make_error(s.error());
+    spec["description"] = "Imported from the OpenMessaging Benchmark workload " + workload_path +
+                          (driver_path.empty() ? "" : " and driver " + driver_path);
+
+    YAML::Node system;
+    system["name"] = "kafka";
+    system["driver"] = "kafka";
+    system["deploy"]["provider"] = "local";
+    if (!driver_path.empty()) {
+      current_file = driver_path;
+      auto driver = load_yaml(driver_path);
+      if (!driver) return make_error(driver.error());
+      Context dctx{driver_path, &result.warnings};
+      const std::string driver_class =
+          (*driver)["driverClass"] ? (*driver)["driverClass"].as<std::string>() : "";
+      std::string lower = driver_class;
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      std::string dec_driver;
+      for (const char* known : {"kafka", "rabbitmq", "nats", "redis", "mqtt", "kinesis"}) {
+        if (lower.find(std::string(".") + known) != std::string::npos) {
+          dec_driver = known;
+          break;
+        }
+      }
+      if (lower.find("natsstreaming") != std::string::npos) dec_driver.clear();
+      if (dec_driver.empty()) {
+        return field_error(
+            driver_path, "driverClass",
+            (driver_class.empty() ? std::string("missing") : "\"" + driver_class + "\"") +
+                ": dec has drivers for Kafka, RabbitMQ, NATS (JetStream), Redis, "
+                "MQTT and Kinesis only");
+      }
+      system["driver"] = dec_driver;
+      system["name"] = system_name(
+          (*driver)["name"] ? (*driver)["name"].as<std::string>() : dec_driver, dec_driver);
+      if (dec_driver == "kafka") {
+        if (Status s = import_kafka_driver(*driver, dctx, system); !s) return make_error(s.error());
+      } else {
+        for (const auto& entry : *driver) {
+          const std::string field = entry.first.as<std::string>();
+          if (field == "name" || field == "driverClass") continue;
+          dctx.warn(field, "settings of OMB's " + dec_driver +
+                               " driver are not mapped onto dec's (see `dec drivers`); "
+                               "not carried over");
+        }
+      }
+    }
+    spec["systems"].push_back(system);
+  } catch (const YAML::Exception& e) {
+    return make_error(current_file +
+                      ": a field has a value of the wrong shape (expected a number " +
+                      "or text): " + e.what());
+  }
+  YAML::Emitter out;
+  out << spec;
+  std::string header = "# dec spec imported from OpenMessaging Benchmark (docs/import.md)\n";
+  for (const auto& warning : result.warnings) header += "# not carried over: " + warning + "\n";
+  result.spec_yaml = header + out.c_str() + std::string("\n");
+  return result;
+}
+
+}  // namespace dec::cli
