@@ -27,6 +27,30 @@ struct ClientSettings {
   bool operator==(const ClientSettings&) const = default;
 };
 
+// What follows dec's header in each message (OpenMessaging Benchmark: randomizedPayloadPoolSize,
+// randomBytesRatio, payloadFile). The default is a distinct, incompressible body per message.
+struct Payload {
+  uint64_t pool = 0;                // N > 0: N distinct bodies, message i carries body i mod N
+  double random_bytes_ratio = 1.0;  // share of each body that is random; the rest is text
+  std::string file;                 // bodies from this file (cycled or cut to the body size)
+
+  bool operator==(const Payload&) const = default;
+};
+
+// How messages pick a key (OpenMessaging Benchmark: keyDistributor).
+enum class KeyDistribution { kNone, kRoundRobin, kRandom };
+
+// Consumers wait until producers have built this backlog, then catch up while producers go on
+// (OpenMessaging Benchmark: consumerBacklogSizeGB, backlogDrainRatio). Off when both are 0.
+struct Backlog {
+  uint64_t size = 0;         // bytes (converted to whole messages of message_size)
+  uint64_t messages = 0;     // or a message count
+  double drain_ratio = 1.0;  // share of the backlog that must be consumed to count as drained
+  bool enabled() const { return size > 0 || messages > 0; }
+
+  bool operator==(const Backlog&) const = default;
+};
+
 struct Workload {
   uint64_t message_size = 1024;  // bytes, including dec's 32-byte header
   int producers = 1;             // producer threads (or worker instances)
@@ -36,13 +60,31 @@ struct Workload {
   std::chrono::nanoseconds warmup = std::chrono::seconds(2);          // excluded from results
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);  // wait for consumers
   int topics = 1;
-  int partitions = 1;       // partitions (Kafka), shards (Kinesis), streams per topic elsewhere
-  int keys = 0;             // distinct message keys; 0 = no key (round-robin)
+  int partitions = 1;  // partitions (Kafka), shards (Kinesis), streams per topic elsewhere
+  int keys = 0;        // distinct message keys; 0 = no key (round-robin)
+  // Unset: round_robin when keys > 0, else none.
+  std::optional<KeyDistribution> key_distribution;
+  std::optional<uint64_t> seed;  // for random keys; unset = chosen per run and reported
+  Payload payload;
+  Backlog backlog;
   int consumer_groups = 1;  // each group receives every message
   ClientSettings client;
 
+  KeyDistribution effective_key_distribution() const {
+    if (key_distribution) return *key_distribution;
+    return keys > 0 ? KeyDistribution::kRoundRobin : KeyDistribution::kNone;
+  }
+  // The backlog in whole messages (a byte size rounded up to messages of message_size).
+  uint64_t backlog_messages() const {
+    if (backlog.messages > 0) return backlog.messages;
+    if (backlog.size == 0 || message_size == 0) return 0;
+    return (backlog.size + message_size - 1) / message_size;
+  }
+
   bool operator==(const Workload&) const = default;
 };
+
+const char* key_distribution_name(KeyDistribution distribution);
 
 struct Deploy {
   std::string provider = "local";  // local | endpoints | kubernetes | terraform

@@ -34,6 +34,7 @@ constexpr std::chrono::nanoseconds kMaxClientWait = std::chrono::seconds(60);
 constexpr int64_t kKeysPerPartition = 4;
 // Most runs one experiment may expand to (points x repeats x systems).
 constexpr uint64_t kMaxRuns = 10000;
+constexpr uint64_t kMaxPayloadPoolBytes = uint64_t{1} << 30;
 
 const std::vector<std::string>& provider_names() {
   static const std::vector<std::string> kNames = {"local", "endpoints", "kubernetes", "terraform"};
@@ -624,9 +625,171 @@ class SpecReader {
               {"partitions", count(1, workload.partitions)},
               {"keys", count(0, workload.keys)},
               {"consumer_groups", count(1, workload.consumer_groups)},
+              {"key_distribution",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::optional<std::string> text =
+                     scalar(field, field_path, "none, round_robin or random");
+                 if (!text) return;
+                 if (*text == "none") {
+                   workload.key_distribution = KeyDistribution::kNone;
+                 } else if (*text == "round_robin") {
+                   workload.key_distribution = KeyDistribution::kRoundRobin;
+                 } else if (*text == "random") {
+                   workload.key_distribution = KeyDistribution::kRandom;
+                 } else {
+                   error(field_path,
+                         "expected one of none, round_robin, random, got " + in_quotes(*text));
+                 }
+               }},
+              {"seed",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::optional<std::string> text = scalar(field, field_path, "a whole number");
+                 if (!text) return;
+                 uint64_t value = 0;
+                 const char* end = text->data() + text->size();
+                 auto [ptr, ec] = std::from_chars(text->data(), end, value);
+                 if (ec != std::errc() || ptr != end || text->empty()) {
+                   error(field_path,
+                         "expected a whole number from 0 to 2^64-1, got " + in_quotes(*text));
+                   return;
+                 }
+                 workload.seed = value;
+               }},
+              {"payload",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 read_payload(field, field_path, workload.payload);
+               }},
+              {"backlog",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 read_backlog(field, field_path, workload.backlog);
+               }},
               {"client", [&](const YAML::Node& field, const std::string& field_path) {
                  read_client(field, field_path, workload.client);
                }}});
+    check_keys(workload, path);
+    check_payload(workload, path);
+  }
+
+  // A number in [0, 1].
+  std::optional<double> read_fraction(const YAML::Node& node, const std::string& path) {
+    std::optional<std::string> text = scalar(node, path, "a number from 0.0 to 1.0");
+    if (!text) return std::nullopt;
+    const std::string_view digits = without_plus(*text);
+    const char* end = digits.data() + digits.size();
+    double value = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), end, value);
+    if (ec != std::errc() || ptr != end || digits.empty() || !std::isfinite(value)) {
+      error(path, "expected a number from 0.0 to 1.0, got " + in_quotes(*text));
+      return std::nullopt;
+    }
+    if (value < 0 || value > 1) {
+      error(path, "must be from 0.0 to 1.0, got " + *text);
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  void read_payload(const YAML::Node& node, const std::string& path, Payload& payload) {
+    read_map(node, path,
+             {{"pool",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 int value = 0;
+                 const size_t before = errors_.size();
+                 read_int(field, field_path, 1, value);
+                 if (errors_.size() == before) payload.pool = static_cast<uint64_t>(value);
+               }},
+              {"random_bytes_ratio",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 if (auto ratio = read_fraction(field, field_path)) {
+                   payload.random_bytes_ratio = *ratio;
+                 }
+               }},
+              {"file", [&](const YAML::Node& field, const std::string& field_path) {
+                 std::string file;
+                 if (!read_string(field, field_path, file)) return;
+                 std::ifstream in(file, std::ios::binary);
+                 if (file.empty() || !in) {
+                   error(field_path, "cannot read " + in_quotes(file) + ": " +
+                                         (file.empty() ? std::string("no path given")
+                                                       : std::string(std::strerror(errno))) +
+                                         " (give a readable file, relative to the directory "
+                                         "dec runs in)");
+                   return;
+                 }
+                 if (in.peek() == std::ifstream::traits_type::eof()) {
+                   error(field_path, in_quotes(file) + " is empty (a payload file needs bytes)");
+                   return;
+                 }
+                 payload.file = file;
+               }}});
+  }
+
+  void read_backlog(const YAML::Node& node, const std::string& path, Backlog& backlog) {
+    const size_t before = errors_.size();
+    read_map(node, path,
+             {{"size",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::optional<uint64_t> size = read_size(field, field_path);
+                 if (!size) return;
+                 if (*size == 0) {
+                   error(field_path, "must be more than 0 (leave backlog out for no backlog)");
+                   return;
+                 }
+                 backlog.size = *size;
+               }},
+              {"messages",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 int value = 0;
+                 const size_t before = errors_.size();
+                 read_int(field, field_path, 1, value);
+                 if (errors_.size() == before) backlog.messages = static_cast<uint64_t>(value);
+               }},
+              {"drain_ratio", [&](const YAML::Node& field, const std::string& field_path) {
+                 std::optional<double> ratio = read_fraction(field, field_path);
+                 if (!ratio) return;
+                 if (*ratio <= 0) {
+                   error(field_path, "must be more than 0 (1.0 = drain the whole backlog)");
+                   return;
+                 }
+                 backlog.drain_ratio = *ratio;
+               }}});
+    if (node.IsMap() && backlog.size > 0 && backlog.messages > 0) {
+      error(path, "give either size or messages, not both");
+    } else if (node.IsMap() && !backlog.enabled() && errors_.size() == before) {
+      error(path, "needs size (e.g. 1GiB) or messages (e.g. 100000)");
+    }
+  }
+
+  void check_keys(const Workload& workload, const std::string& path) {
+    if (!workload.key_distribution) return;
+    const std::string field = join_path(path, "key_distribution");
+    if (*workload.key_distribution == KeyDistribution::kNone && workload.keys > 0) {
+      error(field, "none sends no key, but keys is " + std::to_string(workload.keys) +
+                       ": set keys: 0 or choose round_robin or random");
+    } else if (*workload.key_distribution != KeyDistribution::kNone && workload.keys == 0) {
+      error(field, std::string(key_distribution_name(*workload.key_distribution)) +
+                       " needs keys: N (N >= 1) to pick from");
+    }
+  }
+
+  void check_payload(const Workload& workload, const std::string& path) {
+    if (workload.backlog.enabled() && workload.consumers == 0) {
+      error(join_path(path, "backlog"),
+            "needs consumers to drain it: set consumers: 1 or more, or leave backlog out");
+    }
+    const Payload& payload = workload.payload;
+    const std::string field = join_path(path, "payload");
+    if (!payload.file.empty() && (payload.pool > 0 || payload.random_bytes_ratio != 1.0)) {
+      error(join_path(field, "file"),
+            "a payload file gives the bodies itself: leave out pool and random_bytes_ratio");
+    }
+    // Every producer shares the pool, but it lives in memory for the whole run.
+    const uint64_t body = workload.message_size - std::min<uint64_t>(workload.message_size, 32);
+    if (payload.pool > 0 && body > 0 && payload.pool > kMaxPayloadPoolBytes / body) {
+      error(join_path(field, "pool"),
+            std::to_string(payload.pool) + " bodies of " + std::to_string(body) +
+                " bytes exceed the 1GiB a pool may hold: use a smaller pool");
+    }
   }
 
   void read_client(const YAML::Node& node, const std::string& path, ClientSettings& client) {
@@ -1311,6 +1474,18 @@ ParseResult parse_spec_file(const std::string& path, const std::vector<std::stri
   return parse_spec(text.str(), overrides, catalog);
 }
 
+const char* key_distribution_name(KeyDistribution distribution) {
+  switch (distribution) {
+    case KeyDistribution::kNone:
+      return "none";
+    case KeyDistribution::kRoundRobin:
+      return "round_robin";
+    case KeyDistribution::kRandom:
+      return "random";
+  }
+  return "none";
+}
+
 std::string spec_to_json(const Spec& spec) {
   using Json = nlohmann::ordered_json;
   const Workload& w = spec.workload;
@@ -1327,6 +1502,25 @@ std::string spec_to_json(const Spec& spec) {
       {"keys", w.keys},
       {"consumer_groups", w.consumer_groups},
   };
+  // Only when given, so the stored form of a spec without them stays what it was.
+  if (w.key_distribution) workload["key_distribution"] = key_distribution_name(*w.key_distribution);
+  if (w.seed) workload["seed"] = *w.seed;
+  if (w.payload != Payload{}) {
+    Json payload = Json::object();
+    if (w.payload.pool > 0) payload["pool"] = w.payload.pool;
+    if (w.payload.random_bytes_ratio != 1.0) {
+      payload["random_bytes_ratio"] = w.payload.random_bytes_ratio;
+    }
+    if (!w.payload.file.empty()) payload["file"] = w.payload.file;
+    workload["payload"] = std::move(payload);
+  }
+  if (w.backlog.enabled()) {
+    Json backlog = Json::object();
+    if (w.backlog.size > 0) backlog["size"] = w.backlog.size;
+    if (w.backlog.messages > 0) backlog["messages"] = w.backlog.messages;
+    backlog["drain_ratio"] = w.backlog.drain_ratio;
+    workload["backlog"] = std::move(backlog);
+  }
   // Only when given, so the stored form of a spec without it stays what it was.
   if (!w.client.empty()) {
     Json client = Json::object();

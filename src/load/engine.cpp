@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "load/delivery.h"
@@ -254,9 +255,14 @@ class ConsumerWorker {
 
 class Run {
  public:
-  Run(drivers::Driver& driver, const EngineOptions& options, const ProgressCallback& on_progress,
+  Run(drivers::Driver& driver, const EngineOptions& options,
+      std::shared_ptr<const PayloadContent> content, const ProgressCallback& on_progress,
       const std::atomic<bool>& stop)
-      : driver_(driver), options_(options), on_progress_(on_progress), stop_(stop) {
+      : driver_(driver),
+        options_(options),
+        content_(std::move(content)),
+        on_progress_(on_progress),
+        stop_(stop) {
     for (int k = 0; k < options_.keys; ++k) key_names_.push_back("k" + std::to_string(k));
     for (int p = 0; p < options_.producers; ++p) {
       producers_.push_back(std::make_unique<ProducerWorker>(static_cast<uint32_t>(p)));
@@ -267,12 +273,24 @@ class Run {
         consumers_.push_back(std::make_unique<ConsumerWorker>(g, c));
       }
     }
+    if (backlog_enabled()) {
+      consumers_released_.store(false);
+      latency_from_ns_.store(std::numeric_limits<int64_t>::max());
+      backlog_.target_messages = options_.backlog_messages;
+      backlog_.drain_ratio = options_.backlog_drain_ratio;
+    }
   }
 
   EngineResult execute();
 
  private:
   int consumer_groups() const { return options_.consumers > 0 ? options_.consumer_groups : 0; }
+  bool backlog_enabled() const { return options_.backlog_messages > 0 && !consumers_.empty(); }
+  // Releases held-back consumers once the backlog is built, and notes when it has drained.
+  // Run thread only; `producers_done` releases them whatever the backlog.
+  void watch_backlog(bool producers_done);
+  uint64_t acked_total() const;
+  uint64_t largest_group_lag() const;
   void produce(ProducerWorker& worker);
   void consume(ConsumerWorker& worker);
   void handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage& message,
@@ -290,6 +308,7 @@ class Run {
 
   drivers::Driver& driver_;
   const EngineOptions& options_;
+  std::shared_ptr<const PayloadContent> content_;
   const ProgressCallback& on_progress_;
   const std::atomic<bool>& stop_;
   SystemClock clock_;
@@ -305,6 +324,15 @@ class Run {
   // Producers that stopped because the schedule ended (not max_messages, a stop or an error).
   std::atomic<int> producers_done_by_schedule_{0};
   std::atomic<bool> consumers_stop_{false};
+  // Backlog mode: consumers wait for this before their first poll after the start.
+  std::atomic<bool> consumers_released_{true};
+  std::atomic<bool> hold_consumers_{false};  // every consumer is ready: stop polling
+  std::atomic<int> consumers_holding_{0};
+  // End-to-end latency counts messages intended from then on (backlog mode: after the drain).
+  std::atomic<int64_t> latency_from_ns_{std::numeric_limits<int64_t>::min()};
+  BacklogFigures backlog_;            // run thread only
+  int64_t released_ns_ = 0;           // consumers started reading
+  uint64_t received_at_release_ = 0;  // group 0
   int64_t consumers_stopped_ns_ = 0;  // deliveries were watched until then
 
   // Monitor state, touched by the run thread only.
@@ -355,8 +383,13 @@ void Run::produce(ProducerWorker& worker) {
         std::min(quota, limiter.first_slot_at_or_after(SteadyTime{nanoseconds(schedule->end_ns)}));
   }
   bool window_started = false;  // rate 0: the first message sent inside the window was seen
-  PayloadEncoder encoder(options_.message_size);
+  PayloadEncoder encoder(content_);
   const std::string no_key;
+  // Per producer, so that the keys one producer draws do not depend on thread timing.
+  std::mt19937_64 key_random(options_.key_seed ^ (uint64_t{worker.id()} * 0x9E3779B97F4A7C15ULL));
+  std::uniform_int_distribution<uint32_t> random_key(
+      0, static_cast<uint32_t>(std::max(options_.keys, 1) - 1));
+  const bool random_keys = options_.key_distribution == core::KeyDistribution::kRandom;
   const auto flush = [&](const char* when) {
     const Status status = producer->flush();
     if (!status.ok()) {
@@ -418,7 +451,8 @@ void Run::produce(ProducerWorker& worker) {
     std::string_view key;
     if (options_.keys > 0) {
       // Keyed messages keep one topic per key, so per-key order is something a system can keep.
-      header.key_index = static_cast<uint32_t>(sequence % key_names_.size());
+      header.key_index = random_keys ? random_key(key_random)
+                                     : static_cast<uint32_t>(sequence % key_names_.size());
       key = key_names_[header.key_index];
       topic = &options_.topics[header.key_index % options_.topics.size()];
     } else {
@@ -506,9 +540,24 @@ void Run::consume(ConsumerWorker& worker) {
   };
   // Keep polling while waiting for the start: a Kafka consumer only joins its group (and stays
   // in it while the others join) by polling.
+  bool holding = false;
   while (!gate_.is_open() && !control_.aborted()) {
+    // Backlog mode: once every consumer is ready, stop polling before the gate opens, so no
+    // poll in progress hands over the first messages sent.
+    if (hold_consumers_.load(std::memory_order_acquire)) {
+      if (!holding) consumers_holding_.fetch_add(1);
+      holding = true;
+      std::this_thread::sleep_for(milliseconds(1));
+      continue;
+    }
     worker.ready.store(consumer->ready());
     if (!poll_once()) return;
+  }
+  // Backlog mode: read nothing until the backlog is built. (A Kafka consumer stays in its group
+  // meanwhile: librdkafka heartbeats from its own thread, up to max.poll.interval.ms.)
+  while (!consumers_released_.load(std::memory_order_acquire) &&
+         !consumers_stop_.load(std::memory_order_relaxed) && !control_.aborted()) {
+    std::this_thread::sleep_for(milliseconds(2));
   }
   while (!consumers_stop_.load(std::memory_order_relaxed) && !control_.aborted()) {
     if (!poll_once()) break;
@@ -572,7 +621,10 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
   }
   // Same rules as for acks: latency for messages intended inside the window, throughput for
   // everything received inside it.
-  if (schedule_.in_window(header.intended_ns)) worker.end_to_end_latency.record(latency);
+  if (schedule_.in_window(header.intended_ns) &&
+      header.intended_ns >= latency_from_ns_.load(std::memory_order_relaxed)) {
+    worker.end_to_end_latency.record(latency);
+  }
   if (schedule_.in_window(now_ns)) {
     ++worker.received_in_window;
     if (header.intended_ns < schedule_.measure_ns) ++worker.warmup_received_in_window;
@@ -704,7 +756,18 @@ EngineResult Run::execute() {
     });
   }
 
-  const bool ready = wait_until_ready();
+  bool ready = wait_until_ready();
+  if (ready && backlog_enabled()) {
+    hold_consumers_.store(true, std::memory_order_release);
+    while (consumers_holding_.load() < static_cast<int>(consumers_.size())) {
+      check_stop();
+      if (control_.aborted()) {
+        ready = false;
+        break;
+      }
+      clock_.sleep_until(clock_.now() + milliseconds(1));
+    }
+  }
   if (ready) {
     const SteadyTime start = clock_.now();
     schedule_.start_ns = to_steady_ns(start);
@@ -737,6 +800,7 @@ EngineResult Run::execute() {
     while (producers_running_.load() > 0) {
       check_stop();
       if (control_.aborted()) break;
+      if (backlog_enabled()) watch_backlog(false);
       const SteadyTime now = clock_.now();
       if (now >= next_tick) due_tick(now);
       clock_.sleep_until(std::min(next_tick, now + kMonitorStep));
@@ -753,6 +817,7 @@ EngineResult Run::execute() {
     }
   }
   for (auto& thread : producer_threads) thread.join();
+  if (ready && backlog_enabled() && !control_.aborted()) watch_backlog(true);
 
   // Drain: wait until every group has every acked message, or the deadline: the drain timeout
   // after the last send, and never past the schedule's deadline (window end + drain timeout,
@@ -761,7 +826,9 @@ EngineResult Run::execute() {
     const SteadyTime deadline{nanoseconds(std::min(
         schedule_.deadline_ns, to_steady_ns(clock_.now()) + options_.drain_timeout.count()))};
     SteadyTime next_tick = clock_.now() + std::chrono::seconds(1);
-    while (!everything_received()) {
+    while (true) {
+      if (backlog_enabled()) watch_backlog(true);
+      if (everything_received()) break;
       check_stop();
       if (control_.aborted()) break;
       const SteadyTime now = clock_.now();
@@ -774,10 +841,72 @@ EngineResult Run::execute() {
     }
   }
   consumers_stopped_ns_ = to_steady_ns(clock_.now());
+  if (backlog_enabled() && released_ns_ != 0 && !backlog_.drained) {
+    backlog_.drain_s = seconds_between(released_ns_, consumers_stopped_ns_);
+  }
   consumers_stop_.store(true);
   for (auto& thread : consumer_threads) thread.join();
   if (ready) tick(Phase::kDone, clock_.now(), false);
   return collect();
+}
+
+uint64_t Run::acked_total() const {
+  uint64_t acked = 0;
+  for (const auto& producer : producers_) acked += producer->acked.load(std::memory_order_relaxed);
+  return acked;
+}
+
+// Acked minus distinct received, for the group furthest behind. Read in this order, a message
+// received (and counted) before its ack is seen can only make the lag look smaller by one.
+uint64_t Run::largest_group_lag() const {
+  std::vector<uint64_t> received(verifiers_.size(), 0);
+  for (const auto& consumer : consumers_) {
+    received[static_cast<size_t>(consumer->group)] +=
+        consumer->received.load(std::memory_order_relaxed);
+  }
+  const uint64_t acked = acked_total();
+  uint64_t lag = 0;
+  for (uint64_t group : received) lag = std::max(lag, acked - std::min(acked, group));
+  return lag;
+}
+
+uint64_t group0_received(const std::vector<std::unique_ptr<ConsumerWorker>>& consumers) {
+  uint64_t received = 0;
+  for (const auto& consumer : consumers) {
+    if (consumer->group == 0) received += consumer->received.load(std::memory_order_relaxed);
+  }
+  return received;
+}
+
+void Run::watch_backlog(bool producers_done) {
+  const int64_t now_ns = to_steady_ns(clock_.now());
+  if (released_ns_ == 0) {
+    const uint64_t acked = acked_total();
+    if (acked < options_.backlog_messages && !producers_done) return;
+    // Nobody has read anything yet: every acked message is in every group's backlog.
+    backlog_.reached = acked >= options_.backlog_messages;
+    backlog_.messages = acked;
+    backlog_.max_lag = acked;
+    backlog_.build_s = seconds_between(schedule_.start_ns, now_ns);
+    backlog_.drain_level = static_cast<uint64_t>(
+        std::floor((1.0 - options_.backlog_drain_ratio) * static_cast<double>(acked)));
+    released_ns_ = now_ns;
+    received_at_release_ = group0_received(consumers_);
+    consumers_released_.store(true, std::memory_order_release);
+    return;
+  }
+  if (backlog_.drained) return;
+  const uint64_t lag = largest_group_lag();
+  backlog_.max_lag = std::max(backlog_.max_lag, lag);
+  if (lag > backlog_.drain_level) return;
+  backlog_.drained = true;
+  backlog_.drain_s = seconds_between(released_ns_, now_ns);
+  backlog_.consumed_while_draining = group0_received(consumers_) - received_at_release_;
+  if (backlog_.drain_s > 0) {
+    backlog_.drain_msgs_per_s =
+        static_cast<double>(backlog_.consumed_while_draining) / backlog_.drain_s;
+  }
+  latency_from_ns_.store(now_ns, std::memory_order_relaxed);
 }
 
 bool Run::group_proven_drained(int group) const {
@@ -849,13 +978,17 @@ void Run::account_window(EngineResult& result) {
           censored(producer->acks_observed_until_ns, intended_ns(sequence)));
       ++result.censored_publish;
     });
+    const int64_t latency_from_ns = latency_from_ns_.load();
     for (size_t g = 0; g < verifiers_.size(); ++g) {
       uint64_t not_received = 0;
       verifiers_[g]->for_each_not_received(producer->id(), from, until, [&](uint64_t sequence) {
-        result.end_to_end_latency.record(censored(consumers_stopped_ns_, intended_ns(sequence)));
         ++not_received;
+        const int64_t intended = intended_ns(sequence);
+        // Backlog mode: messages intended before the drain ended are no latency sample.
+        if (intended < latency_from_ns) return;
+        result.end_to_end_latency.record(censored(consumers_stopped_ns_, intended));
+        ++result.censored_end_to_end;
       });
-      result.censored_end_to_end += not_received;
       if (g == 0) {
         window.received += (until - from) - not_received;
         const uint64_t missing =
@@ -943,6 +1076,8 @@ EngineResult Run::collect() {
   }
   if (schedule_.start_ns != 0) account_window(result);
   result.timeline = std::move(timeline_);
+  result.key_seed = options_.key_seed;
+  result.backlog = backlog_;  // all zero without a backlog
   return result;
 }
 
@@ -967,6 +1102,18 @@ Status validate(const EngineOptions& options) {
                    " bytes (dec's header)");
   }
   if (options.keys < 0) return invalid("keys must not be negative");
+  if (options.key_distribution == core::KeyDistribution::kNone && options.keys > 0) {
+    return invalid("key distribution none sends no key: keys must be 0");
+  }
+  if (!(options.payload.random_bytes_ratio >= 0 && options.payload.random_bytes_ratio <= 1)) {
+    return invalid("payload random_bytes_ratio must be from 0.0 to 1.0");
+  }
+  if (!(options.backlog_drain_ratio > 0 && options.backlog_drain_ratio <= 1)) {
+    return invalid("backlog drain ratio must be more than 0 and at most 1");
+  }
+  if (options.backlog_messages > 0 && options.consumers == 0) {
+    return invalid("a backlog needs consumers to drain it");
+  }
   if (options.topics.empty()) return invalid("at least one topic is needed");
   return Status::Ok();
 }
@@ -980,8 +1127,13 @@ Result<EngineResult> Engine::run(const ProgressCallback& on_progress,
                                  const std::atomic<bool>& stop) {
   const Status valid = validate(options_);
   if (!valid.ok()) return make_error(valid.error());
-  Run run(driver_, options_, on_progress, stop);
-  return run.execute();
+  auto content = PayloadContent::make(options_.message_size, options_.payload);
+  if (!content.ok()) return make_error(content.error());
+  const double compression_ratio = measure_compression_ratio(content.value());
+  Run run(driver_, options_, content.value(), on_progress, stop);
+  EngineResult result = run.execute();
+  result.payload_compression_ratio = compression_ratio;
+  return result;
 }
 
 }  // namespace dec::load

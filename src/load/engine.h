@@ -14,6 +14,7 @@
 
 #include "core/result.h"
 #include "drivers/driver.h"
+#include "load/payload.h"
 #include "metrics/histogram.h"
 
 namespace dec::load {
@@ -29,6 +30,16 @@ struct EngineOptions {
   std::chrono::nanoseconds drain_timeout{std::chrono::seconds(10)};
   uint64_t message_size = 1024;  // bytes; at least the payload header size
   int keys = 0;                  // 0 = no key
+  // How a message picks one of `keys` (ignored when keys is 0; kNone needs keys 0).
+  core::KeyDistribution key_distribution = core::KeyDistribution::kRoundRobin;
+  uint64_t key_seed = 0;  // seeds each producer's PRNG for kRandom (with its producer id)
+  PayloadOptions payload;
+  // > 0: consumers read nothing until producers have this many messages acked (a backlog), then
+  // catch up while producers go on; the drain ends when every group's lag is at most
+  // (1 - backlog_drain_ratio) x the backlog. End-to-end latency then counts only messages
+  // intended after the drain ended.
+  uint64_t backlog_messages = 0;
+  double backlog_drain_ratio = 1.0;
   std::vector<std::string> topics{"dec-topic"};
   std::string group_prefix = "dec-group";
   uint64_t max_messages = 0;  // 0 = unlimited; a hard bound on messages per run
@@ -106,6 +117,22 @@ struct TimePoint {
   uint64_t duplicated = 0;   // second copies received this second (all groups)
 };
 
+// The backlog phase (EngineOptions::backlog_messages). Times in seconds.
+struct BacklogFigures {
+  uint64_t target_messages = 0;  // 0 = no backlog phase (the rest is then all zero)
+  double drain_ratio = 1.0;
+  bool reached = false;      // producers built the whole target (else consumers started when
+                             // producers stopped, with what there was)
+  uint64_t messages = 0;     // the backlog when consumers started: acked, not read (per group)
+  double build_s = 0;        // from the start of warm-up to the consumers' start
+  bool drained = false;      // every group's lag fell to the drain level before the deadline
+  uint64_t drain_level = 0;  // lag that counts as drained: (1 - drain_ratio) x messages
+  double drain_s = 0;        // consumers' start to drained (to the deadline when not drained)
+  uint64_t consumed_while_draining = 0;  // distinct messages group 0 read in drain_s
+  double drain_msgs_per_s = 0;           // consumed_while_draining / drain_s
+  uint64_t max_lag = 0;  // the largest lag seen (producers go on while consumers catch up)
+};
+
 struct EngineResult {
   double measured_seconds = 0;
   uint64_t produced_in_window = 0;  // acks that arrived inside the measured window
@@ -124,6 +151,11 @@ struct EngineResult {
   DeliveryCounts delivery;
   std::vector<PartitionCount> partitions;  // group 0, sorted by topic then partition
   std::vector<TimePoint> timeline;
+  // zlib level-6 ratio (raw / compressed) of a sample of the messages sent, measured before the
+  // load starts: 1.0 = incompressible (PayloadContent).
+  double payload_compression_ratio = 0;
+  uint64_t key_seed = 0;  // EngineOptions::key_seed, as used
+  BacklogFigures backlog;
   std::string error;  // non-empty when the run stopped early
 };
 

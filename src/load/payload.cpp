@@ -1,8 +1,13 @@
 #include "load/payload.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 namespace dec::load {
 namespace {
@@ -48,9 +53,6 @@ uint32_t header_checksum(uint32_t magic, const PayloadHeader& header) {
 
 }  // namespace
 
-PayloadEncoder::PayloadEncoder(uint64_t message_size)
-    : buffer_(std::max<uint64_t>(message_size, kPayloadHeaderSize), '\0') {}
-
 namespace {
 
 // SplitMix64's output function (Steele, Lea, Flood 2014): a bijective mix that passes BigCrush.
@@ -93,7 +95,106 @@ void fill_random(char* out, size_t size, uint64_t seed) {
   }
 }
 
+// Words of ordinary log and JSON text: a compressor finds them again and again, as in real
+// messages, but their order varies so that it cannot just repeat one run.
+constexpr std::array<std::string_view, 32> kWords = {
+    "the ",      "order ",   "status\":",  "\"id\":",   "user ",    "event ", "value=",
+    "request ",  "ok ",      "timestamp ", "service ",  "payment ", "INFO ",  "account ",
+    "received ", "id=",      "region ",    "\"name\":", "total ",   "item ",  "price=",
+    "session ",  "warning ", "customer ",  "level ",    "and ",     "from ",  "message ",
+    "to ",       "count=",   "sent ",      "done "};
+
+// Text of `size` bytes from kWords, picked by a PRNG seeded with `seed`.
+std::string make_text(uint64_t size, uint64_t seed) {
+  std::string text;
+  text.reserve(size + 16);
+  uint64_t state = seed;
+  while (text.size() < size) text += kWords[mix64(state += 0x9E3779B97F4A7C15ULL) % kWords.size()];
+  text.resize(size);
+  return text;
+}
+
+constexpr uint64_t kTextRingSize = uint64_t{1} << 20;
+
+uint64_t random_share(uint64_t body_size, double ratio) {
+  return static_cast<uint64_t>(std::llround(static_cast<double>(body_size) * ratio));
+}
+
 }  // namespace
+
+Result<std::shared_ptr<const PayloadContent>> PayloadContent::make(uint64_t message_size,
+                                                                   const PayloadOptions& options) {
+  auto content = std::make_shared<PayloadContent>();
+  content->body_size_ = message_size - std::min<uint64_t>(message_size, kPayloadHeaderSize);
+  const uint64_t body_size = content->body_size_;
+  if (!options.file.empty()) {
+    std::ifstream in(options.file, std::ios::binary);
+    if (!in) return make_error("payload file \"" + options.file + "\" cannot be read");
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return make_error("payload file \"" + options.file + "\" cannot be read");
+    if (bytes.empty()) return make_error("payload file \"" + options.file + "\" is empty");
+    std::string body;
+    body.reserve(body_size);
+    while (body.size() < body_size) body.append(bytes, 0, body_size - body.size());
+    content->bodies_.push_back(std::move(body));
+    return std::shared_ptr<const PayloadContent>(std::move(content));
+  }
+  const double ratio = std::clamp(options.random_bytes_ratio, 0.0, 1.0);
+  const uint64_t random_size = random_share(body_size, ratio);
+  if (options.pool == 0) {
+    content->random_size_ = random_size;
+    if (random_size < body_size) {
+      content->text_ring_span_ = kTextRingSize;
+      content->text_ring_ = make_text(kTextRingSize + (body_size - random_size), 0x74657874ULL);
+    }
+    return std::shared_ptr<const PayloadContent>(std::move(content));
+  }
+  content->bodies_.reserve(options.pool);
+  for (uint64_t i = 0; i < options.pool; ++i) {
+    std::string body(body_size, '\0');
+    // Seeds no per-message body uses (those start from a producer id shifted by 44 bits).
+    fill_random(body.data(), random_size, ~i);
+    const std::string text = make_text(body_size - random_size, mix64(i + 1));
+    std::memcpy(body.data() + random_size, text.data(), text.size());
+    content->bodies_.push_back(std::move(body));
+  }
+  return std::shared_ptr<const PayloadContent>(std::move(content));
+}
+
+PayloadEncoder::PayloadEncoder(uint64_t message_size)
+    : buffer_(std::max<uint64_t>(message_size, kPayloadHeaderSize), '\0') {}
+
+PayloadEncoder::PayloadEncoder(std::shared_ptr<const PayloadContent> content)
+    : buffer_(content->body_size() + kPayloadHeaderSize, '\0'), content_(std::move(content)) {
+  // A single fixed body is written once, not per message.
+  if (content_->bodies().size() == 1) {
+    std::memcpy(buffer_.data() + kPayloadHeaderSize, content_->bodies()[0].data(),
+                content_->body_size());
+  }
+}
+
+double measure_compression_ratio(const std::shared_ptr<const PayloadContent>& content) {
+  PayloadEncoder encoder(content);
+  const uint64_t message_size = content->body_size() + kPayloadHeaderSize;
+  const uint64_t messages = std::max<uint64_t>(16, (uint64_t{1} << 20) / message_size);
+  std::string sample;
+  sample.reserve(messages * message_size);
+  PayloadHeader header;
+  for (uint64_t i = 0; i < messages; ++i) {
+    header.sequence = i;
+    header.intended_ns = static_cast<int64_t>(i) * 1000;
+    sample += encoder.encode(header);
+  }
+  uLongf compressed_size = compressBound(static_cast<uLong>(sample.size()));
+  std::string compressed(compressed_size, '\0');
+  if (compress2(reinterpret_cast<Bytef*>(compressed.data()), &compressed_size,
+                reinterpret_cast<const Bytef*>(sample.data()), static_cast<uLong>(sample.size()),
+                6) != Z_OK ||
+      compressed_size == 0) {
+    return 0;
+  }
+  return static_cast<double>(sample.size()) / static_cast<double>(compressed_size);
+}
 
 std::string_view PayloadEncoder::encode(const PayloadHeader& header) {
   char* out = buffer_.data();
@@ -103,8 +204,22 @@ std::string_view PayloadEncoder::encode(const PayloadHeader& header) {
   store64(out + 16, static_cast<uint64_t>(header.intended_ns));
   store32(out + 24, header.key_index);
   store32(out + 28, header_checksum(kMagic, header));
-  fill_random(out + kPayloadHeaderSize, buffer_.size() - kPayloadHeaderSize,
-              (uint64_t{header.producer_id} << 44) ^ header.sequence ^ 0x64656366696c6cULL);
+  const uint64_t seed =
+      (uint64_t{header.producer_id} << 44) ^ header.sequence ^ 0x64656366696c6cULL;
+  if (!content_) {
+    fill_random(out + kPayloadHeaderSize, buffer_.size() - kPayloadHeaderSize, seed);
+  } else if (content_->bodies().empty()) {
+    const uint64_t random_size = content_->random_size();
+    fill_random(out + kPayloadHeaderSize, random_size, seed);
+    if (content_->text_ring_span() > 0) {
+      const uint64_t offset = mix64(~seed) % content_->text_ring_span();
+      std::memcpy(out + kPayloadHeaderSize + random_size, content_->text_ring().data() + offset,
+                  content_->body_size() - random_size);
+    }
+  } else if (content_->bodies().size() > 1) {
+    const std::string& body = content_->bodies()[header.sequence % content_->bodies().size()];
+    std::memcpy(out + kPayloadHeaderSize, body.data(), body.size());
+  }
   return buffer_;
 }
 

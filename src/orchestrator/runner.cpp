@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "core/spec_parser.h"
@@ -134,7 +135,10 @@ class FaultInjector {
 class ExperimentRun {
  public:
   ExperimentRun(const core::Spec& spec, std::string id, RunnerContext& context)
-      : spec_(spec), id_(std::move(id)), context_(context) {}
+      : spec_(spec),
+        id_(std::move(id)),
+        context_(context),
+        key_seed_(spec.workload.seed ? *spec.workload.seed : std::random_device{}()) {}
 
   ExperimentOutcome run() {
     ExperimentOutcome outcome;
@@ -298,6 +302,13 @@ class ExperimentRun {
     options.drain_timeout = w.drain_timeout;
     options.message_size = w.message_size;
     options.keys = w.keys;
+    options.key_distribution = w.effective_key_distribution();
+    options.key_seed = key_seed_;
+    options.payload.pool = w.payload.pool;
+    options.payload.random_bytes_ratio = w.payload.random_bytes_ratio;
+    options.payload.file = w.payload.file;
+    options.backlog_messages = w.backlog_messages();
+    options.backlog_drain_ratio = w.backlog.drain_ratio;
     options.topics = topics;
     options.group_prefix = "dec-group";
     return options;
@@ -458,6 +469,8 @@ class ExperimentRun {
   std::string run_prefix_;                  // "<id>" or "<id>.p<point>.r<repeat>"
   std::string label_;                       // the running run's name in states and logs
   core::Settings client_config_;  // the running system's driver config, client settings applied
+  // One per experiment: every system compared gets the same random keys (reported with results).
+  uint64_t key_seed_;
 };
 
 }  // namespace

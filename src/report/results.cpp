@@ -365,6 +365,25 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
          {{"end_to_end_ns", e.end_to_end_latency.serialize()},
           {"publish_ns", e.publish_latency.serialize()}}},
     };
+    item["payload_compression_ratio"] = round_to(e.payload_compression_ratio, 3);
+    if (result.workload.effective_key_distribution() == core::KeyDistribution::kRandom) {
+      item["key_seed"] = e.key_seed;
+    }
+    if (e.backlog.target_messages > 0) {
+      const load::BacklogFigures& b = e.backlog;
+      item["backlog"] = {
+          {"target_messages", b.target_messages},
+          {"drain_ratio", b.drain_ratio},
+          {"reached", b.reached},
+          {"messages", b.messages},
+          {"build_s", round_to(b.build_s, 3)},
+          {"drained", b.drained},
+          {"drain_level", b.drain_level},
+          {"drain_s", round_to(b.drain_s, 3)},
+          {"consumed_while_draining", b.consumed_while_draining},
+          {"drain_msgs_per_s", b.drained ? json(round_to(b.drain_msgs_per_s, 1)) : json(nullptr)},
+          {"max_lag", b.max_lag}};
+    }
     json targets = json::object();
     if (result.targets.p99_latency) {
       double limit_us = static_cast<double>(result.targets.p99_latency->count()) / 1000.0;
@@ -406,12 +425,22 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
         {"drain_timeout_s", std::chrono::duration<double>(w.drain_timeout).count()},
         {"topics", w.topics},
         {"partitions", w.partitions},
-        {"keys", w.keys}}},
+        {"keys", w.keys},
+        {"key_distribution", core::key_distribution_name(w.effective_key_distribution())},
+        {"payload",
+         {{"pool", w.payload.pool},
+          {"random_bytes_ratio", w.payload.random_bytes_ratio},
+          {"file", w.payload.file}}}}},
       {"runs", runs},
       {"warnings", result.warnings},
       {"concurrent_runs", result.environment.concurrent_runs},
       {"environment", environment_json(result.environment)},
   };
+  if (w.seed) doc["workload"]["seed"] = *w.seed;
+  if (w.backlog.enabled()) {
+    doc["workload"]["backlog"] = {{"messages", w.backlog_messages()},
+                                  {"drain_ratio", w.backlog.drain_ratio}};
+  }
   json points = json::array();
   for (const PointInfo& point : result.points) {
     json values = json::object();
@@ -734,7 +763,7 @@ std::optional<std::string> partition_spread(const json& run, const json& workloa
 }
 
 // "Workload: 1KiB messages, 1 producers, ...": the line under the title of both tables.
-std::string workload_line(const json& workload, bool produce_only) {
+std::string workload_line(const json& workload, bool produce_only, const json& runs) {
   std::ostringstream out;
   const double rate = workload.value("rate", 0.0);
   out << "Workload: " << core::format_size(workload.value("message_size", uint64_t{0}))
@@ -743,7 +772,20 @@ std::string workload_line(const json& workload, bool produce_only) {
       << ", " << (rate == 0 ? std::string("max rate") : core::format_rate(rate)) << ", "
       << fixed(workload.value("duration_s", 0.0), 0) << " s measured after "
       << fixed(workload.value("warmup_s", 0.0), 0) << " s warm-up, "
-      << workload.value("partitions", 1) << " partition(s)\n";
+      << workload.value("partitions", 1) << " partition(s)";
+  // Compressibility is a property of the messages, the same for every system.
+  for (const auto& r : runs) {
+    const double ratio = number_of(r, "payload_compression_ratio");
+    if (ratio <= 0) continue;
+    out << ", payload zlib ratio " << fixed(ratio, 2) << ":1";
+    break;
+  }
+  if (workload.contains("backlog")) {
+    out << "\nBacklog: consumers start after "
+        << count_text(count_of(workload["backlog"], "messages"))
+        << " messages; latency rows count only messages intended after the backlog drained";
+  }
+  out << "\n";
   return out.str();
 }
 
@@ -862,7 +904,7 @@ std::string sweep_table(const json& doc) {
   const int repeats = doc.value("repeats", 1);
   std::ostringstream out;
   out << "Experiment " << doc.value("experiment", "") << "  (id " << doc.value("id", "") << ")\n";
-  if (!workload.empty()) out << workload_line(workload, produce_only);
+  if (!workload.empty()) out << workload_line(workload, produce_only, runs);
   const size_t point_count = points.is_array() ? std::max<size_t>(points.size(), 1) : 1;
   out << "Sweep: " << point_count << " point" << (point_count == 1 ? "" : "s") << " × " << repeats
       << " repeat" << (repeats == 1 ? "" : "s") << " × " << systems.size() << " system"
@@ -1100,6 +1142,35 @@ Result<std::string> comparison_table(const std::string& results_json) {
       if (!f.measured) return no_figure();
       return latency_cell(member(r, "publish_latency_us"), "p99", 9900);
     });
+    // Backlog mode: the catch-up, apart from the latency rows (which count only messages intended
+    // after it ended).
+    const bool any_backlog =
+        any_run([](const json& r, const RunFacts&) { return member(r, "backlog").is_object(); });
+    if (any_backlog) {
+      add("backlog built", 0, 0, [&](const json& r, const RunFacts& f) {
+        const json& b = member(r, "backlog");
+        if (!f.succeeded || !b.is_object()) return no_figure();
+        const std::string built = count_text(count_of(b, "messages")) + " msgs in " +
+                                  fixed(number_of(b, "build_s"), 2) + " s";
+        if (b.value("reached", false)) return text_cell(built);
+        return text_cell("SHORT: " + built + " of " + count_text(count_of(b, "target_messages")));
+      });
+      add("backlog drain time", -1, kLatencyNoise, [&](const json& r, const RunFacts& f) {
+        const json& b = member(r, "backlog");
+        if (!f.succeeded || !b.is_object()) return no_figure();
+        const double seconds = number_of(b, "drain_s");
+        if (!b.value("drained", false)) {
+          return Cell{"NOT DRAINED in " + fixed(seconds, 2) + " s", std::nullopt, false};
+        }
+        return Cell{fixed(seconds, 2) + " s", seconds, false};
+      });
+      add("backlog drain msg/s", +1, kThroughputNoise, [&](const json& r, const RunFacts& f) {
+        const json& b = member(r, "backlog");
+        if (!f.succeeded || !b.is_object() || !b.value("drained", false)) return no_figure();
+        const double rate = number_of(b, "drain_msgs_per_s");
+        return Cell{with_commas(rate), rate, false};
+      });
+    }
     add("sent / received", 0, 0, [&](const json& r, const RunFacts& f) {
       if (!f.measured) return no_figure();
       const json& delivery = member(r, "delivery");
@@ -1294,7 +1365,7 @@ Result<std::string> comparison_table(const std::string& results_json) {
   }
   std::ostringstream out;
   out << "Experiment " << doc.value("experiment", "") << "  (id " << doc.value("id", "") << ")\n";
-  if (!workload.empty()) out << workload_line(workload, produce_only);
+  if (!workload.empty()) out << workload_line(workload, produce_only, runs);
   out << "\n" << std::string(label_width + 2, ' ');
   for (size_t c = 0; c < headers.size(); ++c) out << align_right(headers[c], widths[c] + 2);
   out << "\n";

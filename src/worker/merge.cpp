@@ -72,6 +72,32 @@ load::EngineResult merge_results(const std::vector<load::EngineResult>& results)
       errors.push_back(r.error);
     }
   }
+  // Each worker builds and drains a backlog of its own clients: the merged backlog is their sum,
+  // built and drained when the slowest worker's was.
+  load::BacklogFigures& backlog = merged.backlog;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const load::BacklogFigures& b = results[i].backlog;
+    if (i == 0) {
+      merged.payload_compression_ratio = results[i].payload_compression_ratio;
+      merged.key_seed = results[i].key_seed;
+      backlog.drain_ratio = b.drain_ratio;
+      backlog.reached = b.reached;
+      backlog.drained = b.drained;
+    }
+    backlog.target_messages += b.target_messages;
+    backlog.reached = backlog.reached && b.reached;
+    backlog.drained = backlog.drained && b.drained;
+    backlog.messages += b.messages;
+    backlog.drain_level += b.drain_level;
+    backlog.max_lag += b.max_lag;
+    backlog.consumed_while_draining += b.consumed_while_draining;
+    backlog.build_s = std::max(backlog.build_s, b.build_s);
+    backlog.drain_s = std::max(backlog.drain_s, b.drain_s);
+  }
+  if (backlog.drained && backlog.drain_s > 0) {
+    backlog.drain_msgs_per_s =
+        static_cast<double>(backlog.consumed_while_draining) / backlog.drain_s;
+  }
   if (merged.measured_seconds > 0) {
     const double seconds = merged.measured_seconds;
     merged.produced_msgs_per_s = static_cast<double>(merged.produced_in_window) / seconds;

@@ -164,6 +164,14 @@ json options_to_json(const load::EngineOptions& o) {
           {"drain_timeout_ns", o.drain_timeout.count()},
           {"message_size", o.message_size},
           {"keys", o.keys},
+          {"key_distribution", core::key_distribution_name(o.key_distribution)},
+          {"key_seed", o.key_seed},
+          {"payload",
+           {{"pool", o.payload.pool},
+            {"random_bytes_ratio", o.payload.random_bytes_ratio},
+            {"file", o.payload.file}}},
+          {"backlog_messages", o.backlog_messages},
+          {"backlog_drain_ratio", o.backlog_drain_ratio},
           {"topics", o.topics},
           {"group_prefix", o.group_prefix},
           {"max_messages", o.max_messages},
@@ -184,6 +192,21 @@ load::EngineOptions options_from_json(const json& value, const std::string& path
   r.read("drain_timeout_ns", o.drain_timeout, false);
   r.read("message_size", o.message_size, false);
   r.read("keys", o.keys, false);
+  std::string key_distribution = core::key_distribution_name(o.key_distribution);
+  r.read("key_distribution", key_distribution, false);
+  r.read("key_seed", o.key_seed, false);
+  if (const json* payload = r.field("payload", false)) {
+    ObjectReader p(*payload, r.path("payload"));
+    p.read("pool", o.payload.pool, false);
+    p.read("random_bytes_ratio", o.payload.random_bytes_ratio, false);
+    p.read("file", o.payload.file, false);
+    p.reject_unknown();
+    if (!(o.payload.random_bytes_ratio >= 0 && o.payload.random_bytes_ratio <= 1)) {
+      fail(p.path("random_bytes_ratio"), "must be from 0.0 to 1.0");
+    }
+  }
+  r.read("backlog_messages", o.backlog_messages, false);
+  r.read("backlog_drain_ratio", o.backlog_drain_ratio, false);
   r.read("topics", o.topics, false);
   r.read("group_prefix", o.group_prefix, false);
   r.read("max_messages", o.max_messages, false);
@@ -205,6 +228,19 @@ load::EngineOptions options_from_json(const json& value, const std::string& path
                                      " bytes (dec's payload header)");
   }
   if (o.keys < 0) fail(r.path("keys"), "must be 0 (no key) or more");
+  if (key_distribution == "none") {
+    o.key_distribution = core::KeyDistribution::kNone;
+    if (o.keys > 0) fail(r.path("key_distribution"), "none needs keys 0");
+  } else if (key_distribution == "round_robin") {
+    o.key_distribution = core::KeyDistribution::kRoundRobin;
+  } else if (key_distribution == "random") {
+    o.key_distribution = core::KeyDistribution::kRandom;
+  } else {
+    fail(r.path("key_distribution"), "must be one of none, round_robin, random");
+  }
+  if (!(o.backlog_drain_ratio > 0 && o.backlog_drain_ratio <= 1)) {
+    fail(r.path("backlog_drain_ratio"), "must be more than 0 and at most 1");
+  }
   if (o.topics.empty()) fail(r.path("topics"), "at least one topic is needed");
   for (size_t i = 0; i < o.topics.size(); ++i) {
     if (o.topics[i].empty()) {
@@ -360,6 +396,37 @@ load::WindowAccounting window_from_json(const json& value, const std::string& pa
   return w;
 }
 
+json backlog_to_json(const load::BacklogFigures& b) {
+  return {{"target_messages", b.target_messages},
+          {"drain_ratio", b.drain_ratio},
+          {"reached", b.reached},
+          {"messages", b.messages},
+          {"build_s", b.build_s},
+          {"drained", b.drained},
+          {"drain_level", b.drain_level},
+          {"drain_s", b.drain_s},
+          {"consumed_while_draining", b.consumed_while_draining},
+          {"drain_msgs_per_s", b.drain_msgs_per_s},
+          {"max_lag", b.max_lag}};
+}
+
+load::BacklogFigures backlog_from_json(const json& value, const std::string& path) {
+  load::BacklogFigures b;
+  ObjectReader r(value, path);
+  r.read("target_messages", b.target_messages, true);
+  r.read("drain_ratio", b.drain_ratio, true);
+  r.read("reached", b.reached, true);
+  r.read("messages", b.messages, true);
+  r.read("build_s", b.build_s, true);
+  r.read("drained", b.drained, true);
+  r.read("drain_level", b.drain_level, true);
+  r.read("drain_s", b.drain_s, true);
+  r.read("consumed_while_draining", b.consumed_while_draining, true);
+  r.read("drain_msgs_per_s", b.drain_msgs_per_s, true);
+  r.read("max_lag", b.max_lag, true);
+  return b;
+}
+
 json engine_result_to_json(const load::EngineResult& e) {
   json timeline = json::array();
   for (const auto& point : e.timeline) timeline.push_back(time_point_to_json(point));
@@ -384,6 +451,9 @@ json engine_result_to_json(const load::EngineResult& e) {
           {"delivery", delivery_to_json(e.delivery)},
           {"partitions", partitions},
           {"timeline", timeline},
+          {"payload_compression_ratio", e.payload_compression_ratio},
+          {"key_seed", e.key_seed},
+          {"backlog", backlog_to_json(e.backlog)},
           {"error", e.error}};
 }
 
@@ -420,6 +490,11 @@ load::EngineResult engine_result_from_json(const json& value, const std::string&
   for (size_t i = 0; i < timeline.size(); ++i) {
     e.timeline.push_back(
         time_point_from_json(timeline[i], r.path("timeline") + "[" + std::to_string(i) + "]"));
+  }
+  r.read("payload_compression_ratio", e.payload_compression_ratio, false);
+  r.read("key_seed", e.key_seed, false);
+  if (const json* backlog = r.field("backlog", false)) {
+    e.backlog = backlog_from_json(*backlog, r.path("backlog"));
   }
   r.read("error", e.error, true);
   return e;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "infra/env.h"
@@ -263,6 +264,71 @@ systems:
     EXPECT_EQ(run["delivery"]["lost"], 0);
   }
   EXPECT_TRUE(doc["runs"][1]["counters"].contains("kinesis.throttled_requests"));
+  expect_nothing_left({});
+}
+
+// A backlog on a real redis-server: consumers start after 3,000 messages, catch up while the
+// producers go on, and the drain figures are in the results and the table.
+TEST_F(CliLifecycle, BacklogIsBuiltThenDrainedAndReported) {
+  const std::string spec = (dir_ / "backlog.yaml").string();
+  std::ofstream(spec) << R"(name: backlog
+workload:
+  message_size: 256B
+  producers: 2
+  consumers: 2
+  rate: 2k/s
+  warmup: 0s
+  duration: 4s
+  drain_timeout: 10s
+  keys: 32
+  key_distribution: random
+  seed: 7
+  payload: {random_bytes_ratio: 0.3, pool: 50}
+  backlog: {messages: 3000}
+systems:
+  - name: redis
+    driver: redis
+    config: {pipeline: 8}
+    deploy:
+      settings: {hosts: "false"}
+)";
+  const std::string out = (dir_ / "results.json").string();
+  const int code =
+      testing::run(dec({"run", spec, "--out", out}), (dir_ / "run.log").string(), 120s);
+  std::ifstream log_file(dir_ / "run.log");
+  const std::string log((std::istreambuf_iterator<char>(log_file)), {});
+  ASSERT_EQ(code, 0) << log;
+  EXPECT_NE(log.find("backlog drain time"), std::string::npos) << log;
+  EXPECT_NE(log.find("payload zlib ratio"), std::string::npos) << log;
+
+  std::ifstream in(out);
+  const auto doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["runs"].size(), 1u);
+  const auto& run = doc["runs"][0];
+  EXPECT_EQ(run["status"], "succeeded") << run["error"];
+  EXPECT_EQ(run["key_seed"], 7);
+  EXPECT_GT(run["payload_compression_ratio"].get<double>(), 1.5);
+  const auto& backlog = run["backlog"];
+  EXPECT_EQ(backlog["target_messages"], 3000);
+  EXPECT_TRUE(backlog["reached"].get<bool>()) << backlog;
+  EXPECT_GE(backlog["messages"].get<uint64_t>(), 3000u);
+  EXPECT_NEAR(backlog["build_s"].get<double>(), 1.5, 0.5);  // 3,000 at 2,000 msg/s
+  EXPECT_TRUE(backlog["drained"].get<bool>()) << backlog;
+  EXPECT_GT(backlog["drain_s"].get<double>(), 0);
+  EXPECT_GE(backlog["consumed_while_draining"].get<uint64_t>(),
+            backlog["messages"].get<uint64_t>());
+  EXPECT_GT(backlog["drain_msgs_per_s"].get<double>(), 2000);
+  const auto& d = run["delivery"];
+  EXPECT_EQ(d["sent"], d["received"]);
+  EXPECT_EQ(d["lost"], 0);
+  EXPECT_EQ(d["reordered"], 0);
+  EXPECT_EQ(d["duplicated"], 0);
+  // Latency counts the messages sent after the drain only: fewer than were received.
+  EXPECT_LT(run["latency_us"]["count"].get<uint64_t>(), d["received"].get<uint64_t>());
+  EXPECT_GT(run["latency_us"]["count"].get<uint64_t>(), 0u);
+  std::cout << "backlog figures: " << backlog.dump() << "\n"
+            << "latency_us: " << run["latency_us"].dump() << "\n"
+            << log << "\n";
   expect_nothing_left({});
 }
 

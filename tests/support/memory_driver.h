@@ -105,6 +105,22 @@ class MemoryDriver : public drivers::Driver {
     return total;
   }
   int producers_made() const { return state_->producers_made.load(); }
+  // Messages stored (all topics) when a consumer first read one; 0 = nothing read yet.
+  size_t stored_at_first_read() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->stored_at_first_read;
+  }
+  // How many stored messages (all partitions of `topic`) carry each key; "" = no key.
+  std::map<std::string, size_t> key_counts(const std::string& topic) const {
+    std::lock_guard lock(state_->mutex);
+    std::map<std::string, size_t> counts;
+    auto found = state_->topics.find(topic);
+    if (found == state_->topics.end()) return counts;
+    for (const auto& partition : found->second.partitions) {
+      for (const auto& message : partition) ++counts[message.key];
+    }
+    return counts;
+  }
   // A frozen system: while paused, send() and poll() block (a SIGSTOPped broker).
   void pause() { state_->paused.store(true); }
   void resume() { state_->paused.store(false); }
@@ -127,6 +143,7 @@ class MemoryDriver : public drivers::Driver {
     mutable std::mutex mutex;
     std::condition_variable appended;
     std::map<std::string, Topic> topics;
+    size_t stored_at_first_read = 0;  // guarded by mutex
     std::atomic<int> producers_made{0};
     std::atomic<bool> paused{false};
     void wait_while_paused() const {
@@ -280,6 +297,11 @@ class MemoryDriver : public drivers::Driver {
               }
               batch.emplace_back(&owned.topic, static_cast<int>(owned.partition), message);
               ++owned.offset;
+            }
+          }
+          if (!batch.empty() && state_->stored_at_first_read == 0) {
+            for (const auto& [name, topic] : state_->topics) {
+              for (const auto& log : topic.partitions) state_->stored_at_first_read += log.size();
             }
           }
           if (!batch.empty() || now >= deadline) break;

@@ -3,6 +3,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -1083,6 +1087,247 @@ TEST(EngineTest, RejectsInvalidOptions) {
   options = EngineOptions{};
   options.topics.clear();
   EXPECT_FALSE(Engine(driver, options).run({}, stop).ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload content, key distributions, backlog
+
+PayloadOptions options(uint64_t pool, double random_bytes_ratio, std::string file = "") {
+  PayloadOptions out;
+  out.pool = pool;
+  out.random_bytes_ratio = random_bytes_ratio;
+  out.file = std::move(file);
+  return out;
+}
+
+std::shared_ptr<const PayloadContent> content_of(uint64_t message_size, PayloadOptions options) {
+  auto made = PayloadContent::make(message_size, options);
+  EXPECT_TRUE(made.ok()) << made.error();
+  return made.ok() ? made.value() : nullptr;
+}
+
+std::string body_of(std::string_view message) {
+  return std::string(message.substr(kPayloadHeaderSize));
+}
+
+TEST(PayloadContentTest, PoolCyclesThroughExactlyNDistinctBodies) {
+  PayloadEncoder encoder(content_of(512, options(5, 1.0)));
+  std::set<std::string> bodies;
+  std::vector<std::string> in_order;
+  for (uint32_t producer = 0; producer < 3; ++producer) {
+    for (uint64_t sequence = 0; sequence < 50; ++sequence) {
+      PayloadHeader header;
+      header.producer_id = producer;
+      header.sequence = sequence;
+      const std::string_view message = encoder.encode(header);
+      ASSERT_EQ(message.size(), 512u);
+      auto decoded = decode_payload(message);
+      ASSERT_TRUE(decoded.ok());
+      EXPECT_EQ(decoded->sequence, sequence);
+      bodies.insert(body_of(message));
+      if (producer == 0) in_order.push_back(body_of(message));
+    }
+  }
+  EXPECT_EQ(bodies.size(), 5u);
+  for (size_t i = 5; i < in_order.size(); ++i) EXPECT_EQ(in_order[i], in_order[i - 5]);
+  EXPECT_NE(in_order[0], in_order[1]);
+  // Without a pool every body differs (as before).
+  PayloadEncoder distinct(content_of(512, {}));
+  std::set<std::string> distinct_bodies;
+  for (uint64_t sequence = 0; sequence < 50; ++sequence) {
+    PayloadHeader header;
+    header.sequence = sequence;
+    distinct_bodies.insert(body_of(distinct.encode(header)));
+  }
+  EXPECT_EQ(distinct_bodies.size(), 50u);
+}
+
+// The default content is what PayloadEncoder(message_size) always sent, byte for byte.
+TEST(PayloadContentTest, DefaultContentIsTodaysPayload) {
+  PayloadEncoder old_way(300);
+  PayloadEncoder new_way(content_of(300, {}));
+  for (uint64_t sequence = 0; sequence < 20; ++sequence) {
+    const PayloadHeader header{3, kNoKey, sequence, 42};
+    EXPECT_EQ(std::string(old_way.encode(header)), std::string(new_way.encode(header)));
+  }
+}
+
+// random_bytes_ratio: 1.0 (default) is incompressible, 0.0 all text; the zlib ratio falls as
+// the random share grows.
+TEST(PayloadContentTest, RandomBytesRatioSetsCompressibility) {
+  std::vector<double> ratios;
+  for (double random_share : {0.0, 0.3, 0.7, 1.0}) {
+    ratios.push_back(measure_compression_ratio(content_of(1024, options(0, random_share))));
+  }
+  EXPECT_GT(ratios[0], 3.0);   // text only (headers included)
+  EXPECT_LT(ratios[0], 12.0);  // ...but not one repeated string
+  EXPECT_GT(ratios[1], 1.8);   // 30% random: about 1 / (0.3 + 0.7 / text ratio)
+  EXPECT_LT(ratios[1], 3.0);
+  EXPECT_GT(ratios[2], 1.1);
+  EXPECT_LT(ratios[2], 1.5);
+  EXPECT_GT(ratios[3], 0.98);  // incompressible
+  EXPECT_LT(ratios[3], 1.05);
+  // A pool of text bodies compresses no worse than per-message text.
+  EXPECT_GT(measure_compression_ratio(content_of(1024, options(4, 0.3))), 1.8);
+}
+
+TEST(PayloadContentTest, BodiesFromAFileKeepTheMessageSizeExact) {
+  const std::string path = ::testing::TempDir() + "dec-payload-file.txt";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "0123456789";
+  }
+  PayloadEncoder encoder(content_of(32 + 25, options(0, 1.0, path)));
+  const PayloadHeader header{1, kNoKey, 9, 10};
+  const std::string_view message = encoder.encode(header);
+  ASSERT_EQ(message.size(), 57u);
+  EXPECT_TRUE(decode_payload(message).ok());
+  // Cycled to fill the body after the header.
+  EXPECT_EQ(body_of(message), "0123456789012345678901234");
+  // Cut when the file is longer than the body.
+  PayloadEncoder short_body(content_of(32 + 4, options(0, 1.0, path)));
+  EXPECT_EQ(body_of(short_body.encode(header)), "0123");
+
+  const auto missing = PayloadContent::make(100, {.file = path + ".missing"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().find("cannot be read"), std::string::npos);
+  std::ofstream(path, std::ios::trunc).close();
+  const auto empty = PayloadContent::make(100, {.file = path});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.error().find("empty"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+std::map<std::string, size_t> key_counts(const testing::MemoryDriver& driver,
+                                         const EngineOptions& options) {
+  std::map<std::string, size_t> counts;
+  for (const auto& topic : options.topics) {
+    for (const auto& [key, count] : driver.key_counts(topic)) counts[key] += count;
+  }
+  return counts;
+}
+
+TEST(KeyDistributionTest, RoundRobinIsExact) {
+  testing::MemoryDriver driver;
+  EngineOptions options = counted_run(1000);
+  options.keys = 8;
+  options.key_distribution = core::KeyDistribution::kRoundRobin;
+  const EngineRun run = run_engine(driver, options);
+  EXPECT_EQ(run.result.delivery.received, 1000u);
+  const auto counts = key_counts(driver, options);
+  ASSERT_EQ(counts.size(), 8u);
+  // Two producers, 500 each, cycling over 8 keys: 62 or 63 per key per producer.
+  for (const auto& [key, count] : counts) {
+    EXPECT_TRUE(count == 124 || count == 125 || count == 126) << key << ": " << count;
+  }
+}
+
+TEST(KeyDistributionTest, RandomCoversKeysUniformlyAndIsReproducible) {
+  EngineOptions options = counted_run(20000);
+  options.keys = 10;
+  options.key_distribution = core::KeyDistribution::kRandom;
+  options.key_seed = 12345;
+  testing::MemoryDriver driver;
+  const EngineRun run = run_engine(driver, options);
+  EXPECT_EQ(run.result.key_seed, 12345u);
+  EXPECT_EQ(run.result.delivery.received, 20000u);
+  EXPECT_EQ(run.result.delivery.reordered, 0u);  // order checked per key: still exact
+  const auto counts = key_counts(driver, options);
+  ASSERT_EQ(counts.size(), 10u);
+  // Uniform: 2,000 per key; 5 standard deviations (~42 each) apart is not chance.
+  double chi_square = 0;
+  for (const auto& [key, count] : counts) {
+    EXPECT_NEAR(static_cast<double>(count), 2000.0, 220.0) << key;
+    chi_square += std::pow(static_cast<double>(count) - 2000.0, 2) / 2000.0;
+  }
+  EXPECT_LT(chi_square, 27.9);  // 9 degrees of freedom, p = 0.001
+  // The same seed gives the same keys per producer.
+  testing::MemoryDriver again;
+  run_engine(again, options);
+  EXPECT_EQ(key_counts(again, options), counts);
+  testing::MemoryDriver other_seed;
+  options.key_seed = 999;
+  run_engine(other_seed, options);
+  EXPECT_NE(key_counts(other_seed, options), counts);
+}
+
+TEST(KeyDistributionTest, NoneSendsNoKeyAndRejectsKeys) {
+  testing::MemoryDriver driver;
+  EngineOptions options = counted_run(200);
+  options.key_distribution = core::KeyDistribution::kNone;
+  const EngineRun run = run_engine(driver, options);
+  EXPECT_EQ(run.result.delivery.received, 200u);
+  const auto counts = key_counts(driver, options);
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts.begin()->first, "");
+  options.keys = 4;
+  std::atomic<bool> stop{false};
+  const auto rejected = Engine(driver, options).run({}, stop);
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_NE(rejected.error().find("keys must be 0"), std::string::npos);
+}
+
+TEST(BacklogTest, ConsumersStartAfterTheBacklogAndTheDrainIsMeasured) {
+  testing::MemoryDriver driver;
+  EngineOptions options;
+  options.producers = 2;
+  options.consumers = 2;
+  options.rate = 4000;
+  options.warmup = milliseconds(0);
+  options.duration = seconds(2);
+  options.drain_timeout = seconds(5);
+  options.message_size = 128;
+  options.keys = 16;
+  options.backlog_messages = 3000;
+  const EngineRun run = run_engine(driver, options);
+  const EngineResult& result = run.result;
+  EXPECT_EQ(result.error, "");
+  const BacklogFigures& backlog = result.backlog;
+  EXPECT_EQ(backlog.target_messages, 3000u);
+  EXPECT_TRUE(backlog.reached);
+  EXPECT_GE(backlog.messages, 3000u);
+  EXPECT_LT(backlog.messages, 3200u);  // released within a monitor step of reaching it
+  // No consumer read anything before the backlog stood.
+  EXPECT_GE(driver.stored_at_first_read(), 3000u);
+  EXPECT_NEAR(backlog.build_s, 0.75, 0.2);  // 3,000 at 4,000 msg/s
+  EXPECT_TRUE(backlog.drained);
+  EXPECT_GT(backlog.drain_s, 0.0);
+  EXPECT_LT(backlog.drain_s, 1.0);  // memory catches up at once
+  EXPECT_GE(backlog.consumed_while_draining, backlog.messages);
+  EXPECT_NEAR(backlog.drain_msgs_per_s,
+              static_cast<double>(backlog.consumed_while_draining) / backlog.drain_s, 1e-6);
+  EXPECT_GT(backlog.drain_msgs_per_s, 4000.0);  // faster than the producers, or never drained
+  // Nothing lost, duplicated or reordered.
+  EXPECT_EQ(result.delivery.received, result.delivery.sent);
+  EXPECT_EQ(result.delivery.lost + result.delivery.undelivered, 0u);
+  EXPECT_EQ(result.delivery.reordered, 0u);
+  EXPECT_EQ(result.delivery.duplicated, 0u);
+  // Latency counts only messages intended after the drain: none of the backlog's waits.
+  EXPECT_GT(result.end_to_end_latency.count(), 0u);
+  EXPECT_LT(result.end_to_end_latency.count(), result.delivery.received - backlog.messages + 1);
+  EXPECT_LT(result.end_to_end_latency.percentile(99), 100'000'000u);  // < 100 ms
+}
+
+TEST(BacklogTest, ABacklogNeverBuiltOrDrainedIsSaidSo) {
+  testing::MemoryDriver slow({.max_poll_batch = 1, .poll_delay = milliseconds(20)});
+  EngineOptions options;
+  options.producers = 1;
+  options.consumers = 1;
+  options.rate = 1000;
+  options.warmup = milliseconds(0);
+  options.duration = milliseconds(500);
+  options.drain_timeout = milliseconds(300);
+  options.message_size = 64;
+  options.backlog_messages = 100000;  // more than the run sends
+  const EngineRun run = run_engine(slow, options);
+  const BacklogFigures& backlog = run.result.backlog;
+  EXPECT_FALSE(backlog.reached);
+  EXPECT_NEAR(static_cast<double>(backlog.messages), 500.0, 5.0);
+  EXPECT_FALSE(backlog.drained);  // 50 msg/s of reading cannot drain 500 in 0.3 s
+  EXPECT_EQ(backlog.drain_msgs_per_s, 0.0);
+  EXPECT_NEAR(backlog.drain_s, 0.3, 0.15);
+  EXPECT_EQ(run.result.end_to_end_latency.count(), 0u);  // no sample after a drain
+  EXPECT_GT(run.result.delivery.undelivered, 0u);
 }
 
 }  // namespace

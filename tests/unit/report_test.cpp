@@ -74,6 +74,54 @@ TEST(Report, TableComparesSideBySideAndMarksEmulation) {
   EXPECT_FALSE(comparison_table("nope").ok());
 }
 
+// Backlog figures and payload compressibility reach the JSON and the table; an unfinished drain
+// has no rate (a rate over part of a drain would flatter it).
+TEST(Report, BacklogDrainAndPayloadCompressibility) {
+  ExperimentResult result = sample(false);
+  result.workload.backlog.messages = 3000;
+  result.workload.keys = 8;
+  result.workload.key_distribution = core::KeyDistribution::kRandom;
+  result.workload.payload.random_bytes_ratio = 0.3;
+  for (size_t i = 0; i < 2; ++i) {
+    load::EngineResult& e = result.runs[i].engine;
+    e.payload_compression_ratio = 2.2;
+    e.key_seed = 99;
+    e.backlog.target_messages = 3000;
+    e.backlog.reached = true;
+    e.backlog.messages = 3010;
+    e.backlog.build_s = 1.5;
+    e.backlog.drained = i == 0;
+    e.backlog.drain_s = i == 0 ? 0.4 : 10.0;
+    e.backlog.consumed_while_draining = i == 0 ? 3800 : 9000;
+    e.backlog.drain_msgs_per_s = i == 0 ? 9500 : 0;
+  }
+  const auto doc = nlohmann::json::parse(to_json(result));
+  const auto& drained = doc["runs"][0];
+  EXPECT_EQ(drained["payload_compression_ratio"], 2.2);
+  EXPECT_EQ(drained["key_seed"], 99);
+  EXPECT_EQ(drained["backlog"]["messages"], 3010);
+  EXPECT_EQ(drained["backlog"]["drain_msgs_per_s"], 9500.0);
+  EXPECT_TRUE(doc["runs"][1]["backlog"]["drain_msgs_per_s"].is_null());
+  EXPECT_EQ(doc["workload"]["backlog"]["messages"], 3000);
+  EXPECT_EQ(doc["workload"]["key_distribution"], "random");
+  EXPECT_EQ(doc["workload"]["payload"]["random_bytes_ratio"], 0.3);
+
+  const auto table = comparison_table(to_json(result));
+  ASSERT_TRUE(table.ok()) << table.error();
+  EXPECT_NE(table->find("payload zlib ratio 2.20:1"), std::string::npos) << *table;
+  EXPECT_NE(table->find("latency rows count only messages intended after the backlog drained"),
+            std::string::npos)
+      << *table;
+  EXPECT_NE(table->find("3,010 msgs in 1.50 s"), std::string::npos) << *table;
+  EXPECT_NE(table->find("0.40 s"), std::string::npos) << *table;
+  EXPECT_NE(table->find("NOT DRAINED in 10.00 s"), std::string::npos) << *table;
+  EXPECT_NE(table->find("9,500"), std::string::npos) << *table;
+  // Without a backlog there are no backlog rows.
+  const auto plain = comparison_table(to_json(sample(false)));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->find("backlog drain"), std::string::npos) << *plain;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fault analysis over synthetic timelines: point i ends at t_s = i + 1.
 

@@ -894,5 +894,78 @@ TEST(SpecToJson, WritesClientSettingsOnlyWhenGiven) {
     })"));
 }
 
+TEST(ParseSpec, PayloadKeysAndBacklog) {
+  const std::string file = ::testing::TempDir() + "dec-spec-payload.json";
+  std::ofstream(file) << "{\"order\": 1}";
+  Spec spec =
+      parse_ok(with_workload("  message_size: 1KiB\n  keys: 16\n"
+                             "  key_distribution: random\n  seed: 18446744073709551615\n"
+                             "  payload: {pool: 100, random_bytes_ratio: 0.3}\n"
+                             "  backlog: {size: 1MiB, drain_ratio: 0.9}"));
+  const Workload& w = spec.workload;
+  EXPECT_EQ(w.payload.pool, 100u);
+  EXPECT_DOUBLE_EQ(w.payload.random_bytes_ratio, 0.3);
+  EXPECT_EQ(w.key_distribution, KeyDistribution::kRandom);
+  EXPECT_EQ(w.seed, UINT64_MAX);
+  EXPECT_EQ(w.backlog.size, uint64_t{1} << 20);
+  EXPECT_EQ(w.backlog_messages(), 1024u);  // 1 MiB of 1 KiB messages
+  EXPECT_DOUBLE_EQ(w.backlog.drain_ratio, 0.9);
+  EXPECT_EQ(parse_ok(spec_to_json(spec)), spec) << spec_to_json(spec);
+
+  Spec from_file =
+      parse_ok(with_workload("  payload: {file: " + file + "}\n  backlog: {messages: 5000}"));
+  EXPECT_EQ(from_file.workload.payload.file, file);
+  EXPECT_EQ(from_file.workload.backlog_messages(), 5000u);
+  EXPECT_DOUBLE_EQ(from_file.workload.backlog.drain_ratio, 1.0);
+  EXPECT_EQ(parse_ok(spec_to_json(from_file)), from_file);
+
+  // Defaults: today's behaviour; the key distribution follows `keys`.
+  const Workload defaults = parse_ok(kMinimal).workload;
+  EXPECT_EQ(defaults.payload, Payload{});
+  EXPECT_FALSE(defaults.backlog.enabled());
+  EXPECT_EQ(defaults.effective_key_distribution(), KeyDistribution::kNone);
+  EXPECT_EQ(parse_ok(with_workload("  keys: 4")).workload.effective_key_distribution(),
+            KeyDistribution::kRoundRobin);
+  std::filesystem::remove(file);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Workloads, BadSpecTest,
+    ::testing::Values(
+        BadSpec{with_workload("  payload: {random_bytes_ratio: 1.5}"),
+                "workload.payload.random_bytes_ratio", "must be from 0.0 to 1.0"},
+        BadSpec{with_workload("  payload: {random_bytes_ratio: -0.1}"),
+                "workload.payload.random_bytes_ratio", "must be from 0.0 to 1.0"},
+        BadSpec{with_workload("  payload: {random_bytes_ratio: lots}"),
+                "workload.payload.random_bytes_ratio", "expected a number from 0.0 to 1.0"},
+        BadSpec{with_workload("  payload: {pool: 0}"), "workload.payload.pool",
+                "must be at least 1"},
+        BadSpec{with_workload("  message_size: 1MiB\n  payload: {pool: 5000}"),
+                "workload.payload.pool", "exceed the 1GiB"},
+        BadSpec{with_workload("  payload: {file: /nonexistent/dec-payload}"),
+                "workload.payload.file", "cannot read \"/nonexistent/dec-payload\""},
+        BadSpec{with_workload("  payload: {file: /dev/null}"), "workload.payload.file", "is empty"},
+        BadSpec{with_workload("  payload: {file: /etc/passwd, pool: 3}"), "workload.payload.file",
+                "leave out pool"},
+        BadSpec{with_workload("  payload: {poole: 3}"), "workload.payload.poole", "unknown field"},
+        BadSpec{with_workload("  key_distribution: zipf"), "workload.key_distribution",
+                "expected one of none, round_robin, random"},
+        BadSpec{with_workload("  key_distribution: random"), "workload.key_distribution",
+                "needs keys"},
+        BadSpec{with_workload("  keys: 3\n  key_distribution: none"), "workload.key_distribution",
+                "set keys: 0"},
+        BadSpec{with_workload("  seed: -1"), "workload.seed", "expected a whole number"},
+        BadSpec{with_workload("  backlog: {size: 1GiB, messages: 10}"), "workload.backlog",
+                "either size or messages"},
+        BadSpec{with_workload("  backlog: {drain_ratio: 0.5}"), "workload.backlog", "needs size"},
+        BadSpec{with_workload("  backlog: {size: lots}"), "workload.backlog.size",
+                "invalid size \"lots\""},
+        BadSpec{with_workload("  backlog: {messages: 10, drain_ratio: 0}"),
+                "workload.backlog.drain_ratio", "must be more than 0"},
+        BadSpec{with_workload("  backlog: {messages: 10, drain_ratio: 2}"),
+                "workload.backlog.drain_ratio", "from 0.0 to 1.0"},
+        BadSpec{with_workload("  consumers: 0\n  backlog: {messages: 10}"), "workload.backlog",
+                "needs consumers"}));
+
 }  // namespace
 }  // namespace dec::core

@@ -42,6 +42,11 @@ WorkRequest sample_request() {
   request.engine.topics = {"t-0", "t-1"};
   request.engine.group_prefix = "g";
   request.engine.max_messages = 99;
+  request.engine.key_distribution = core::KeyDistribution::kRandom;
+  request.engine.key_seed = UINT64_MAX - 1;
+  request.engine.payload = {.pool = 7, .random_bytes_ratio = 0.25, .file = ""};
+  request.engine.backlog_messages = 123456;
+  request.engine.backlog_drain_ratio = 0.75;
   return request;
 }
 
@@ -66,6 +71,19 @@ TEST(WorkerJson, RequestRoundTripsEveryField) {
   EXPECT_EQ(o.topics, request.engine.topics);
   EXPECT_EQ(o.group_prefix, "g");
   EXPECT_EQ(o.max_messages, 99u);
+  EXPECT_EQ(o.key_distribution, core::KeyDistribution::kRandom);
+  EXPECT_EQ(o.key_seed, UINT64_MAX - 1);
+  EXPECT_EQ(o.payload, request.engine.payload);
+  EXPECT_EQ(o.backlog_messages, 123456u);
+  EXPECT_EQ(o.backlog_drain_ratio, 0.75);
+  WorkRequest from_file = sample_request();
+  from_file.engine.payload = {.pool = 0, .random_bytes_ratio = 1.0, .file = "/data/body.json"};
+  from_file.engine.key_distribution = core::KeyDistribution::kNone;
+  from_file.engine.keys = 0;
+  auto decoded_file = work_request_from_json(work_request_to_json(from_file));
+  ASSERT_TRUE(decoded_file.ok()) << decoded_file.error();
+  EXPECT_EQ(decoded_file->engine.payload.file, "/data/body.json");
+  EXPECT_EQ(decoded_file->engine.key_distribution, core::KeyDistribution::kNone);
   // Durations travel as integer nanoseconds.
   auto body = nlohmann::json::parse(work_request_to_json(request));
   EXPECT_EQ(body["engine"]["duration_ns"].get<int64_t>(), 7'000'000'001);
@@ -99,6 +117,18 @@ TEST(WorkerJson, RequestErrorsNameTheField) {
       {R"({"driver": "redis", "engine": {"topics": ["a", 3]}})",
        "engine.topics[1]: expected a string"},
       {R"({"driver": "redis", "engine": {"rate": -1}})", "engine.rate: must be a finite number"},
+      {R"({"driver": "redis", "engine": {"key_distribution": "zipf"}})",
+       "engine.key_distribution: must be one of none, round_robin, random"},
+      {R"({"driver": "redis", "engine": {"keys": 2, "key_distribution": "none"}})",
+       "engine.key_distribution: none needs keys 0"},
+      {R"({"driver": "redis", "engine": {"payload": {"random_bytes_ratio": 2}}})",
+       "engine.payload.random_bytes_ratio: must be from 0.0 to 1.0"},
+      {R"({"driver": "redis", "engine": {"payload": {"pool": -1}}})",
+       "engine.payload.pool: expected a non-negative integer"},
+      {R"({"driver": "redis", "engine": {"payload": {"size": 1}}})",
+       "engine.payload.size: unknown field"},
+      {R"({"driver": "redis", "engine": {"backlog_drain_ratio": 0}})",
+       "engine.backlog_drain_ratio: must be more than 0"},
       {R"({"driver": "redis", "engine": {"duraton_ns": 5}})", "engine.duraton_ns: unknown field"},
       {R"({"driver": "redis", "config": {"pipeline": 64}})", "config.pipeline: expected a string"},
       {R"({"driver": "redis", "addresses": "h:1"})", "addresses: expected an array of strings"},
@@ -128,6 +158,9 @@ load::EngineResult sample_result(uint64_t base) {
   for (uint64_t v = 1; v < 5000; v += 7) e.end_to_end_latency.record(v * 1000 + base);
   e.publish_latency.record_n(123456789, 3);
   e.delivery = {1001, 1000, 1, 999, 1, 7, 2, 9, 3, 4};
+  e.payload_compression_ratio = 2.718281828;
+  e.key_seed = 77 + base;
+  e.backlog = {5000 + base, 0.9, true, 5010, 1.25, true, 501, 0.3333333, 6000, 18000.00018, 7000};
   e.timeline = {{1.0004, 100.5, 99.25, 1200, 0, 0, 0}, {2.0011, 101, 100, 1300, 5 + base, 8, 6}};
   e.window = {1000 + base, 100.5, 990, 6, 4, 0.0123456789, 998, 997, 1, 0, 2, 3, false};
   e.censored_end_to_end = 11;
@@ -189,6 +222,19 @@ void expect_same(const load::EngineResult& a, const load::EngineResult& b) {
     EXPECT_EQ(a.timeline[i].lost, b.timeline[i].lost) << i;
     EXPECT_EQ(a.timeline[i].duplicated, b.timeline[i].duplicated) << i;
   }
+  EXPECT_EQ(a.payload_compression_ratio, b.payload_compression_ratio);
+  EXPECT_EQ(a.key_seed, b.key_seed);
+  EXPECT_EQ(a.backlog.target_messages, b.backlog.target_messages);
+  EXPECT_EQ(a.backlog.drain_ratio, b.backlog.drain_ratio);
+  EXPECT_EQ(a.backlog.reached, b.backlog.reached);
+  EXPECT_EQ(a.backlog.messages, b.backlog.messages);
+  EXPECT_EQ(a.backlog.build_s, b.backlog.build_s);
+  EXPECT_EQ(a.backlog.drained, b.backlog.drained);
+  EXPECT_EQ(a.backlog.drain_level, b.backlog.drain_level);
+  EXPECT_EQ(a.backlog.drain_s, b.backlog.drain_s);
+  EXPECT_EQ(a.backlog.consumed_while_draining, b.backlog.consumed_while_draining);
+  EXPECT_EQ(a.backlog.drain_msgs_per_s, b.backlog.drain_msgs_per_s);
+  EXPECT_EQ(a.backlog.max_lag, b.backlog.max_lag);
   EXPECT_EQ(a.error, b.error);
 }
 
