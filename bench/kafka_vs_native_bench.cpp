@@ -32,9 +32,9 @@
 #include <thread>
 #include <vector>
 
+#include "load/engine.h"
 #include "systems/kafka/kafka_driver.h"
 #include "systems/kafka/kafka_mock.h"
-#include "load/engine.h"
 
 namespace {
 

@@ -26,8 +26,8 @@
 #include <thread>
 #include <vector>
 
-#include "systems/redis/redis_driver.h"
 #include "load/engine.h"
+#include "systems/redis/redis_driver.h"
 
 using dec::Status;
 

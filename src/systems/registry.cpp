@@ -4,21 +4,17 @@
 
 #include "systems/kafka/package.h"
 #include "systems/kinesis/package.h"
+#include "systems/mqtt/package.h"
 #include "systems/nats/package.h"
 #include "systems/rabbitmq/package.h"
-#include "systems/mqtt/package.h"
 #include "systems/redis/package.h"
 
 namespace dec::systems {
 
 const std::vector<SystemPackage>& all_systems() {
   static const std::vector<SystemPackage> systems = {
-      redis_package(),
-      kafka_package(),
-      kinesis_package(),
-      nats_package(),
-      rabbitmq_package(),
-      mqtt_package(),
+      redis_package(), kafka_package(),    kinesis_package(),
+      nats_package(),  rabbitmq_package(), mqtt_package(),
   };
   return systems;
 }

@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "systems/kafka/kafka_mock.h"
 #include "infra/env.h"
 #include "infra/reconcile.h"
 #include "support/subprocess.h"
+#include "systems/kafka/kafka_mock.h"
 
 namespace dec {
 namespace {

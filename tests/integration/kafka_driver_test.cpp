@@ -29,8 +29,8 @@
 #include <thread>
 #include <vector>
 
-#include "systems/kafka/kafka_mock.h"
 #include "load/engine.h"
+#include "systems/kafka/kafka_mock.h"
 
 namespace dec::drivers {
 namespace {

@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "systems/kinesis/kinesis_driver.h"
 #include "load/engine.h"
+#include "systems/kinesis/kinesis_driver.h"
 
 namespace dec::drivers {
 namespace {
