@@ -1,11 +1,14 @@
 // Small helpers drivers share for reading and checking their string config values.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace dec::drivers {
 
@@ -24,6 +27,17 @@ inline std::function<std::string(const std::string&)> integer_check(long long mi
     auto number = parse_integer(value);
     if (number && *number >= min && *number <= max) return "";
     return "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  };
+}
+
+// A ConfigKey check accepting exactly the listed values ("one of file, memory" otherwise).
+inline std::function<std::string(const std::string&)> one_of_check(
+    std::vector<std::string> allowed) {
+  return [allowed = std::move(allowed)](const std::string& value) -> std::string {
+    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return "";
+    std::string expected = "one of ";
+    for (size_t i = 0; i < allowed.size(); ++i) expected += (i ? ", " : "") + allowed[i];
+    return expected;
   };
 }
 

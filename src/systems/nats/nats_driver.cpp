@@ -54,15 +54,6 @@ constexpr std::chrono::minutes kEphemeralInactivity{5};
 
 // ---- config -------------------------------------------------------------------------------
 
-std::function<std::string(const std::string&)> one_of_check(std::vector<std::string> allowed) {
-  return [allowed = std::move(allowed)](const std::string& value) -> std::string {
-    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return "";
-    std::string expected = "one of ";
-    for (size_t i = 0; i < allowed.size(); ++i) expected += (i ? ", " : "") + allowed[i];
-    return expected;
-  };
-}
-
 struct NatsConfig {
   int max_in_flight = 1024;
   bool send_asap = false;  // linger_ms 0

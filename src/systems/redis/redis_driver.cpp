@@ -37,15 +37,6 @@ constexpr int kDefaultPort = 6379;
 
 // ---- config -------------------------------------------------------------------------------
 
-std::function<std::string(const std::string&)> one_of_check(std::vector<std::string> allowed) {
-  return [allowed = std::move(allowed)](const std::string& value) -> std::string {
-    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return "";
-    std::string expected = "one of ";
-    for (size_t i = 0; i < allowed.size(); ++i) expected += (i ? ", " : "") + allowed[i];
-    return expected;
-  };
-}
-
 struct RedisConfig {
   int pipeline = 1;
   int64_t maxlen = 0;
