@@ -23,6 +23,7 @@
 #include "infra/executor.h"
 #include "infra/reconcile.h"
 #include "orchestrator/measurement_lock.h"
+#include "orchestrator/rate_search.h"
 #include "orchestrator/runner.h"
 #include "orchestrator/sweep.h"
 #include "report/hdr_export.h"
@@ -412,6 +413,9 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
                            " points (pick one with --set, or drop the matrix and repeats)",
                        kPlanHelp);
   }
+  if (const std::string search = orchestrator::search_plan(parsed.spec); !search.empty()) {
+    std::fprintf(args->has("json") ? stderr : stdout, "%s\n", search.c_str());
+  }
   if (sweep) {
     const std::string headline = orchestrator::sweep_headline(*points);
     const std::string infrastructure = orchestrator::infrastructure_plan(*points);
@@ -500,6 +504,10 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   if (!points) {
     std::fprintf(stderr, "%s: %s\n", args->positionals[0].c_str(), points.error().c_str());
     return kUsage;
+  }
+  if (const std::string search = orchestrator::search_plan(parsed.spec);
+      !search.empty() && !args->has("quiet")) {
+    std::fprintf(stderr, "dec: %s\n", search.c_str());
   }
   if (orchestrator::is_sweep(parsed.spec) && !args->has("quiet")) {
     std::fprintf(stderr, "dec: sweep: %s\n%s", orchestrator::sweep_headline(*points).c_str(),

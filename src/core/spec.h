@@ -51,11 +51,29 @@ struct Backlog {
   bool operator==(const Backlog&) const = default;
 };
 
+// `workload.rate: find-max`: instead of one run at one rate, a search for the highest rate the
+// system sustains within the SLO (Spec::slo). Steps of the workload (warm-up + duration each) at
+// fixed rates on one deployment: a probe at full speed (unless `start` is given), a ramp, then
+// bisection of the bracket [highest rate that passed, lowest that failed].
+constexpr int kMaxSearchSteps = 40;
+
+struct RateSearch {
+  std::optional<double> start;  // first rate tried; unset = probe at full speed, start below it
+  std::optional<double> max;    // no step offers more than this (unset = no cap)
+  double precision = 0.05;      // stop once lowest failed / highest passed - 1 is at most this
+  int max_steps = 12;           // steps, the probe included
+  // Stop before a step that could end after this; unset = max_steps x the longest a step takes.
+  std::optional<std::chrono::nanoseconds> max_time;
+
+  bool operator==(const RateSearch&) const = default;
+};
+
 struct Workload {
-  uint64_t message_size = 1024;  // bytes, including dec's 32-byte header
-  int producers = 1;             // producer threads (or worker instances)
-  int consumers = 1;             // consumer threads
-  double rate = 0;               // aggregate target messages/s; 0 = as fast as possible
+  uint64_t message_size = 1024;      // bytes, including dec's 32-byte header
+  int producers = 1;                 // producer threads (or worker instances)
+  int consumers = 1;                 // consumer threads
+  double rate = 0;                   // aggregate target messages/s; 0 = as fast as possible
+  std::optional<RateSearch> search;  // `rate: find-max` (rate is then 0 and unused)
   std::chrono::nanoseconds duration = std::chrono::seconds(10);       // measured part
   std::chrono::nanoseconds warmup = std::chrono::seconds(2);          // excluded from results
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(10);  // wait for consumers
@@ -114,6 +132,16 @@ struct Targets {
   bool operator==(const Targets&) const = default;
 };
 
+// What a step of a rate search must meet to count as sustained (besides the engine's own
+// rate_sustained check: the sender kept its schedule and acks kept up).
+struct Slo {
+  std::optional<std::chrono::nanoseconds> p99;  // end-to-end p99 (publish p99 without consumers),
+                                                // censored latencies included
+  double max_loss = 0;  // share of the offered messages not received by the deadline
+
+  bool operator==(const Slo&) const = default;
+};
+
 // A fault injected while a system runs, to compare resilience. Executed by the orchestrator
 // through the provider (kill a node's broker, freeze it, cut or shape its network).
 struct Fault {
@@ -145,6 +173,7 @@ struct Spec {
   Workload workload;
   std::vector<System> systems;
   Targets targets;
+  std::optional<Slo> slo;     // for `workload.rate: find-max`
   std::vector<Fault> faults;  // in time order
   // Sweep: the cross product of the axes' values, each combination ("point") a run of the spec
   // with those values set; first axis outermost. Empty = one point, the spec as written.

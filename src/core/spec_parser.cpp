@@ -370,6 +370,13 @@ class SpecReader {
                }},
               {"targets", [&](const YAML::Node& node,
                               const std::string& path) { read_targets(node, path, spec.targets); }},
+              {"slo",
+               [&](const YAML::Node& node, const std::string& path) {
+                 Slo slo;
+                 const size_t before = errors_.size();
+                 read_slo(node, path, slo);
+                 if (errors_.size() == before) spec.slo = slo;
+               }},
               {"faults", [&](const YAML::Node& node,
                              const std::string& path) { read_faults(node, path, faults); }},
               {"matrix", [&](const YAML::Node& node,
@@ -394,6 +401,7 @@ class SpecReader {
     if (workload_ok && systems_ok && has_systems)
       warn_about_idle_nodes(spec.workload, spec.systems);
     if (systems_ok && has_systems) check_fault_targets(faults, spec.systems);
+    if (workload_ok) check_search(spec, faults.empty());
     for (FaultEntry& entry : faults) spec.faults.push_back(std::move(entry.fault));
     // Stable: faults at the same instant run in the order written.
     std::stable_sort(spec.faults.begin(), spec.faults.end(),
@@ -580,6 +588,9 @@ class SpecReader {
   }
 
   void read_workload(const YAML::Node& node, const std::string& path, Workload& workload) {
+    bool find_max = false;
+    bool search_given = false;
+    RateSearch search;
     auto count = [&](int minimum, int& out) {
       return [this, minimum, &out](const YAML::Node& field, const std::string& field_path) {
         read_int(field, field_path, minimum, out);
@@ -603,9 +614,18 @@ class SpecReader {
               {"consumers", count(0, workload.consumers)},
               {"rate",
                [&](const YAML::Node& field, const std::string& field_path) {
+                 if (field.IsScalar() && field.Scalar() == "find-max") {
+                   find_max = true;
+                   return;
+                 }
                  if (std::optional<double> rate = read_rate(field, field_path)) {
                    workload.rate = *rate;
                  }
+               }},
+              {"search",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 search_given = true;
+                 read_search(field, field_path, search);
                }},
               {"duration",
                [&](const YAML::Node& field, const std::string& field_path) {
@@ -668,6 +688,99 @@ class SpecReader {
                }}});
     check_keys(workload, path);
     check_payload(workload, path);
+    if (find_max) {
+      workload.rate = 0;
+      workload.search = search;
+      if (workload.backlog.enabled()) {
+        error(join_path(path, "backlog"),
+              "not with rate: find-max (each step of the search starts on empty topics); "
+              "remove backlog or give a fixed rate");
+      }
+    } else if (search_given) {
+      error(join_path(path, "search"),
+            "only applies with rate: find-max; set rate: find-max or remove search");
+    }
+  }
+
+  void read_search(const YAML::Node& node, const std::string& path, RateSearch& search) {
+    auto positive_rate = [&](std::optional<double>& out) {
+      return [&](const YAML::Node& field, const std::string& field_path) {
+        std::optional<double> rate = read_rate(field, field_path);
+        if (!rate) return;
+        if (*rate <= 0) {
+          error(field_path, "must be more than 0/s (leave it out for the default)");
+          return;
+        }
+        out = rate;
+      };
+    };
+    read_map(node, path,
+             {{"start", positive_rate(search.start)},
+              {"max", positive_rate(search.max)},
+              {"precision",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::optional<double> precision = read_fraction(field, field_path);
+                 if (!precision) return;
+                 if (*precision < 0.005 || *precision > 0.5) {
+                   error(field_path, "must be from 0.005 (0.5 %) to 0.5 (50 %), got " +
+                                         in_quotes(field.Scalar()));
+                   return;
+                 }
+                 search.precision = *precision;
+               }},
+              {"max_steps",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 int steps = search.max_steps;
+                 const size_t before = errors_.size();
+                 read_int(field, field_path, 2, steps);
+                 if (errors_.size() != before) return;
+                 if (steps > kMaxSearchSteps) {
+                   error(field_path, "must be at most " + std::to_string(kMaxSearchSteps) +
+                                         ", got " + std::to_string(steps));
+                   return;
+                 }
+                 search.max_steps = steps;
+               }},
+              {"max_time", [&](const YAML::Node& field, const std::string& field_path) {
+                 std::chrono::nanoseconds time{0};
+                 read_positive_duration(field, field_path, time);
+                 if (time.count() > 0) search.max_time = time;
+               }}});
+    if (search.start && search.max && *search.start > *search.max) {
+      error(join_path(path, "start"), "must not be above search.max");
+    }
+  }
+
+  void read_slo(const YAML::Node& node, const std::string& path, Slo& slo) {
+    read_map(node, path,
+             {{"p99",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::chrono::nanoseconds latency{0};
+                 read_positive_duration(field, field_path, latency);
+                 if (latency.count() > 0) slo.p99 = latency;
+               }},
+              {"max_loss", [&](const YAML::Node& field, const std::string& field_path) {
+                 if (field.IsScalar() && field.Scalar().ends_with('%')) {
+                   YAML::Node number(field.Scalar().substr(0, field.Scalar().size() - 1));
+                   if (auto percent = read_percent(number, field_path)) slo.max_loss = *percent;
+                   return;
+                 }
+                 if (auto loss = read_fraction(field, field_path)) slo.max_loss = *loss;
+               }}});
+  }
+
+  // "0.1" of "0.1%" as a fraction (0.001).
+  std::optional<double> read_percent(const YAML::Node& node, const std::string& path) {
+    std::optional<std::string> text = scalar(node, path, "a percentage such as 0.1%");
+    if (!text) return std::nullopt;
+    double value = 0;
+    const char* end = text->data() + text->size();
+    auto [ptr, ec] = std::from_chars(text->data(), end, value);
+    if (ec != std::errc() || ptr != end || text->empty() || !(value >= 0 && value <= 100)) {
+      error(path, "expected a percentage from 0% to 100%, got " + in_quotes(*text + "%"));
+      return std::nullopt;
+    }
+    return value / 100.0;
   }
 
   // A number in [0, 1].
@@ -1169,6 +1282,27 @@ class SpecReader {
     }
   }
 
+  // A rate search measures steady rates: faults would make every step a different experiment.
+  void check_search(const Spec& spec, bool no_faults) {
+    if (spec.workload.search) {
+      if (!no_faults) {
+        error("faults",
+              "not with workload.rate: find-max (a fault would hit one step of the "
+              "search, not the system's capacity); remove faults or give a fixed rate");
+      }
+      if (!spec.slo || !spec.slo->p99) {
+        warning("slo.p99",
+                "not given: the search accepts any latency, so it finds the rate where the "
+                "system stops keeping up rather than one with a usable latency (e.g. slo: "
+                "{p99: 50ms})");
+      }
+    } else if (spec.slo) {
+      warning("slo",
+              "only used with workload.rate: find-max; for a fixed rate use "
+              "targets.p99_latency");
+    }
+  }
+
   void check_fault_targets(const std::vector<FaultEntry>& faults,
                            const std::vector<System>& systems) {
     std::vector<std::string> names;
@@ -1503,6 +1637,14 @@ std::string spec_to_json(const Spec& spec) {
       {"consumer_groups", w.consumer_groups},
   };
   // Only when given, so the stored form of a spec without them stays what it was.
+  if (w.search) {
+    workload["rate"] = "find-max";
+    Json search = {{"precision", w.search->precision}, {"max_steps", w.search->max_steps}};
+    if (w.search->start) search["start"] = *w.search->start;
+    if (w.search->max) search["max"] = *w.search->max;
+    if (w.search->max_time) search["max_time"] = exact_duration(*w.search->max_time);
+    workload["search"] = std::move(search);
+  }
   if (w.key_distribution) workload["key_distribution"] = key_distribution_name(*w.key_distribution);
   if (w.seed) workload["seed"] = *w.seed;
   if (w.payload != Payload{}) {
@@ -1568,6 +1710,11 @@ std::string spec_to_json(const Spec& spec) {
     json["matrix"] = std::move(matrix);
   }
   if (spec.repeats != 1) json["repeats"] = spec.repeats;
+  if (spec.slo) {
+    Json slo = {{"max_loss", spec.slo->max_loss}};
+    if (spec.slo->p99) slo["p99"] = exact_duration(*spec.slo->p99);
+    json["slo"] = std::move(slo);
+  }
   return json.dump(2);
 }
 

@@ -13,6 +13,7 @@
 #include "drivers/config_checks.h"
 #include "drivers/driver.h"
 #include "infra/executor.h"
+#include "orchestrator/rate_search.h"
 #include "orchestrator/sweep.h"
 #include "orchestrator/usage_sampler.h"
 #include "report/faults.h"
@@ -166,6 +167,7 @@ class ExperimentRun {
     for (const auto& point : *points) outcome.result.points.push_back({point.index, point.values});
     const bool sweep = is_sweep(spec_);
     if (sweep) log("sweep: " + sweep_headline(*points));
+    if (spec_.workload.search) log(search_plan(spec_));
     std::vector<std::string> failures;
     for (const PlannedRun& planned :
          run_order(points->size(), spec_.repeats, spec_.systems.size())) {
@@ -270,7 +272,7 @@ class ExperimentRun {
     run.phases_s.emplace_back("provision", seconds_since(phase_start));
 
     if (provisioned && !stopped()) {
-      run_workload(system, **provider, state, run);
+      run_workload(system, **provider, state, file, logger, run);
     } else if (!provisioned) {
       run.error = provisioned.error();
     } else {
@@ -290,13 +292,13 @@ class ExperimentRun {
     return run;
   }
 
-  load::EngineOptions engine_options(const std::vector<std::string>& topics) const {
+  load::EngineOptions engine_options(const std::vector<std::string>& topics, double rate) const {
     const core::Workload& w = point_spec_->workload;
     load::EngineOptions options;
     options.producers = w.producers;
     options.consumers = w.consumers;
     options.consumer_groups = w.consumer_groups;
-    options.rate = w.rate;
+    options.rate = rate;
     options.warmup = w.warmup;
     options.duration = w.duration;
     options.drain_timeout = w.drain_timeout;
@@ -314,58 +316,38 @@ class ExperimentRun {
     return options;
   }
 
-  void run_workload(const core::System& system, infra::Provider& provider,
-                    const infra::RunState& state, report::RunResult& run) {
-    set_state(label_, "deploying");
-    auto phase_start = Clock::now();
-    const core::Workload& w = point_spec_->workload;
-    const std::vector<std::string> topics = topic_names(*point_spec_, run_prefix_);
-    std::vector<std::string> groups;
-    for (int g = 0; g < w.consumer_groups; ++g) groups.push_back("dec-group-" + std::to_string(g));
-    bool topics_recorded = false;
-    for (const auto& record : state.resources) topics_recorded |= record.resource.type == "topic";
-
-    // The load runs in a deployed worker agent when the provider placed one, otherwise here.
-    std::unique_ptr<drivers::Driver> driver;
+  // What one system's run needs between its steps: the provider and state it was deployed with,
+  // the endpoint, and the orchestrator's own client (none when a worker agent runs the load).
+  struct Deployment {
+    const core::System& system;
+    infra::Provider& provider;
+    infra::RunState& state;
+    infra::StateFile& file;
+    std::function<void(const std::string&)> logger;
     std::optional<infra::ServiceEndpoint> endpoint;
-    Status deployed = [&]() -> Status {
-      auto found = provider.endpoint(state);
-      if (!found) return make_error(found.error());
-      endpoint = *found;
-      run.emulated = endpoint->emulated;
-      run.served_by = endpoint->label;
-      if (!endpoint->placement.empty()) run.served_by += " on " + endpoint->placement;
-      if (!endpoint->workers.empty()) return Status::Ok();  // the worker connects itself
-      const drivers::DriverInfo* info = systems::find_driver(system.driver);
-      if (info == nullptr) return make_error("unknown driver " + system.driver);
-      driver = info->create();
-      drivers::Endpoint de{endpoint->addresses, endpoint->properties};
-      if (Status s = driver->connect(de, client_config_); !s) return s;
-      run.emulated = run.emulated || driver->emulated();
-      if (!topics_recorded) {
-        for (const auto& topic : topics) {
-          if (Status s = driver->create_topic(topic, w.partitions); !s) return s;
-        }
-      }
-      if (w.consumers > 0) return driver->prepare_consumers(topics, groups);
-      return Status::Ok();
-    }();
-    run.phases_s.emplace_back("deploy", seconds_since(phase_start));
-    if (!deployed) {
-      run.error = deployed.error();
-      return;
-    }
+    std::unique_ptr<drivers::Driver> driver;
+    bool topics_recorded = false;  // topics are provider resources (else the driver's)
+    std::vector<std::string> topics;
+  };
 
-    std::vector<core::Fault> faults;
-    for (const auto& fault : point_spec_->faults) {
-      if (fault.system.empty() || fault.system == system.name) faults.push_back(fault);
-    }
+  // One measured run of the workload at `rate` on the deployment's current topics: the engine
+  // (here or in the worker agent), faults, resource sampling.
+  struct Measurement {
+    Result<load::EngineResult> engine = make_error("not run");
+    std::vector<report::HostUsage> resources;
+    std::vector<report::FaultImpact> faults;
+    std::vector<std::pair<std::string, uint64_t>> counters;
+    bool emulated = false;
+  };
+
+  Measurement measure(Deployment& d, double rate, const std::vector<core::Fault>& faults) {
+    const core::Workload& w = point_spec_->workload;
+    Measurement m;
     FaultInjector injector(
-        faults, provider, state, context_.stop,
+        faults, d.provider, d.state, context_.stop,
         [this, name = label_](const std::string& line) { log(name + ": " + line); });
     set_state(label_, w.warmup.count() > 0 ? "warming" : "running");
-    phase_start = Clock::now();
-    UsageSampler sampler(provider, state);
+    UsageSampler sampler(d.provider, d.state);
     load::Phase last_phase = w.warmup.count() > 0 ? load::Phase::kWarmup : load::Phase::kMeasuring;
     auto on_progress = [&](const load::Progress& progress) {
       injector.on_progress(progress);
@@ -384,50 +366,146 @@ class ExperimentRun {
     };
     static const std::atomic<bool> never(false);
     const std::atomic<bool>& stop = context_.stop ? *context_.stop : never;
-    Result<load::EngineResult> result = make_error("not run");
-    if (!endpoint->workers.empty()) {
+    if (!d.endpoint->workers.empty()) {
       // One agent per system today; merge_results() is how several would combine.
       worker::WorkRequest request;
-      request.driver = system.driver;
-      request.addresses = endpoint->addresses;
-      request.properties = endpoint->properties;
+      request.driver = d.system.driver;
+      request.addresses = d.endpoint->addresses;
+      request.properties = d.endpoint->properties;
       request.config = client_config_;
-      request.engine = engine_options(topics);
+      request.engine = engine_options(d.topics, rate);
       std::vector<load::EngineResult> parts;
-      for (const auto& address : endpoint->workers) {
+      for (const auto& address : d.endpoint->workers) {
         auto colon = address.rfind(':');
         worker::WorkerClient client(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
         auto outcome = client.run(request, on_progress, stop);
         if (!outcome) {
-          result = make_error("worker " + address + ": " + outcome.error());
+          m.engine = make_error("worker " + address + ": " + outcome.error());
           break;
         }
-        run.emulated = run.emulated || outcome->emulated;
-        run.counters = outcome->counters;
+        m.emulated = m.emulated || outcome->emulated;
+        m.counters = outcome->counters;
         parts.push_back(std::move(outcome->engine));
       }
-      if (parts.size() == endpoint->workers.size()) result = worker::merge_results(parts);
+      if (parts.size() == d.endpoint->workers.size()) m.engine = worker::merge_results(parts);
     } else {
-      load::Engine engine(*driver, engine_options(topics));
-      result = engine.run(on_progress, stop);
-      if (result) run.counters = driver->counters();
+      load::Engine engine(*d.driver, engine_options(d.topics, rate));
+      m.engine = engine.run(on_progress, stop);
+      if (m.engine) m.counters = d.driver->counters();
+    }
+    m.resources = sampler.finish();
+    m.faults = injector.finish();
+    return m;
+  }
+
+  // Fresh topics for a search step, so that nothing of the last step (a backlog it left, a
+  // group's offsets) reaches the next: through the provider's plan when topics are its
+  // resources (the old ones are deleted, new ones created; nothing else changes), else with the
+  // orchestrator's client.
+  Status replace_topics(Deployment& d, const std::string& prefix) {
+    const core::Workload& w = point_spec_->workload;
+    std::vector<std::string> groups;
+    for (int g = 0; g < w.consumer_groups; ++g) groups.push_back("dec-group-" + std::to_string(g));
+    const std::vector<std::string> topics = topic_names(*point_spec_, prefix);
+    if (d.topics_recorded) {
+      auto desired =
+          d.provider.resources_for(d.system, deploy_request_for(*point_spec_, prefix, d.system));
+      if (!desired) return make_error(desired.error());
+      auto plan = infra::plan_changes(*desired, d.state, d.provider.updatable_in_place());
+      if (!plan) return make_error(plan.error());
+      for (const auto& change : plan->changes) {
+        if (change.resource.type != "topic") {
+          return make_error("a search step would change " + change.resource.address +
+                            ", not only topics");
+        }
+      }
+      if (Status s = infra::apply_plan(d.provider, *plan, d.state, d.file, d.logger); !s) return s;
+    } else if (d.driver) {
+      for (const auto& topic : d.topics) (void)d.driver->delete_topic(topic);
+      for (const auto& topic : topics) {
+        if (Status s = d.driver->create_topic(topic, w.partitions); !s) return s;
+      }
+    }
+    d.topics = topics;
+    if (d.driver && w.consumers > 0) return d.driver->prepare_consumers(topics, groups);
+    return Status::Ok();
+  }
+
+  void run_workload(const core::System& system, infra::Provider& provider, infra::RunState& state,
+                    infra::StateFile& file, const std::function<void(const std::string&)>& logger,
+                    report::RunResult& run) {
+    set_state(label_, "deploying");
+    auto phase_start = Clock::now();
+    const core::Workload& w = point_spec_->workload;
+    Deployment d{system,  provider, state,
+                 file,    logger,   std::nullopt,
+                 nullptr, false,    topic_names(*point_spec_, run_prefix_)};
+    std::vector<std::string> groups;
+    for (int g = 0; g < w.consumer_groups; ++g) groups.push_back("dec-group-" + std::to_string(g));
+    for (const auto& record : state.resources) d.topics_recorded |= record.resource.type == "topic";
+
+    // The load runs in a deployed worker agent when the provider placed one, otherwise here.
+    Status deployed = [&]() -> Status {
+      auto found = provider.endpoint(state);
+      if (!found) return make_error(found.error());
+      d.endpoint = *found;
+      run.emulated = d.endpoint->emulated;
+      run.served_by = d.endpoint->label;
+      if (!d.endpoint->placement.empty()) run.served_by += " on " + d.endpoint->placement;
+      const drivers::DriverInfo* info = systems::find_driver(system.driver);
+      if (info == nullptr) return make_error("unknown driver " + system.driver);
+      // The worker connects itself; a search still needs a client here only when topics are
+      // not the provider's to replace.
+      if (!d.endpoint->workers.empty() && d.topics_recorded) return Status::Ok();
+      d.driver = info->create();
+      drivers::Endpoint de{d.endpoint->addresses, d.endpoint->properties};
+      if (Status s = d.driver->connect(de, client_config_); !s) return s;
+      run.emulated = run.emulated || d.driver->emulated();
+      if (!d.topics_recorded) {
+        for (const auto& topic : d.topics) {
+          if (Status s = d.driver->create_topic(topic, w.partitions); !s) return s;
+        }
+      }
+      if (w.consumers > 0 && d.endpoint->workers.empty()) {
+        return d.driver->prepare_consumers(d.topics, groups);
+      }
+      return Status::Ok();
+    }();
+    run.phases_s.emplace_back("deploy", seconds_since(phase_start));
+    if (!deployed) {
+      run.error = deployed.error();
+      return;
+    }
+
+    phase_start = Clock::now();
+    Result<load::EngineResult> result = make_error("not run");
+    if (w.search) {
+      result = search_max_rate(d, run);
+    } else {
+      std::vector<core::Fault> faults;
+      for (const auto& fault : point_spec_->faults) {
+        if (fault.system.empty() || fault.system == system.name) faults.push_back(fault);
+      }
+      Measurement m = measure(d, w.rate, faults);
+      run.emulated = run.emulated || m.emulated;
+      run.counters = std::move(m.counters);
+      run.resources = std::move(m.resources);
+      if (m.engine && !m.faults.empty()) {
+        run.faults = report::analyze_faults(m.engine->timeline, m.faults,
+                                            std::chrono::duration<double>(w.warmup).count());
+      }
+      result = std::move(m.engine);
     }
     run.phases_s.emplace_back("run", seconds_since(phase_start));
-    run.resources = sampler.finish();
-    std::vector<report::FaultImpact> impacts = injector.finish();
     if (!result) {
       run.error = result.error();
       return;
     }
-    if (!impacts.empty()) {
-      run.faults = report::analyze_faults(result->timeline, impacts,
-                                          std::chrono::duration<double>(w.warmup).count());
-    }
     run.engine = std::move(*result);
     run.resource_verdict = report::analyze_resources(run.resources, resource_facts(system, run));
     set_state(label_, "collecting");
-    if (driver && !topics_recorded) {
-      for (const auto& topic : topics) (void)driver->delete_topic(topic);
+    if (d.driver && !d.topics_recorded) {
+      for (const auto& topic : d.topics) (void)d.driver->delete_topic(topic);
     }
     if (!run.engine.error.empty()) {
       bool cancelled = stopped();
@@ -436,6 +514,44 @@ class ExperimentRun {
       return;
     }
     run.status = "succeeded";
+  }
+
+  // `workload.rate: find-max` (rate_search.h): steps on the one deployment, each on fresh
+  // topics; the run reports the highest passing step's figures, and every step as the curve.
+  Result<load::EngineResult> search_max_rate(Deployment& d, report::RunResult& run) {
+    const core::Workload& w = point_spec_->workload;
+    struct Kept {
+      load::EngineResult engine;
+      std::vector<report::HostUsage> resources;
+    };
+    std::vector<Kept> steps;
+    auto measure_step = [&](int index, const RateSearch::Step& step) -> Result<MeasuredStep> {
+      if (index > 0) {
+        if (Status s = replace_topics(d, run_prefix_ + ".s" + std::to_string(index)); !s) {
+          return make_error(s.error());
+        }
+      }
+      Measurement m = measure(d, step.rate, {});
+      run.emulated = run.emulated || m.emulated;
+      run.counters = std::move(m.counters);
+      if (!m.engine) return make_error(m.engine.error());
+      report::RunResult step_run;
+      step_run.engine = *m.engine;
+      step_run.client = run.client;
+      MeasuredStep measured{
+          *m.engine, report::analyze_resources(m.resources, resource_facts(d.system, step_run))
+                         .load_generator_saturated};
+      steps.push_back({std::move(*m.engine), std::move(m.resources)});
+      return measured;
+    };
+    auto search =
+        run_rate_search(w, point_spec_->slo.value_or(core::Slo{}), measure_step, context_.stop,
+                        [this](const std::string& line) { log(label_ + ": " + line); });
+    if (!search) return make_error(search.error());
+    Kept& reported = steps.at(static_cast<size_t>(search->reported_step));
+    run.resources = std::move(reported.resources);
+    run.search = std::move(*search);
+    return std::move(reported.engine);
   }
 
   report::ResourceFacts resource_facts(const core::System& system,

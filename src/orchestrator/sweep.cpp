@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "orchestrator/rate_search.h"
+
 namespace dec::orchestrator {
 namespace {
 
@@ -56,7 +58,11 @@ std::chrono::seconds estimated_duration(const std::vector<core::SweepPoint>& poi
   std::chrono::nanoseconds total{0};
   for (const core::SweepPoint& point : points) {
     const core::Workload& w = point.spec.workload;
-    const auto per_run = w.warmup + w.duration + kSetUpPerRun;
+    // A rate search runs steps until its bound: the bound is the estimate.
+    const auto per_run = w.search ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::duration<double>(search_time_bound_s(w))) +
+                                        kSetUpPerRun
+                                  : w.warmup + w.duration + kSetUpPerRun;
     total += per_run * static_cast<int64_t>(point.spec.systems.size()) * point.spec.repeats;
   }
   return std::chrono::duration_cast<std::chrono::seconds>(total);

@@ -110,7 +110,8 @@ struct SweepMetric {
   Better better;
   uint64_t per_10000;
   bool needs_consumers;
-  bool publish;  // from the publish (acknowledgement) histogram, else end to end
+  bool publish;         // from the publish (acknowledgement) histogram, else end to end
+  bool search = false;  // the rate search's answer (only runs with workload.rate: find-max)
 };
 
 const std::vector<SweepMetric>& sweep_metrics() {
@@ -120,8 +121,14 @@ const std::vector<SweepMetric>& sweep_metrics() {
       {"latency_p50_us", "latency p50", Better::kLower, 5000, true, false},
       {"latency_p99_us", "latency p99", Better::kLower, 9900, true, false},
       {"latency_p999_us", "latency p99.9", Better::kLower, 9990, true, false},
-      {"publish_p99_us", "publish p99", Better::kLower, 9900, false, true}};
+      {"publish_p99_us", "publish p99", Better::kLower, 9900, false, true},
+      {"max_rate_per_s", "max sustainable msg/s", Better::kHigher, 0, false, false, true}};
   return kMetrics;
+}
+
+bool metric_applies(const SweepMetric& metric, const core::Workload& workload) {
+  if (metric.needs_consumers && workload.consumers == 0) return false;
+  return !metric.search || workload.search.has_value();
 }
 
 // One run's figure for `metric`, if it has one; `lower_bound` is set when messages missing at
@@ -129,6 +136,10 @@ const std::vector<SweepMetric>& sweep_metrics() {
 std::optional<double> metric_value(const RunResult& run, const SweepMetric& metric,
                                    bool& lower_bound) {
   if (run.status != "succeeded") return std::nullopt;
+  if (metric.search) {
+    if (!run.search || run.search->max_rate <= 0) return std::nullopt;
+    return run.search->max_rate;
+  }
   const load::EngineResult& e = run.engine;
   if (metric.per_10000 == 0) {
     if (e.measured_seconds <= 0) return std::nullopt;
@@ -174,7 +185,7 @@ std::vector<SampleGroup> sample_groups(const ExperimentResult& result) {
     ++group->runs;
     if (run->status == "succeeded") ++group->succeeded;
     for (size_t m = 0; m < metrics.size(); ++m) {
-      if (metrics[m].needs_consumers && result.workload.consumers == 0) continue;
+      if (!metric_applies(metrics[m], result.workload)) continue;
       bool lower_bound = false;
       if (auto value = metric_value(*run, metrics[m], lower_bound)) {
         group->samples[m].push_back(*value);
@@ -235,7 +246,7 @@ std::pair<json, json> sweep_statistics(const ExperimentResult& result) {
   for (const SampleGroup& group : groups) {
     json per_metric = json::object();
     for (size_t m = 0; m < metrics.size(); ++m) {
-      if (metrics[m].needs_consumers && result.workload.consumers == 0) continue;
+      if (!metric_applies(metrics[m], result.workload)) continue;
       per_metric[metrics[m].key] = summary_json(group.samples[m], group.lower_bound[m]);
     }
     stats.push_back({{"point", group.point},
@@ -248,7 +259,7 @@ std::pair<json, json> sweep_statistics(const ExperimentResult& result) {
   auto compare_all = [&](const SampleGroup& a, const std::string& name_a, const SampleGroup& b,
                          const std::string& name_b) {
     for (size_t m = 0; m < metrics.size(); ++m) {
-      if (metrics[m].needs_consumers && result.workload.consumers == 0) continue;
+      if (!metric_applies(metrics[m], result.workload)) continue;
       comparisons.push_back(comparison_json(metrics[m], a, name_a, b, name_b, m));
     }
   };
@@ -270,6 +281,43 @@ std::pair<json, json> sweep_statistics(const ExperimentResult& result) {
     }
   }
   return {stats, comparisons};
+}
+
+json slo_json(const core::Slo& slo) {
+  json out = {{"max_loss", slo.max_loss}};
+  out["p99_us"] = slo.p99 ? json(static_cast<double>(slo.p99->count()) / 1000.0) : json(nullptr);
+  return out;
+}
+
+json search_json(const RateSearchResult& search) {
+  json steps = json::array();
+  for (const SearchStep& step : search.steps) {
+    steps.push_back({{"kind", step.kind},
+                     {"offered_per_s", round_to(step.offered_per_s, 1)},
+                     {"achieved_per_s", round_to(step.achieved_per_s, 1)},
+                     {"p50_us", round_to(step.p50_us, 1)},
+                     {"p99_us", round_to(step.p99_us, 1)},
+                     {"p999_us", round_to(step.p999_us, 1)},
+                     {"latency_lower_bound", step.latency_lower_bound},
+                     {"loss", step.loss},
+                     {"passed", step.passed},
+                     {"reason", step.reason},
+                     {"generator_saturated", step.generator_saturated},
+                     {"seconds", round_to(step.seconds, 3)}});
+  }
+  return {{"max_rate", search.max_rate > 0 ? json(round_to(search.max_rate, 1)) : json(nullptr)},
+          {"lowest_failed",
+           search.lowest_failed > 0 ? json(round_to(search.lowest_failed, 1)) : json(nullptr)},
+          {"converged", search.converged},
+          {"stopped", search.stopped},
+          {"slo", slo_json(search.slo)},
+          {"precision", search.precision},
+          {"step_bound", search.step_bound},
+          {"time_bound_s", round_to(search.time_bound_s, 1)},
+          {"seconds", round_to(search.seconds, 3)},
+          {"reported_step", search.reported_step},
+          {"limited_by_generator", search.limited_by_generator},
+          {"steps", steps}};
 }
 
 bool is_sweep_result(const ExperimentResult& result) {
@@ -407,6 +455,7 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
                                       e.consumed_msgs_per_s >= *result.targets.min_throughput;
     }
     item["targets"] = targets;
+    if (run.search) item["search"] = search_json(*run.search);
     runs.push_back(item);
   }
   const auto& w = result.workload;
@@ -437,6 +486,16 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
       {"environment", environment_json(result.environment)},
   };
   if (w.seed) doc["workload"]["seed"] = *w.seed;
+  if (w.search) {
+    json search = {{"precision", w.search->precision}, {"max_steps", w.search->max_steps}};
+    if (w.search->start) search["start"] = *w.search->start;
+    if (w.search->max) search["max"] = *w.search->max;
+    if (w.search->max_time) {
+      search["max_time_s"] = std::chrono::duration<double>(*w.search->max_time).count();
+    }
+    doc["workload"]["rate_mode"] = "find-max";
+    doc["workload"]["search"] = std::move(search);
+  }
   if (w.backlog.enabled()) {
     doc["workload"]["backlog"] = {{"messages", w.backlog_messages()},
                                   {"drain_ratio", w.backlog.drain_ratio}};
@@ -769,9 +828,13 @@ std::string workload_line(const json& workload, bool produce_only, const json& r
   out << "Workload: " << core::format_size(workload.value("message_size", uint64_t{0}))
       << " messages, " << workload.value("producers", 0) << " producers, "
       << workload.value("consumers", 0) << " consumers" << (produce_only ? " (produce-only)" : "")
-      << ", " << (rate == 0 ? std::string("max rate") : core::format_rate(rate)) << ", "
-      << fixed(workload.value("duration_s", 0.0), 0) << " s measured after "
-      << fixed(workload.value("warmup_s", 0.0), 0) << " s warm-up, "
+      << ", "
+      << (workload.value("rate_mode", "") == "find-max" ? std::string("rate: find-max (steps of")
+          : rate == 0                                   ? std::string("max rate")
+                                                        : core::format_rate(rate))
+      << ", " << fixed(workload.value("duration_s", 0.0), 0) << " s measured after "
+      << fixed(workload.value("warmup_s", 0.0), 0) << " s warm-up"
+      << (workload.value("rate_mode", "") == "find-max" ? " each)" : "") << ", "
       << workload.value("partitions", 1) << " partition(s)";
   // Compressibility is a property of the messages, the same for every system.
   for (const auto& r : runs) {
@@ -866,8 +929,10 @@ std::string sweep_table(const json& doc) {
   }
   bool any_single = false;
   bool any_lower_bound = false;
+  const bool searched = workload.value("rate_mode", "") == "find-max";
   for (const SweepMetric& metric : sweep_metrics()) {
     if (metric.needs_consumers && produce_only) continue;
+    if (metric.search && !searched) continue;
     std::vector<std::string> cells;
     for (const auto& entry : stats) {
       const json& summary = member(member(entry, "metrics"), metric.key);
@@ -931,7 +996,9 @@ std::string sweep_table(const json& doc) {
   std::string verdicts;
   for (const auto& comparison : member(doc, "comparisons")) {
     const std::string key = comparison.value("metric", "");
-    if (key != throughput_key && key != latency_key) continue;
+    if (key != throughput_key && key != latency_key && !(searched && key == "max_rate_per_s")) {
+      continue;
+    }
     const json& a = member(comparison, "a");
     const json& b = member(comparison, "b");
     std::string label;
@@ -1000,6 +1067,66 @@ std::string environment_footer(const json& env) {
 
 }  // namespace
 
+namespace {
+
+// Each searched run's steps: the latency-vs-rate curve the search measured, with its verdicts.
+std::string search_section(const json& runs, bool produce_only) {
+  std::ostringstream out;
+  bool header = false;
+  for (const auto& r : runs) {
+    const json& search = member(r, "search");
+    if (!search.is_object()) continue;
+    if (!header) {
+      const json& slo = member(search, "slo");
+      out << "\nRate search (find-max): SLO "
+          << (member(slo, "p99_us").is_number()
+                  ? std::string(produce_only ? "publish p99 <= " : "p99 <= ") +
+                        latency_text(number_of(slo, "p99_us")) + ", "
+                  : std::string("no latency bound, "))
+          << "loss <= " << percent_text(number_of(slo, "max_loss"))
+          << ", the rate held; figures above are each system's highest passing step.\n";
+      header = true;
+    }
+    const std::string system = r.value("run_id", r.value("system", "?"));
+    out << "  " << system << ": ";
+    if (member(search, "max_rate").is_number()) {
+      out << with_commas(number_of(search, "max_rate")) << " msg/s sustained";
+    } else {
+      out << "no rate met the SLO";
+    }
+    if (member(search, "lowest_failed").is_number()) {
+      out << ", " << with_commas(number_of(search, "lowest_failed")) << " msg/s failed";
+    }
+    out << "; " << search.value("stopped", std::string())
+        << " (bound: " << search.value("step_bound", 0) << " steps, "
+        << fixed(number_of(search, "time_bound_s"), 0) << " s)\n";
+    if (search.value("limited_by_generator", false)) {
+      out << "    load generator saturated at the limit: the system may sustain more (a lower "
+             "bound)\n";
+    }
+    out << "    step  kind    offered msg/s  achieved msg/s     p50       p99    loss  verdict\n";
+    const json& steps = member(search, "steps");
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const json& step = steps[i];
+      const bool probe = step.value("kind", "") == "probe";
+      const std::string bound = step.value("latency_lower_bound", false) ? ">=" : "";
+      std::string verdict = probe                         ? "probe at full speed"
+                            : step.value("passed", false) ? "passed"
+                                                          : "failed: " + step.value("reason", "");
+      if (step.value("generator_saturated", false)) verdict += " (load generator saturated)";
+      out << "    " << align_left(std::to_string(i), 6) << align_left(step.value("kind", ""), 6)
+          << align_right(probe ? "max" : with_commas(number_of(step, "offered_per_s")), 15)
+          << align_right(with_commas(number_of(step, "achieved_per_s")), 16)
+          << align_right(bound + latency_text(number_of(step, "p50_us")), 10)
+          << align_right(bound + latency_text(number_of(step, "p99_us")), 10)
+          << align_right(percent_text(number_of(step, "loss")), 8) << "  " << verdict << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace
+
 Result<std::string> comparison_table(const std::string& results_json) {
   json doc;
   try {
@@ -1016,7 +1143,8 @@ Result<std::string> comparison_table(const std::string& results_json) {
   const json& runs = doc["runs"];
   const json& workload = doc.value("workload", json::object());
   const bool produce_only = workload.value("consumers", 1) == 0;
-  const bool max_rate = workload.value("rate", 0.0) == 0;
+  const bool searched = workload.value("rate_mode", "") == "find-max";
+  const bool max_rate = workload.value("rate", 0.0) == 0 && !searched;
   std::vector<RunFacts> facts;
   for (const auto& run : runs) facts.push_back(facts_of(run, produce_only));
   auto any_run = [&](auto predicate) {
@@ -1046,6 +1174,24 @@ Result<std::string> comparison_table(const std::string& results_json) {
   }
   add("status", 0, 0,
       [&](const json& r, const RunFacts&) { return text_cell(r.value("status", "")); });
+  if (searched) {
+    // The answer of a rate search first; the rows below are its highest passing step's figures.
+    add("max sustainable msg/s", +1, kThroughputNoise, [&](const json& r, const RunFacts& f) {
+      const json& search = member(r, "search");
+      if (!f.succeeded || !search.is_object()) return no_figure();
+      if (!member(search, "max_rate").is_number()) return text_cell("none");
+      const double rate = number_of(search, "max_rate");
+      return Cell{with_commas(rate), rate, false};
+    });
+    add("search", 0, 0, [&](const json& r, const RunFacts&) {
+      const json& search = member(r, "search");
+      if (!search.is_object()) return no_figure();
+      const size_t steps = member(search, "steps").size();
+      return text_cell(std::string(search.value("converged", false) ? "converged" : "bounded") +
+                       ", " + std::to_string(steps) + " step" + (steps == 1 ? "" : "s") + ", " +
+                       fixed(number_of(search, "seconds"), 0) + " s");
+    });
+  }
 
   const bool any_measured = any_run([](const json&, const RunFacts& f) { return f.measured; });
   bool any_censored = false;
@@ -1420,6 +1566,7 @@ Result<std::string> comparison_table(const std::string& results_json) {
     }
   }
   if (!resource_notes.empty()) out << "\nResources:\n" << resource_notes;
+  if (searched) out << search_section(runs, produce_only);
   if (any_error) {
     out << "\nErrors:\n";
     for (const auto& r : runs) {

@@ -3,6 +3,7 @@
 // JSON so `dec run` and `dec results show` print the same thing.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,41 @@
 #include "report/resources.h"
 
 namespace dec::report {
+
+// One step of a rate search (`workload.rate: find-max`, orchestrator/rate_search.h): the
+// workload at one fixed rate, judged against the SLO.
+struct SearchStep {
+  std::string kind;           // probe (full speed) | ramp | bisect
+  double offered_per_s = 0;   // 0 for the probe
+  double achieved_per_s = 0;  // consumed msg/s in the window (produced without consumers)
+  double p50_us = 0;          // end-to-end (publish without consumers), censored included
+  double p99_us = 0;
+  double p999_us = 0;
+  bool latency_lower_bound = false;  // some messages missing at the deadline
+  double loss = 0;                   // share of the offered not received
+  bool passed = false;
+  std::string reason;                // why it failed
+  bool generator_saturated = false;  // the load agent was the limit in this step
+  double seconds = 0;                // the step's wall time, set-up included
+};
+
+struct RateSearchResult {
+  double max_rate = 0;       // highest offered rate that passed; 0 = none did
+  double lowest_failed = 0;  // the true limit is below this (0 = no step failed)
+  bool converged = false;
+  std::string stopped;  // why the search ended, in words
+  core::Slo slo;
+  double precision = 0;
+  int step_bound = 0;
+  double time_bound_s = 0;
+  double seconds = 0;  // the whole search
+  // The step whose figures the run reports (the highest passed, else the last one), and whether
+  // the load agent was saturated in the step that set the limit (the figures are then the
+  // generator's limit, a lower bound on the system's).
+  int reported_step = -1;
+  bool limited_by_generator = false;
+  std::vector<SearchStep> steps;  // in the order run: the latency-vs-rate curve
+};
 
 struct RunResult {
   std::string
@@ -40,6 +76,8 @@ struct RunResult {
   // What the system and the load agent used in the measured window, and what that says.
   std::vector<HostUsage> resources;
   ResourceVerdict resource_verdict;
+  // `workload.rate: find-max`: the search; `engine` then holds the reported step's figures.
+  std::optional<RateSearchResult> search;
 };
 
 // One point of a sweep: the matrix values it ran with (none without a matrix).

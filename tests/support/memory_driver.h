@@ -31,6 +31,10 @@ struct MemoryDriverOptions {
   uint64_t corrupt_every = 0;    // stored with a flipped byte in the header
   // Messages become visible to consumers this long after send().
   std::chrono::nanoseconds delivery_latency{0};
+  // Messages per second the system can pass on (0 = no limit): messages become visible one
+  // slot of 1/capacity after another, so once the offered rate exceeds it a queue builds and
+  // end-to-end latency rises without bound, as in a saturated broker.
+  double capacity = 0;
   // Acks are delivered once this many are pending (inside send()), or by flush(), or by
   // poll_acks() when acks_on_poll is set.
   size_t ack_batch = 1;
@@ -136,6 +140,7 @@ class MemoryDriver : public drivers::Driver {
   };
   struct Topic {
     std::vector<std::vector<StoredMessage>> partitions{1};
+    SteadyTime next_slot{};  // MemoryDriverOptions::capacity: the topic's queue, gone with it
   };
   struct State {
     explicit State(MemoryDriverOptions options) : options(std::move(options)) {}
@@ -178,6 +183,12 @@ class MemoryDriver : public drivers::Driver {
                                      : std::hash<std::string_view>()(key) % partitions.size();
         StoredMessage message{std::string(key), std::string(payload),
                               std::chrono::steady_clock::now() + options.delivery_latency};
+        if (options.capacity > 0) {
+          message.visible_at = std::max(message.visible_at, found->second.next_slot);
+          found->second.next_slot =
+              message.visible_at +
+              std::chrono::nanoseconds(static_cast<int64_t>(1e9 / options.capacity));
+        }
         if (every(options.corrupt_every)) message.payload[9] ^= 0x40;
         if (every(options.fail_ack_every)) {
           ok = false;
