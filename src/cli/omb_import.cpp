@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <iomanip>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -18,6 +20,8 @@ namespace {
 // random ones (RANDOM_NANO); dec cycles through `keys` distinct keys.
 constexpr int kOmbDistinctKeys = 10000;
 constexpr long long kDecHeaderBytes = 32;
+// The largest backlog whose bytes fit in a uint64_t: (2^33 - 1) GiB.
+constexpr long long kMaxBacklogGiB = (1LL << 33) - 1;
 
 struct Context {
   std::string file;
@@ -94,6 +98,66 @@ std::vector<std::pair<std::string, std::string>> properties(const std::string& t
   return out;
 }
 
+// "2GiB", "512MiB", "715827883B": the largest binary unit that divides the size.
+std::string size_text(unsigned long long bytes) {
+  for (const auto& [unit, scale] :
+       {std::pair{"GiB", 1ULL << 30}, std::pair{"MiB", 1ULL << 20}, std::pair{"KiB", 1ULL << 10}}) {
+    if (bytes % scale == 0) return std::to_string(bytes / scale) + unit;
+  }
+  return std::to_string(bytes) + "B";
+}
+
+// OMB's consumerBacklogSizeGB and backlogDrainRatio as workload.backlog. OMB counts the backlog
+// in GiB (consumerBacklogSizeGB * 1024 * 1024 * 1024 bytes, WorkloadGenerator) summed over every
+// subscription's unread messages; a dec backlog is what each consumer group has to catch up on,
+// so the size is divided among the subscriptions (`groups`; 0: nothing consumes).
+void import_backlog(const Context& ctx, long long gib, std::optional<double> drain_ratio,
+                    long long groups, long long message_size, double rate, YAML::Node& w) {
+  if (gib <= 0) {
+    if (drain_ratio) {
+      ctx.warn("backlogDrainRatio",
+               "has no effect without consumerBacklogSizeGB above 0 (as in OMB); "
+               "not carried over");
+    }
+    return;
+  }
+  if (groups < 1) {
+    ctx.warn("consumerBacklogSizeGB",
+             "a backlog needs consumers to drain it and this workload has none; not carried over");
+    return;
+  }
+  const unsigned long long total = static_cast<unsigned long long>(gib) << 30;
+  const auto group_count = static_cast<unsigned long long>(groups);
+  const unsigned long long per_group = (total + group_count - 1) / group_count;
+  YAML::Node backlog;
+  backlog["size"] = size_text(per_group);
+  if (drain_ratio && *drain_ratio <= 0) {
+    ctx.warn("backlogDrainRatio",
+             "0 (OMB: end on time, drained or not) has no dec equivalent: dec's drain_ratio "
+             "must be above 0 and its runs always end on time; using dec's default 1.0");
+  } else {
+    // OMB's default is 1.0, as dec's; written out so the spec says what it measures.
+    std::ostringstream ratio;
+    ratio << std::setprecision(12) << drain_ratio.value_or(1.0);
+    backlog["drain_ratio"] = ratio.str();
+  }
+  w["backlog"] = backlog;
+  // OMB stretches the test until the backlog drained and then runs testDurationMinutes more;
+  // a dec run ends at duration + drain_timeout whatever happened, so the user must size them.
+  std::string build;
+  if (rate > 0) {
+    const double messages = static_cast<double>(per_group) / static_cast<double>(message_size);
+    build = " (at producerRate the backlog alone takes about " +
+            std::to_string(static_cast<long long>(std::ceil(messages / rate))) + " s to build)";
+  }
+  ctx.warn("consumerBacklogSizeGB",
+           "carried over as workload.backlog (size " + size_text(per_group) +
+               " per consumer group), but OMB extends the test until the backlog drained and "
+               "then measures testDurationMinutes, while a dec run ends at workload.duration + "
+               "drain_timeout" +
+               build + ": make duration cover the build and drain_timeout the drain");
+}
+
 Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Node& spec) {
   YAML::Node w;
   long long topics = 1;
@@ -103,6 +167,10 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
   bool has_subscriptions = false;
   bool has_consumers = false;
   std::string key_distributor = "NO_KEY";
+  long long message_size = 1024;  // OMB has no default; only the backlog notes need it
+  double rate = 0;
+  long long backlog_gib = 0;
+  std::optional<double> drain_ratio;
   for (const auto& entry : workload) {
     const std::string field = entry.first.as<std::string>();
     const YAML::Node& value = entry.second;
@@ -126,7 +194,8 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
         ctx.warn(field, std::to_string(*n) + " bytes is below dec's smallest message (32 bytes: " +
                             "its header carries sequence, producer and send time); using 32B");
       }
-      w["message_size"] = std::to_string(std::max(*n, kDecHeaderBytes)) + "B";
+      message_size = std::max(*n, kDecHeaderBytes);
+      w["message_size"] = std::to_string(message_size) + "B";
     } else if (field == "subscriptionsPerTopic") {
       auto n = integer_of(ctx, value, field);
       if (!n) return make_error(n.error());
@@ -143,15 +212,16 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
       if (*n < 1) return field_error(ctx.file, field, "must be at least 1");
       producers_per_topic = *n;
     } else if (field == "producerRate") {
-      auto rate = number_of(ctx, value, field);
-      if (!rate) return make_error(rate.error());
-      if (*rate <= 0) {
+      auto producer_rate = number_of(ctx, value, field);
+      if (!producer_rate) return make_error(producer_rate.error());
+      rate = std::max(*producer_rate, 0.0);
+      if (rate <= 0) {
         ctx.warn(field,
                  "OMB searches for the highest sustainable rate when it is 0; dec sends "
                  "as fast as possible (rate 0) and does not search");
         w["rate"] = 0;
       } else {
-        w["rate"] = trimmed(*rate) + "/s";
+        w["rate"] = trimmed(rate) + "/s";
       }
     } else if (field == "testDurationMinutes") {
       auto minutes = number_of(ctx, value, field);
@@ -166,13 +236,26 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
     } else if (field == "keyDistributor") {
       key_distributor = value.as<std::string>();
     } else if (field == "consumerBacklogSizeGB") {
-      auto gb = number_of(ctx, value, field);
-      if (!gb) return make_error(gb.error());
-      if (*gb > 0) {
-        ctx.warn(field,
-                 "dec has no backlog phase (consumers paused while a backlog builds, then "
-                 "drained); the workload is imported without it");
+      auto gib = number_of(ctx, value, field);
+      if (!gib) return make_error(gib.error());
+      if (*gib > kMaxBacklogGiB) {
+        return field_error(ctx.file, field,
+                           "too large (at most " + std::to_string(kMaxBacklogGiB) + " GiB)");
       }
+      backlog_gib = static_cast<long long>(std::trunc(std::max(*gib, 0.0)));
+      if (*gib > 0 && *gib != std::trunc(*gib)) {
+        ctx.warn(field, "OMB reads a whole number of GiB (a Java long) and drops the fraction: " +
+                            trimmed(*gib) + " is " + std::to_string(backlog_gib) +
+                            (backlog_gib == 0 ? ", no backlog" : " GiB"));
+      }
+    } else if (field == "backlogDrainRatio") {
+      auto ratio = number_of(ctx, value, field);
+      if (!ratio) return make_error(ratio.error());
+      if (*ratio < 0 || *ratio > 1) {
+        return field_error(ctx.file, field,
+                           "expected a number from 0.0 to 1.0, got " + trimmed(*ratio));
+      }
+      drain_ratio = *ratio;
     } else if (field == "useRandomizedPayloads" || field == "randomBytesRatio" ||
                field == "randomizedPayloadPoolSize") {
       ctx.warn(field,
@@ -201,6 +284,10 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
       w["consumers"] = std::max<long long>(consumers_per_subscription, 0) * topics;
     }
   }
+  const bool consumes = !(has_subscriptions && subscriptions < 1) &&
+                        !(has_consumers && consumers_per_subscription < 1);
+  const long long groups = !consumes ? 0 : has_subscriptions ? subscriptions : 1;
+  import_backlog(ctx, backlog_gib, drain_ratio, groups, message_size, rate, w);
   if (key_distributor == "NO_KEY") {
     w["keys"] = 0;
   } else if (key_distributor == "KEY_ROUND_ROBIN") {

@@ -154,6 +154,46 @@ struct Fault {
   bool operator==(const Fault&) const = default;
 };
 
+// How a system's cost is estimated (report/cost.h): Kinesis by shards (provisioned) or by
+// streams and data (on-demand), Kafka as Amazon MSK brokers, anything as self-managed nodes
+// (deploy.nodes EC2 instances).
+enum class PricingModel { kKinesisProvisioned, kKinesisOnDemand, kMsk, kSelfManaged };
+
+const char* pricing_model_name(PricingModel model);
+// The model a system gets when `pricing.systems.<name>.model` is not given: Kinesis by its
+// `stream_mode` config (ON_DEMAND or provisioned), every other driver self-managed.
+PricingModel default_pricing_model(const System& system);
+
+// One system's `pricing.systems.<name>`. Prices in USD, each named after its unit; unset = the
+// shipped table's (core/prices.h). Only the fields of the system's model are allowed.
+struct SystemPricing {
+  std::optional<PricingModel> model;
+  // msk and self-managed: per node (broker).
+  std::optional<std::string> instance_type;  // EC2 type, or MSK broker type (kafka.m5.large)
+  std::optional<double> instance_hour;       // per instance (broker) and hour
+  std::optional<double> storage_gb;          // disk per node; unset: storage not counted
+  std::optional<double> storage_gb_month;    // per GB-month of that disk
+  // kinesis-provisioned
+  std::optional<double> shard_hour;
+  std::optional<double> million_put_units;  // per million 25 KiB PUT payload units
+  // kinesis-on-demand
+  std::optional<double> stream_hour;
+  std::optional<double> gb_written;
+  std::optional<double> gb_read;
+
+  bool operator==(const SystemPricing&) const = default;
+};
+
+// `pricing:`: prices for the cost estimates instead of (or besides) the shipped table.
+struct Pricing {
+  std::optional<std::string> instance_type;      // self-managed nodes' default EC2 type
+  std::optional<double> instance_hour;           // and its price per instance-hour
+  std::map<std::string, SystemPricing> systems;  // by system name
+
+  bool empty() const { return !instance_type && !instance_hour && systems.empty(); }
+  bool operator==(const Pricing&) const = default;
+};
+
 // One `matrix:` entry: a field path (as `--set` takes it, systems also by name:
 // "systems[kafka].config.acks") and the values it takes, in the order written.
 struct MatrixAxis {
@@ -175,6 +215,7 @@ struct Spec {
   Targets targets;
   std::optional<Slo> slo;     // for `workload.rate: find-max`
   std::vector<Fault> faults;  // in time order
+  Pricing pricing;
   // Sweep: the cross product of the axes' values, each combination ("point") a run of the spec
   // with those values set; first axis outermost. Empty = one point, the spec as written.
   std::vector<MatrixAxis> matrix;

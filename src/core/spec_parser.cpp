@@ -20,6 +20,7 @@
 #include <utility>
 #include <variant>
 
+#include "core/prices.h"
 #include "core/units.h"
 
 namespace dec::core {
@@ -44,6 +45,12 @@ const std::vector<std::string>& provider_names() {
 const std::vector<std::string>& fault_actions() {
   static const std::vector<std::string> kNames = {"kill",       "pause",     "resume",
                                                   "disconnect", "reconnect", "throttle"};
+  return kNames;
+}
+
+const std::vector<std::string>& pricing_model_names() {
+  static const std::vector<std::string> kNames = {"kinesis-provisioned", "kinesis-on-demand", "msk",
+                                                  "self-managed"};
   return kNames;
 }
 
@@ -379,6 +386,8 @@ class SpecReader {
                }},
               {"faults", [&](const YAML::Node& node,
                              const std::string& path) { read_faults(node, path, faults); }},
+              {"pricing", [&](const YAML::Node& node,
+                              const std::string& path) { read_pricing(node, path, spec.pricing); }},
               {"matrix", [&](const YAML::Node& node,
                              const std::string& path) { read_matrix(node, path, spec.matrix); }},
               {"repeats", [&](const YAML::Node& node, const std::string& path) {
@@ -402,6 +411,7 @@ class SpecReader {
       warn_about_idle_nodes(spec.workload, spec.systems);
     if (systems_ok && has_systems) check_fault_targets(faults, spec.systems);
     if (workload_ok) check_search(spec, faults.empty());
+    if (systems_ok && has_systems) check_pricing(spec.pricing, spec.systems);
     for (FaultEntry& entry : faults) spec.faults.push_back(std::move(entry.fault));
     // Stable: faults at the same instant run in the order written.
     std::stable_sort(spec.faults.begin(), spec.faults.end(),
@@ -501,20 +511,39 @@ class SpecReader {
     out = static_cast<int>(value);
   }
 
-  void read_positive_double(const YAML::Node& node, const std::string& path,
-                            std::optional<double>& out) {
+  // A finite number, or nullopt (with an error naming the field).
+  std::optional<double> read_number(const YAML::Node& node, const std::string& path) {
     std::optional<std::string> text = scalar(node, path, "a number");
-    if (!text) return;
+    if (!text) return std::nullopt;
     const std::string_view digits = without_plus(*text);
     const char* end = digits.data() + digits.size();
     double value = 0;
     auto [ptr, ec] = std::from_chars(digits.data(), end, value);
     if (ec != std::errc() || ptr != end || digits.empty() || !std::isfinite(value)) {
       error(path, "expected a number, got " + in_quotes(*text));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  void read_positive_double(const YAML::Node& node, const std::string& path,
+                            std::optional<double>& out) {
+    std::optional<double> value = read_number(node, path);
+    if (!value) return;
+    if (*value <= 0) {
+      error(path, "must be greater than 0, got " + node.Scalar());
       return;
     }
-    if (value <= 0) {
-      error(path, "must be greater than 0, got " + *text);
+    out = value;
+  }
+
+  // Prices and quantities of `pricing:`: 0 is allowed (hardware already paid for).
+  void read_non_negative_double(const YAML::Node& node, const std::string& path,
+                                std::optional<double>& out) {
+    std::optional<double> value = read_number(node, path);
+    if (!value) return;
+    if (*value < 0) {
+      error(path, "must be 0 or more, got " + node.Scalar());
       return;
     }
     out = value;
@@ -1181,6 +1210,172 @@ class SpecReader {
     return entry;
   }
 
+  // An instance type without a price of its own must be in the shipped table.
+  void check_instance_type(const std::string& type, bool msk, const std::string& path) {
+    const PriceTable& table = shipped_prices();
+    const char* service = msk ? "msk" : "ec2";
+    if (table.find(service, type) != nullptr) return;
+    const std::vector<std::string> known = table.items(service);
+    std::string hint = did_you_mean(type, known);
+    if (hint.empty() && msk && table.find(service, "kafka." + type) != nullptr) {
+      hint =
+          " (did you mean " + in_quotes("kafka." + type) + "? MSK broker types start with kafka.)";
+    }
+    error(path, "no shipped price for " +
+                    (msk ? std::string("MSK broker type ") : "instance type ") + in_quotes(type) +
+                    hint + ": give its instance_hour too, or use one of " + join_names(known));
+  }
+
+  void read_pricing(const YAML::Node& node, const std::string& path, Pricing& pricing) {
+    read_map(node, path,
+             {{"instance_type",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::string type;
+                 if (read_string(field, field_path, type)) pricing.instance_type = type;
+               }},
+              {"instance_hour",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 read_non_negative_double(field, field_path, pricing.instance_hour);
+               }},
+              {"systems", [&](const YAML::Node& field, const std::string& field_path) {
+                 read_system_pricings(field, field_path, pricing.systems);
+               }}});
+    if (pricing.instance_type && !pricing.instance_hour) {
+      check_instance_type(*pricing.instance_type, false, join_path(path, "instance_type"));
+    }
+  }
+
+  void read_system_pricings(const YAML::Node& node, const std::string& path,
+                            std::map<std::string, SystemPricing>& out) {
+    if (!node.IsMap()) {
+      error(path,
+            "expected a map of system names to their pricing, e.g. kafka: {model: msk}, got " +
+                describe(node));
+      return;
+    }
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) {
+        error(path, "system names must be plain words, got " + describe(entry.first));
+        continue;
+      }
+      const std::string& name = entry.first.Scalar();
+      const std::string entry_path = join_path(path, name);
+      if (out.contains(name)) {
+        error(entry_path, "given more than once");
+        continue;
+      }
+      out[name] = read_system_pricing(entry.second, entry_path);
+    }
+  }
+
+  SystemPricing read_system_pricing(const YAML::Node& node, const std::string& path) {
+    SystemPricing pricing;
+    auto price = [&](std::optional<double>& out) {
+      return [this, &out](const YAML::Node& field, const std::string& field_path) {
+        read_non_negative_double(field, field_path, out);
+      };
+    };
+    read_map(node, path,
+             {{"model",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::optional<std::string> text = scalar(field, field_path, "a pricing model");
+                 if (!text) return;
+                 const std::vector<std::string>& names = pricing_model_names();
+                 for (size_t i = 0; i < names.size(); ++i) {
+                   if (names[i] == *text) {
+                     pricing.model = static_cast<PricingModel>(i);
+                     return;
+                   }
+                 }
+                 error(field_path, "expected one of " + join_names(names) + ", got " +
+                                       in_quotes(*text) + did_you_mean(*text, names));
+               }},
+              {"instance_type",
+               [&](const YAML::Node& field, const std::string& field_path) {
+                 std::string type;
+                 if (read_string(field, field_path, type)) pricing.instance_type = type;
+               }},
+              {"instance_hour", price(pricing.instance_hour)},
+              {"storage_gb", price(pricing.storage_gb)},
+              {"storage_gb_month", price(pricing.storage_gb_month)},
+              {"shard_hour", price(pricing.shard_hour)},
+              {"million_put_units", price(pricing.million_put_units)},
+              {"stream_hour", price(pricing.stream_hour)},
+              {"gb_written", price(pricing.gb_written)},
+              {"gb_read", price(pricing.gb_read)}});
+    return pricing;
+  }
+
+  // Each `pricing.systems` entry against its system: the name exists, the model suits the
+  // driver, and every price given is one the model uses.
+  void check_pricing(const Pricing& pricing, const std::vector<System>& systems) {
+    std::vector<std::string> names;
+    for (const System& system : systems) names.push_back(system.name);
+    for (const auto& [name, entry] : pricing.systems) {
+      const std::string path = join_path("pricing.systems", name);
+      auto system = std::find_if(systems.begin(), systems.end(),
+                                 [&](const System& s) { return s.name == name; });
+      if (system == systems.end()) {
+        const std::string suggestion = did_you_mean(name, names);
+        error(path,
+              "no system named " + in_quotes(name) +
+                  (suggestion.empty() ? " (systems: " + join_names(names) + ")" : suggestion));
+        continue;
+      }
+      std::vector<PricingModel> allowed = {PricingModel::kSelfManaged};
+      if (system->driver == "kinesis") {
+        allowed = {PricingModel::kKinesisProvisioned, PricingModel::kKinesisOnDemand};
+      } else if (system->driver == "kafka") {
+        allowed = {PricingModel::kMsk, PricingModel::kSelfManaged};
+      }
+      const PricingModel model = entry.model ? *entry.model : default_pricing_model(*system);
+      if (std::find(allowed.begin(), allowed.end(), model) == allowed.end()) {
+        std::vector<std::string> allowed_names;
+        for (PricingModel m : allowed) allowed_names.emplace_back(pricing_model_name(m));
+        error(join_path(path, "model"), std::string(pricing_model_name(model)) +
+                                            " does not price driver " + in_quotes(system->driver) +
+                                            ": expected " + join_names(allowed_names));
+        continue;
+      }
+      const bool instances = model == PricingModel::kMsk || model == PricingModel::kSelfManaged;
+      const std::pair<const char*, bool> given[] = {
+          {"instance_type", entry.instance_type.has_value() && !instances},
+          {"instance_hour", entry.instance_hour.has_value() && !instances},
+          {"storage_gb", entry.storage_gb.has_value() && !instances},
+          {"storage_gb_month", entry.storage_gb_month.has_value() && !instances},
+          {"shard_hour",
+           entry.shard_hour.has_value() && model != PricingModel::kKinesisProvisioned},
+          {"million_put_units",
+           entry.million_put_units.has_value() && model != PricingModel::kKinesisProvisioned},
+          {"stream_hour", entry.stream_hour.has_value() && model != PricingModel::kKinesisOnDemand},
+          {"gb_written", entry.gb_written.has_value() && model != PricingModel::kKinesisOnDemand},
+          {"gb_read", entry.gb_read.has_value() && model != PricingModel::kKinesisOnDemand}};
+      for (const auto& [field, misplaced] : given) {
+        if (!misplaced) continue;
+        error(join_path(path, field), "not a price of model " +
+                                          std::string(pricing_model_name(model)) + " (it takes " +
+                                          pricing_fields(model) + ")");
+      }
+      if (instances && entry.instance_type && !entry.instance_hour) {
+        check_instance_type(*entry.instance_type, model == PricingModel::kMsk,
+                            join_path(path, "instance_type"));
+      }
+    }
+  }
+
+  static std::string pricing_fields(PricingModel model) {
+    switch (model) {
+      case PricingModel::kKinesisProvisioned:
+        return "shard_hour and million_put_units";
+      case PricingModel::kKinesisOnDemand:
+        return "stream_hour, gb_written and gb_read";
+      case PricingModel::kMsk:
+      case PricingModel::kSelfManaged:
+        return "instance_type, instance_hour, storage_gb and storage_gb_month";
+    }
+    return "";
+  }
+
   void read_matrix(const YAML::Node& node, const std::string& path, std::vector<MatrixAxis>& out) {
     if (!node.IsMap()) {
       error(path,
@@ -1620,6 +1815,51 @@ const char* key_distribution_name(KeyDistribution distribution) {
   return "none";
 }
 
+const char* pricing_model_name(PricingModel model) {
+  return pricing_model_names()[static_cast<size_t>(model)].c_str();
+}
+
+PricingModel default_pricing_model(const System& system) {
+  if (system.driver != "kinesis") return PricingModel::kSelfManaged;
+  auto mode = system.config.find("stream_mode");
+  return mode != system.config.end() && mode->second == "ON_DEMAND"
+             ? PricingModel::kKinesisOnDemand
+             : PricingModel::kKinesisProvisioned;
+}
+
+namespace {
+
+nlohmann::ordered_json pricing_json(const Pricing& pricing) {
+  using Json = nlohmann::ordered_json;
+  Json out = Json::object();
+  if (pricing.instance_type) out["instance_type"] = *pricing.instance_type;
+  if (pricing.instance_hour) out["instance_hour"] = *pricing.instance_hour;
+  if (pricing.systems.empty()) return out;
+  Json systems = Json::object();
+  for (const auto& [name, entry] : pricing.systems) {
+    Json item = Json::object();
+    if (entry.model) item["model"] = pricing_model_name(*entry.model);
+    if (entry.instance_type) item["instance_type"] = *entry.instance_type;
+    const std::pair<const char*, std::optional<double>> prices[] = {
+        {"instance_hour", entry.instance_hour},
+        {"storage_gb", entry.storage_gb},
+        {"storage_gb_month", entry.storage_gb_month},
+        {"shard_hour", entry.shard_hour},
+        {"million_put_units", entry.million_put_units},
+        {"stream_hour", entry.stream_hour},
+        {"gb_written", entry.gb_written},
+        {"gb_read", entry.gb_read}};
+    for (const auto& [key, value] : prices) {
+      if (value) item[key] = *value;
+    }
+    systems[name] = std::move(item);
+  }
+  out["systems"] = std::move(systems);
+  return out;
+}
+
+}  // namespace
+
 std::string spec_to_json(const Spec& spec) {
   using Json = nlohmann::ordered_json;
   const Workload& w = spec.workload;
@@ -1703,6 +1943,8 @@ std::string spec_to_json(const Spec& spec) {
                {"systems", std::move(systems)},
                {"targets", std::move(targets)},
                {"faults", std::move(faults)}};
+  // Only when given, so the stored form of a spec without it stays what it was.
+  if (!spec.pricing.empty()) json["pricing"] = pricing_json(spec.pricing);
   // Only when given, so the stored form of a single-run spec stays what it was.
   if (!spec.matrix.empty()) {
     Json matrix = Json::object();

@@ -192,6 +192,9 @@ class ExperimentRun {
       }
       run.point = planned.point;
       run.repeat = planned.repeat;
+      if (run.status == "succeeded") {
+        run.cost = report::estimate_cost(point.spec, system, run.engine);
+      }
       if (run.status == "failed") failures.push_back(label_ + ": " + run.error);
       outcome.result.runs.push_back(std::move(run));
       // Store partial results after each run, so a crash later loses nothing finished.

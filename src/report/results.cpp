@@ -23,6 +23,37 @@ double round_to(double value, int digits) {
   return std::round(value * scale) / scale;
 }
 
+// Costs span from dollars an hour to millionths of a dollar a message: significant digits.
+double round_significant(double value, int digits) {
+  if (value == 0 || !std::isfinite(value)) return value;
+  const int magnitude = static_cast<int>(std::floor(std::log10(std::abs(value))));
+  return round_to(value, digits - 1 - magnitude);
+}
+
+json cost_json(const CostEstimate& cost) {
+  json items = json::array();
+  for (const CostItem& item : cost.items) {
+    items.push_back({{"item", item.name},
+                     {"quantity_per_hour", round_significant(item.quantity_per_hour, 6)},
+                     {"unit", item.unit},
+                     {"unit_price_usd", item.unit_price_usd},
+                     {"usd_per_hour", round_significant(item.usd_per_hour, 6)},
+                     {"source", item.source}});
+  }
+  auto or_null = [](const std::string& text) { return text.empty() ? json(nullptr) : json(text); };
+  return {{"estimate", true},
+          {"model", cost.model},
+          {"messages_per_s", round_to(cost.messages_per_s, 1)},
+          {"per_hour_usd", round_significant(cost.per_hour_usd, 6)},
+          {"per_million_messages_usd", round_significant(cost.per_million_messages_usd, 6)},
+          {"items", items},
+          {"prices",
+           {{"region", or_null(cost.region)},
+            {"date", or_null(cost.prices_date)},
+            {"sources", cost.sources}}},
+          {"notes", cost.notes}};
+}
+
 // `censored`: how many of the samples are lower bounds (deadline - intended send time).
 json latency_json(const metrics::Histogram& h, uint64_t censored) {
   auto us = [](uint64_t ns) { return round_to(static_cast<double>(ns) / 1000.0, 1); };
@@ -102,8 +133,12 @@ json fault_json(const FaultImpact& fault) {
 
 // ---- Sweep statistics ---------------------------------------------------------------------------
 
+// Cost figures are summarized like the others but not tested: they follow from throughput, whose
+// comparison is already there.
+enum class CostFigure { kNone, kPerHour, kPerMillion };
+
 // A metric summarized across repeats. `per_10000`: the percentile's rank (9900 = p99), to tell
-// when a run's figure is only a lower bound; 0 for throughput.
+// when a run's figure is only a lower bound; 0 for throughput and cost.
 struct SweepMetric {
   const char* key;
   const char* label;  // as the per-run table calls it
@@ -112,6 +147,7 @@ struct SweepMetric {
   bool needs_consumers;
   bool publish;         // from the publish (acknowledgement) histogram, else end to end
   bool search = false;  // the rate search's answer (only runs with workload.rate: find-max)
+  CostFigure cost = CostFigure::kNone;
 };
 
 const std::vector<SweepMetric>& sweep_metrics() {
@@ -122,7 +158,11 @@ const std::vector<SweepMetric>& sweep_metrics() {
       {"latency_p99_us", "latency p99", Better::kLower, 9900, true, false},
       {"latency_p999_us", "latency p99.9", Better::kLower, 9990, true, false},
       {"publish_p99_us", "publish p99", Better::kLower, 9900, false, true},
-      {"max_rate_per_s", "max sustainable msg/s", Better::kHigher, 0, false, false, true}};
+      {"max_rate_per_s", "max sustainable msg/s", Better::kHigher, 0, false, false, true},
+      {"cost_per_hour_usd", "cost/hour (estimate)", Better::kLower, 0, false, false, false,
+       CostFigure::kPerHour},
+      {"cost_per_million_messages_usd", "cost/1M msgs (estimate)", Better::kLower, 0, false, false,
+       false, CostFigure::kPerMillion}};
   return kMetrics;
 }
 
@@ -139,6 +179,11 @@ std::optional<double> metric_value(const RunResult& run, const SweepMetric& metr
   if (metric.search) {
     if (!run.search || run.search->max_rate <= 0) return std::nullopt;
     return run.search->max_rate;
+  }
+  if (metric.cost != CostFigure::kNone) {
+    if (!run.cost) return std::nullopt;
+    return metric.cost == CostFigure::kPerHour ? run.cost->per_hour_usd
+                                               : run.cost->per_million_messages_usd;
   }
   const load::EngineResult& e = run.engine;
   if (metric.per_10000 == 0) {
@@ -196,14 +241,18 @@ std::vector<SampleGroup> sample_groups(const ExperimentResult& result) {
   return groups;
 }
 
-json summary_json(const std::vector<double>& samples, bool lower_bound) {
+// `cost`: dollar figures, rounded to significant digits (a few millionths per message).
+json summary_json(const std::vector<double>& samples, bool lower_bound, bool cost) {
   const Summary summary = summarize(samples);
-  json out = {{"n", summary.n}, {"mean", round_to(summary.mean, 3)}};
-  out["sd"] = summary.n >= 2 ? json(round_to(summary.sd, 3)) : json(nullptr);
+  auto rounded = [cost](double value) {
+    return cost ? round_significant(value, 6) : round_to(value, 3);
+  };
+  json out = {{"n", summary.n}, {"mean", rounded(summary.mean)}};
+  out["sd"] = summary.n >= 2 ? json(rounded(summary.sd)) : json(nullptr);
   if (summary.ci95) {
-    out["ci95"] = round_to(*summary.ci95, 3);
-    out["ci95_low"] = round_to(summary.mean - *summary.ci95, 3);
-    out["ci95_high"] = round_to(summary.mean + *summary.ci95, 3);
+    out["ci95"] = rounded(*summary.ci95);
+    out["ci95_low"] = rounded(summary.mean - *summary.ci95);
+    out["ci95_high"] = rounded(summary.mean + *summary.ci95);
   } else {
     out["ci95"] = nullptr;  // one run: no interval, never a made-up one
   }
@@ -247,7 +296,10 @@ std::pair<json, json> sweep_statistics(const ExperimentResult& result) {
     json per_metric = json::object();
     for (size_t m = 0; m < metrics.size(); ++m) {
       if (!metric_applies(metrics[m], result.workload)) continue;
-      per_metric[metrics[m].key] = summary_json(group.samples[m], group.lower_bound[m]);
+      // No cost figure at all (no run was priced): left out rather than n = 0.
+      if (metrics[m].cost != CostFigure::kNone && group.samples[m].empty()) continue;
+      per_metric[metrics[m].key] = summary_json(group.samples[m], group.lower_bound[m],
+                                                metrics[m].cost != CostFigure::kNone);
     }
     stats.push_back({{"point", group.point},
                      {"system", group.system},
@@ -260,6 +312,7 @@ std::pair<json, json> sweep_statistics(const ExperimentResult& result) {
                          const std::string& name_b) {
     for (size_t m = 0; m < metrics.size(); ++m) {
       if (!metric_applies(metrics[m], result.workload)) continue;
+      if (metrics[m].cost != CostFigure::kNone) continue;
       comparisons.push_back(comparison_json(metrics[m], a, name_a, b, name_b, m));
     }
   };
@@ -456,6 +509,7 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
     }
     item["targets"] = targets;
     if (run.search) item["search"] = search_json(*run.search);
+    if (run.cost && run.status == "succeeded") item["cost"] = cost_json(*run.cost);
     runs.push_back(item);
   }
   const auto& w = result.workload;
@@ -537,6 +591,15 @@ std::string fixed(double value, int digits) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;
   return out.str();
+}
+
+// "$1.50", "$0.0654", "$0.000133": dollars to 2 decimals, cents and below to 3 significant digits.
+std::string usd_text(double usd) {
+  if (usd >= 1 || usd <= 0) return "$" + fixed(usd, 2);
+  const int digits = 2 - static_cast<int>(std::floor(std::log10(usd)));
+  std::string text = fixed(usd, digits);
+  while (text.size() - text.find('.') > 3 && text.back() == '0') text.pop_back();
+  return "$" + text;
 }
 
 std::string latency_text(double us) {
@@ -867,6 +930,69 @@ std::string latency_with_interval(double mean_us, std::optional<double> ci_us) {
   return text + unit;
 }
 
+// A quantity in a bill: "4", "6.87", "0.411".
+std::string quantity_text(double value) {
+  if (value >= 1 || value <= 0) return trimmed(value);
+  return usd_text(value).substr(1);
+}
+
+// Under the cost rows: what they rest on (itemized: each run's model and bill, as in the single-run
+// table), the prices' region, date and sources, and what no estimate counts. Empty when no run
+// was priced.
+std::string cost_footnote(const json& runs, bool itemized) {
+  std::string bills;
+  std::vector<std::string> sources;
+  std::string region;
+  std::string date;
+  bool any_cost = false;
+  bool spec_prices = false;
+  for (const auto& r : runs) {
+    const json& cost = member(r, "cost");
+    if (r.value("status", "") != "succeeded" || !cost.is_object()) continue;
+    any_cost = true;
+    const json& prices = member(cost, "prices");
+    if (member(prices, "date").is_string()) {
+      date = prices["date"].get<std::string>();
+      region = prices.value("region", "");
+    }
+    for (const auto& source : member(prices, "sources")) {
+      if (!source.is_string()) continue;
+      const std::string text = source.get<std::string>();
+      if (text.starts_with("spec ")) {
+        spec_prices = true;
+      } else if (std::find(sources.begin(), sources.end(), text) == sources.end()) {
+        sources.push_back(text);
+      }
+    }
+    if (!itemized) continue;
+    bills += "  " + r.value("system", "?") + ": " + cost.value("model", "") + " at " +
+             with_commas(number_of(cost, "messages_per_s")) +
+             " msg/s = " + usd_text(number_of(cost, "per_hour_usd")) + "/h\n";
+    for (const auto& item : member(cost, "items")) {
+      bills += "    " + item.value("item", "") + " " +
+               quantity_text(number_of(item, "quantity_per_hour")) + " × " +
+               usd_text(number_of(item, "unit_price_usd")) + "/" + item.value("unit", "") + " = " +
+               usd_text(number_of(item, "usd_per_hour")) + "/h" +
+               (item.value("source", "").starts_with("spec ") ? " (spec)" : "") + "\n";
+    }
+    for (const auto& note : member(cost, "notes")) {
+      if (note.is_string()) bills += "    " + note.get<std::string>() + "\n";
+    }
+  }
+  if (!any_cost) return "";
+  std::string out =
+      "\nCost: ESTIMATES at each run's measured rate, not quotes; data transfer, load agents,"
+      " support\n  and taxes are not counted.\n" +
+      bills;
+  if (!sources.empty()) {
+    out += "  Prices: AWS " + region + " list prices as of " + date + ", from\n";
+    for (const std::string& source : sources) out += "    " + source + "\n";
+    out += "  They change and may be out of date: set pricing: in the spec to use your own.\n";
+  }
+  if (spec_prices) out += "  (spec): a price given in the spec's pricing:.\n";
+  return out;
+}
+
 // The table of a sweep: metric names down the left, one column per point and system, each
 // figure the mean over the repeats ± its 95 % confidence interval; then the verdicts.
 std::string sweep_table(const json& doc) {
@@ -933,6 +1059,10 @@ std::string sweep_table(const json& doc) {
   for (const SweepMetric& metric : sweep_metrics()) {
     if (metric.needs_consumers && produce_only) continue;
     if (metric.search && !searched) continue;
+    const bool priced = std::any_of(stats.begin(), stats.end(), [&](const json& entry) {
+      return member(member(entry, "metrics"), metric.key).is_object();
+    });
+    if (metric.cost != CostFigure::kNone && !priced) continue;
     std::vector<std::string> cells;
     for (const auto& entry : stats) {
       const json& summary = member(member(entry, "metrics"), metric.key);
@@ -947,9 +1077,10 @@ std::string sweep_table(const json& doc) {
       any_single = any_single || !ci;
       const bool lower_bound = member(summary, "lower_bound") == json(true);
       any_lower_bound = any_lower_bound || lower_bound;
-      std::string text = metric.per_10000 == 0
-                             ? with_commas(mean) + (ci ? " ± " + with_commas(*ci) : "")
-                             : latency_with_interval(mean, ci);
+      std::string text =
+          metric.cost != CostFigure::kNone ? usd_text(mean) + (ci ? " ± " + usd_text(*ci) : "")
+          : metric.per_10000 == 0 ? with_commas(mean) + (ci ? " ± " + with_commas(*ci) : "")
+                                  : latency_with_interval(mean, ci);
       cells.push_back((lower_bound ? ">= " : "") + text);
     }
     rows.emplace_back(metric.label, std::move(cells));
@@ -989,7 +1120,7 @@ std::string sweep_table(const json& doc) {
   if (any_lower_bound) {
     out << "\n>= a lower bound: in some runs messages were missing at the deadline.";
   }
-  out << "\n";
+  out << "\n" << cost_footnote(runs, /*itemized=*/false);
   // The verdicts users act on: throughput and tail latency; every metric's are in the JSON.
   const std::string throughput_key = produce_only ? "produced_msgs_per_s" : "consumed_msgs_per_s";
   const std::string latency_key = produce_only ? "publish_p99_us" : "latency_p99_us";
@@ -1422,6 +1553,22 @@ Result<std::string> comparison_table(const std::string& results_json) {
         });
       }
     }
+    // What the run would cost at its measured rate: an estimate, and labelled one.
+    if (any_run([](const json& r, const RunFacts& f) {
+          return f.succeeded && member(r, "cost").is_object();
+        })) {
+      add("cost/hour (estimate)", 0, 0, [&](const json& r, const RunFacts& f) {
+        const json& cost = member(r, "cost");
+        if (!f.succeeded || !cost.is_object()) return no_figure();
+        return text_cell(usd_text(number_of(cost, "per_hour_usd")));
+      });
+      add("cost/1M msgs (estimate)", -1, kThroughputNoise, [&](const json& r, const RunFacts& f) {
+        const json& cost = member(r, "cost");
+        if (!f.succeeded || !cost.is_object()) return no_figure();
+        const double usd = number_of(cost, "per_million_messages_usd");
+        return Cell{usd_text(usd), usd, false};
+      });
+    }
     for (const char* target : {"p99_latency_met", "min_throughput_met"}) {
       const bool any = any_run([target](const json& r, const RunFacts&) {
         return member(r, "targets").is_object() && r["targets"].contains(target);
@@ -1567,6 +1714,7 @@ Result<std::string> comparison_table(const std::string& results_json) {
   }
   if (!resource_notes.empty()) out << "\nResources:\n" << resource_notes;
   if (searched) out << search_section(runs, produce_only);
+  out << cost_footnote(runs, /*itemized=*/true);
   if (any_error) {
     out << "\nErrors:\n";
     for (const auto& r : runs) {

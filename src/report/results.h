@@ -10,6 +10,7 @@
 
 #include "core/spec.h"
 #include "load/engine.h"
+#include "report/cost.h"
 #include "report/environment.h"
 #include "report/faults.h"
 #include "report/resources.h"
@@ -78,6 +79,8 @@ struct RunResult {
   ResourceVerdict resource_verdict;
   // `workload.rate: find-max`: the search; `engine` then holds the reported step's figures.
   std::optional<RateSearchResult> search;
+  // What the system would cost at the measured rate (report/cost.h); succeeded runs only.
+  std::optional<CostEstimate> cost;
 };
 
 // One point of a sweep: the matrix values it ran with (none without a matrix).

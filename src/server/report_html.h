@@ -1,5 +1,8 @@
 // A self-contained HTML comparison report (no external scripts, styles or fonts): the same
-// table as the CLI plus inline SVG bar charts of throughput and latency per system.
+// table as the CLI plus inline SVG bar charts of throughput and latency per run. A sweep (results
+// with "stats") also gets its points' matrix values, each point and system's mean ± 95 %
+// confidence interval (a table, and line charts of throughput and p99 against the varied value
+// with whiskers), and the comparisons' verdicts in words. All text from the results is escaped.
 #pragma once
 
 #include <string>

@@ -195,6 +195,7 @@ TEST_F(CliFilesTest, ImportedOmbFilesMakeAValidSpecAndNameWhatIsLeftOut) {
   EXPECT_EQ(w.duration, std::chrono::minutes(2));
   EXPECT_EQ(w.warmup, std::chrono::seconds(30));
   EXPECT_EQ(w.keys, 10000);
+  EXPECT_FALSE(w.backlog.enabled()) << "consumerBacklogSizeGB: 0 is OMB's \"no backlog\"";
   ASSERT_EQ(parsed.spec.systems.size(), 1u);
   const auto& system = parsed.spec.systems[0];
   EXPECT_EQ(system.driver, "kafka");
@@ -224,6 +225,91 @@ TEST_F(CliFilesTest, ImportWithoutDriverIsOneKafkaSystem) {
   EXPECT_EQ(parsed.spec.workload.consumers, 2) << "a dec consumer reads every topic";
   EXPECT_EQ(parsed.spec.workload.consumer_groups, 2);
   EXPECT_EQ(parsed.spec.systems.at(0).driver, "kafka");
+}
+
+// Modelled on OMB's workloads/1-topic-100-partitions-1kb-4p-4c-200k-backlog.yaml, with the
+// drain ratio that Workload.java documents.
+constexpr const char* kOmbBacklogWorkload =
+    R"(name: Backlog for 20k rate 4 producers and 4 consumers
+
+topics: 1
+partitionsPerTopic: 100
+
+messageSize: 1024
+
+subscriptionsPerTopic: SUBSCRIPTIONS
+consumerPerSubscription: 4
+producersPerTopic: 4
+
+producerRate: 20000
+
+consumerBacklogSizeGB: 2
+backlogDrainRatio: 0.99
+testDurationMinutes: 5
+)";
+
+// OMB builds consumerBacklogSizeGB * 1024^3 bytes (WorkloadGenerator), counted over every
+// subscription's unread messages; each dec consumer group catches up on its share.
+TEST_F(CliFilesTest, ImportedOmbBacklogBecomesWorkloadBacklogInGiB) {
+  for (const auto& [subscriptions, size] :
+       {std::pair{"1", uint64_t{2} << 30}, std::pair{"2", uint64_t{1} << 30}}) {
+    std::string text = kOmbBacklogWorkload;
+    text.replace(text.find("SUBSCRIPTIONS"), std::string("SUBSCRIPTIONS").size(), subscriptions);
+    const std::string workload = write("backlog.yaml", text);
+    auto imported = dec({"import", "omb", workload});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    EXPECT_EQ(imported.err.find("no backlog phase"), std::string::npos) << imported.err;
+    // 2 GiB / 1 KiB messages at 20000 msg/s (per group share): the run must be sized for it.
+    EXPECT_NE(
+        imported.err.find("backlog.yaml: consumerBacklogSizeGB: carried over as workload.backlog"),
+        std::string::npos)
+        << imported.err;
+    EXPECT_NE(imported.err.find(size == (uint64_t{2} << 30) ? "about 105 s to build"
+                                                            : "about 53 s to build"),
+              std::string::npos)
+        << imported.err;
+    const std::string spec = write("spec.yaml", imported.out);
+    auto parsed = core::parse_spec_file(spec, {}, systems::driver_catalog());
+    ASSERT_TRUE(parsed.ok()) << imported.out << parsed.errors.front().to_string();
+    const auto& backlog = parsed.spec.workload.backlog;
+    EXPECT_EQ(backlog.size, size) << "subscriptions: " << subscriptions << "\n" << imported.out;
+    EXPECT_EQ(backlog.messages, 0u);
+    EXPECT_DOUBLE_EQ(backlog.drain_ratio, 0.99);
+    EXPECT_EQ(parsed.spec.workload.backlog_messages(), size / 1024);
+  }
+}
+
+TEST_F(CliFilesTest, ImportedOmbBacklogWithoutConsumersOrSizeIsNamed) {
+  const std::string produce_only =
+      write("p.yaml",
+            "name: p\ntopics: 1\nsubscriptionsPerTopic: 0\nproducersPerTopic: 1\n"
+            "producerRate: 1000\nconsumerBacklogSizeGB: 1\ntestDurationMinutes: 1\n");
+  auto imported = dec({"import", "omb", produce_only});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.err.find("p.yaml: consumerBacklogSizeGB: a backlog needs consumers"),
+            std::string::npos)
+      << imported.err;
+  auto parsed =
+      core::parse_spec_file(write("spec.yaml", imported.out), {}, systems::driver_catalog());
+  ASSERT_TRUE(parsed.ok()) << imported.out << parsed.errors.front().to_string();
+  EXPECT_FALSE(parsed.spec.workload.backlog.enabled());
+
+  const std::string ratio_only = write("r.yaml", "name: r\ntopics: 1\nbacklogDrainRatio: 0.5\n");
+  imported = dec({"import", "omb", ratio_only});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.err.find("r.yaml: backlogDrainRatio: has no effect"), std::string::npos)
+      << imported.err;
+  parsed = core::parse_spec_file(write("spec.yaml", imported.out), {}, systems::driver_catalog());
+  ASSERT_TRUE(parsed.ok()) << imported.out << parsed.errors.front().to_string();
+  EXPECT_FALSE(parsed.spec.workload.backlog.enabled()) << imported.out;
+
+  const std::string bad_ratio =
+      write("b.yaml", "name: b\ntopics: 1\nconsumerBacklogSizeGB: 1\nbacklogDrainRatio: 2\n");
+  imported = dec({"import", "omb", bad_ratio});
+  EXPECT_EQ(imported.exit_code, 2);
+  EXPECT_NE(imported.err.find("b.yaml: backlogDrainRatio: expected a number from 0.0 to 1.0"),
+            std::string::npos)
+      << imported.err;
 }
 
 TEST_F(CliFilesTest, ImportErrorsNameTheFileAndField) {

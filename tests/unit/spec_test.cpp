@@ -121,6 +121,10 @@ faults:
     action: kill
   - {at: 20s, action: pause, target: 0}
   - {at: 25s, action: resume}
+pricing:
+  instance_type: c5.large
+  systems:
+    redis-aof: {instance_type: r5.large, storage_gb: 50, storage_gb_month: 0.1}
 )";
 
 constexpr const char* kFullJson = R"({
@@ -146,7 +150,10 @@ constexpr const char* kFullJson = R"({
     {"at": "20000ms", "action": "kill"},
     {"at": "20s", "action": "pause", "target": 0},
     {"at": "25s", "action": "resume"}
-  ]
+  ],
+  "pricing": {"instance_type": "c5.large",
+              "systems": {"redis-aof": {"instance_type": "r5.large", "storage_gb": "50",
+                                        "storage_gb_month": 0.10}}}
 })";
 
 TEST(ParseSpec, FullYamlSpec) {
@@ -742,6 +749,150 @@ TEST(ParseSpecFile, DirectoryIsRejected) {
   EXPECT_THAT(result.errors[0].message, HasSubstr("it is a directory"));
 }
 
+// ---- pricing: ----------------------------------------------------------------------------------
+
+DriverCatalog catalog_with_kinesis() {
+  DriverCatalog catalog = fake_catalog();
+  catalog.names.push_back("kinesis");
+  return catalog;
+}
+
+constexpr const char* kPricedSystems = R"(
+name: priced
+systems:
+  - {name: kafka, driver: kafka, deploy: {nodes: 3}}
+  - {name: kinesis, driver: kinesis}
+  - {name: redis, driver: redis}
+)";
+
+ParseResult parse_priced(const std::string& pricing,
+                         const std::vector<std::string>& overrides = {}) {
+  return parse_spec(std::string(kPricedSystems) + pricing, overrides, catalog_with_kinesis());
+}
+
+TEST(ParsePricing, ModelsAndPricesPerSystemAndTopLevelDefaults) {
+  ParseResult result = parse_priced(R"(
+pricing:
+  instance_type: c5.large
+  systems:
+    kafka: {model: msk, instance_type: kafka.m5.xlarge, storage_gb: 100}
+    kinesis: {model: kinesis-on-demand, gb_written: 0.09}
+    redis: {instance_hour: 0.2, storage_gb: 20, storage_gb_month: 0.1}
+)");
+  ASSERT_TRUE(result.ok()) << ::testing::PrintToString(messages(result));
+  const Pricing& pricing = result.spec.pricing;
+  EXPECT_EQ(pricing.instance_type, "c5.large");
+  EXPECT_FALSE(pricing.instance_hour.has_value());
+  ASSERT_EQ(pricing.systems.size(), 3u);
+  const SystemPricing& kafka = pricing.systems.at("kafka");
+  EXPECT_EQ(kafka.model, PricingModel::kMsk);
+  EXPECT_EQ(kafka.instance_type, "kafka.m5.xlarge");
+  EXPECT_EQ(kafka.storage_gb, 100);
+  EXPECT_EQ(pricing.systems.at("kinesis").model, PricingModel::kKinesisOnDemand);
+  EXPECT_EQ(pricing.systems.at("kinesis").gb_written, 0.09);
+  EXPECT_FALSE(pricing.systems.at("redis").model.has_value());  // self-managed by default
+  EXPECT_EQ(pricing.systems.at("redis").instance_hour, 0.2);
+  // Like any field: set from the command line and stored in the canonical form.
+  Spec spec = parse_priced("", {"pricing.systems.kafka.model=msk",
+                                "pricing.systems.kafka.instance_hour=0.25"})
+                  .spec;
+  EXPECT_EQ(spec.pricing.systems.at("kafka").instance_hour, 0.25);
+  EXPECT_THAT(spec_to_json(spec), HasSubstr(R"("pricing": {
+    "systems": {
+      "kafka": {
+        "model": "msk",
+        "instance_hour": 0.25
+      }
+    }
+  })"));
+  EXPECT_THAT(spec_to_json(parse_ok(kMinimal)), Not(HasSubstr("pricing")));
+}
+
+TEST(ParsePricing, DefaultModelFollowsTheDriverAndKinesisStreamMode) {
+  System kinesis{"k", "kinesis", {}, {}};
+  EXPECT_EQ(default_pricing_model(kinesis), PricingModel::kKinesisProvisioned);
+  kinesis.config["stream_mode"] = "ON_DEMAND";
+  EXPECT_EQ(default_pricing_model(kinesis), PricingModel::kKinesisOnDemand);
+  EXPECT_EQ(default_pricing_model(System{"k", "kafka", {}, {}}), PricingModel::kSelfManaged);
+  EXPECT_EQ(default_pricing_model(System{"r", "redis", {}, {}}), PricingModel::kSelfManaged);
+}
+
+TEST(ParsePricing, ErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"pricing: {systems: {kafka: {model: mks}}}",
+       "pricing.systems.kafka.model: expected one of kinesis-provisioned, kinesis-on-demand, msk "
+       "or self-managed, got \"mks\" (did you mean \"msk\"?)"},
+      {"pricing: {systems: {kafka: {instance_hours: 1}}}",
+       "pricing.systems.kafka.instance_hours: unknown field (did you mean \"instance_hour\"?)"},
+      {"pricing: {instance_typ: m5.large}",
+       "pricing.instance_typ: unknown field (did you mean \"instance_type\"?)"},
+      {"pricing: {systems: {kafak: {model: msk}}}",
+       "pricing.systems.kafak: no system named \"kafak\" (did you mean \"kafka\"?)"},
+      {"pricing: {systems: {pulsar: {}}}",
+       "pricing.systems.pulsar: no system named \"pulsar\" (systems: kafka, kinesis or redis)"},
+      {"pricing: {systems: {redis: {model: msk}}}",
+       "pricing.systems.redis.model: msk does not price driver \"redis\": expected self-managed"},
+      {"pricing: {systems: {kinesis: {model: self-managed}}}",
+       "pricing.systems.kinesis.model: self-managed does not price driver \"kinesis\": expected "
+       "kinesis-provisioned or kinesis-on-demand"},
+      {"pricing: {systems: {kafka: {shard_hour: 0.01}}}",
+       "pricing.systems.kafka.shard_hour: not a price of model self-managed (it takes "
+       "instance_type, instance_hour, storage_gb and storage_gb_month)"},
+      {"pricing: {systems: {kinesis: {instance_hour: 1}}}",
+       "pricing.systems.kinesis.instance_hour: not a price of model kinesis-provisioned (it takes "
+       "shard_hour and million_put_units)"},
+      {"pricing: {systems: {kinesis: {model: kinesis-on-demand, shard_hour: 1}}}",
+       "pricing.systems.kinesis.shard_hour: not a price of model kinesis-on-demand (it takes "
+       "stream_hour, gb_written and gb_read)"},
+      {"pricing: {systems: {redis: {instance_type: m5.lareg}}}",
+       "pricing.systems.redis.instance_type: no shipped price for instance type \"m5.lareg\" (did "
+       "you mean \"m5.large\"?): give its instance_hour too, or use one of t3.medium, m5.large, "
+       "m5.xlarge, m5.2xlarge, m6i.large, m7g.large, c5.large, c5.xlarge, c5.2xlarge, r5.large "
+       "or r5.xlarge"},
+      {"pricing: {systems: {kafka: {model: msk, instance_type: m5.large}}}",
+       "pricing.systems.kafka.instance_type: no shipped price for MSK broker type \"m5.large\" "
+       "(did you mean \"kafka.m5.large\"? MSK broker types start with kafka.)"},
+      {"pricing: {instance_type: huge}",
+       "pricing.instance_type: no shipped price for instance type \"huge\""},
+      {"pricing: {systems: {redis: {instance_hour: -1}}}",
+       "pricing.systems.redis.instance_hour: must be 0 or more, got -1"},
+      {"pricing: {instance_hour: cheap}",
+       "pricing.instance_hour: expected a number, got \"cheap\""},
+      {"pricing: {systems: [redis]}",
+       "pricing.systems: expected a map of system names to their pricing"},
+      {"pricing: msk",
+       "pricing: expected a map with fields instance_type, instance_hour or "
+       "systems, got \"msk\""},
+  };
+  for (const auto& [pricing, expected] : cases) {
+    SCOPED_TRACE(pricing);
+    ParseResult result = parse_priced(pricing);
+    ASSERT_EQ(result.errors.size(), 1u) << ::testing::PrintToString(messages(result));
+    EXPECT_THAT(result.errors[0].to_string(), HasSubstr(expected));
+  }
+  // An instance type of one's own is fine with its price.
+  EXPECT_TRUE(parse_priced("pricing: {instance_type: huge, instance_hour: 9}").ok());
+  EXPECT_TRUE(
+      parse_priced("pricing: {systems: {redis: {instance_type: huge, instance_hour: 0}}}").ok());
+}
+
+TEST(ParsePricing, MatrixCanVaryPricesAndModels) {
+  ParseResult result = parse_priced(R"(
+pricing: {systems: {kafka: {model: msk}}}
+matrix:
+  pricing.systems.kafka.instance_type: [kafka.m5.large, kafka.m5.xlarge]
+)");
+  ASSERT_TRUE(result.ok()) << ::testing::PrintToString(messages(result));
+  result = parse_priced(R"(
+matrix:
+  pricing.systems.kafka.model: [msk, kinesis-on-demand]
+)");
+  ASSERT_EQ(result.errors.size(), 1u) << ::testing::PrintToString(messages(result));
+  EXPECT_THAT(result.errors[0].to_string(),
+              HasSubstr("matrix[\"pricing.systems.kafka.model\"][1]: kinesis-on-demand does not "
+                        "price driver \"kafka\""));
+}
+
 TEST(SpecToJson, RoundTripsTheFullSpec) {
   Spec spec = parse_ok(kFullYaml);
   EXPECT_EQ(parse_ok(spec_to_json(spec)), spec);
@@ -768,6 +919,14 @@ TEST(SpecToJson, RoundTripsDefaultsAndAwkwardValues) {
   spec.targets.min_throughput = 0.5;
   spec.faults = {Fault{nanoseconds(1'000'001), "kill", 2, std::nullopt, ""},
                  Fault{milliseconds(1499), "throttle", 0, 1'500'001, spec.systems[0].name}};
+  spec.pricing.instance_type = "my-own-box";
+  spec.pricing.instance_hour = 0.123456789012345;
+  SystemPricing& pricing = spec.pricing.systems[spec.systems[0].name];
+  pricing.model = PricingModel::kSelfManaged;
+  pricing.instance_type = "m5.xlarge";
+  pricing.instance_hour = 0;
+  pricing.storage_gb = 1e-3;
+  pricing.storage_gb_month = 12345.5;
   EXPECT_EQ(parse_ok(spec_to_json(spec)), spec) << spec_to_json(spec);
 
   spec.faults.clear();  // the durations below are shorter than the faults' times
