@@ -220,6 +220,10 @@ struct Spec {
   // with those values set; first axis outermost. Empty = one point, the spec as written.
   std::vector<MatrixAxis> matrix;
   int repeats = 1;  // runs of every point and system, interleaved across systems
+  // A run whose system and infrastructure (driver, deploy.*) equal the run's before it keeps
+  // that run's infrastructure (brokers, hosts, load agent) and gets fresh topics; false: every
+  // run provisions and destroys its own (runs fully independent, slower).
+  bool reuse_infrastructure = true;
 
   bool operator==(const Spec&) const = default;
 };

@@ -377,6 +377,18 @@ class SpecReader {
                }},
               {"targets", [&](const YAML::Node& node,
                               const std::string& path) { read_targets(node, path, spec.targets); }},
+              {"reuse_infrastructure",
+               [&](const YAML::Node& node, const std::string& path) {
+                 std::optional<std::string> text = scalar(node, path, "true or false");
+                 if (!text) return;
+                 if (*text == "true" || *text == "yes") {
+                   spec.reuse_infrastructure = true;
+                 } else if (*text == "false" || *text == "no") {
+                   spec.reuse_infrastructure = false;
+                 } else {
+                   error(path, "expected true or false, got " + in_quotes(*text));
+                 }
+               }},
               {"slo",
                [&](const YAML::Node& node, const std::string& path) {
                  Slo slo;
@@ -1952,6 +1964,7 @@ std::string spec_to_json(const Spec& spec) {
     json["matrix"] = std::move(matrix);
   }
   if (spec.repeats != 1) json["repeats"] = spec.repeats;
+  if (!spec.reuse_infrastructure) json["reuse_infrastructure"] = false;
   if (spec.slo) {
     Json slo = {{"max_loss", spec.slo->max_loss}};
     if (spec.slo->p99) slo["p99"] = exact_duration(*spec.slo->p99);

@@ -169,8 +169,11 @@ class ExperimentRun {
     if (sweep) log("sweep: " + sweep_headline(*points));
     if (spec_.workload.search) log(search_plan(spec_));
     std::vector<std::string> failures;
-    for (const PlannedRun& planned :
-         run_order(points->size(), spec_.repeats, spec_.systems.size())) {
+    const std::vector<PlannedRun> order =
+        run_order(points->size(), spec_.repeats, spec_.systems.size());
+    const std::vector<bool> reuse = reuse_plan(*points, order);
+    for (size_t index = 0; index < order.size(); ++index) {
+      const PlannedRun& planned = order[index];
       const core::SweepPoint& point = (*points)[planned.point];
       const core::System& system = point.spec.systems[planned.system];
       point_spec_ = &point.spec;
@@ -188,7 +191,8 @@ class ExperimentRun {
         run.status = "cancelled";
         run.error = "not started: experiment cancelled";
       } else {
-        run = run_system(system);
+        const bool keep = index + 1 < order.size() && reuse[index + 1];
+        run = run_system(system, reuse[index], keep);
       }
       run.point = planned.point;
       run.repeat = planned.repeat;
@@ -199,6 +203,15 @@ class ExperimentRun {
       outcome.result.runs.push_back(std::move(run));
       // Store partial results after each run, so a crash later loses nothing finished.
       if (context_.store) (void)context_.store->set_results(id_, report::to_json(outcome.result));
+    }
+    if (live_) {
+      // Kept for a run that never came (cancelled): destroyed now, as always.
+      set_state(label_, "destroying");
+      if (std::string error = destroy(*live_, [this](const std::string& line) { log(line); });
+          !error.empty()) {
+        failures.push_back(label_ + ": " + error);
+      }
+      live_.reset();
     }
     if (stopped()) {
       outcome.state = "cancelled";
@@ -227,7 +240,46 @@ class ExperimentRun {
     if (context_.events.on_log) context_.events.on_log(line);
   }
 
-  report::RunResult run_system(const core::System& system) {
+  // A system's deployed infrastructure: its provider, state and state file. Kept across runs
+  // when the next run of the same system reuses it (sweep.h reuse_plan).
+  struct Infrastructure {
+    Infrastructure(infra::Env& env, const std::string& path) : file(env, path) {}
+    core::System system;
+    std::unique_ptr<infra::Provider> provider;
+    infra::RunState state;
+    infra::StateFile file;
+    std::string run_id;  // the run that created it
+  };
+
+  // Destroys `infra` (always, whatever failed before); the error, if any, for the run's result.
+  std::string destroy(Infrastructure& infra,
+                      const std::function<void(const std::string&)>& logger) {
+    if (Status s = infra::destroy_run(*infra.provider, infra.state, infra.file, logger); !s) {
+      return "destroy: " + s.error() + " (run `dec reconcile` to retry)";
+    }
+    return "";
+  }
+
+  // New topics for this run on kept infrastructure: only topic changes may be planned.
+  Status adopt(Infrastructure& infra, const core::System& system,
+               const std::function<void(const std::string&)>& logger) {
+    auto desired = infra.provider->resources_for(
+        system, deploy_request_for(*point_spec_, run_prefix_, system));
+    if (!desired) return make_error(desired.error());
+    auto plan = infra::plan_changes(*desired, infra.state, infra.provider->updatable_in_place());
+    if (!plan) return make_error(plan.error());
+    for (const auto& change : plan->changes) {
+      if (change.resource.type != "topic") {
+        return make_error("would change " + change.resource.address + ", not only topics");
+      }
+    }
+    return infra::apply_plan(*infra.provider, *plan, infra.state, infra.file, logger);
+  }
+
+  // `reuse`: the run before was this system's with equal infrastructure, which may have been
+  // kept; `keep`: the next run reuses this one's infrastructure, so keep it up when this run
+  // succeeds.
+  report::RunResult run_system(const core::System& system, bool reuse, bool keep) {
     report::RunResult run;
     run.run_id = run_prefix_ + "." + system.name;
     run.system = system.name;
@@ -246,36 +298,60 @@ class ExperimentRun {
     run.status = "failed";
 
     infra::ProviderContext& pc = context_.provider_context;
-    infra::RunState state;
-    state.run_id = run.run_id;
-    state.experiment_id = id_;
-    state.system = system.name;
-    state.provider = system.deploy.provider;
-    state.installation = pc.installation;
-    state.owner = pc.env->self();
-    infra::StateFile file(*pc.env, infra::state_path(pc.data_dir, run.run_id));
     auto logger = [this, name = label_](const std::string& line) { log(name + ": " + line); };
-
-    auto provider = infra::make_provider(system.deploy.provider, pc);
-    if (!provider) {
-      run.error = provider.error();
-      return run;
-    }
-    // Provision
     set_state(label_, "provisioning");
     auto phase_start = Clock::now();
-    Status provisioned = [&]() -> Status {
-      auto desired =
-          (*provider)->resources_for(system, deploy_request_for(*point_spec_, run_prefix_, system));
-      if (!desired) return make_error(desired.error());
-      auto plan = infra::plan_changes(*desired, state, (*provider)->updatable_in_place());
-      if (!plan) return make_error(plan.error());
-      return infra::apply_plan(**provider, *plan, state, file, logger);
-    }();
+    if (live_ && !(reuse && live_->system.name == system.name)) {
+      (void)destroy(*live_, logger);  // not expected: reuse_plan keeps only for the next run
+      live_.reset();
+    }
+    Status provisioned = Status::Ok();
+    if (live_) {
+      if (Status s = adopt(*live_, system, logger); s) {
+        run.infrastructure_from = live_->run_id;
+        logger("reusing the infrastructure of " + live_->run_id);
+      } else {
+        logger("cannot reuse the infrastructure of " + live_->run_id + " (" + s.error() +
+               "): recreating it");
+        if (std::string error = destroy(*live_, logger); !error.empty()) {
+          run.error = error;
+          live_.reset();
+          run.phases_s.emplace_back("provision", seconds_since(phase_start));
+          return run;
+        }
+        live_.reset();
+      }
+    }
+    if (!live_) {
+      auto provider = infra::make_provider(system.deploy.provider, pc);
+      if (!provider) {
+        run.error = provider.error();
+        return run;
+      }
+      live_ = std::make_unique<Infrastructure>(*pc.env, infra::state_path(pc.data_dir, run.run_id));
+      live_->provider = std::move(*provider);
+      live_->run_id = run.run_id;
+      infra::RunState& state = live_->state;
+      state.run_id = run.run_id;
+      state.experiment_id = id_;
+      state.system = system.name;
+      state.provider = system.deploy.provider;
+      state.installation = pc.installation;
+      state.owner = pc.env->self();
+      provisioned = [&]() -> Status {
+        auto desired = live_->provider->resources_for(
+            system, deploy_request_for(*point_spec_, run_prefix_, system));
+        if (!desired) return make_error(desired.error());
+        auto plan = infra::plan_changes(*desired, state, live_->provider->updatable_in_place());
+        if (!plan) return make_error(plan.error());
+        return infra::apply_plan(*live_->provider, *plan, state, live_->file, logger);
+      }();
+    }
+    live_->system = system;
     run.phases_s.emplace_back("provision", seconds_since(phase_start));
 
     if (provisioned && !stopped()) {
-      run_workload(system, **provider, state, file, logger, run);
+      run_workload(system, *live_->provider, live_->state, live_->file, logger, run);
     } else if (!provisioned) {
       run.error = provisioned.error();
     } else {
@@ -283,14 +359,19 @@ class ExperimentRun {
       run.error = "cancelled";
     }
 
-    // Destroy: always, whatever happened above.
+    // Destroy: always, whatever happened above, unless the next run of this system reuses it
+    // (and this one succeeded: a failed run may have left the system in any state).
+    if (keep && run.status == "succeeded" && !stopped()) {
+      logger("infrastructure kept for the next run");
+      return run;
+    }
     set_state(label_, "destroying");
     phase_start = Clock::now();
-    if (Status s = infra::destroy_run(**provider, state, file, logger); !s) {
+    if (std::string error = destroy(*live_, logger); !error.empty()) {
       run.status = "failed";
-      run.error += (run.error.empty() ? "" : "; ") + std::string("destroy: ") + s.error() +
-                   " (run `dec reconcile` to retry)";
+      run.error += (run.error.empty() ? "" : "; ") + error;
     }
+    live_.reset();
     run.phases_s.emplace_back("destroy", seconds_since(phase_start));
     return run;
   }
@@ -584,6 +665,7 @@ class ExperimentRun {
   const core::Spec& spec_;
   std::string id_;
   RunnerContext& context_;
+  std::unique_ptr<Infrastructure> live_;    // the running (or kept) system's infrastructure
   const core::Spec* point_spec_ = nullptr;  // the running point's spec (matrix values set)
   std::string run_prefix_;                  // "<id>" or "<id>.p<point>.r<repeat>"
   std::string label_;                       // the running run's name in states and logs

@@ -94,8 +94,35 @@ std::vector<std::string> infrastructure_changes(const core::System& before,
   return changes;
 }
 
+std::vector<bool> reuse_plan(const std::vector<core::SweepPoint>& points,
+                             const std::vector<PlannedRun>& order) {
+  std::vector<bool> reuse(order.size(), false);
+  for (size_t i = 1; i < order.size(); ++i) {
+    const PlannedRun& before = order[i - 1];
+    const PlannedRun& now = order[i];
+    if (before.system != now.system) continue;
+    const core::Spec& spec = points[now.point].spec;
+    if (!spec.reuse_infrastructure) continue;
+    const core::System& a = points[before.point].spec.systems[before.system];
+    const core::System& b = spec.systems[now.system];
+    reuse[i] = a.name == b.name && infrastructure_changes(a, b).empty();
+  }
+  return reuse;
+}
+
 std::string infrastructure_plan(const std::vector<core::SweepPoint>& points) {
+  if (points.empty()) return "";
+  const int repeats = points.front().spec.repeats;
+  const size_t systems = points.front().spec.systems.size();
+  const std::vector<PlannedRun> order = run_order(points.size(), repeats, systems);
+  const std::vector<bool> reuse = reuse_plan(points, order);
+  auto index_of = [&](size_t point, int repeat, size_t system) {
+    return (point * static_cast<size_t>(repeats) + static_cast<size_t>(repeat)) * systems + system;
+  };
+  const bool reuse_allowed = points.front().spec.reuse_infrastructure;
   std::string out;
+  size_t reused = 0;
+  for (bool r : reuse) reused += r;
   for (size_t p = 0; p < points.size(); ++p) {
     const core::SweepPoint& point = points[p];
     std::string values;
@@ -104,33 +131,41 @@ std::string infrastructure_plan(const std::vector<core::SweepPoint>& points) {
     }
     out += "point " + std::to_string(point.index) + (values.empty() ? "" : " (" + values + ")") +
            ":\n";
-    for (const core::System& system : point.spec.systems) {
+    for (size_t s = 0; s < point.spec.systems.size(); ++s) {
+      const core::System& system = point.spec.systems[s];
       out += "  " + system.name + ": ";
-      const core::System* previous = nullptr;
-      if (p > 0) {
-        for (const core::System& candidate : points[p - 1].spec.systems) {
-          if (candidate.name == system.name) previous = &candidate;
+      const core::System* previous = p > 0 ? &points[p - 1].spec.systems[s] : nullptr;
+      std::vector<std::string> changes;
+      if (previous != nullptr) changes = infrastructure_changes(*previous, system);
+      if (reuse[index_of(p, 0, s)]) {
+        out += "reuses point " + std::to_string(points[p - 1].index) +
+               "'s infrastructure (same driver and deploy; fresh topics)";
+      } else if (previous == nullptr) {
+        out += "new infrastructure";
+      } else if (!changes.empty()) {
+        std::string changed;
+        for (const std::string& change : changes) {
+          changed += (changed.empty() ? "" : ", ") + change;
         }
-      }
-      if (previous == nullptr) {
-        out += "new infrastructure\n";
-        continue;
-      }
-      const std::vector<std::string> changes = infrastructure_changes(*previous, system);
-      if (changes.empty()) {
+        out += "recreated: " + changed + " changed";
+      } else if (!reuse_allowed) {
         out += "same infrastructure as point " + std::to_string(points[p - 1].index) +
-               " (recreated; reuse not implemented)\n";
-        continue;
+               ", recreated (reuse_infrastructure: false)";
+      } else {
+        out += "same infrastructure as point " + std::to_string(points[p - 1].index) +
+               ", recreated: other systems run in between (infrastructure is kept for the "
+               "next run of the same system only, so no idle brokers share the machine)";
       }
-      std::string changed;
-      for (const std::string& change : changes) changed += (changed.empty() ? "" : ", ") + change;
-      out += "recreated: " + changed + " changed\n";
+      if (repeats > 1) {
+        out += reuse[index_of(p, 1, s)] ? "; its repeats reuse it" : "; each repeat recreates it";
+      }
+      out += "\n";
     }
   }
-  const int repeats = points.empty() ? 1 : points.front().spec.repeats;
-  out += "Every run";
-  out += repeats > 1 ? " (each repeat too)" : "";
-  out += " provisions and destroys its own infrastructure.\n";
+  out += std::to_string(reused) + " of " + std::to_string(order.size()) + " run" +
+         (order.size() == 1 ? "" : "s") +
+         " reuse the infrastructure of the run before them (kept up instead of destroyed); the "
+         "others provision and destroy their own.\n";
   return out;
 }
 

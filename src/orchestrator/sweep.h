@@ -41,9 +41,17 @@ std::chrono::seconds estimated_duration(const std::vector<core::SweepPoint>& poi
 std::vector<std::string> infrastructure_changes(const core::System& before,
                                                 const core::System& after);
 
-// Per point, per system: whether its infrastructure differs from the previous point's. Every
-// run provisions and destroys its own infrastructure; the text says so rather than implying
-// reuse. One line per point and system, indented under a line naming the point.
+// Per run of `order`: whether it runs on the infrastructure of the run just before it, which is
+// kept up instead of destroyed. Only consecutive runs of one system share infrastructure (with
+// several systems interleaved, that would leave one system's idle brokers on the machine while
+// another is measured): same system, equal infrastructure (infrastructure_changes empty), and
+// spec.reuse_infrastructure. The runner still recreates when the run before failed.
+std::vector<bool> reuse_plan(const std::vector<core::SweepPoint>& points,
+                             const std::vector<PlannedRun>& order);
+
+// Per point, per system: new, reused from the run before, or recreated and why; then how many
+// runs reuse infrastructure. One line per point and system, indented under a line naming the
+// point.
 std::string infrastructure_plan(const std::vector<core::SweepPoint>& points);
 
 }  // namespace dec::orchestrator

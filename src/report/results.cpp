@@ -509,6 +509,7 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
     }
     item["targets"] = targets;
     if (run.search) item["search"] = search_json(*run.search);
+    if (!run.infrastructure_from.empty()) item["infrastructure_from"] = run.infrastructure_from;
     if (run.cost && run.status == "succeeded") item["cost"] = cost_json(*run.cost);
     runs.push_back(item);
   }

@@ -77,6 +77,9 @@ struct RunResult {
   // What the system and the load agent used in the measured window, and what that says.
   std::vector<HostUsage> resources;
   ResourceVerdict resource_verdict;
+  // The run whose infrastructure this one ran on, kept up for it (sweep.h reuse_plan); "" =
+  // provisioned for this run.
+  std::string infrastructure_from;
   // `workload.rate: find-max`: the search; `engine` then holds the reported step's figures.
   std::optional<RateSearchResult> search;
   // What the system would cost at the measured rate (report/cost.h); succeeded runs only.

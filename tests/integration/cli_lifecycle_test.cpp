@@ -141,9 +141,12 @@ TEST_F(CliLifecycle, SweepRunsEveryPointAndRepeatInterleavedWithStatistics) {
   const std::string plan((std::istreambuf_iterator<char>(plan_file)), {});
   EXPECT_NE(plan.find("2 points × 2 repeats × 2 systems = 8 runs, about 48 s"), std::string::npos)
       << plan;
-  EXPECT_NE(plan.find("b: same infrastructure as point 0 (recreated; reuse not implemented)"),
+  // Two systems interleave: keeping one's brokers up while the other is measured would share
+  // the machine, so nothing is reused.
+  EXPECT_NE(plan.find("b: same infrastructure as point 0, recreated: other systems run in between"),
             std::string::npos)
       << plan;
+  EXPECT_NE(plan.find("0 of 8 runs reuse the infrastructure"), std::string::npos) << plan;
 
   const std::string out = (dir_ / "sweep.json").string();
   const int code =
@@ -188,6 +191,55 @@ TEST_F(CliLifecycle, SweepRunsEveryPointAndRepeatInterleavedWithStatistics) {
     EXPECT_TRUE(consumed["ci95"].is_number()) << group.dump();
   }
   EXPECT_FALSE(doc["comparisons"].empty());
+  expect_nothing_left({});
+}
+
+// One system: consecutive runs with equal infrastructure run on the same brokers (fresh topics),
+// a changed deploy field recreates it, and a run never sees another's messages.
+TEST_F(CliLifecycle, SweepReusesInfrastructureOnlyWhereItIsEqual) {
+  const std::string spec = (dir_ / "reuse.yaml").string();
+  std::ofstream(spec) << R"(
+name: reuse
+workload: {rate: 2000, duration: 1s, warmup: 0s, message_size: 100B}
+systems:
+  - {name: r, driver: redis}
+matrix:
+  systems[r].deploy.server.hz: ["10", "20"]
+  workload.message_size: [100B, 200B]
+)";
+  ASSERT_EQ(testing::run(dec({"plan", spec}), (dir_ / "plan.log").string(), 60s), 0);
+  std::ifstream plan_file(dir_ / "plan.log");
+  const std::string plan((std::istreambuf_iterator<char>(plan_file)), {});
+  EXPECT_NE(plan.find("r: reuses point 0's infrastructure"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("r: recreated: deploy.server.hz changed"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("2 of 4 runs reuse the infrastructure"), std::string::npos) << plan;
+
+  const std::string out = (dir_ / "reuse.json").string();
+  const int code =
+      testing::run(dec({"run", spec, "--out", out}), (dir_ / "reuse.log").string(), 240s);
+  std::ifstream log_file(dir_ / "reuse.log");
+  const std::string log((std::istreambuf_iterator<char>(log_file)), {});
+  ASSERT_EQ(code, 0) << log;
+  std::ifstream in(out);
+  const auto doc = nlohmann::json::parse(in);
+  const std::string id = doc["id"];
+  ASSERT_EQ(doc["runs"].size(), 4u);
+  std::vector<std::string> from;
+  for (const auto& run : doc["runs"]) {
+    EXPECT_EQ(run["status"], "succeeded") << run["error"];
+    EXPECT_EQ(run["delivery"]["lost"], 0);
+    EXPECT_EQ(run["delivery"]["corrupt"], 0);  // nothing of the run before it
+    EXPECT_EQ(run["delivery"]["received"], run["delivery"]["sent"]);
+    from.push_back(run.value("infrastructure_from", std::string()));
+  }
+  EXPECT_EQ(from, (std::vector<std::string>{"", id + ".p0.r0.r", "", id + ".p2.r0.r"}));
+  // Two sets of brokers created and destroyed, not four.
+  size_t created = 0;
+  for (size_t at = log.find("created service.r.0"); at != std::string::npos;
+       at = log.find("created service.r.0", at + 1)) {
+    ++created;
+  }
+  EXPECT_EQ(created, 2u) << log;
   expect_nothing_left({});
 }
 

@@ -278,12 +278,53 @@ matrix:
                               "workload.message_size=100B):\n  redis: new infrastructure\n"
                               "  kafka: new infrastructure\n"));
   EXPECT_THAT(plan, HasSubstr("point 1 (systems[redis].deploy.nodes=1, workload.message_size=1KiB)"
-                              ":\n  redis: same infrastructure as point 0 (recreated; reuse not "
-                              "implemented)\n"));
+                              ":\n  redis: same infrastructure as point 0, recreated: other "
+                              "systems run in between"));
   EXPECT_THAT(plan, HasSubstr("point 2 (systems[redis].deploy.nodes=3, workload.message_size=100B)"
                               ":\n  redis: recreated: deploy.nodes changed\n  kafka: same "
                               "infrastructure as point 1"));
-  EXPECT_THAT(plan, HasSubstr("Every run provisions and destroys its own infrastructure."));
+  EXPECT_THAT(plan, HasSubstr("0 of 8 runs reuse the infrastructure of the run before them"));
+}
+
+// One system: consecutive runs share infrastructure when driver and deploy are equal.
+TEST(Plan, ReusesInfrastructureOfTheRunBeforeOnlyWhenEqualAndConsecutive) {
+  const std::string one = R"(
+name: one
+workload: {duration: 1s, warmup: 0s}
+systems:
+  - {name: redis, driver: redis}
+matrix:
+  systems[redis].deploy.nodes: [1, 3]
+  workload.message_size: [100B, 1KiB]
+repeats: 2
+)";
+  auto parsed = core::parse_spec(one, {}, fake_catalog());
+  auto points = expand(parsed);
+  ASSERT_EQ(points.size(), 4u);
+  const auto order = orchestrator::run_order(points.size(), 2, 1);
+  // p0r0 new, p0r1 reuse, p1r0 reuse, p1r1 reuse, p2r0 recreated (nodes), p2r1.., p3...
+  EXPECT_EQ(orchestrator::reuse_plan(points, order),
+            (std::vector<bool>{false, true, true, true, false, true, true, true}));
+  const std::string plan = orchestrator::infrastructure_plan(points);
+  EXPECT_THAT(plan, HasSubstr("redis: new infrastructure; its repeats reuse it\n"));
+  EXPECT_THAT(plan, HasSubstr("redis: reuses point 0's infrastructure"));
+  EXPECT_THAT(plan, HasSubstr("redis: recreated: deploy.nodes changed; its repeats reuse it"));
+  EXPECT_THAT(plan, HasSubstr("6 of 8 runs reuse"));
+
+  // reuse_infrastructure: false turns it off, and round-trips.
+  auto off = core::parse_spec(one + "reuse_infrastructure: false\n", {}, fake_catalog());
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off.spec.reuse_infrastructure);
+  EXPECT_FALSE(
+      core::parse_spec(core::spec_to_json(off.spec), {}, fake_catalog()).spec.reuse_infrastructure);
+  auto off_points = expand(off);
+  for (bool reused : orchestrator::reuse_plan(off_points, order)) EXPECT_FALSE(reused);
+  EXPECT_THAT(orchestrator::infrastructure_plan(off_points),
+              HasSubstr("recreated (reuse_infrastructure: false)"));
+  EXPECT_THAT(core::parse_spec(one + "reuse_infrastructure: maybe\n", {}, fake_catalog())
+                  .errors.front()
+                  .to_string(),
+              HasSubstr("reuse_infrastructure: expected true or false"));
 }
 
 }  // namespace
