@@ -19,6 +19,8 @@ namespace {
 // OMB's key distributors hand out keys from a fixed set of this many (KEY_ROUND_ROBIN) or
 // random ones (RANDOM_NANO); dec cycles through `keys` distinct keys.
 constexpr int kOmbDistinctKeys = 10000;
+// OMB's randomizedPayloadPoolSize when not given (Workload.java).
+constexpr long long kOmbPayloadPool = 1000;
 constexpr long long kDecHeaderBytes = 32;
 // The largest backlog whose bytes fit in a uint64_t: (2^33 - 1) GiB.
 constexpr long long kMaxBacklogGiB = (1LL << 33) - 1;
@@ -171,6 +173,10 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
   double rate = 0;
   long long backlog_gib = 0;
   std::optional<double> drain_ratio;
+  bool randomized = false;
+  std::optional<double> random_bytes_ratio;
+  std::optional<long long> pool_size;
+  std::string payload_file;
   for (const auto& entry : workload) {
     const std::string field = entry.first.as<std::string>();
     const YAML::Node& value = entry.second;
@@ -216,10 +222,12 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
       if (!producer_rate) return make_error(producer_rate.error());
       rate = std::max(*producer_rate, 0.0);
       if (rate <= 0) {
+        // OMB's 0: its rate controller looks for the highest rate the system keeps up with.
         ctx.warn(field,
-                 "OMB searches for the highest sustainable rate when it is 0; dec sends "
-                 "as fast as possible (rate 0) and does not search");
-        w["rate"] = 0;
+                 "0 (OMB: find the highest sustainable rate) becomes rate: find-max, a search in "
+                 "steps judged on complete delivery; OMB's controller has no latency bound, so "
+                 "add slo.p99 to the spec if latency matters");
+        w["rate"] = "find-max";
       } else {
         w["rate"] = trimmed(rate) + "/s";
       }
@@ -256,16 +264,23 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
                            "expected a number from 0.0 to 1.0, got " + trimmed(*ratio));
       }
       drain_ratio = *ratio;
-    } else if (field == "useRandomizedPayloads" || field == "randomBytesRatio" ||
-               field == "randomizedPayloadPoolSize") {
-      ctx.warn(field,
-               "dec generates every payload itself: a 32-byte header and a pseudo-random, "
-               "incompressible filler different in every message (as if randomBytesRatio "
-               "were 1); this setting is not carried over");
+    } else if (field == "useRandomizedPayloads") {
+      randomized = value.as<std::string>() == "true";
+    } else if (field == "randomBytesRatio") {
+      auto ratio = number_of(ctx, value, field);
+      if (!ratio) return make_error(ratio.error());
+      if (*ratio < 0 || *ratio > 1) {
+        return field_error(ctx.file, field,
+                           "expected a number from 0.0 to 1.0, got " + trimmed(*ratio));
+      }
+      random_bytes_ratio = *ratio;
+    } else if (field == "randomizedPayloadPoolSize") {
+      auto n = integer_of(ctx, value, field);
+      if (!n) return make_error(n.error());
+      if (*n < 1) return field_error(ctx.file, field, "must be at least 1");
+      pool_size = *n;
     } else if (field == "payloadFile") {
-      ctx.warn(field,
-               "dec cannot send a payload file's bytes: each message carries dec's "
-               "header and filler so it can be verified; only messageSize is used");
+      payload_file = value.as<std::string>();
     } else {
       ctx.warn(field, "not supported by dec; not carried over");
     }
@@ -288,14 +303,37 @@ Status import_workload(const YAML::Node& workload, const Context& ctx, YAML::Nod
                         !(has_consumers && consumers_per_subscription < 1);
   const long long groups = !consumes ? 0 : has_subscriptions ? subscriptions : 1;
   import_backlog(ctx, backlog_gib, drain_ratio, groups, message_size, rate, w);
+  // OMB sends one of randomizedPayloadPoolSize bodies, each randomBytesRatio random, when
+  // useRandomizedPayloads is true, else the bytes of payloadFile (workload.payload).
+  YAML::Node payload;
+  if (randomized) {
+    payload["pool"] = pool_size.value_or(kOmbPayloadPool);
+    if (random_bytes_ratio) payload["random_bytes_ratio"] = trimmed(*random_bytes_ratio);
+    if (!payload_file.empty()) {
+      ctx.warn("payloadFile", "unused: useRandomizedPayloads is true (as in OMB)");
+    }
+  } else {
+    if (random_bytes_ratio || pool_size) {
+      ctx.warn(random_bytes_ratio ? "randomBytesRatio" : "randomizedPayloadPoolSize",
+               "unused without useRandomizedPayloads: true (as in OMB)");
+    }
+    if (!payload_file.empty()) {
+      payload["file"] = payload_file;
+      ctx.warn("payloadFile",
+               "carried over as workload.payload.file; the path is read relative to the "
+               "directory dec runs in (OMB reads it relative to its own), and each message "
+               "still starts with dec's 32-byte header so it can be verified");
+    }
+  }
+  if (payload.size() > 0) w["payload"] = payload;
   if (key_distributor == "NO_KEY") {
     w["keys"] = 0;
   } else if (key_distributor == "KEY_ROUND_ROBIN") {
     w["keys"] = kOmbDistinctKeys;
   } else if (key_distributor == "RANDOM_NANO") {
+    // Random keys, but from a recorded seed, so a run can be repeated key for key.
     w["keys"] = kOmbDistinctKeys;
-    ctx.warn("keyDistributor", "RANDOM_NANO picks keys at random; dec cycles through " +
-                                   std::to_string(kOmbDistinctKeys) + " distinct keys in turn");
+    w["key_distribution"] = "random";
   } else {
     return field_error(
         ctx.file, "keyDistributor",

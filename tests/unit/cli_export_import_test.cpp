@@ -175,8 +175,8 @@ TEST_F(CliFilesTest, ImportedOmbFilesMakeAValidSpecAndNameWhatIsLeftOut) {
   auto imported = dec({"import", "omb", workload, "--driver", driver, "--out", spec});
   ASSERT_EQ(imported.exit_code, 0) << imported.err;
   for (const char* named :
-       {"workload.yaml: someFutureField:", "workload.yaml: randomBytesRatio:",
-        "kafka.yaml: commonConfig.bootstrap.servers:", "kafka.yaml: producerConfig.key.serializer:",
+       {"workload.yaml: someFutureField:", "kafka.yaml: commonConfig.bootstrap.servers:",
+        "kafka.yaml: producerConfig.key.serializer:",
         "kafka.yaml: consumerConfig.not.a.kafka.setting:"}) {
     EXPECT_NE(imported.err.find(std::string("/") + named), std::string::npos) << named << "\n"
                                                                               << imported.err;
@@ -196,6 +196,10 @@ TEST_F(CliFilesTest, ImportedOmbFilesMakeAValidSpecAndNameWhatIsLeftOut) {
   EXPECT_EQ(w.warmup, std::chrono::seconds(30));
   EXPECT_EQ(w.keys, 10000);
   EXPECT_FALSE(w.backlog.enabled()) << "consumerBacklogSizeGB: 0 is OMB's \"no backlog\"";
+  // useRandomizedPayloads: a pool of randomizedPayloadPoolSize bodies, randomBytesRatio random.
+  EXPECT_EQ(w.payload.pool, 1000u);
+  EXPECT_DOUBLE_EQ(w.payload.random_bytes_ratio, 0.5);
+  EXPECT_EQ(imported.err.find("randomBytesRatio"), std::string::npos) << imported.err;
   ASSERT_EQ(parsed.spec.systems.size(), 1u);
   const auto& system = parsed.spec.systems[0];
   EXPECT_EQ(system.driver, "kafka");
@@ -209,6 +213,38 @@ TEST_F(CliFilesTest, ImportedOmbFilesMakeAValidSpecAndNameWhatIsLeftOut) {
 
   auto validated = dec({"validate", spec});
   EXPECT_EQ(validated.exit_code, 0) << validated.err;
+}
+
+// OMB's producerRate 0 is its rate search; RANDOM_NANO keys are random; payloadFile is the body.
+TEST_F(CliFilesTest, ImportedOmbRateSearchRandomKeysAndPayloadFile) {
+  const std::string body = write("payload.data", std::string(512, 'x'));
+  const std::string workload = write("workload.yaml", R"(name: search
+topics: 1
+partitionsPerTopic: 1
+messageSize: 1024
+payloadFile: )" + body + R"(
+subscriptionsPerTopic: 1
+consumerPerSubscription: 1
+producersPerTopic: 1
+producerRate: 0
+testDurationMinutes: 1
+keyDistributor: RANDOM_NANO
+)");
+  const std::string spec = (dir_ / "spec.yaml").string();
+  auto imported = dec({"import", "omb", workload, "--out", spec});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.err.find("producerRate: 0 (OMB: find the highest sustainable rate) becomes "
+                              "rate: find-max"),
+            std::string::npos)
+      << imported.err;
+  auto parsed = core::parse_spec_file(spec, {}, systems::driver_catalog());
+  ASSERT_TRUE(parsed.ok()) << read(spec) << "\n" << parsed.errors.front().to_string();
+  const auto& w = parsed.spec.workload;
+  EXPECT_TRUE(w.search.has_value());
+  EXPECT_EQ(w.key_distribution, core::KeyDistribution::kRandom);
+  EXPECT_EQ(w.keys, 10000);
+  EXPECT_EQ(w.payload.file, body);
+  EXPECT_EQ(w.payload.pool, 0u);
 }
 
 TEST_F(CliFilesTest, ImportWithoutDriverIsOneKafkaSystem) {
