@@ -22,6 +22,8 @@
 #include <sstream>
 #include <thread>
 
+#include "infra/reaper.h"
+
 extern char** environ;
 
 namespace dec::infra {

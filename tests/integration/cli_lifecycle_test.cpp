@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "infra/env.h"
 #include "infra/executor.h"
@@ -45,7 +46,7 @@ systems:
 
 class CliLifecycle : public testing::DataDirTest {
  protected:
-  CliLifecycle() : DataDirTest("dec-cli") {}
+  CliLifecycle() : DataDirTest("dec-cli"), zombies_before_(orphaned_zombies()) {}
 
   std::string write_spec(const std::string& duration) {
     std::string text = kSpec;
@@ -83,7 +84,9 @@ class CliLifecycle : public testing::DataDirTest {
   }
 
   // `addresses` are "host:port" of services that must no longer answer.
-  void expect_nothing_left(const std::vector<std::string>& addresses) {
+  // `dec_lived`: the dec that started the run lived to tear it down (not SIGKILLed), so every
+  // zombie of the run was its to reap.
+  void expect_nothing_left(const std::vector<std::string>& addresses, bool dec_lived = true) {
     EXPECT_TRUE(our_processes().empty()) << "a tagged process survived";
     EXPECT_TRUE(infra::recorded_runs(env_, data_dir_).empty()) << "a state file survived";
     auto runs = data_dir_ + "/runs";
@@ -100,6 +103,45 @@ class CliLifecycle : public testing::DataDirTest {
     for (const auto& d : provider().discover()) {
       EXPECT_EQ(d.outputs.at("kind"), "process") << "left behind: " << d.description;
     }
+    // No zombie of a run: dec reaps its brokers and their orphaned children before it exits;
+    // what it missed would now be init's, a zombie until init gets to it.
+    // (A SIGKILLed dec's brokers are init's children: only init can reap them, unless
+    // `dec serve` is itself PID 1, where its reaper does.)
+    if (dec_lived) {
+      std::string left;
+      std::istringstream lines(orphaned_zombies());
+      for (std::string line; std::getline(lines, line);) {
+        if (zombies_before_.find(line) == std::string::npos) left += line + "\n";
+      }
+      EXPECT_EQ(left, "") << "zombies left to init";
+    }
+  }
+
+  const std::string zombies_before_;  // someone else's, there before the test
+
+  // Zombies whose parent is init and whose name is one of the processes a run starts.
+  static std::string orphaned_zombies() {
+    std::string found;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream stat(entry.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto open = line.find('(');
+      const auto close = line.rfind(')');
+      if (open == std::string::npos || close == std::string::npos) continue;
+      const std::string comm = line.substr(open + 1, close - open - 1);
+      std::istringstream rest(line.substr(close + 1));
+      char state = 0;
+      int ppid = 0;
+      rest >> state >> ppid;
+      if (state != 'Z' || ppid != 1) continue;
+      for (const char* started : {"redis-server", "dec", "java", "sh", "node", "sleep"}) {
+        if (comm == started) found += name + " " + comm + "\n";
+      }
+    }
+    return found;
   }
 
   // Starts a long run, sends `sig` once the workload runs, and checks the run tore down.
@@ -422,7 +464,7 @@ TEST_F(CliLifecycle, SigkillLeavesOrphansThatReconcileRemoves) {
   EXPECT_FALSE(our_processes().empty()) << "dry run must not change anything";
 
   EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "reconcile.log").string()), 0);
-  expect_nothing_left({address});
+  expect_nothing_left({address}, /*dec_lived=*/false);
   // A second reconcile finds nothing to do.
   EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "again.log").string()), 0);
   std::ifstream again_in(dir_ / "again.log");
@@ -439,7 +481,7 @@ TEST_F(CliLifecycle, CrashAfterEveryStateWriteIsReconciled) {
                             {{"DEC_TEST_CRASH_AFTER_WRITE", std::to_string(k)}});
     EXPECT_EQ(code, 128 + SIGKILL);
     EXPECT_EQ(testing::run(dec({"reconcile"}), (dir_ / "reconcile.log").string()), 0);
-    expect_nothing_left({});
+    expect_nothing_left({}, /*dec_lived=*/false);
   }
 }
 

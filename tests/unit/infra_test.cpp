@@ -1,18 +1,23 @@
 // Plan computation, state files, and apply/destroy bookkeeping with a scripted provider.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "infra/env.h"
 #include "infra/executor.h"
 #include "infra/local_provider.h"
+#include "infra/reaper.h"
 #include "infra/reconcile.h"
 #include "infra/resource.h"
 
@@ -627,3 +632,83 @@ TEST(InstallationId, StableAndDistinct) {
 
 }  // namespace
 }  // namespace dec::infra
+
+namespace dec {
+namespace {
+
+// Zombie children of this process (ppid = us), by pid.
+std::vector<pid_t> zombie_children() {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (state == 'Z' && ppid == getpid()) out.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return out;
+}
+
+// A broker's own child outlives it (a script's JVM, a daemon): orphaned, it is reparented to dec
+// (the subreaper) and must be reaped when it exits, as must a broker that exited (a host's
+// cgroup killed it, nobody waited); a command dec waits for itself (its own session) is left to
+// its caller.
+TEST(ChildReaper, ReapsOrphanedDescendantsAndExitedBrokersButNotCommands) {
+  infra::start_child_reaper(/*interval_ms=*/50);
+  infra::PosixEnv env;
+  const std::string dir = testing::TempDir() + "reaper-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  // The spawned shell starts a grandchild and exits at once; the grandchild exits a little later.
+  infra::SpawnOptions options;
+  options.argv = {"/bin/sh", "-c", "(sleep 0.6; exit 0) & echo $! > " + dir + "/grandchild"};
+  auto spawned = env.spawn(options);
+  ASSERT_TRUE(spawned.ok()) << spawned.error();
+  pid_t grandchild = 0;
+  for (int i = 0; i < 100 && grandchild == 0; ++i) {
+    std::ifstream in(dir + "/grandchild");
+    in >> grandchild;
+    if (grandchild == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(grandchild, 0);
+  // Orphaned when the shell exited: reparented to us, the subreaper, not to init.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  {
+    std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 1));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    EXPECT_EQ(ppid, getpid()) << line;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  // Exited and reaped: gone from the process table, not a zombie of anyone's.
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(grandchild)));
+  const std::vector<pid_t> zombies = zombie_children();
+  EXPECT_EQ(std::count(zombies.begin(), zombies.end(), grandchild), 0)
+      << "the orphaned grandchild " << grandchild << " was not reaped";
+  EXPECT_EQ(std::count(zombies.begin(), zombies.end(), spawned->pid), 0)
+      << "the exited broker was not reaped";
+  EXPECT_FALSE(env.process_alive(*spawned));  // reaped is gone, for Env too
+  EXPECT_TRUE(env.stop_process(*spawned, std::chrono::milliseconds(100)).ok());
+  // A child in our own session (a command some caller waits for) stays for that caller.
+  const pid_t command = fork();
+  if (command == 0) _exit(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(infra::reap_orphans(), 0u);
+  int status = -1;
+  EXPECT_EQ(waitpid(command, &status, 0), command);
+  EXPECT_TRUE(WIFEXITED(status));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dec
