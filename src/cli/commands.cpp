@@ -184,7 +184,7 @@ Check the result with `dec validate SPEC.yaml`.
 )";
 
 constexpr const char* kServeHelp =
-    R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--data-dir DIR]
+    R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--data-dir DIR] [--web DIR]
                  [--artifacts s3://BUCKET/PREFIX [--artifacts-endpoint URL]]
 
 Runs the experiment service: a persistent queue of experiments run one at a time, and an HTTP
@@ -193,6 +193,8 @@ With --token (or $DEC_TOKEN) every POST needs "Authorization: Bearer TOKEN".
 POST /api/shutdown answers 409 while an experiment runs and 200 (then exits) once idle.
 Ctrl-C / SIGTERM stop the running experiment (its infrastructure is destroyed) and exit;
 queued experiments stay queued for the next start.
+The web app is served at / from --web DIR (default: $DEC_WEB_DIR, else web/dist of the source
+tree dec was built from); without a build, / says how to build it (npm --prefix web run build).
 With --artifacts, each finished experiment's results.json and report.html are uploaded to
 s3://BUCKET/PREFIX/<id>/ (AWS credentials and region as for Kinesis; --artifacts-endpoint for
 any S3-compatible server).
@@ -968,7 +970,8 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"listen", true, false},
                                             {"token", true, false},
                                             {"artifacts", true, false},
-                                            {"artifacts-endpoint", true, false}}));
+                                            {"artifacts-endpoint", true, false},
+                                            {"web", true, false}}));
   if (!args) return usage_error(args.error(), kServeHelp);
   if (args->has("help")) return std::printf("%s", kServeHelp), kOk;
   if (!args->positionals.empty()) return usage_error("serve takes no arguments", kServeHelp);
@@ -992,6 +995,9 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   options.provider_context = ctx.provider_context();
   options.artifacts = args->get("artifacts");
   options.artifacts_endpoint = args->get("artifacts-endpoint");
+  const char* env_web = std::getenv("DEC_WEB_DIR");
+  options.web_root =
+      args->get("web", env_web != nullptr && *env_web != '\0' ? env_web : DEC_DEFAULT_WEB_DIR);
   std::atomic<bool> stop{false};
   SignalWatcher signals(stop);
   return server::serve(options, stop);

@@ -28,6 +28,7 @@
 #include "report/results.h"
 #include "server/artifacts.h"
 #include "server/report_html.h"
+#include "server/static_files.h"
 #include "store/store.h"
 #include "systems/registry.h"
 
@@ -965,6 +966,17 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
   known.emplace_back(std::regex("/api/openapi\\.json"), "GET");
   http.Get("/api/openapi.json", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(openapi_text, "application/json");
+  });
+  // The web app at every other GET path; registered after the API so its routes win.
+  http.Get("/.*", [&](const httplib::Request& req, httplib::Response& res) {
+    auto file = static_file(req.path, options.web_root);
+    if (!file) {
+      res.status = 404;  // explained by the error handler below
+      return;
+    }
+    res.status = file->status;
+    if (!file->cache_control.empty()) res.set_header("Cache-Control", file->cache_control);
+    res.set_content(std::move(file->content), file->content_type);
   });
   http.set_error_handler([&](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;  // a handler already explained the error

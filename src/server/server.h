@@ -19,6 +19,8 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   std::string artifacts;           // s3://bucket/prefix: upload each experiment's results there
   std::string artifacts_endpoint;  // S3-compatible endpoint URL ("" = AWS)
+  // The built web app (web/dist) served at "/"; see static_files.h.
+  std::string web_root;
 };
 
 // Runs until POST /api/shutdown succeeds or `stop` turns true (SIGINT/SIGTERM): a running
