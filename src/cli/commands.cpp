@@ -23,6 +23,7 @@
 #include "infra/executor.h"
 #include "infra/reconcile.h"
 #include "orchestrator/measurement_lock.h"
+#include "orchestrator/preflight.h"
 #include "orchestrator/rate_search.h"
 #include "orchestrator/runner.h"
 #include "orchestrator/sweep.h"
@@ -56,13 +57,15 @@ Commands:
   validate SPEC     check a spec and report every error with its field path
   plan SPEC         show the infrastructure a run would create
   apply SPEC        create the systems' infrastructure and keep it up (until destroy)
+  apply --list      list the runs `dec apply` keeps up, with their addresses
   destroy ID        destroy a kept run, or what a run (or experiment) left behind
   reconcile         clean up interrupted runs, repair kept ones, remove orphans
   results list      list stored experiments
-  results show ID   show an experiment's comparison table (or --json)
+  results show ID   show an experiment's comparison table (ID or name; or --json)
   results export ID export latency histograms (HdrHistogram log) or runs (CSV)
   import omb FILE   turn an OpenMessaging Benchmark workload (and driver) into a spec
   drivers           list the systems dec can drive and their config keys
+  serve             run the experiment service: queue, HTTP API and web app
   worker            run a load worker: an HTTP agent the orchestrator drives
   version           print dec's version and its client libraries' versions
 
@@ -126,6 +129,7 @@ system whether its infrastructure equals the previous point's. With --run RUN
 
 constexpr const char* kApplyHelp =
     R"(Usage: dec apply SPEC [--system NAME]... [--run RUN] [--set path=value]... [--json]
+       dec apply --list [--json]
 
 Creates each system's infrastructure (hosts, limits, brokers, topics, worker agent) exactly as
 a run would, prints the plan and where each system can be reached, and keeps it up until
@@ -136,6 +140,8 @@ Options:
   --system NAME     only this system (repeatable; default every system)
   --run RUN         update this kept run instead of creating a new one
   --json            print {"runs": [{run_id, system, addresses, workers, placement}]} on stdout
+  --list            list the kept runs instead (run id, system, provider, resources created,
+                    addresses); with --json as {"runs": [...]}
 )";
 
 constexpr const char* kDestroyHelp = R"(Usage: dec destroy ID [--data-dir DIR]
@@ -143,6 +149,7 @@ constexpr const char* kDestroyHelp = R"(Usage: dec destroy ID [--data-dir DIR]
 Destroys the resources recorded for a run ("<experiment id>.<system>") or for every run of an
 experiment ("<experiment id>"), in reverse dependency order, continuing past failures (which
 stay recorded for the next attempt or `dec reconcile`). Safe to repeat.
+`dec apply --list` lists the kept runs.
 )";
 
 constexpr const char* kReconcileHelp = R"(Usage: dec reconcile [--dry-run] [--json] [--data-dir DIR]
@@ -160,7 +167,9 @@ constexpr const char* kResultsHelp = R"(Usage: dec results list [--state STATE] 
        dec results show ID [--json] [--fail-on-target-miss]
        dec results export ID --format hdr|csv [--out DIR]
 
-Lists stored experiments, or shows one experiment's comparison table (ID may be a prefix).
+Lists stored experiments, or shows one experiment's comparison table (ID may be a prefix,
+or an experiment's name: its latest experiment). --state is one of queued, provisioning,
+deploying, warming, running, collecting, destroying, succeeded, failed, cancelled.
 With --fail-on-target-miss, `show` exits 3 when a run missed a target or failed its delivery
 check, as `dec run --fail-on-target-miss` does.
 
@@ -226,6 +235,12 @@ std::string absolute(const std::string& path) {
   return ec ? path : abs.lexically_normal().string();
 }
 
+// " (did you mean \"run\"?)" when `word` looks like a typo of a candidate, else "".
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  auto match = core::closest_match(word, candidates);
+  return match ? " (did you mean \"" + *match + "\"?)" : "";
+}
+
 int usage_error(const std::string& message, const char* help) {
   std::fprintf(stderr, "dec: %s\n\n%s", message.c_str(), help);
   return kUsage;
@@ -251,8 +266,10 @@ struct Context {
   }
 };
 
-core::ParseResult load_spec(const Args& args) {
-  return core::parse_spec_file(args.positionals.at(0), args.all("set"), systems::driver_catalog());
+// The spec with every check a run makes, each system's provider included (preflight.h).
+core::ParseResult load_spec(Context& ctx, const Args& args) {
+  return orchestrator::validate_spec_file(args.positionals.at(0), args.all("set"),
+                                          ctx.provider_context());
 }
 
 void print_spec_errors(const std::string& file, const core::ParseResult& parsed) {
@@ -328,13 +345,13 @@ class SignalWatcher {
   std::atomic<int> count_{0};
 };
 
-int cmd_validate(const std::vector<std::string>& argv) {
+int cmd_validate(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"set", true, true}}));
   if (!args) return usage_error(args.error(), kValidateHelp);
   if (args->has("help")) return std::printf("%s", kValidateHelp), kOk;
   if (args->positionals.size() != 1)
     return usage_error("validate needs one SPEC file", kValidateHelp);
-  auto parsed = load_spec(*args);
+  auto parsed = load_spec(ctx, *args);
   print_spec_warnings(parsed);
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
@@ -385,7 +402,7 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
   if (!args) return usage_error(args.error(), kPlanHelp);
   if (args->has("help")) return std::printf("%s", kPlanHelp), kOk;
   if (args->positionals.size() != 1) return usage_error("plan needs one SPEC file", kPlanHelp);
-  auto parsed = load_spec(*args);
+  auto parsed = load_spec(ctx, *args);
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
     return kUsage;
@@ -496,7 +513,7 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   if (!args) return usage_error(args.error(), kRunHelp);
   if (args->has("help")) return std::printf("%s", kRunHelp), kOk;
   if (args->positionals.size() != 1) return usage_error("run needs one SPEC file", kRunHelp);
-  auto parsed = load_spec(*args);
+  auto parsed = load_spec(ctx, *args);
   print_spec_warnings(parsed);
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
@@ -589,15 +606,69 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   return target_miss_status(*args, json);
 }
 
+// `dec apply --list`: the kept runs recorded in the data dir, with where they can be reached.
+int list_kept_runs(Context& ctx, bool as_json) {
+  auto pc = ctx.provider_context();
+  nlohmann::json runs = nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& run_id : infra::recorded_runs(ctx.env, ctx.data_dir)) {
+    auto state = infra::StateFile(ctx.env, infra::state_path(ctx.data_dir, run_id)).load();
+    if (!state) {
+      std::fprintf(stderr, "dec: %s: %s\n", run_id.c_str(), state.error().c_str());
+      continue;
+    }
+    if (!state->kept) continue;
+    size_t created = 0;
+    for (const auto& record : state->resources) created += record.status == "created";
+    std::vector<std::string> addresses;
+    if (auto provider = infra::make_provider(state->provider, pc)) {
+      if (auto endpoint = (*provider)->endpoint(*state)) addresses = endpoint->addresses;
+    }
+    const std::string resources =
+        std::to_string(created) + "/" + std::to_string(state->resources.size());
+    runs.push_back({{"run_id", run_id},
+                    {"system", state->system},
+                    {"provider", state->provider},
+                    {"resources_created", created},
+                    {"resources", state->resources.size()},
+                    {"addresses", addresses}});
+    std::string joined;
+    for (const auto& address : addresses) joined += (joined.empty() ? "" : ",") + address;
+    rows.push_back(
+        {run_id, state->system, state->provider, resources, joined.empty() ? "-" : joined});
+  }
+  if (as_json) {
+    std::printf("%s\n", nlohmann::json{{"runs", runs}}.dump(2).c_str());
+    return kOk;
+  }
+  if (rows.empty()) {
+    std::printf("no kept runs in %s (dec apply SPEC creates one)\n", ctx.data_dir.c_str());
+    return kOk;
+  }
+  std::printf("%-34s %-12s %-10s %-9s %s\n", "RUN", "SYSTEM", "PROVIDER", "RESOURCES", "ADDRESSES");
+  for (const auto& row : rows) {
+    std::printf("%-34s %-12s %-10s %-9s %s\n", row[0].c_str(), row[1].c_str(), row[2].c_str(),
+                row[3].c_str(), row[4].c_str());
+  }
+  return kOk;
+}
+
 int cmd_apply(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"set", true, true},
                                             {"system", true, true},
                                             {"run", true, false},
-                                            {"json", false, false}}));
+                                            {"json", false, false},
+                                            {"list", false, false}}));
   if (!args) return usage_error(args.error(), kApplyHelp);
   if (args->has("help")) return std::printf("%s", kApplyHelp), kOk;
+  if (args->has("list")) {
+    if (!args->positionals.empty() || args->has("set") || args->has("system") || args->has("run")) {
+      return usage_error("apply --list takes no SPEC and no other options but --json", kApplyHelp);
+    }
+    return list_kept_runs(ctx, args->has("json"));
+  }
   if (args->positionals.size() != 1) return usage_error("apply needs one SPEC file", kApplyHelp);
-  auto parsed = load_spec(*args);
+  auto parsed = load_spec(ctx, *args);
   if (!parsed.ok()) {
     print_spec_errors(args->positionals[0], parsed);
     return kUsage;
@@ -808,11 +879,16 @@ int cmd_reconcile(Context& ctx, const std::vector<std::string>& argv) {
   return report.clean() ? kOk : kFailed;
 }
 
+// An experiment id, a unique prefix of one, or an experiment's name (its latest experiment).
 Result<std::string> resolve_id(store::Store& store, const std::string& prefix) {
   auto ids = store.find_ids(prefix);
   if (!ids) return make_error(ids.error());
-  if (ids->empty())
-    return make_error("no experiment with id \"" + prefix + "\" (see `dec results list`)");
+  if (ids->empty()) {
+    auto named = store.latest_id_named(prefix);
+    if (!named) return make_error(named.error());
+    if (named->has_value()) return **named;
+    return make_error("no experiment with id or name \"" + prefix + "\" (see `dec results list`)");
+  }
   if (ids->size() > 1) {
     std::string list;
     for (const auto& id : *ids) list += " " + id;
@@ -888,20 +964,50 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
     std::printf("%s", kResultsHelp);
     return args->has("help") ? kOk : kUsage;
   }
+  const std::string& sub = args->positionals[0];
+  if (sub != "list" && sub != "show" && sub != "export") {
+    return usage_error(
+        "unknown results command \"" + sub + "\"" + did_you_mean(sub, {"list", "show", "export"}),
+        kResultsHelp);
+  }
+  store::ListFilter filter;
+  filter.state = args->get("state");
+  if (!filter.state.empty()) {
+    const auto& states = orchestrator::lifecycle_states();
+    if (std::find(states.begin(), states.end(), filter.state) == states.end()) {
+      std::string valid;
+      for (const auto& state : states) valid += (valid.empty() ? "" : ", ") + state;
+      return usage_error("--state: unknown state \"" + filter.state + "\"" +
+                             did_you_mean(filter.state, states) + "; expected one of " + valid,
+                         kResultsHelp);
+    }
+  }
+  const std::string limit = args->get("limit", "50");
+  char* limit_end = nullptr;
+  filter.limit = static_cast<int>(std::strtol(limit.c_str(), &limit_end, 10));
+  if (limit.empty() || *limit_end != '\0' || filter.limit < 1) {
+    return usage_error("--limit: expected a positive number, got \"" + limit + "\"", kResultsHelp);
+  }
+  // Reading results never creates a data dir or database where there is none.
+  if (!std::filesystem::exists(ctx.data_dir + "/dec.db")) {
+    if (sub == "list") {
+      if (args->has("json")) return std::printf("[]\n"), kOk;
+      std::printf("no experiments in %s\n", ctx.data_dir.c_str());
+      return kOk;
+    }
+    if (args->positionals.size() != 2) {
+      return usage_error("results " + sub + " needs an ID", kResultsHelp);
+    }
+    std::fprintf(stderr, "dec: no experiment with id or name \"%s\": %s has no database\n",
+                 args->positionals[1].c_str(), ctx.data_dir.c_str());
+    return kFailed;
+  }
   auto store = ctx.open_store();
   if (!store) {
     std::fprintf(stderr, "dec: %s\n", store.error().c_str());
     return kFailed;
   }
-  const std::string& sub = args->positionals[0];
   if (sub == "list") {
-    store::ListFilter filter;
-    filter.state = args->get("state");
-    try {
-      filter.limit = std::stoi(args->get("limit", "50"));
-    } catch (...) {
-      return usage_error("--limit: expected a number", kResultsHelp);
-    }
     auto list = (*store)->list(filter);
     if (!list) {
       std::fprintf(stderr, "dec: %s\n", list.error().c_str());
@@ -962,8 +1068,7 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
                 r.error.empty() ? "" : (" (" + r.error + ")").c_str(), table->c_str());
     return target_miss_status(*args, r.results_json);
   }
-  if (sub == "export") return export_results(**store, *args);
-  return usage_error("unknown results command \"" + sub + "\"", kResultsHelp);
+  return export_results(**store, *args);
 }
 
 int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
@@ -1114,7 +1219,7 @@ int run_cli(const std::vector<std::string>& argv) {
   if (command == "kafka-mock") return drivers::kafka_mock_main(rest);
   // Hidden: kinesalite behind AWS's per-shard quotas, as the local provider runs Kinesis.
   if (command == "kinesis-quota") return systems::kinesis_quota_main(rest);
-  if (command == "validate") return cmd_validate(rest);
+  if (command == "validate") return cmd_validate(ctx, rest);
   if (command == "plan") return cmd_plan(ctx, rest);
   if (command == "destroy") return cmd_destroy(ctx, rest);
   if (command == "reconcile") return cmd_reconcile(ctx, rest);
@@ -1125,6 +1230,16 @@ int run_cli(const std::vector<std::string>& argv) {
   if (command == "worker") return cmd_worker(rest);
   if (command == "import") return cmd_import(rest);
   if (command == "version" || command == "--version") return cmd_version();
+  const std::vector<std::string> commands = {"run",     "validate",  "plan",    "apply",
+                                             "destroy", "reconcile", "results", "import",
+                                             "drivers", "serve",     "worker",  "version"};
+  const std::string suggestion = did_you_mean(command, commands);
+  if (!suggestion.empty()) {
+    // The typo and the fix, without the whole help.
+    std::fprintf(stderr, "dec: unknown command \"%s\"%s; see dec --help\n", command.c_str(),
+                 suggestion.c_str());
+    return kUsage;
+  }
   return usage_error("unknown command \"" + command + "\"", kMainHelp);
 }
 

@@ -102,7 +102,8 @@ size_t edit_distance(std::string_view a_text, std::string_view b_text) {
   return d[a.size()][b.size()];
 }
 
-// The candidate closest to `word`, if it is close enough to be a likely typo.
+}  // namespace
+
 std::optional<std::string> closest_match(std::string_view word,
                                          const std::vector<std::string>& candidates) {
   const size_t allowed = word.size() <= 3 ? 1 : 2;
@@ -117,6 +118,8 @@ std::optional<std::string> closest_match(std::string_view word,
   }
   return best;
 }
+
+namespace {
 
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
   std::optional<std::string> match = closest_match(word, candidates);
@@ -455,6 +458,21 @@ class SpecReader {
     warnings_.push_back({std::move(path), std::move(message)});
   }
 
+  // Where a field found in the wrong map belongs, for a mis-indented one: a system's
+  // `nodes: 3` meant as deploy.nodes (the fields read_deploy reads).
+  static std::optional<std::string> misplaced_field(const std::string& path,
+                                                    const std::string& key) {
+    static const std::vector<std::string> deploy_fields = {
+        "provider", "nodes", "cpus", "memory", "bandwidth", "settings", "server"};
+    const bool in_system =
+        path.starts_with("systems[") && path.ends_with("]") && path.find('.') == std::string::npos;
+    if (in_system &&
+        std::find(deploy_fields.begin(), deploy_fields.end(), key) != deploy_fields.end()) {
+      return "deploy." + key;
+    }
+    return std::nullopt;
+  }
+
   // Calls the reader of each field present (null values count as absent) and reports unknown ones.
   void read_map(const YAML::Node& node, const std::string& path, const FieldReaders& fields) {
     if (node.IsNull()) return;
@@ -479,7 +497,12 @@ class SpecReader {
       auto field = std::find_if(fields.begin(), fields.end(),
                                 [&](const auto& candidate) { return candidate.first == key; });
       if (field == fields.end()) {
-        error(field_path, "unknown field" + did_you_mean(key, names));
+        if (std::optional<std::string> home = misplaced_field(path, key)) {
+          error(field_path, "unknown field here (did you mean " + *home + "? indent " + key +
+                                ": under " + home->substr(0, home->rfind('.')) + ":)");
+        } else {
+          error(field_path, "unknown field" + did_you_mean(key, names));
+        }
         continue;
       }
       if (!entry.second.IsNull()) field->second(entry.second, field_path);
@@ -1082,8 +1105,12 @@ class SpecReader {
                [&](const YAML::Node& field, const std::string& field_path) {
                  std::optional<uint64_t> memory = read_size(field, field_path);
                  if (!memory) return;
-                 if (*memory == 0) {
-                   error(field_path, "must be greater than 0");
+                 // No broker starts in less; a bare number is bytes, which is rarely meant.
+                 constexpr uint64_t kMinMemory = 32ull << 20;
+                 if (*memory < kMinMemory) {
+                   error(field_path, "must be at least 32MiB (a bare number is bytes), got " +
+                                         in_quotes(field.Scalar()) +
+                                         "; write a unit, e.g. memory: 512MiB");
                    return;
                  }
                  deploy.memory = memory;
@@ -1590,6 +1617,18 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
     const size_t equals = text.find('=');
     if (equals == std::string::npos) {
       errors.push_back({path, "expected path=value, e.g. workload.duration=5s"});
+      continue;
+    }
+    // `--set "a = b"`: the spaces would become part of the path and the value.
+    if ((equals > 0 && text[equals - 1] == ' ') ||
+        (equals + 1 < text.size() && text[equals + 1] == ' ')) {
+      auto trim = [](std::string part) {
+        part.erase(0, part.find_first_not_of(' '));
+        part.erase(part.find_last_not_of(' ') + 1);
+        return part;
+      };
+      errors.push_back({path, "spaces around '=': use --set " + trim(text.substr(0, equals)) + "=" +
+                                  trim(text.substr(equals + 1)) + " without spaces"});
       continue;
     }
     Result<std::vector<PathStep>> steps = parse_override_path(text.substr(0, equals));

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -59,6 +61,11 @@ struct SweepPoint {
 // The points of `spec.matrix` (a validated spec): its cross product, first axis outermost and
 // the last varying fastest. Without a matrix, one point: the spec itself.
 Result<std::vector<SweepPoint>> expand_matrix(const Spec& spec, const DriverCatalog& catalog);
+
+// The candidate closest to `word` if it is close enough to be a likely typo (at most one edit
+// for words of up to 3 letters, two for longer; case-insensitive; a swap of neighbours is one).
+std::optional<std::string> closest_match(std::string_view word,
+                                         const std::vector<std::string>& candidates);
 
 // The spec as canonical JSON text (for storing with results and posting to the API).
 std::string spec_to_json(const Spec& spec);

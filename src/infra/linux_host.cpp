@@ -963,6 +963,18 @@ Result<CgroupUsage> cgroup_usage(const std::string& path) {
       return std::nullopt;
     }
   };
+  // "key value" lines (memory.events, memory.oom_control): the value of `wanted`.
+  auto counter = [](const std::optional<std::string>& text,
+                    const std::string& wanted) -> std::optional<uint64_t> {
+    if (!text) return std::nullopt;
+    std::istringstream lines(*text);
+    std::string key;
+    uint64_t value = 0;
+    while (lines >> key >> value) {
+      if (key == wanted) return value;
+    }
+    return std::nullopt;
+  };
   CgroupUsage usage;
   if (cgroup_version() == CgroupVersion::kV2) {
     std::string dir = hierarchy_for("")->dir(path);
@@ -974,6 +986,7 @@ Result<CgroupUsage> cgroup_usage(const std::string& path) {
     }
     usage.memory_bytes = number(read_text(dir + "/memory.current"));
     usage.memory_peak_bytes = number(read_text(dir + "/memory.peak"));
+    usage.oom_kills = counter(read_text(dir + "/memory.events"), "oom_kill");
     return usage;
   }
   if (auto cpuacct = hierarchy_for("cpuacct"); cpuacct && is_dir(cpuacct->dir(path))) {
@@ -982,6 +995,7 @@ Result<CgroupUsage> cgroup_usage(const std::string& path) {
   if (auto memory = hierarchy_for("memory"); memory && is_dir(memory->dir(path))) {
     usage.memory_bytes = number(read_text(memory->dir(path) + "/memory.usage_in_bytes"));
     usage.memory_peak_bytes = number(read_text(memory->dir(path) + "/memory.max_usage_in_bytes"));
+    usage.oom_kills = counter(read_text(memory->dir(path) + "/memory.oom_control"), "oom_kill");
   }
   return usage;
 }

@@ -111,6 +111,9 @@ struct CgroupUsage {
   uint64_t cpu_ns = 0;
   std::optional<uint64_t> memory_bytes;
   std::optional<uint64_t> memory_peak_bytes;
+  // Processes the kernel killed for exceeding the memory limit (v2 memory.events, v1
+  // memory.oom_control "oom_kill"); absent where the kernel does not count them.
+  std::optional<uint64_t> oom_kills;
 };
 Result<CgroupUsage> cgroup_usage(const std::string& path);
 // SIGKILLs whatever is still inside, waits for it to leave, removes the directories (and

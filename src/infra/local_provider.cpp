@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "core/hash.h"
+#include "core/units.h"
 #include "drivers/driver.h"
 #include "infra/linux_host.h"
 #include "systems/registry.h"
@@ -89,13 +90,23 @@ systems::RecipeContext recipe_context(const ProviderContext& context) {
   return out;
 }
 
-std::string tail_of_file(Env& env, const std::string& path, size_t max_bytes = 600) {
-  auto text = env.read_file(path);
-  if (!text) return "";
-  std::string s = *text;
-  if (s.size() > max_bytes) s = "..." + s.substr(s.size() - max_bytes);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
+// The last `count` lines of `text`, indented under an error message.
+std::string last_lines(const std::string& text, size_t count) {
+  size_t start = text.size();
+  while (start > 0 && (text[start - 1] == '\n' || text[start - 1] == ' ')) --start;
+  const size_t end = start;
+  for (size_t lines = 0; start > 0; --start) {
+    if (text[start - 1] == '\n' && ++lines == count) break;
+  }
+  while (start < end && text[start] == '\n') ++start;  // blank lines before the tail
+  std::string out;
+  size_t pos = start;
+  while (pos < end) {
+    size_t newline = std::min(text.find('\n', pos), end);
+    out += "\n    " + text.substr(pos, newline - pos);
+    pos = newline + 1;
+  }
+  return out;
 }
 
 std::string trimmed(std::string s) {
@@ -176,6 +187,37 @@ Result<bool> hosts_wanted(const core::Deploy& deploy) {
 }
 
 }  // namespace
+
+std::string LocalProvider::start_failure(const ResourceRecord& record, const RunState& state,
+                                         const std::string& what) const {
+  Env& env = *context_.env;
+  constexpr size_t kLogLines = 20;
+  const std::string log_path = get(record.outputs, "log");
+  const auto read = env.read_file(log_path);
+  const std::string log = read ? *read : std::string();
+  // Teardown deletes the run's directory: the log is kept with the experiment.
+  const std::string kept_dir = context_.data_dir + "/logs/" +
+                               (state.experiment_id.empty() ? state.run_id : state.experiment_id);
+  const std::string kept =
+      kept_dir + "/" + state.run_id + "-" + slug(record.resource.address) + ".log";
+  const bool copied = env.make_dirs(kept_dir).ok() && env.write_file_atomic(kept, log).ok();
+  std::string reason = what;
+  // A process killed for its memory limit often says nothing itself.
+  const std::string host_address = get(record.resource.attributes, "host");
+  if (const ResourceRecord* host = find_record(state, host_address)) {
+    auto usage = lh::cgroup_usage(cgroup_path(state.run_id, host_address));
+    if (usage && usage->oom_kills.value_or(0) > 0) {
+      const std::string memory = get(host->resource.attributes, "memory");
+      reason += ": killed by the kernel for lack of memory (host " + host_address + " has " +
+                (memory.empty() ? "no limit" : core::format_size(std::stoull(memory))) +
+                "; raise deploy.memory)";
+    }
+  }
+  const std::string where =
+      "(log: " + (copied ? kept : log_path + ", not kept: cannot write " + kept) + ")";
+  if (trimmed(log).empty()) return reason + "; its log is empty " + where;
+  return reason + "; last lines of its log:" + last_lines(log, kLogLines) + "\n  " + where;
+}
 
 std::string LocalProvider::resource_dir(const std::string& run_id,
                                         const std::string& address) const {
@@ -591,9 +633,8 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   std::string not_ready;  // what the recipe's readiness probe last said was missing
   while (true) {
     if (!env.process_alive(*pid)) {
-      return make_error(program + " for " + resource.address +
-                        " exited during start-up: " + tail_of_file(env, record.outputs["log"]) +
-                        " (log: " + record.outputs["log"] + ")");
+      return make_error(start_failure(
+          record, state, program + " for " + resource.address + " exited during start-up"));
     }
     if (ready_name.empty()) {
       if (env.tcp_port_open(listen, port)) {
@@ -623,10 +664,11 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
       break;
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      return make_error(program + " for " + resource.address + " was not ready within " +
-                        std::to_string(timeout.count()) + " s" +
-                        (not_ready.empty() ? std::string() : " (" + not_ready + ")") +
-                        " (log: " + record.outputs["log"] + ")");
+      return make_error(
+          start_failure(record, state,
+                        program + " for " + resource.address + " was not ready within " +
+                            std::to_string(timeout.count()) + " s" +
+                            (not_ready.empty() ? std::string() : " (" + not_ready + ")")));
     }
     env.sleep_for(std::chrono::milliseconds(10));
   }

@@ -65,6 +65,11 @@ class LocalProvider : public Provider {
 
  private:
   std::string resource_dir(const std::string& run_id, const std::string& address) const;
+  // `what` went wrong starting a process, with the last lines of its log (or that it is empty)
+  // and a memory-limit kill if its host's cgroup counted one. The log is first copied to
+  // <data>/logs/<experiment id>/<run id>-<resource>.log, where it outlives the run's teardown.
+  std::string start_failure(const ResourceRecord& record, const RunState& state,
+                            const std::string& what) const;
   Status create_network(ResourceRecord& record, const RunState& state);
   Status create_host(ResourceRecord& record, const RunState& state);
   Status create_process(ResourceRecord& record, const RunState& state,

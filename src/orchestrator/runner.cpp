@@ -13,6 +13,7 @@
 #include "drivers/config_checks.h"
 #include "drivers/driver.h"
 #include "infra/executor.h"
+#include "orchestrator/preflight.h"
 #include "orchestrator/rate_search.h"
 #include "orchestrator/sweep.h"
 #include "orchestrator/usage_sampler.h"
@@ -165,6 +166,17 @@ class ExperimentRun {
       return outcome;
     }
     for (const auto& point : *points) outcome.result.points.push_back({point.index, point.values});
+    // Whoever queued the spec validated it, but a provider may object now (a program removed,
+    // dec no longer root): every system at every point is checked before the first is created.
+    if (auto errors = deployment_errors(spec_, context_.provider_context); !errors.empty()) {
+      outcome.state = "failed";
+      for (const auto& error : errors) {
+        outcome.error += (outcome.error.empty() ? "" : "; ") + error.to_string();
+      }
+      log("nothing created: " + outcome.error);
+      set_state("", outcome.state, outcome.error);
+      return outcome;
+    }
     const bool sweep = is_sweep(spec_);
     if (sweep) log("sweep: " + sweep_headline(*points));
     if (spec_.workload.search) log(search_plan(spec_));
@@ -199,7 +211,11 @@ class ExperimentRun {
       if (run.status == "succeeded") {
         run.cost = report::estimate_cost(point.spec, system, run.engine);
       }
-      if (run.status == "failed") failures.push_back(label_ + ": " + run.error);
+      if (run.status == "failed") {
+        failures.push_back(label_ + ": " + run.error);
+        // Said as it happens: the experiment goes on with the next run.
+        log(label_ + ": failed: " + run.error);
+      }
       outcome.result.runs.push_back(std::move(run));
       // Store partial results after each run, so a crash later loses nothing finished.
       if (context_.store) (void)context_.store->set_results(id_, report::to_json(outcome.result));

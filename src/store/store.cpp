@@ -230,6 +230,17 @@ Result<std::vector<std::string>> Store::find_ids(const std::string& prefix) {
   return ids;
 }
 
+Result<std::optional<std::string>> Store::latest_id_named(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Statement stmt(db_, "SELECT id FROM experiments WHERE name = ? ORDER BY seq DESC LIMIT 1");
+  if (!stmt.ok()) return make_error("store: " + stmt.error());
+  stmt.bind(1, name);
+  int rc = stmt.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(stmt.text(0));
+  if (rc != SQLITE_DONE) return make_error("store: " + stmt.error());
+  return std::optional<std::string>();
+}
+
 Result<std::optional<ExperimentRecord>> Store::next_queued() {
   std::lock_guard lock(mutex_);
   std::string sql = std::string("SELECT ") + kColumns +

@@ -53,6 +53,8 @@ class Store {
   Result<std::vector<ExperimentRecord>> list(const ListFilter& filter);
   // Experiments whose id starts with `prefix` (lets users type a short id).
   Result<std::vector<std::string>> find_ids(const std::string& prefix);
+  // The id of the most recently created experiment called `name`, if any.
+  Result<std::optional<std::string>> latest_id_named(const std::string& name);
 
   // The queue, in submission order: the oldest queued experiment, if any.
   Result<std::optional<ExperimentRecord>> next_queued();

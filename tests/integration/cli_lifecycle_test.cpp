@@ -440,6 +440,55 @@ TEST_F(CliLifecycle, InvalidSpecExitsTwoWithFieldPath) {
   EXPECT_FALSE(fs::exists(data_dir_ + "/state"));
 }
 
+TEST_F(CliLifecycle, RunRefusesTheWholeSpecBeforeCreatingAnything) {
+  // The first system is fine; the second one's provider objects. Nothing may run first.
+  std::string spec = write_spec("2s");
+  int code = testing::run(dec({"run", spec, "--set", "systems[1].deploy.settings.hosts=maybe"}),
+                          (dir_ / "refused.log").string());
+  EXPECT_EQ(code, 2);
+  std::ifstream in(dir_ / "refused.log");
+  std::string log((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(log.find("systems[1].deploy.settings.hosts: \"maybe\" is not one of auto, true, "
+                     "false"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("provisioning"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(data_dir_)) << "nothing is created, not even the database";
+}
+
+TEST_F(CliLifecycle, ABrokerThatFailsToStartIsAnnouncedAtOnceWithItsKeptLog) {
+  // redis-server refuses the value and exits; the run goes on with the next system.
+  std::string spec = write_spec("1s");
+  int code =
+      testing::run(dec({"run", spec, "--set", "systems[0].deploy.server.appendfsync=sometimes"}),
+                   (dir_ / "broken.log").string());
+  EXPECT_EQ(code, 1);
+  std::ifstream in(dir_ / "broken.log");
+  std::string log((std::istreambuf_iterator<char>(in)), {});
+  // Said when it happened, before the next system started.
+  const size_t failed = log.find("plain: failed: ");
+  ASSERT_NE(failed, std::string::npos) << log;
+  const size_t next = log.find("aof: provisioning");
+  ASSERT_NE(next, std::string::npos) << log;
+  EXPECT_LT(failed, next) << log;
+  EXPECT_NE(log.find("exited during start-up; last lines of its log:"), std::string::npos) << log;
+  // The log outlives the run's teardown, with the experiment.
+  const std::string logs = data_dir_ + "/logs";
+  ASSERT_TRUE(fs::exists(logs)) << log;
+  std::string kept;
+  for (const auto& experiment : fs::directory_iterator(logs)) {
+    for (const auto& file : fs::directory_iterator(experiment)) {
+      EXPECT_TRUE(file.path().filename().string().ends_with(".plain-service.plain.0.log"))
+          << file.path();
+      EXPECT_NE(log.find(file.path().string()), std::string::npos) << "not named: " << file.path();
+      std::ifstream kept_in(file.path());
+      kept.assign((std::istreambuf_iterator<char>(kept_in)), {});
+    }
+  }
+  EXPECT_NE(kept.find("sometimes"), std::string::npos) << kept;
+  expect_nothing_left({});
+}
+
 TEST_F(CliLifecycle, SigintStopsTheRunAndDestroysInfrastructure) { stop_with_signal(SIGINT); }
 
 TEST_F(CliLifecycle, SigtermStopsTheRunAndDestroysInfrastructure) { stop_with_signal(SIGTERM); }

@@ -3,11 +3,15 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "infra/env.h"
+#include "infra/executor.h"
+#include "orchestrator/runner.h"
 #include "report/results.h"
 #include "store/store.h"
 
@@ -134,6 +138,186 @@ TEST_F(ResultsShowTest, EverythingMetExitsZero) {
   const CliOutcome gated = show(stored(result(false, 0)), {"--fail-on-target-miss"});
   EXPECT_EQ(gated.exit_code, 0) << gated.err;
   EXPECT_EQ(gated.err, "");
+}
+
+TEST_F(ResultsShowTest, ShowTakesAnExperimentsNameForItsLatestExperiment) {
+  report::ExperimentResult first = result(false, 0);
+  first.runs[0].system = "first";
+  stored(first);
+  report::ExperimentResult latest = result(false, 0);
+  latest.runs[0].system = "latest";
+  const std::string id = stored(latest);
+  const CliOutcome by_name = show("gate", {"--json"});
+  EXPECT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_NE(by_name.out.find("\"latest\""), std::string::npos) << by_name.out;
+  EXPECT_EQ(by_name.out.find("\"first\""), std::string::npos) << by_name.out;
+  const CliOutcome unknown = show("nothing-called-this", {});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no experiment with id or name \"nothing-called-this\""),
+            std::string::npos)
+      << unknown.err;
+}
+
+TEST_F(ResultsShowTest, UnknownStateIsAUsageErrorNamingTheValidOnes) {
+  const CliOutcome bogus = dec({"results", "list", "--state", "bogus", "--data-dir", data_dir_});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_NE(bogus.err.find("--state: unknown state \"bogus\""), std::string::npos) << bogus.err;
+  for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"}) {
+    EXPECT_NE(bogus.err.find(state), std::string::npos) << state << "\n" << bogus.err;
+  }
+  const CliOutcome typo = dec({"results", "list", "--state", "succeded", "--data-dir", data_dir_});
+  EXPECT_NE(typo.err.find("did you mean \"succeeded\"?"), std::string::npos) << typo.err;
+  EXPECT_EQ(dec({"results", "list", "--state", "failed", "--data-dir", data_dir_}).exit_code, 0);
+}
+
+TEST_F(ResultsShowTest, ReadOnlyCommandsCreateNoDataDirOrDatabase) {
+  const std::string spec = DEC_SOURCE_DIR "/examples/redis-quickstart.yaml";
+  const std::vector<std::vector<std::string>> commands = {
+      {"results", "list"},
+      {"results", "list", "--json"},
+      {"results", "show", "x"},
+      {"results", "export", "x", "--format", "csv"},
+      {"validate", spec},
+      {"plan", spec},
+      {"version"},
+      {"reconcile", "--dry-run"},
+      {"apply", "--list"},
+      {"drivers"}};
+  for (std::vector<std::string> argv : commands) {
+    argv.push_back("--data-dir");
+    argv.push_back(data_dir_);
+    const CliOutcome outcome = dec(argv);
+    EXPECT_NE(outcome.exit_code, 2) << argv[0] << " " << argv[1] << "\n" << outcome.err;
+    EXPECT_FALSE(std::filesystem::exists(data_dir_)) << argv[0] << " " << argv[1];
+  }
+  EXPECT_EQ(dec({"results", "list", "--json", "--data-dir", data_dir_}).out, "[]\n");
+}
+
+TEST_F(ResultsShowTest, ApplyListShowsKeptRunsOnly) {
+  infra::PosixEnv env;
+  auto record = [&](const std::string& run_id, bool kept) {
+    infra::RunState state;
+    state.run_id = run_id;
+    state.experiment_id = run_id.substr(0, run_id.find('.'));
+    state.system = "redis";
+    state.provider = "local";
+    state.kept = kept;
+    infra::Resource service{"service.redis.0", "service", {{"node", "0"}}, {}};
+    state.resources.push_back({service, "created", {{"address", "127.0.0.1:7001"}}});
+    ASSERT_TRUE(infra::StateFile(env, infra::state_path(data_dir_, run_id)).save(state).ok());
+  };
+  record("20261202-101500-ab12.redis", true);
+  record("20261202-101600-cd34.redis", false);  // a run's own state, not kept
+  const CliOutcome list = dec({"apply", "--list", "--data-dir", data_dir_});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("20261202-101500-ab12.redis         redis        local"),
+            std::string::npos)
+      << list.out;
+  EXPECT_NE(list.out.find("1/1       127.0.0.1:7001"), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find("cd34"), std::string::npos) << list.out;
+  EXPECT_EQ(dec({"apply", "--list", "spec.yaml", "--data-dir", data_dir_}).exit_code, 2);
+}
+
+TEST(Cli, HelpListsEveryCommandAndEachHasItsOwnHelp) {
+  const CliOutcome help = dec({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* command : {"run", "validate", "plan", "apply", "destroy", "reconcile", "results",
+                              "import", "drivers", "serve", "worker", "version"}) {
+    EXPECT_NE(help.out.find("\n  " + std::string(command) + " "), std::string::npos) << command;
+  }
+  EXPECT_NE(help.out.find("apply --list"), std::string::npos);
+  for (const char* command : {"run", "validate", "plan", "apply", "destroy", "reconcile", "results",
+                              "import", "serve", "worker"}) {
+    const CliOutcome own = dec({command, "--help"});
+    EXPECT_EQ(own.exit_code, 0) << command;
+    EXPECT_NE(own.out.find("Usage: dec " + std::string(command)), std::string::npos) << command;
+  }
+  // The states `results list --state` takes, as the store knows them.
+  const CliOutcome results = dec({"results", "--help"});
+  for (const auto& state : orchestrator::lifecycle_states()) {
+    EXPECT_NE(results.out.find(state), std::string::npos) << state;
+  }
+}
+
+TEST(Cli, UnknownCommandSuggestsTheClosestOne) {
+  const CliOutcome typo = dec({"runn", "spec.yaml"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("unknown command \"runn\" (did you mean \"run\"?)"), std::string::npos)
+      << typo.err;
+  EXPECT_EQ(dec({"valdate"}).exit_code, 2);
+  EXPECT_NE(dec({"valdate"}).err.find("did you mean \"validate\"?"), std::string::npos);
+  const CliOutcome unknown = dec({"frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("unknown command \"frobnicate\""), std::string::npos);
+  EXPECT_EQ(unknown.err.find("did you mean"), std::string::npos);
+  EXPECT_NE(dec({"results", "lsit"}).err.find("did you mean \"list\"?"), std::string::npos);
+}
+
+TEST(Cli, SetWithSpacesAroundEqualsGetsAHint) {
+  const CliOutcome spaced = dec({"validate", DEC_SOURCE_DIR "/examples/redis-quickstart.yaml",
+                                 "--set", "workload.duration = 5s"});
+  EXPECT_EQ(spaced.exit_code, 2);
+  EXPECT_NE(spaced.err.find("use --set workload.duration=5s without spaces"), std::string::npos)
+      << spaced.err;
+}
+
+// Specs that parse but that a system's provider rejects: `dec validate` finds every one of
+// them, with the field's path, as `dec run` would before creating anything.
+class ValidateProviderChecks : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("dec-cli-validate-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  CliOutcome validate(const std::string& systems_yaml, const std::string& extra = "") {
+    const std::string path = (dir_ / "spec.yaml").string();
+    std::ofstream(path) << "name: t\nworkload: {duration: 1s, warmup: 0s}\nsystems:\n"
+                           "  - name: fine\n    driver: redis\n"
+                        << systems_yaml << extra;
+    return dec({"validate", path, "--data-dir", (dir_ / "data").string()});
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(ValidateProviderChecks, EveryProviderObjectionIsAnErrorAtItsPath) {
+  struct Case {
+    std::string system;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"  - name: s\n    driver: redis\n    deploy: {settings: {hosts: maybe}}\n",
+       "systems[1].deploy.settings.hosts: \"maybe\" is not one of auto, true, false"},
+      {"  - name: s\n    driver: kinesis\n    deploy: {nodes: 3}\n",
+       "systems[1].deploy.nodes: the local provider runs kinesis as a single node"},
+      {"  - name: s\n    driver: kafka\n    deploy: {bandwidth: 100Mbit, settings: {kafka: "
+       "mock}}\n",
+       "systems[1].deploy."},
+      {"  - name: s\n    driver: redis\n    deploy: {provider: endpoints}\n",
+       "systems[1].deploy.settings.addresses: required for provider endpoints"},
+      {"  - name: s\n    driver: redis\n    deploy: {memory: 100}\n",
+       "systems[1].deploy.memory: must be at least 32MiB"}};
+  for (const Case& c : cases) {
+    const CliOutcome outcome = validate(c.system);
+    EXPECT_EQ(outcome.exit_code, 2) << c.system << outcome.out;
+    EXPECT_NE(outcome.err.find(c.expected), std::string::npos) << c.system << outcome.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data"));
+}
+
+TEST_F(ValidateProviderChecks, EveryMatrixPointIsChecked) {
+  const CliOutcome outcome =
+      validate("  - name: s\n    driver: mqtt\n", "matrix:\n  systems[s].deploy.nodes: [1, 2]\n");
+  EXPECT_EQ(outcome.exit_code, 2) << outcome.out;
+  EXPECT_NE(outcome.err.find("matrix point 1 (systems[s].deploy.nodes=2): systems[1].deploy.nodes: "
+                             "the local provider runs mqtt as a single node"),
+            std::string::npos)
+      << outcome.err;
+  EXPECT_EQ(outcome.err.find("matrix point 0"), std::string::npos) << outcome.err;
 }
 
 }  // namespace

@@ -624,6 +624,76 @@ TEST(LocalProviderGraph, HostsGiveEveryNodeAndTheWorkerAHostOnTheRunsNetwork) {
   EXPECT_EQ(in_place, (std::vector<std::string>{"cpus", "memory", "bandwidth"}));
 }
 
+// The real OS, except that every started process writes `log` and is gone at once, like a
+// broker that fails during start-up.
+class DyingProcessEnv : public PosixEnv {
+ public:
+  explicit DyingProcessEnv(std::string log) : log_(std::move(log)) {}
+  Result<ProcessId> spawn(const SpawnOptions& options) override {
+    if (Status s = write_file_atomic(options.log_path, log_); !s) return make_error(s.error());
+    return ProcessId{kDeadPid, 1};
+  }
+  bool process_alive(const ProcessId& id) override {
+    return id.pid != kDeadPid && PosixEnv::process_alive(id);
+  }
+
+ private:
+  static constexpr pid_t kDeadPid = 999'999'999;
+  std::string log_;
+};
+
+// Starts the service of a one-node redis system on `env`; returns the error and the state.
+std::pair<Status, RunState> start_failing_service(Env& env, const std::string& data_dir) {
+  ProviderContext pc = local_context(env);
+  pc.data_dir = data_dir;
+  LocalProvider provider(pc);
+  core::System system = local_system("redis", 1);
+  system.deploy.settings["hosts"] = "false";
+  auto resources = provider.resources_for(system, DeployRequest{"e1.s", {}, 1, false});
+  EXPECT_TRUE(resources.ok()) << resources.error();
+  RunState state;
+  state.run_id = "e1.s";
+  state.experiment_id = "e1";
+  state.resources.push_back(ResourceRecord{resources->front(), "creating", {}});
+  Status status = provider.create(state.resources.front(), state, [] { return Status::Ok(); });
+  return {status, state};
+}
+
+TEST(LocalProviderStart, AFailedStartShowsTheLogsLastLinesAndKeepsItWithTheExperiment) {
+  const std::string data_dir = ::testing::TempDir() + "dec-start-" + std::to_string(getpid());
+  std::string log;
+  for (int i = 1; i <= 30; ++i) log += "line " + std::to_string(i) + "\n";
+  DyingProcessEnv env(log + "FATAL CONFIG FILE ERROR\n");
+  auto [status, state] = start_failing_service(env, data_dir);
+  ASSERT_FALSE(status.ok());
+  const std::string& error = status.error();
+  EXPECT_NE(error.find("redis-server for service.s.0 exited during start-up; last lines of its "
+                       "log:\n    line 12\n"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(error.find("line 11\n"), std::string::npos) << error;
+  EXPECT_NE(error.find("    line 30\n    FATAL CONFIG FILE ERROR\n"), std::string::npos) << error;
+  // The run's directory goes with teardown; the kept copy stays, and the message points to it.
+  const std::string kept = data_dir + "/logs/e1/e1.s-service.s.0.log";
+  EXPECT_NE(error.find("(log: " + kept + ")"), std::string::npos) << error;
+  auto kept_text = env.read_file(kept);
+  ASSERT_TRUE(kept_text.ok()) << kept_text.error();
+  EXPECT_EQ(*kept_text, log + "FATAL CONFIG FILE ERROR\n");
+  std::filesystem::remove_all(data_dir);
+}
+
+TEST(LocalProviderStart, AnEmptyLogIsSaidToBeEmpty) {
+  const std::string data_dir = ::testing::TempDir() + "dec-start-empty-" + std::to_string(getpid());
+  DyingProcessEnv env("");
+  auto [status, state] = start_failing_service(env, data_dir);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().find("exited during start-up; its log is empty (log: " + data_dir +
+                                "/logs/e1/e1.s-service.s.0.log)"),
+            std::string::npos)
+      << status.error();
+  std::filesystem::remove_all(data_dir);
+}
+
 TEST(InstallationId, StableAndDistinct) {
   EXPECT_EQ(installation_id("/a/b"), installation_id("/a/b"));
   EXPECT_NE(installation_id("/a/b"), installation_id("/a/c"));

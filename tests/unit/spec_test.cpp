@@ -452,6 +452,15 @@ INSTANTIATE_TEST_SUITE_P(
                 "systems[0].deploy.server", "expected a map of names to values"},
         BadSpec{with_system("    driver: redis\n    deploy: {colour: blue}"),
                 "systems[0].deploy.colour", "unknown field"},
+        // A bare number is bytes: no broker starts in 100 of them.
+        BadSpec{with_system("    driver: redis\n    deploy: {memory: 100}"),
+                "systems[0].deploy.memory",
+                "must be at least 32MiB (a bare number is bytes), got \"100\"; write a unit"},
+        BadSpec{with_system("    driver: redis\n    deploy: {memory: 31MiB}"),
+                "systems[0].deploy.memory", "must be at least 32MiB"},
+        // Mis-indented: `nodes:` at the system's level instead of under deploy.
+        BadSpec{with_system("    driver: redis\n    deploy: {provider: local}\n    nodes: 3"),
+                "systems[0].nodes", "did you mean deploy.nodes? indent nodes: under deploy:"},
         BadSpec{"name: t\nsystems: [{name: a, driver: redis}]\ntargets: {p99_latency: 5}\n",
                 "targets.p99_latency", "\"5\" has no unit: write 5s or 5ms"},
         BadSpec{"name: t\nsystems: [{name: a, driver: redis}]\ntargets: {min_throughput: 0}\n",
@@ -768,6 +777,22 @@ systems:
 ParseResult parse_priced(const std::string& pricing,
                          const std::vector<std::string>& overrides = {}) {
   return parse_spec(std::string(kPricedSystems) + pricing, overrides, catalog_with_kinesis());
+}
+
+TEST(ParseOverrides, SpacesAroundTheEqualsSignGetAHint) {
+  ParseResult result = parse(kMinimal, {"workload.duration = 5s"});
+  ASSERT_EQ(result.errors.size(), 1u) << ::testing::PrintToString(messages(result));
+  EXPECT_EQ(result.errors[0].path, "--set workload.duration = 5s");
+  EXPECT_THAT(result.errors[0].message, HasSubstr("use --set workload.duration=5s without spaces"));
+  EXPECT_EQ(parse_ok(kMinimal, {"workload.duration=5s"}).workload.duration,
+            std::chrono::seconds(5));
+}
+
+TEST(ClosestMatch, FindsLikelyTyposOnly) {
+  const std::vector<std::string> commands = {"run", "validate", "plan", "serve"};
+  EXPECT_EQ(closest_match("runn", commands), "run");
+  EXPECT_EQ(closest_match("valdiate", commands), "validate");
+  EXPECT_EQ(closest_match("deploy", commands), std::nullopt);
 }
 
 TEST(ParsePricing, ModelsAndPricesPerSystemAndTopLevelDefaults) {
