@@ -23,6 +23,7 @@
 #include "infra/executor.h"
 #include "infra/reconcile.h"
 #include "orchestrator/measurement_lock.h"
+#include "orchestrator/plan_preview.h"
 #include "orchestrator/preflight.h"
 #include "orchestrator/rate_search.h"
 #include "orchestrator/runner.h"
@@ -194,7 +195,7 @@ Check the result with `dec validate SPEC.yaml`.
 
 constexpr const char* kServeHelp =
     R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--data-dir DIR] [--web DIR]
-                 [--artifacts s3://BUCKET/PREFIX [--artifacts-endpoint URL]]
+                 [--artifacts s3://BUCKET/PREFIX [--artifacts-endpoint URL]] [--examples DIR]
 
 Runs the experiment service: a persistent queue of experiments run one at a time, and an HTTP
 API to submit, watch, cancel and read them (docs/api.md). Listens on 127.0.0.1:8080 by default.
@@ -207,6 +208,8 @@ tree dec was built from); without a build, / says how to build it (npm --prefix 
 With --artifacts, each finished experiment's results.json and report.html are uploaded to
 s3://BUCKET/PREFIX/<id>/ (AWS credentials and region as for Kinesis; --artifacts-endpoint for
 any S3-compatible server).
+GET /api/examples serves the *.yaml specs of --examples DIR (default: the source tree's
+examples/, when it exists).
 )";
 
 constexpr const char* kWorkerHelp =
@@ -362,40 +365,6 @@ int cmd_validate(Context& ctx, const std::vector<std::string>& argv) {
   return kOk;
 }
 
-// Prints (or adds to `json_plans`) one system's plan; returns kOk or kUsage.
-int plan_system(const infra::ProviderContext& pc, const core::Spec& spec, const std::string& prefix,
-                const core::System& system, size_t i, const infra::RunState& recorded,
-                std::optional<size_t> point, bool as_json, nlohmann::json& json_plans) {
-  auto provider = infra::make_provider(system.deploy.provider, pc);
-  Result<std::vector<infra::Resource>> desired =
-      provider ? (*provider)->resources_for(system,
-                                            orchestrator::deploy_request_for(spec, prefix, system))
-               : Result<std::vector<infra::Resource>>(make_error(provider.error()));
-  if (!desired) {
-    std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(),
-                 desired.error().c_str());
-    return kUsage;
-  }
-  auto plan = infra::plan_changes(*desired, recorded, (*provider)->updatable_in_place());
-  if (!plan) {
-    std::fprintf(stderr, "systems[%zu] (%s): %s\n", i, system.name.c_str(), plan.error().c_str());
-    return kUsage;
-  }
-  if (as_json) {
-    nlohmann::json item = {{"system", system.name},
-                           {"provider", system.deploy.provider},
-                           {"plan", nlohmann::json::parse(infra::plan_to_json(*plan))}};
-    if (point) item["point"] = *point;
-    json_plans.push_back(std::move(item));
-  } else {
-    const std::string at_point = point ? " at point " + std::to_string(*point) : "";
-    std::printf("System %s%s (driver %s, provider %s):\n%s\n", system.name.c_str(),
-                at_point.c_str(), system.driver.c_str(), system.deploy.provider.c_str(),
-                infra::plan_to_text(*plan).c_str());
-  }
-  return kOk;
-}
-
 int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(
       argv, with_common({{"set", true, true}, {"json", false, false}, {"run", true, false}}));
@@ -407,13 +376,10 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
     print_spec_errors(args->positionals[0], parsed);
     return kUsage;
   }
-  auto pc = ctx.provider_context();
-  nlohmann::json json_plans = nlohmann::json::array();
-  int status = kOk;
   // Against a kept run's recorded state, or against nothing (a new run).
   const std::string run = args->get("run");
   infra::RunState recorded;
-  std::string id = "<id>";
+  orchestrator::PlanPreviewOptions options;
   if (!run.empty()) {
     auto loaded = infra::StateFile(ctx.env, infra::state_path(ctx.data_dir, run)).load();
     if (!loaded) {
@@ -421,47 +387,42 @@ int cmd_plan(Context& ctx, const std::vector<std::string>& argv) {
                          kPlanHelp);
     }
     recorded = *loaded;
-    id = recorded.experiment_id;
+    options.experiment_id = recorded.experiment_id;
+    options.recorded = &recorded;
   }
-  auto points = core::expand_matrix(parsed.spec, systems::driver_catalog());
-  if (!points) return usage_error(points.error(), kPlanHelp);
-  const bool sweep = orchestrator::is_sweep(parsed.spec);
-  if (sweep && !run.empty()) {
-    return usage_error("--run compares one kept run with one configuration; a sweep has " +
-                           std::to_string(points->size()) +
-                           " points (pick one with --set, or drop the matrix and repeats)",
-                       kPlanHelp);
+  auto preview = orchestrator::preview_plan(parsed.spec, ctx.provider_context(), options);
+  if (!preview) return usage_error(preview.error(), kPlanHelp);
+  const bool as_json = args->has("json");
+  if (!preview->search.empty()) {
+    std::fprintf(as_json ? stderr : stdout, "%s\n", preview->search.c_str());
   }
-  if (const std::string search = orchestrator::search_plan(parsed.spec); !search.empty()) {
-    std::fprintf(args->has("json") ? stderr : stdout, "%s\n", search.c_str());
-  }
-  if (sweep) {
-    const std::string headline = orchestrator::sweep_headline(*points);
-    const std::string infrastructure = orchestrator::infrastructure_plan(*points);
-    if (args->has("json")) {
-      std::fprintf(stderr, "%s\n%s", headline.c_str(), infrastructure.c_str());
+  if (preview->sweep) {
+    if (as_json) {
+      std::fprintf(stderr, "%s\n%s", preview->headline.c_str(), preview->infrastructure.c_str());
     } else {
-      std::printf("%s\n%s\n", headline.c_str(), infrastructure.c_str());
+      std::printf("%s\n%s\n", preview->headline.c_str(), preview->infrastructure.c_str());
     }
   }
-  for (size_t p = 0; p < points->size(); ++p) {
-    const core::SweepPoint& point = (*points)[p];
-    for (size_t i = 0; i < point.spec.systems.size(); ++i) {
-      const auto& system = point.spec.systems[i];
-      if (!run.empty() && system.name != recorded.system) continue;
-      // A point's resources are listed when they differ from the previous point's.
-      if (p > 0 &&
-          orchestrator::infrastructure_changes((*points)[p - 1].spec.systems[i], system).empty()) {
-        continue;
-      }
-      const std::string prefix = orchestrator::run_prefix(id, {p, 0, i}, sweep && run.empty());
-      status = std::max(status, plan_system(pc, point.spec, prefix, system, i, recorded,
-                                            sweep ? std::optional<size_t>(p) : std::nullopt,
-                                            args->has("json"), json_plans));
+  nlohmann::json json_plans = nlohmann::json::array();
+  for (const auto& system : preview->systems) {
+    if (!system.error.empty()) {
+      std::fprintf(stderr, "systems[%zu] (%s): %s\n", system.index, system.system.c_str(),
+                   system.error.c_str());
+    } else if (as_json) {
+      nlohmann::json item = {{"system", system.system},
+                             {"provider", system.provider},
+                             {"plan", nlohmann::json::parse(infra::plan_to_json(system.plan))}};
+      if (system.point) item["point"] = *system.point;
+      json_plans.push_back(std::move(item));
+    } else {
+      const std::string at_point = system.point ? " at point " + std::to_string(*system.point) : "";
+      std::printf("System %s%s (driver %s, provider %s):\n%s\n", system.system.c_str(),
+                  at_point.c_str(), system.driver.c_str(), system.provider.c_str(),
+                  infra::plan_to_text(system.plan).c_str());
     }
   }
-  if (args->has("json")) std::printf("%s\n", json_plans.dump(2).c_str());
-  return status;
+  if (as_json) std::printf("%s\n", json_plans.dump(2).c_str());
+  return preview->ok() ? kOk : kUsage;
 }
 
 void print_reconcile(const infra::ReconcileReport& report, bool dry_run) {
@@ -1056,7 +1017,7 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
       return r.state == "failed" ? kFailed : kOk;
     }
     if (args->has("json")) {
-      std::printf("%s\n", r.results_json.c_str());
+      std::printf("%s\n", report::results_with_spec(r.results_json, r.spec_json).c_str());
       return target_miss_status(*args, r.results_json);
     }
     auto table = report::comparison_table(r.results_json);
@@ -1076,7 +1037,8 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
                                             {"token", true, false},
                                             {"artifacts", true, false},
                                             {"artifacts-endpoint", true, false},
-                                            {"web", true, false}}));
+                                            {"web", true, false},
+                                            {"examples", true, false}}));
   if (!args) return usage_error(args.error(), kServeHelp);
   if (args->has("help")) return std::printf("%s", kServeHelp), kOk;
   if (!args->positionals.empty()) return usage_error("serve takes no arguments", kServeHelp);
@@ -1103,6 +1065,7 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   const char* env_web = std::getenv("DEC_WEB_DIR");
   options.web_root =
       args->get("web", env_web != nullptr && *env_web != '\0' ? env_web : DEC_DEFAULT_WEB_DIR);
+  if (args->has("examples")) options.examples_dir = args->get("examples");
   std::atomic<bool> stop{false};
   SignalWatcher signals(stop);
   return server::serve(options, stop);

@@ -1785,6 +1785,40 @@ void check_matrix(const Spec& spec, const DriverCatalog& catalog, ParseResult& r
   }
 }
 
+// yaml-cpp places a syntax error in a JSON document (a flow mapping to YAML) where the mapping
+// began, line 1 column 1 whatever the mistake. A text that starts like a JSON object ('{' and a
+// quoted key) is parsed as JSON to say where it really breaks; nullopt when it does not start
+// like JSON (YAML flow style, `{name: x}`) or parses as JSON.
+std::optional<std::string> json_syntax_error(const std::string& text) {
+  constexpr const char* kSpace = " \t\r\n";
+  const size_t first = text.find_first_not_of(kSpace);
+  if (first == std::string::npos || text[first] != '{') return std::nullopt;
+  const size_t key = text.find_first_not_of(kSpace, first + 1);
+  if (key == std::string::npos || text[key] != '"') return std::nullopt;
+  try {
+    [[maybe_unused]] const nlohmann::json parsed = nlohmann::json::parse(text);
+    return std::nullopt;
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte is 1-based: the byte at which parsing failed (one past the end at end of input).
+    const size_t offset = std::min(e.byte == 0 ? size_t{0} : e.byte - 1, text.size());
+    size_t line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < offset; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        line_start = i + 1;
+      }
+    }
+    // nlohmann's what() is "[json.exception.parse_error.101] parse error at line L, column C:
+    // <reason>"; the reason is what a user can act on.
+    std::string reason = e.what();
+    const size_t colon = reason.find(": ");
+    if (colon != std::string::npos) reason = reason.substr(colon + 2);
+    return "JSON syntax error at line " + std::to_string(line) + ", column " +
+           std::to_string(offset - line_start + 1) + ": " + reason;
+  }
+}
+
 }  // namespace
 
 ParseResult parse_spec(const std::string& text, const std::vector<std::string>& overrides,
@@ -1794,6 +1828,10 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
+    if (auto json_error = json_syntax_error(text)) {
+      result.errors.push_back({"", *json_error});
+      return result;
+    }
     std::string where = e.mark.is_null() ? ""
                                          : " at line " + std::to_string(e.mark.line + 1) +
                                                ", column " + std::to_string(e.mark.column + 1);

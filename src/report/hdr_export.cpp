@@ -226,6 +226,11 @@ Result<std::string> export_runs_csv(const std::string& results_json) {
   for (const auto& key : percentiles) out += "," + key + "_us";
   for (const auto& key : percentiles) out += ",publish_" + key + "_us";
   for (const auto& key : delivery) out += "," + key;
+  // The spec's targets: each limit, whether the run met it, and all of them at once ("" when the
+  // spec set none).
+  out +=
+      ",target_p99_latency_us,p99_latency_met,target_min_throughput,min_throughput_met,"
+      "targets_met";
   out += "\n";
   const json empty = json::object();
   auto section = [&](const json& run, const char* key) -> const json& {
@@ -246,6 +251,21 @@ Result<std::string> export_runs_csv(const std::string& results_json) {
     for (const auto& key : percentiles) out += "," + cell(section(run, "latency_us"), key);
     for (const auto& key : percentiles) out += "," + cell(section(run, "publish_latency_us"), key);
     for (const auto& key : delivery) out += "," + cell(section(run, "delivery"), key);
+    const json& targets = section(run, "targets");
+    auto met = [&](const char* key) {
+      return targets.contains(key) ? std::string(targets[key].get<bool>() ? "true" : "false")
+                                   : std::string();
+    };
+    out += "," + cell(targets, "p99_latency_us") + "," + met("p99_latency_met") + "," +
+           cell(targets, "min_throughput") + "," + met("min_throughput_met") + ",";
+    bool any_target = false;
+    bool all_met = true;
+    for (const char* key : {"p99_latency_met", "min_throughput_met"}) {
+      if (!targets.contains(key)) continue;
+      any_target = true;
+      all_met = all_met && targets[key].get<bool>();
+    }
+    if (any_target) out += all_met ? "true" : "false";
     out += "\n";
   }
   return out;

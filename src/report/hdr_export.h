@@ -38,7 +38,9 @@ Result<std::vector<ExportFile>> export_hdr_logs(const std::string& results_json)
 // All runs in one interval log, tags "<system>/e2e" and "<system>/publish" (what the server
 // serves: one file per request).
 Result<std::string> export_hdr_log(const std::string& results_json);
-// One row per run: system, driver, throughput, latency percentiles (µs), delivery counts.
+// One row per run: system, driver, throughput (msg/s and MB/s, produced and consumed), latency
+// percentiles (µs, p50 to p99.99 and max), delivery counts, and the spec's targets: each limit,
+// whether it was met, and targets_met ("" without targets).
 Result<std::string> export_runs_csv(const std::string& results_json);
 
 }  // namespace dec::report

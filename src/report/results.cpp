@@ -1746,6 +1746,15 @@ Result<std::string> comparison_table(const std::string& results_json) {
   return out.str();
 }
 
+std::string results_with_spec(const std::string& results_json, const std::string& spec_json) {
+  json doc = json::parse(results_json, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || doc.contains("spec")) return results_json;
+  json spec = json::parse(spec_json, nullptr, /*allow_exceptions=*/false);
+  if (spec.is_discarded()) return results_json;
+  doc["spec"] = std::move(spec);
+  return doc.dump(2);
+}
+
 std::vector<std::string> missed_targets(const std::string& results_json) {
   std::vector<std::string> missed;
   const json doc = json::parse(results_json, nullptr, /*allow_exceptions=*/false);

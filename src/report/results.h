@@ -116,6 +116,10 @@ std::string to_json(const ExperimentResult& result, bool pretty = true);
 // gets one column per point and system (mean ± confidence interval) and the comparisons' verdicts;
 // a single run keeps the per-run table.
 Result<std::string> comparison_table(const std::string& results_json);
+// The results document with its "spec": as stored when it has one, else with `spec_json` (the
+// experiment's stored spec) added, so results stored before they carried the spec can still be
+// run again as they are. Text that is not a JSON object is returned unchanged.
+std::string results_with_spec(const std::string& results_json, const std::string& spec_json);
 // Why `--fail-on-target-miss` fails: one line per run that missed a target of the spec or failed
 // its delivery check (what the table shows as MISSED and FAILED). Empty: nothing was missed.
 std::vector<std::string> missed_targets(const std::string& results_json);

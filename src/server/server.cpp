@@ -11,6 +11,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -20,12 +22,16 @@
 #include <thread>
 
 #include "core/spec_parser.h"
+#include "core/spec_schema.h"
 #include "drivers/driver.h"
 #include "infra/reconcile.h"
 #include "orchestrator/measurement_lock.h"
+#include "orchestrator/plan_preview.h"
+#include "orchestrator/preflight.h"
 #include "orchestrator/runner.h"
 #include "report/hdr_export.h"
 #include "report/results.h"
+#include "report/results_schema.h"
 #include "server/artifacts.h"
 #include "server/report_html.h"
 #include "server/static_files.h"
@@ -87,6 +93,16 @@ class EventHub {
       logs_[id].progress[system] = data;
     }
     publish(id, "progress", data);
+  }
+  // Changes a run's latest progress in place, without an event (phase "done" once its load is
+  // over, rather than the last figure it had in flight).
+  void amend_progress(const std::string& id, const std::string& system,
+                      const std::function<void(json&)>& amend) {
+    std::lock_guard lock(mutex_);
+    auto log = logs_.find(id);
+    if (log == logs_.end()) return;
+    auto entry = log->second.progress.find(system);
+    if (entry != log->second.progress.end()) amend(entry->second);
   }
   json progress_of(const std::string& id) {
     std::lock_guard lock(mutex_);
@@ -160,6 +176,27 @@ json progress_json(const load::Progress& p) {
           {"p99_us", p.p99_us}};
 }
 
+// A finished experiment's progress: each run's entry says how the run ended (from the results,
+// which are stored before the final state), not the last figure it had while in flight.
+void ended_progress(const std::string& experiment_id, const json& results, json& progress) {
+  if (!results.is_object() || !results.contains("runs") || !progress.is_object()) return;
+  for (const auto& run : results["runs"]) {
+    // Progress is keyed like the runner's labels: the run id without the experiment id.
+    const std::string run_id = run.value("run_id", "");
+    const std::string label = run_id.substr(std::min(run_id.size(), experiment_id.size() + 1));
+    if (!progress.contains(label)) continue;
+    json& entry = progress[label];
+    const std::string status = run.value("status", "");
+    entry["phase"] = "done";
+    entry["status"] = status;
+    if (status == "succeeded") entry["elapsed_s"] = entry.value("total_s", 0.0);
+    if (run.contains("delivery")) {
+      entry["sent"] = run["delivery"].value("sent", uint64_t{0});
+      entry["received"] = run["delivery"].value("received", uint64_t{0});
+    }
+  }
+}
+
 // One entry per endpoint: both the HTTP registration and /api/openapi.json derive from it, so
 // the description cannot miss a route.
 struct Route {
@@ -171,6 +208,7 @@ struct Route {
   std::vector<int> statuses;       // answers besides 405/413/500, which any route may give
   std::vector<std::string> query;  // query parameters (integers except "state" and "format")
   std::function<void(const httplib::Request&, httplib::Response&)> handler;
+  std::string body_schema;  // components.schemas name of the success answer ("" = by media type)
 };
 
 class Service {
@@ -253,6 +291,17 @@ class Service {
   void handle_shutdown(const httplib::Request& req, httplib::Response& res);
   void handle_health(const httplib::Request& req, httplib::Response& res);
   void handle_metrics(const httplib::Request& req, httplib::Response& res);
+  void handle_drivers(const httplib::Request& req, httplib::Response& res);
+  void handle_plan(const httplib::Request& req, httplib::Response& res);
+  void handle_spec_schema(const httplib::Request& req, httplib::Response& res);
+  void handle_results_schema(const httplib::Request& req, httplib::Response& res);
+  void handle_examples(const httplib::Request& req, httplib::Response& res);
+  // The body of a POST that carries a spec, parsed; nullopt after answering 400 (or 401).
+  std::optional<core::ParseResult> parse_posted_spec(const httplib::Request& req,
+                                                     httplib::Response& res);
+  // Why an experiment has no results document, in words a user can act on.
+  std::string no_results_message(const store::ExperimentRecord& record);
+  bool cancel_requested(const std::string& id);
 
   const ServerOptions& options_;
   std::unique_ptr<store::Store> store_;
@@ -337,6 +386,10 @@ void Service::run_one(const core::Spec& spec, const std::string& id, std::atomic
   context.store = store_.get();
   context.stop = &stop;
   context.events.on_state = [&](const std::string& system, const std::string& state) {
+    if (!system.empty() && state == "destroying") {
+      // The load is over (finished, failed or stopped): progress stops claiming a phase.
+      hub_.amend_progress(id, system, [](json& progress) { progress["phase"] = "done"; });
+    }
     hub_.publish(id, "state", {{"system", system}, {"state", state}});
   };
   context.events.on_progress = [&](const std::string& system, const load::Progress& p) {
@@ -426,13 +479,44 @@ json Service::record_json(const store::ExperimentRecord& r, bool full) {
                {"started_at", r.started_at},
                {"finished_at", r.finished_at}};
   if (r.state == "queued") item["queue_position"] = queue_position(r.id);
+  if (!orchestrator::is_terminal_state(r.state) && cancel_requested(r.id)) {
+    item["cancel_requested"] = true;
+  }
   if (full) {
     item["spec"] = json::parse(r.spec_json, nullptr, false);
-    item["progress"] = hub_.progress_of(r.id);
     item["results"] =
-        r.results_json.empty() ? json(nullptr) : json::parse(r.results_json, nullptr, false);
+        r.results_json.empty()
+            ? json(nullptr)
+            : json::parse(report::results_with_spec(r.results_json, r.spec_json), nullptr, false);
+    item["progress"] = hub_.progress_of(r.id);
+    if (orchestrator::is_terminal_state(r.state)) {
+      ended_progress(r.id, item["results"], item["progress"]);
+    }
   }
   return item;
+}
+
+bool Service::cancel_requested(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  return current_ == id && current_stop_ != nullptr && current_stop_->load();
+}
+
+std::string Service::no_results_message(const store::ExperimentRecord& record) {
+  const std::string intro = "experiment " + record.id + " ";
+  if (record.state == "queued") {
+    return intro + "is queued (position " + std::to_string(queue_position(record.id)) +
+           "); results appear once its first run finishes";
+  }
+  if (record.state == "cancelled") {
+    return intro + "was cancelled before any run finished, so it has no results" +
+           (record.error.empty() ? "" : " (" + record.error + ")");
+  }
+  if (record.state == "failed") {
+    return intro + "failed before any run finished, so it has no results" +
+           (record.error.empty() ? "" : ": " + record.error);
+  }
+  if (record.state == "succeeded") return intro + "succeeded but stored no results";
+  return intro + "is " + record.state + "; results appear once its first run finishes";
 }
 
 std::optional<store::ExperimentRecord> Service::find(const std::string& id,
@@ -449,22 +533,40 @@ std::optional<store::ExperimentRecord> Service::find(const std::string& id,
   return **record;
 }
 
-void Service::handle_submit(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;
+std::optional<core::ParseResult> Service::parse_posted_spec(const httplib::Request& req,
+                                                            httplib::Response& res) {
+  if (!authorized(req, res)) return std::nullopt;
   if (req.body.empty()) {
     send_error(res, 400, "empty body: send an experiment spec as JSON or YAML (see docs/spec.md)");
-    return;
+    return std::nullopt;
   }
-  auto parsed = core::parse_spec(req.body, {}, systems::driver_catalog());
+  // Every check `dec run` makes before creating anything (each system's provider plans every
+  // point), so a spec accepted here does not fail on reaching its third system.
+  auto parsed = orchestrator::validate_spec(req.body, {}, options_.provider_context);
   if (!parsed.ok()) {
     json errors = json::array();
     for (const auto& e : parsed.errors)
       errors.push_back({{"path", e.path}, {"message", e.message}});
     send_error(res, 400, "invalid spec: " + parsed.errors.front().to_string(),
                {{"errors", errors}});
-    return;
+    return std::nullopt;
   }
-  auto id = store_->create_experiment(parsed.spec.name, core::spec_to_json(parsed.spec), "queued");
+  return parsed;
+}
+
+void Service::handle_submit(const httplib::Request& req, httplib::Response& res) {
+  auto parsed = parse_posted_spec(req, res);
+  if (!parsed) return;
+  Result<std::string> id = make_error("not stored");
+  int position = 0;
+  {
+    // Stored and placed under the lock the runner claims experiments with: the answer's
+    // queue_position is where it entered the queue (1 = next to start, at once on an idle
+    // server), not a race with the runner picking it up.
+    std::lock_guard lock(mutex_);
+    id = store_->create_experiment(parsed->spec.name, core::spec_to_json(parsed->spec), "queued");
+    if (id.ok()) position = queue_position(*id);
+  }
   if (!id.ok()) {
     send_error(res, 500, id.error());
     return;
@@ -472,7 +574,7 @@ void Service::handle_submit(const httplib::Request& req, httplib::Response& res)
   hub_.publish(*id, "state", {{"system", ""}, {"state", "queued"}});
   wake_.notify_all();
   res.set_header("Location", "/api/experiments/" + *id);
-  send_json(res, 201, {{"id", *id}, {"state", "queued"}, {"queue_position", queue_position(*id)}});
+  send_json(res, 201, {{"id", *id}, {"state", "queued"}, {"queue_position", position}});
 }
 
 void Service::handle_list(const httplib::Request& req, httplib::Response& res) {
@@ -522,6 +624,9 @@ void Service::handle_cancel(const httplib::Request& req, httplib::Response& res)
   if (current_ == record->id && current_stop_ != nullptr &&
       !orchestrator::is_terminal_state(record->state)) {
     current_stop_->store(true);
+    hub_.publish(
+        record->id, "log",
+        {{"line", "cancel requested: stopping the run and destroying its infrastructure"}});
     send_json(res, 202, {{"id", record->id}, {"state", "cancelling"}});
     return;
   }
@@ -585,11 +690,12 @@ void Service::handle_results(const httplib::Request& req, httplib::Response& res
   auto record = find(req.matches[1], res);
   if (!record) return;
   if (record->results_json.empty()) {
-    send_error(res, 404, "experiment " + record->id + " is " + record->state + "; no results yet");
+    send_error(res, 404, no_results_message(*record));
     return;
   }
   res.status = 200;
-  res.set_content(record->results_json, "application/json");
+  res.set_content(report::results_with_spec(record->results_json, record->spec_json),
+                  "application/json");
 }
 
 void Service::handle_results_csv(const httplib::Request& req, httplib::Response& res) {
@@ -597,7 +703,7 @@ void Service::handle_results_csv(const httplib::Request& req, httplib::Response&
   if (!record) return;
   json doc = json::parse(record->results_json, nullptr, false);
   if (record->results_json.empty() || doc.is_discarded()) {
-    send_error(res, 404, "experiment " + record->id + " is " + record->state + "; no results yet");
+    send_error(res, 404, no_results_message(*record));
     return;
   }
   auto csv = report::export_runs_csv(record->results_json);
@@ -622,7 +728,7 @@ void Service::handle_export(const httplib::Request& req, httplib::Response& res)
     return;
   }
   if (record->results_json.empty()) {
-    send_error(res, 404, "experiment " + record->id + " is " + record->state + "; no results yet");
+    send_error(res, 404, no_results_message(*record));
     return;
   }
   auto content = format == "csv" ? report::export_runs_csv(record->results_json)
@@ -640,6 +746,10 @@ void Service::handle_export(const httplib::Request& req, httplib::Response& res)
 void Service::handle_report(const httplib::Request& req, httplib::Response& res) {
   auto record = find(req.matches[1], res);
   if (!record) return;
+  if (record->results_json.empty()) {
+    send_error(res, 404, no_results_message(*record));
+    return;
+  }
   auto html = render_report_html(record->results_json, record->state, record->error);
   if (!html.ok()) {
     send_error(res, 404, "experiment " + record->id + " is " + record->state + "; " + html.error());
@@ -661,7 +771,8 @@ void Service::handle_all_results(const httplib::Request&, httplib::Response& res
   for (const auto& r : *list) {
     if (r.results_json.empty()) continue;
     json item = record_json(r, false);
-    item["results"] = json::parse(r.results_json, nullptr, false);
+    item["results"] =
+        json::parse(report::results_with_spec(r.results_json, r.spec_json), nullptr, false);
     items.push_back(item);
   }
   send_json(res, 200, {{"results", items}});
@@ -680,6 +791,155 @@ void Service::handle_shutdown(const httplib::Request& req, httplib::Response& re
   }
   shutdown_ok_ = true;
   send_json(res, 200, {{"status", "shutting down"}, {"queued_kept", count_in_state("queued")}});
+}
+
+// GET /api/drivers: what the new-experiment form offers per driver. A key's description and
+// default are the driver's own (DriverInfo::config_keys); a client key the driver does not list
+// among its config keys (librdkafka properties) takes its default from DriverInfo::default_of.
+void Service::handle_drivers(const httplib::Request&, httplib::Response& res) {
+  const char* client_fields[] = {"max_in_flight", "linger", "fetch_wait"};
+  json drivers = json::array();
+  for (const auto& package : systems::all_systems()) {
+    const drivers::DriverInfo& info = package.driver;
+    auto config_key = [&](const std::string& name) -> const drivers::ConfigKey* {
+      for (const auto& key : info.config_keys) {
+        if (key.name == name) return &key;
+      }
+      return nullptr;
+    };
+    json config_keys = json::array();
+    for (const auto& key : info.config_keys) {
+      config_keys.push_back(
+          {{"name", key.name}, {"description", key.description}, {"default", key.default_value}});
+    }
+    json client_keys = json::array();
+    for (const auto& key : info.client_keys) {
+      const drivers::ConfigKey* described = config_key(key.name);
+      std::optional<std::string> fallback;
+      if (described == nullptr && info.default_of) fallback = info.default_of(key.name);
+      std::string description = described != nullptr ? described->description : "";
+      if (description.empty()) {
+        description = key.mapped_from ? std::string("set from workload.client.") +
+                                            client_fields[static_cast<int>(*key.mapped_from)] +
+                                            " unless the config sets it"
+                                      : "reported with every result";
+      }
+      json item = {
+          {"name", key.name},
+          {"description", description},
+          {"default", described != nullptr ? described->default_value : fallback.value_or("")}};
+      item["mapped_from"] = key.mapped_from
+                                ? json(std::string("workload.client.") +
+                                       client_fields[static_cast<int>(*key.mapped_from)])
+                                : json(nullptr);
+      client_keys.push_back(std::move(item));
+    }
+    json variants = json::array();
+    if (!package.local_variants.empty()) {
+      variants.push_back(package.default_variant_name);
+      for (const auto& [name, recipe] : package.local_variants) variants.push_back(name);
+    }
+    drivers.push_back({{"name", info.name},
+                       {"label", package.local ? package.local->label : info.name},
+                       {"description", info.description},
+                       {"emulated", package.local && package.local->emulated},
+                       {"client_library", info.client_library ? info.client_library() : ""},
+                       {"accepts_unknown_keys", info.accepts_unknown_keys},
+                       {"config_keys", config_keys},
+                       {"client_keys", client_keys},
+                       {"variants", variants}});
+  }
+  send_json(res, 200, {{"drivers", drivers}});
+}
+
+// POST /api/plan: `dec plan` for a posted spec. Nothing is created or recorded.
+void Service::handle_plan(const httplib::Request& req, httplib::Response& res) {
+  auto parsed = parse_posted_spec(req, res);
+  if (!parsed) return;
+  auto preview = orchestrator::preview_plan(parsed->spec, options_.provider_context);
+  if (!preview) {
+    send_error(res, 400, "invalid spec: " + preview.error(),
+               {{"errors", json::array({{{"path", ""}, {"message", preview.error()}}})}});
+    return;
+  }
+  json errors = json::array();
+  json systems = json::array();
+  for (const auto& system : preview->systems) {
+    const std::string path = "systems[" + std::to_string(system.index) + "]";
+    if (!system.error.empty()) {
+      errors.push_back(
+          {{"path", path},
+           {"message",
+            system.error +
+                (system.point ? " (matrix point " + std::to_string(*system.point) + ")" : "")}});
+      continue;
+    }
+    json resources = json::array();
+    const json changes = json::parse(infra::plan_to_json(system.plan))["changes"];
+    for (const auto& change : changes) {
+      resources.push_back(
+          {{"address", change["address"]}, {"type", change["type"]}, {"action", change["action"]}});
+    }
+    systems.push_back({{"name", system.system},
+                       {"driver", system.driver},
+                       {"provider", system.provider},
+                       {"point", system.point ? json(*system.point) : json(nullptr)},
+                       {"plan", infra::plan_to_text(system.plan)},
+                       {"resources", resources}});
+  }
+  if (!errors.empty()) {
+    send_error(res, 400,
+               "invalid spec: " + errors[0]["path"].get<std::string>() + ": " +
+                   errors[0]["message"].get<std::string>(),
+               {{"errors", errors}});
+    return;
+  }
+  json warnings = json::array();
+  for (const auto& warning : parsed->warnings) warnings.push_back(warning.to_string());
+  send_json(res, 200,
+            {{"runs", preview->runs},
+             {"estimated_s", preview->estimated.count()},
+             {"headline", preview->headline},
+             {"search", preview->search},
+             {"infrastructure", preview->infrastructure},
+             {"warnings", warnings},
+             {"systems", systems}});
+}
+
+void Service::handle_spec_schema(const httplib::Request&, httplib::Response& res) {
+  send_json(res, 200, core::spec_json_schema(systems::driver_catalog()));
+}
+
+void Service::handle_results_schema(const httplib::Request&, httplib::Response& res) {
+  send_json(res, 200, report::results_json_schema());
+}
+
+// GET /api/examples: every *.yaml of the examples directory, by name, as written.
+void Service::handle_examples(const httplib::Request&, httplib::Response& res) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  std::error_code ec;
+  if (!options_.examples_dir.empty() && fs::is_directory(options_.examples_dir, ec)) {
+    for (const auto& entry : fs::directory_iterator(options_.examples_dir, ec)) {
+      if (entry.is_regular_file(ec) && entry.path().extension() == ".yaml") {
+        files.push_back(entry.path());
+      }
+    }
+  }
+  std::sort(files.begin(), files.end());
+  json examples = json::array();
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) continue;
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string spec = text.str();
+    examples.push_back(
+        {{"name", file.stem().string()},
+         {"description", core::parse_spec(spec, {}, systems::driver_catalog()).spec.description},
+         {"spec", spec}});
+  }
+  send_json(res, 200, {{"examples", examples}});
 }
 
 void Service::handle_health(const httplib::Request&, httplib::Response& res) {
@@ -736,7 +996,8 @@ std::vector<Route> Service::routes() {
        kJson,
        {200},
        {},
-       bind(&Service::handle_health)},
+       bind(&Service::handle_health),
+       "Health"},
       {"POST",
        "/api/experiments",
        "/api/experiments",
@@ -744,7 +1005,53 @@ std::vector<Route> Service::routes() {
        kJson,
        {201, 400, 401},
        {},
-       bind(&Service::handle_submit)},
+       bind(&Service::handle_submit),
+       "Submitted"},
+      {"POST",
+       "/api/plan",
+       "/api/plan",
+       "Plan preview of a spec (JSON or YAML): runs, duration, resources; creates nothing",
+       kJson,
+       {200, 400, 401},
+       {},
+       bind(&Service::handle_plan),
+       "Plan"},
+      {"GET",
+       "/api/drivers",
+       "/api/drivers",
+       "The drivers compiled in, their config and client keys with defaults",
+       kJson,
+       {200},
+       {},
+       bind(&Service::handle_drivers),
+       "Drivers"},
+      {"GET",
+       "/api/examples",
+       "/api/examples",
+       "The shipped example specs",
+       kJson,
+       {200},
+       {},
+       bind(&Service::handle_examples),
+       "Examples"},
+      {"GET",
+       "/api/schema/spec\\.json",
+       "/api/schema/spec.json",
+       "JSON Schema (2020-12) of the experiment spec",
+       kJson,
+       {200},
+       {},
+       bind(&Service::handle_spec_schema),
+       ""},
+      {"GET",
+       "/api/schema/results\\.json",
+       "/api/schema/results.json",
+       "JSON Schema (2020-12) of the results document",
+       kJson,
+       {200},
+       {},
+       bind(&Service::handle_results_schema),
+       ""},
       {"GET",
        "/api/experiments",
        "/api/experiments",
@@ -752,7 +1059,8 @@ std::vector<Route> Service::routes() {
        kJson,
        {200, 400},
        {"state", "limit", "offset"},
-       bind(&Service::handle_list)},
+       bind(&Service::handle_list),
+       "ExperimentList"},
       {"GET",
        "/api/experiments/" + id,
        "/api/experiments/{id}",
@@ -760,7 +1068,8 @@ std::vector<Route> Service::routes() {
        kJson,
        {200, 404},
        {},
-       bind(&Service::handle_get)},
+       bind(&Service::handle_get),
+       "Experiment"},
       {"POST",
        "/api/experiments/" + id + "/cancel",
        "/api/experiments/{id}/cancel",
@@ -768,7 +1077,8 @@ std::vector<Route> Service::routes() {
        kJson,
        {200, 202, 401, 404, 409},
        {},
-       bind(&Service::handle_cancel)},
+       bind(&Service::handle_cancel),
+       ""},
       {"GET",
        "/api/experiments/" + id + "/events",
        "/api/experiments/{id}/events",
@@ -776,7 +1086,8 @@ std::vector<Route> Service::routes() {
        "text/event-stream",
        {200, 404, 503},
        {},
-       bind(&Service::handle_events)},
+       bind(&Service::handle_events),
+       ""},
       {"GET",
        "/api/experiments/" + id + "/results",
        "/api/experiments/{id}/results",
@@ -784,7 +1095,8 @@ std::vector<Route> Service::routes() {
        kJson,
        {200, 404},
        {},
-       bind(&Service::handle_results)},
+       bind(&Service::handle_results),
+       "Results"},
       {"GET",
        "/api/experiments/" + id + "/results.csv",
        "/api/experiments/{id}/results.csv",
@@ -792,7 +1104,8 @@ std::vector<Route> Service::routes() {
        "text/csv",
        {200, 404},
        {},
-       bind(&Service::handle_results_csv)},
+       bind(&Service::handle_results_csv),
+       ""},
       {"GET",
        "/api/experiments/" + id + "/export",
        "/api/experiments/{id}/export",
@@ -800,7 +1113,8 @@ std::vector<Route> Service::routes() {
        "text/plain",
        {200, 400, 404},
        {"format"},
-       bind(&Service::handle_export)},
+       bind(&Service::handle_export),
+       ""},
       {"GET",
        "/api/experiments/" + id + "/report.html",
        "/api/experiments/{id}/report.html",
@@ -808,7 +1122,8 @@ std::vector<Route> Service::routes() {
        "text/html",
        {200, 404},
        {},
-       bind(&Service::handle_report)},
+       bind(&Service::handle_report),
+       ""},
       {"GET",
        "/api/results",
        "/api/results",
@@ -816,7 +1131,8 @@ std::vector<Route> Service::routes() {
        kJson,
        {200},
        {},
-       bind(&Service::handle_all_results)},
+       bind(&Service::handle_all_results),
+       "AllResults"},
       {"POST",
        "/api/shutdown",
        "/api/shutdown",
@@ -824,7 +1140,8 @@ std::vector<Route> Service::routes() {
        kJson,
        {200, 401, 409},
        {},
-       bind(&Service::handle_shutdown)},
+       bind(&Service::handle_shutdown),
+       ""},
       {"GET",
        "/metrics",
        "/metrics",
@@ -832,7 +1149,8 @@ std::vector<Route> Service::routes() {
        "text/plain",
        {200},
        {},
-       bind(&Service::handle_metrics)},
+       bind(&Service::handle_metrics),
+       ""},
   };
 }
 
@@ -863,8 +1181,144 @@ const char* status_description(int status) {
   }
 }
 
+// Adds a JSON Schema document to `schemas` as `name`: its $defs become components of their own
+// ("<name>.<def>") and references follow them there; "spec.json" (the results' spec) becomes Spec.
+void add_schema_document(json& schemas, const std::string& name, json document) {
+  std::function<void(json&)> rewrite = [&](json& node) {
+    if (node.is_array()) {
+      for (auto& item : node) rewrite(item);
+      return;
+    }
+    if (!node.is_object()) return;
+    for (auto& [key, value] : node.items()) {
+      if (key != "$ref" || !value.is_string()) {
+        rewrite(value);
+        continue;
+      }
+      const std::string target = value.get<std::string>();
+      if (target.rfind("#/$defs/", 0) == 0) {
+        value = "#/components/schemas/" + name + "." + target.substr(8);
+      } else if (target == "spec.json") {
+        value = "#/components/schemas/Spec";
+      }
+    }
+  };
+  rewrite(document);
+  if (document.contains("$defs")) {
+    for (auto& [def, schema] : document["$defs"].items()) schemas[name + "." + def] = schema;
+    document.erase("$defs");
+  }
+  document.erase("$schema");
+  document.erase("$id");
+  schemas[name] = std::move(document);
+}
+
+json schema_ref(const std::string& name) { return {{"$ref", "#/components/schemas/" + name}}; }
+
+// An object schema whose listed fields are all present.
+json object_schema(json properties) {
+  json required = json::array();
+  for (const auto& [key, value] : properties.items()) required.push_back(key);
+  return {{"type", "object"}, {"properties", std::move(properties)}, {"required", required}};
+}
+
+// The answers' own schemas (besides Spec and Results).
+void add_answer_schemas(json& schemas) {
+  const json string = {{"type", "string"}};
+  const json integer = {{"type", "integer"}};
+  const json number = {{"type", "number"}};
+  const json boolean = {{"type", "boolean"}};
+  auto array_of = [](json items) { return json{{"type", "array"}, {"items", std::move(items)}}; };
+  schemas["Error"] = {
+      {"type", "object"},
+      {"required", json::array({"error"})},
+      {"properties",
+       {{"error", string},
+        {"errors", array_of(object_schema({{"path", string}, {"message", string}}))}}}};
+  schemas["Health"] = object_schema({{"status", string},
+                                     {"running", {{"type", json::array({"string", "null"})}}},
+                                     {"queued", integer},
+                                     {"draining", boolean}});
+  schemas["Submitted"] =
+      object_schema({{"id", string}, {"state", string}, {"queue_position", integer}});
+  json key = object_schema({{"name", string}, {"description", string}, {"default", string}});
+  json client_key = key;
+  client_key["properties"]["mapped_from"] = {{"type", json::array({"string", "null"})}};
+  schemas["Drivers"] =
+      object_schema({{"drivers", array_of(object_schema({{"name", string},
+                                                         {"label", string},
+                                                         {"description", string},
+                                                         {"emulated", boolean},
+                                                         {"client_library", string},
+                                                         {"accepts_unknown_keys", boolean},
+                                                         {"config_keys", array_of(key)},
+                                                         {"client_keys", array_of(client_key)},
+                                                         {"variants", array_of(string)}}))}});
+  json resource = object_schema(
+      {{"address", string},
+       {"type", string},
+       {"action", {{"enum", json::array({"create", "update", "replace", "delete"})}}}});
+  schemas["Plan"] = object_schema(
+      {{"runs", integer},
+       {"estimated_s", integer},
+       {"headline", string},
+       {"search", string},
+       {"infrastructure", string},
+       {"warnings", array_of(string)},
+       {"systems", array_of(object_schema({{"name", string},
+                                           {"driver", string},
+                                           {"provider", string},
+                                           {"point", {{"type", json::array({"integer", "null"})}}},
+                                           {"plan", string},
+                                           {"resources", array_of(resource)}}))}});
+  schemas["Examples"] = object_schema(
+      {{"examples",
+        array_of(object_schema({{"name", string}, {"description", string}, {"spec", string}}))}});
+  schemas["Progress"] = {
+      {"type", "object"},
+      {"properties",
+       {{"system", string},
+        {"phase", {{"enum", json::array({"warmup", "running", "draining", "done"})}}},
+        {"status", {{"enum", json::array({"succeeded", "failed", "cancelled"})}}},
+        {"elapsed_s", number},
+        {"total_s", number},
+        {"sent", integer},
+        {"received", integer},
+        {"produced_per_s", number},
+        {"consumed_per_s", number},
+        {"p99_us", number}}}};
+  json summary = {{"type", "object"},
+                  {"required", json::array({"id", "name", "state", "error", "created_at",
+                                            "started_at", "finished_at"})},
+                  {"properties",
+                   {{"id", string},
+                    {"name", string},
+                    {"state", {{"enum", orchestrator::lifecycle_states()}}},
+                    {"error", string},
+                    {"created_at", string},
+                    {"started_at", string},
+                    {"finished_at", string},
+                    {"queue_position", integer},
+                    {"cancel_requested", boolean}}}};
+  schemas["ExperimentSummary"] = summary;
+  json full = summary;
+  full["properties"]["spec"] = schema_ref("Spec");
+  full["properties"]["progress"] = {{"type", "object"},
+                                    {"additionalProperties", schema_ref("Progress")}};
+  full["properties"]["results"] = {
+      {"oneOf", json::array({schema_ref("Results"), {{"type", "null"}}})}};
+  schemas["Experiment"] = full;
+  schemas["ExperimentList"] =
+      object_schema({{"experiments", array_of(schema_ref("ExperimentSummary"))},
+                     {"limit", integer},
+                     {"offset", integer}});
+  json with_results = summary;
+  with_results["properties"]["results"] = schema_ref("Results");
+  schemas["AllResults"] = object_schema({{"results", array_of(with_results)}});
+}
+
 json openapi(const std::vector<Route>& routes) {
-  const json error_schema = {{"$ref", "#/components/schemas/Error"}};
+  const json error_schema = schema_ref("Error");
   json paths = json::object();
   for (const auto& route : routes) {
     std::string method = route.method;
@@ -875,10 +1329,10 @@ json openapi(const std::vector<Route>& routes) {
     if (route.method == "POST") statuses.push_back(413);
     for (int status : statuses) {
       json response = {{"description", status_description(status)}};
-      json schema =
-          status < 300
-              ? json{{"type", route.media_type == "application/json" ? "object" : "string"}}
-              : error_schema;
+      json schema = status >= 300                            ? error_schema
+                    : !route.body_schema.empty()             ? schema_ref(route.body_schema)
+                    : route.media_type == "application/json" ? json{{"type", "object"}}
+                                                             : json{{"type", "string"}};
       response["content"] = {
           {status < 300 ? route.media_type : "application/json", {{"schema", schema}}}};
       responses[std::to_string(status)] = response;
@@ -901,13 +1355,14 @@ json openapi(const std::vector<Route>& routes) {
       parameters.back()["schema"]["default"] = "csv";
     }
     if (!parameters.empty()) op["parameters"] = parameters;
-    if (route.method == "POST" && route.openapi_path == "/api/experiments") {
+    if (route.method == "POST" &&
+        (route.openapi_path == "/api/experiments" || route.openapi_path == "/api/plan")) {
       op["requestBody"] = {
           {"required", true},
           {"description", "An experiment spec, the same format as `dec run` (docs/spec.md)"},
           {"content",
            {{"application/yaml", {{"schema", {{"type", "string"}}}}},
-            {"application/json", {{"schema", {{"type", "object"}}}}}}}};
+            {"application/json", {{"schema", schema_ref("Spec")}}}}}};
     }
     if (route.method == "POST") op["security"] = json::array({{{"bearer", json::array()}}});
     paths[route.openapi_path][method] = op;
@@ -918,23 +1373,26 @@ json openapi(const std::vector<Route>& routes) {
        {{"200",
          {{"description", "OK"},
           {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}};
-  json field_error = {
-      {"type", "object"},
-      {"properties", {{"path", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}};
-  json error = {
-      {"type", "object"},
-      {"required", json::array({"error"})},
-      {"properties",
-       {{"error", {{"type", "string"}}}, {"errors", {{"type", "array"}, {"items", field_error}}}}}};
-  json components = {{"schemas", {{"Error", error}}},
+  json schemas = json::object();
+  add_answer_schemas(schemas);
+  add_schema_document(schemas, "Spec", core::spec_json_schema(systems::driver_catalog()));
+  add_schema_document(schemas, "Results", report::results_json_schema());
+  json components = {{"schemas", schemas},
                      {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
-  return {{"openapi", "3.0.3"},
+  // 3.1: schemas are JSON Schema 2020-12, the dialect of /api/schema/*.json.
+  return {{"openapi", "3.1.0"},
           {"info", {{"title", "dec experiment service"}, {"version", "0.1.0"}}},
           {"paths", paths},
           {"components", components}};
 }
 
 }  // namespace
+
+std::string ServerOptions::default_examples_dir() {
+  std::error_code ec;
+  return std::filesystem::is_directory(DEC_DEFAULT_EXAMPLES_DIR, ec) ? DEC_DEFAULT_EXAMPLES_DIR
+                                                                     : "";
+}
 
 int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
   auto store = store::Store::open(options.provider_context.data_dir + "/dec.db");

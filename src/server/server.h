@@ -21,6 +21,10 @@ struct ServerOptions {
   std::string artifacts_endpoint;  // S3-compatible endpoint URL ("" = AWS)
   // The built web app (web/dist) served at "/"; see static_files.h.
   std::string web_root;
+  // The shipped example specs served by GET /api/examples (every *.yaml); "" or a missing
+  // directory = none. Defaults to the source tree's examples/.
+  std::string examples_dir = default_examples_dir();
+  static std::string default_examples_dir();
 };
 
 // Runs until POST /api/shutdown succeeds or `stop` turns true (SIGINT/SIGTERM): a running

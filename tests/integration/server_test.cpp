@@ -9,12 +9,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "infra/env.h"
 #include "infra/executor.h"
 #include "infra/local_provider.h"
 #include "infra/reconcile.h"
+#include "store/store.h"
 #include "support/subprocess.h"
 
 namespace dec {
@@ -158,6 +160,12 @@ TEST_F(Server, RunsExperimentsInOrderStreamsEventsAndServesResults) {
   json a = wait_for(first, [](const std::string& s) { return s == "succeeded"; });
   json b = wait_for(second, [](const std::string& s) { return s == "succeeded"; });
   EXPECT_LE(a.value("finished_at", ""), b.value("started_at", "")) << "one at a time, in order";
+  // A finished experiment's progress says how each run ended, not its last figure in flight.
+  const json& progress = a["progress"]["r"];
+  EXPECT_EQ(progress.value("phase", ""), "done") << a["progress"].dump();
+  EXPECT_EQ(progress.value("status", ""), "succeeded") << a["progress"].dump();
+  EXPECT_DOUBLE_EQ(progress.value("elapsed_s", 0.0), progress.value("total_s", -1.0));
+  EXPECT_EQ(progress.value("received", 0), a["results"]["runs"][0]["delivery"]["received"]);
   const json& run = a["results"]["runs"][0];
   EXPECT_EQ(run["delivery"]["sent"], run["delivery"]["received"]);
   EXPECT_GT(run["delivery"]["sent"].get<int>(), 500);
@@ -171,6 +179,26 @@ TEST_F(Server, RunsExperimentsInOrderStreamsEventsAndServesResults) {
   EXPECT_EQ(csv->status, 200);
   EXPECT_EQ(std::count(csv->body.begin(), csv->body.end(), '\n'), 2) << csv->body;
   EXPECT_EQ(csv->body.rfind("system,driver,emulated", 0), 0u);
+  for (const char* column : {",p9999_us,", ",consumed_mb_per_s,", ",targets_met\n"}) {
+    EXPECT_NE(csv->body.find(column), std::string::npos) << column << " in " << csv->body;
+  }
+  // The results carry the spec as it ran, and it can be submitted again as it is (here: planned,
+  // which validates it like a submission); `dec results show --json` prints the same document.
+  const json stored_spec = json::parse(results->body)["spec"];
+  ASSERT_TRUE(stored_spec.is_object()) << results->body;
+  EXPECT_EQ(stored_spec["name"], "first");
+  auto replanned = client().Post("/api/plan", stored_spec.dump(), "application/json");
+  ASSERT_TRUE(replanned);
+  EXPECT_EQ(replanned->status, 200) << replanned->body;
+  const std::string shown = (dir_ / "show.json").string();
+  ASSERT_EQ(testing::run({DEC_BINARY, "results", "show", first, "--json", "--data-dir", data_dir_},
+                         shown, 30s),
+            0);
+  testing::Child show;
+  show.output_path = shown;
+  json shown_doc = json::parse(show.output(), nullptr, false);
+  ASSERT_TRUE(shown_doc.is_object()) << show.output();
+  EXPECT_EQ(shown_doc["spec"], stored_spec);
   auto exported_csv = client().Get(("/api/experiments/" + first + "/export?format=csv").c_str());
   ASSERT_TRUE(exported_csv);
   EXPECT_EQ(exported_csv->status, 200);
@@ -221,13 +249,29 @@ TEST_F(Server, ShutdownWaitsForTheRunningExperimentAndKeepsTheQueue) {
   ASSERT_TRUE(cancel_queued);
   EXPECT_EQ(cancel_queued->status, 200);
   EXPECT_EQ(get_json("/api/experiments/" + dropped)["state"], "cancelled");
+  // Cancelled before it started: no results, and the answer says why.
+  auto never_ran = client().Get(("/api/experiments/" + dropped + "/results").c_str());
+  ASSERT_TRUE(never_ran);
+  EXPECT_EQ(never_ran->status, 404);
+  EXPECT_NE(never_ran->body.find("cancelled before any run finished"), std::string::npos)
+      << never_ran->body;
   auto cancel_running =
       client().Post(("/api/experiments/" + running + "/cancel").c_str(), "", "text/plain");
   ASSERT_TRUE(cancel_running);
   EXPECT_EQ(cancel_running->status, 202);
+  EXPECT_EQ(json::parse(cancel_running->body)["state"], "cancelling");
+  json stopping = get_json("/api/experiments/" + running);
+  if (stopping.value("state", "") != "cancelled") {
+    EXPECT_TRUE(stopping.value("cancel_requested", false)) << stopping.dump();
+  }
   wait_for(
       running, [](const std::string& s) { return s == "cancelled"; }, 60s);
   EXPECT_EQ(leftover_processes(), 0u);
+  // Cancelled mid-run: the results it has (the stopped run) are served.
+  auto partial = client().Get(("/api/experiments/" + running + "/results").c_str());
+  ASSERT_TRUE(partial);
+  EXPECT_EQ(partial->status, 200) << partial->body;
+  EXPECT_EQ(json::parse(partial->body)["runs"][0]["status"], "cancelled") << partial->body;
 
   // Draining: the queued experiment is not started; shutdown now succeeds and the server exits.
   std::this_thread::sleep_for(700ms);
@@ -414,6 +458,232 @@ TEST_F(Server, StartupLeavesAConcurrentCliRunAlone) {
   EXPECT_EQ(leftover_processes(), 0u);
 }
 
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// What the web app builds on: drivers with their keys, shipped examples, plan previews that
+// create nothing, and the schemas the OpenAPI document points its bodies at.
+TEST_F(Server, AnswersWhatTheWebAppNeedsWithoutCreatingAnything) {
+  const fs::path examples = fs::path(DEC_SOURCE_DIR) / "examples";
+  // Results stored by a dec that did not yet put the spec in them.
+  std::string old_id;
+  {
+    fs::create_directories(data_dir_);
+    auto store = store::Store::open(data_dir_ + "/dec.db");
+    ASSERT_TRUE(store.ok()) << store.error();
+    auto id = (*store)->create_experiment(
+        "old", R"({"name": "old", "systems": [{"name": "r", "driver": "redis"}]})", "queued");
+    ASSERT_TRUE(id.ok());
+    old_id = *id;
+    ASSERT_TRUE((*store)->set_results(old_id, R"({"id": ")" + old_id + R"(", "runs": []})"));
+    ASSERT_TRUE((*store)->set_state(old_id, "succeeded"));
+  }
+  start("", {"--examples", examples.string()});
+  auto old_results = client().Get(("/api/experiments/" + old_id + "/results").c_str());
+  ASSERT_TRUE(old_results);
+  EXPECT_EQ(json::parse(old_results->body)["spec"]["name"], "old") << old_results->body;
+  const std::string shown = (dir_ / "show-old.json").string();
+  ASSERT_EQ(testing::run({DEC_BINARY, "results", "show", old_id, "--json", "--data-dir", data_dir_},
+                         shown, 30s),
+            0);
+  testing::Child show;
+  show.output_path = shown;
+  EXPECT_EQ(json::parse(show.output(), nullptr, false)["spec"]["name"], "old") << show.output();
+
+  json drivers = get_json("/api/drivers")["drivers"];
+  ASSERT_TRUE(drivers.is_array()) << drivers.dump();
+  auto driver = [&](const std::string& name) {
+    for (const auto& d : drivers) {
+      if (d["name"] == name) return d;
+    }
+    ADD_FAILURE() << "no driver " << name << " in " << drivers.dump();
+    return json::object();
+  };
+  json redis = driver("redis");
+  EXPECT_EQ(redis["emulated"], false);
+  EXPECT_EQ(redis["client_library"].get<std::string>().rfind("hiredis ", 0), 0u) << redis.dump();
+  EXPECT_EQ(redis["variants"], json::array());
+  bool pipeline = false;
+  for (const auto& key : redis["config_keys"]) {
+    if (key["name"] != "pipeline") continue;
+    pipeline = true;
+    EXPECT_EQ(key["default"], "1");
+    EXPECT_FALSE(key["description"].get<std::string>().empty());
+  }
+  EXPECT_TRUE(pipeline) << redis.dump();
+  EXPECT_EQ(redis["client_keys"][0]["name"], "pipeline");
+  EXPECT_EQ(redis["client_keys"][0]["mapped_from"], "workload.client.max_in_flight");
+  EXPECT_EQ(driver("kafka")["variants"], json::array({"apache", "mock"}));
+  EXPECT_EQ(driver("kinesis")["emulated"], true);
+  // librdkafka's own default for a client key that is not one of dec's config keys.
+  for (const auto& key : driver("kafka")["client_keys"]) {
+    if (key["name"] == "linger.ms") {
+      EXPECT_NE(key["default"], "") << key.dump();
+    }
+  }
+
+  json shipped = get_json("/api/examples")["examples"];
+  ASSERT_TRUE(shipped.is_array());
+  size_t yaml_files = 0;
+  for (const auto& entry : fs::directory_iterator(examples)) {
+    yaml_files += entry.path().extension() == ".yaml";
+  }
+  EXPECT_EQ(shipped.size(), yaml_files);
+  bool quickstart = false;
+  for (const auto& example : shipped) {
+    if (example["name"] != "redis-quickstart") continue;
+    quickstart = true;
+    EXPECT_EQ(example["spec"], read_file(examples / "redis-quickstart.yaml"));
+  }
+  EXPECT_TRUE(quickstart) << shipped.dump();
+
+  // Plan preview: what `dec plan` shows, as JSON; nothing is created or queued.
+  const std::string quickstart_yaml = read_file(examples / "redis-quickstart.yaml");
+  auto planned = client().Post("/api/plan", quickstart_yaml, "application/yaml");
+  ASSERT_TRUE(planned);
+  ASSERT_EQ(planned->status, 200) << planned->body;
+  json plan = json::parse(planned->body);
+  EXPECT_EQ(plan["runs"], 2);
+  EXPECT_GT(plan["estimated_s"].get<int>(), 20);
+  EXPECT_NE(plan["headline"].get<std::string>().find("2 runs"), std::string::npos) << plan.dump();
+  EXPECT_EQ(plan["search"], "");
+  ASSERT_EQ(plan["systems"].size(), 2u) << plan.dump();
+  EXPECT_EQ(plan["systems"][0]["name"], "redis-no-aof");
+  EXPECT_TRUE(plan["systems"][0]["point"].is_null());
+  EXPECT_NE(plan["systems"][0]["plan"].get<std::string>().find("+ "), std::string::npos);
+  bool service = false;
+  for (const auto& resource : plan["systems"][1]["resources"]) {
+    EXPECT_EQ(resource["action"], "create");
+    service = service || resource["type"] == "service";
+  }
+  EXPECT_TRUE(service) << plan.dump();
+  // A sweep names its points, a search states its bounds, a warning carries its path.
+  auto sweep = client().Post("/api/plan", read_file(examples / "redis-pipeline-sweep.yaml"),
+                             "application/yaml");
+  ASSERT_TRUE(sweep);
+  ASSERT_EQ(sweep->status, 200) << sweep->body;
+  EXPECT_TRUE(json::parse(sweep->body)["systems"][0]["point"].is_number()) << sweep->body;
+  auto search =
+      client().Post("/api/plan", read_file(examples / "redis-find-max.yaml"), "application/yaml");
+  ASSERT_TRUE(search);
+  ASSERT_EQ(search->status, 200) << search->body;
+  EXPECT_NE(json::parse(search->body)["search"].get<std::string>().find("find-max"),
+            std::string::npos);
+  auto warned = client().Post(
+      "/api/plan",
+      "name: w\nworkload: {keys: 2, partitions: 4}\nsystems: [{name: r, driver: redis}]\n",
+      "application/yaml");
+  ASSERT_TRUE(warned);
+  ASSERT_EQ(warned->status, 200) << warned->body;
+  EXPECT_EQ(json::parse(warned->body)["warnings"][0].get<std::string>().rfind("workload.keys: ", 0),
+            0u);
+  // An invalid spec gets the answer a submission gets.
+  const std::string invalid = "name: x\nsystems: [{name: a, driver: redsi}]\n";
+  auto refused_plan = client().Post("/api/plan", invalid, "application/yaml");
+  auto refused_submit = client().Post("/api/experiments", invalid, "application/yaml");
+  ASSERT_TRUE(refused_plan && refused_submit);
+  EXPECT_EQ(refused_plan->status, 400);
+  EXPECT_EQ(refused_plan->body, refused_submit->body);
+  // A system the provider cannot plan: 400 naming the system.
+  auto unplannable = client().Post(
+      "/api/plan", "name: x\nsystems: [{name: a, driver: redis, deploy: {provider: endpoints}}]\n",
+      "application/yaml");
+  ASSERT_TRUE(unplannable);
+  EXPECT_EQ(unplannable->status, 400) << unplannable->body;
+  EXPECT_EQ(
+      json::parse(unplannable->body)["errors"][0]["path"].get<std::string>().rfind("systems[0]", 0),
+      0u)
+      << unplannable->body;
+  EXPECT_EQ(get_json("/api/experiments")["experiments"].size(), 1u) << "planning queues nothing";
+  EXPECT_TRUE(infra::recorded_runs(env_, data_dir_).empty()) << "planning records nothing";
+  EXPECT_EQ(leftover_processes(), 0u);
+
+  // JSON syntax errors say where they are.
+  auto broken = client().Post("/api/experiments",
+                              "{\n  \"name\": \"x\",\n  \"systems\": [\n    {\"name\": \"a\" "
+                              "\"driver\": \"redis\"}\n  ]\n}\n",
+                              "application/json");
+  ASSERT_TRUE(broken);
+  EXPECT_EQ(broken->status, 400);
+  EXPECT_NE(broken->body.find("JSON syntax error at line 4, column "), std::string::npos)
+      << broken->body;
+
+  // Schemas, and the OpenAPI document describing bodies with them.
+  json spec_schema = get_json("/api/schema/spec.json");
+  EXPECT_EQ(spec_schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+  EXPECT_TRUE(spec_schema["properties"]["workload"]["properties"].contains("search"));
+  EXPECT_EQ(spec_schema["properties"]["systems"]["items"]["properties"]["driver"]["enum"][0],
+            "redis");
+  json results_schema = get_json("/api/schema/results.json");
+  EXPECT_TRUE(results_schema["$defs"]["run"]["properties"].contains("latency_us"));
+  json api = get_json("/api/openapi.json");
+  EXPECT_EQ(api["openapi"], "3.1.0");
+  EXPECT_EQ(api["paths"]["/api/experiments"]["post"]["requestBody"]["content"]["application/json"]
+               ["schema"]["$ref"],
+            "#/components/schemas/Spec");
+  EXPECT_EQ(api["paths"]["/api/experiments/{id}/results"]["get"]["responses"]["200"]["content"]
+               ["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Results");
+  EXPECT_EQ(api["components"]["schemas"]["Results"]["properties"]["spec"]["$ref"],
+            "#/components/schemas/Spec");
+  EXPECT_TRUE(api["components"]["schemas"].contains("Spec.duration"));
+  // Every reference in the document resolves.
+  std::function<void(const json&)> check_refs = [&](const json& node) {
+    if (node.is_array()) {
+      for (const auto& item : node) check_refs(item);
+    } else if (node.is_object()) {
+      for (const auto& [key, value] : node.items()) {
+        if (key == "$ref") {
+          const std::string target = value.get<std::string>();
+          ASSERT_EQ(target.rfind("#/components/schemas/", 0), 0u) << target;
+          EXPECT_TRUE(api["components"]["schemas"].contains(target.substr(21))) << target;
+        } else {
+          check_refs(value);
+        }
+      }
+    }
+  };
+  check_refs(api);
+}
+
+// On an idle server each submission starts at once; its queue_position says so the same way
+// every time, whether or not the runner has picked it up by the time the answer is written.
+TEST_F(Server, QueuePositionOfAnIdleSubmissionIsAlwaysOne) {
+  start();
+  // Fails at once (nothing listens there), so the queue is idle again quickly.
+  const std::string failing =
+      "name: quick\nworkload: {duration: 1s, warmup: 0s}\nsystems: [{name: r, driver: redis, "
+      "deploy: {provider: endpoints, settings: {addresses: \"127.0.0.1:1\"}}}]\n";
+  for (int i = 0; i < 8; ++i) {
+    auto res = client().Post("/api/experiments", failing, "application/yaml");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 201) << res->body;
+    json answer = json::parse(res->body);
+    EXPECT_EQ(answer["queue_position"], 1) << "submission " << i << ": " << res->body;
+    wait_for(
+        answer["id"], [](const std::string& s) { return s == "failed"; }, 30s);
+    // The runner is idle once its experiment is final.
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!get_json("/api/health")["running"].is_null() &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  // A failed experiment that never finished a run says so rather than "no results yet".
+  json list = get_json("/api/experiments?limit=1");
+  const std::string last = list["experiments"][0]["id"];
+  auto results = client().Get(("/api/experiments/" + last + "/results").c_str());
+  ASSERT_TRUE(results);
+  if (results->status == 404) {
+    EXPECT_NE(results->body.find("failed before any run finished"), std::string::npos)
+        << results->body;
+  }
+}
+
 struct BadRequest {
   std::string method;
   std::string path;
@@ -449,6 +719,11 @@ TEST_F(Server, BadInputGetsClearJsonErrorsAndLosesNothing) {
       {"POST", "/api/experiments", "name: x\nsystems: [{name: a, driver: redsi}]\n", true, 400,
        "redis"},
       {"POST", "/api/experiments", "name: x\nsystems: [{name: a}]\n", true, 400, "driver"},
+      // The provider's checks too, not only the parser's: what `dec run` would refuse.
+      {"POST", "/api/experiments",
+       "name: x\nsystems: [{name: a, driver: redis}, {name: b, driver: redis, deploy: "
+       "{settings: {hosts: maybe}}}]\n",
+       true, 400, "systems[1].deploy.settings.hosts"},
       {"POST", "/api/experiments",
        "name: x\nworkload: {rate: -5}\nsystems: [{name: a, driver: redis}]\n", true, 400,
        "workload.rate"},

@@ -288,6 +288,47 @@ TEST(HdrExport, CsvHasOneRowPerRun) {
   EXPECT_EQ(columns(rows[0]), columns(rows[1]));
 }
 
+// The CSV carries what the table shows: p99.99, consumed MB/s and whether each target was met.
+TEST(HdrExport, CsvHasTheTailConsumedBandwidthAndTargets) {
+  ExperimentResult result = two_runs();
+  result.targets.p99_latency = std::chrono::milliseconds(1);  // both runs: p99 about 990 us
+  result.targets.min_throughput = 900;
+  result.runs[0].engine.consumed_mb_per_s = 1.25;
+  result.runs[1].engine.consumed_msgs_per_s = 500;  // misses the throughput target
+  auto csv = export_runs_csv(to_json(result));
+  ASSERT_TRUE(csv.ok()) << csv.error();
+  std::istringstream lines(*csv);
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> cells;
+    std::istringstream fields(line);
+    for (std::string cell; std::getline(fields, cell, ',');) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.emplace_back();
+    rows.push_back(cells);
+  }
+  ASSERT_EQ(rows.size(), 3u) << *csv;
+  auto column = [&](const std::string& name) {
+    auto it = std::find(rows[0].begin(), rows[0].end(), name);
+    EXPECT_NE(it, rows[0].end()) << name << " missing from " << *csv;
+    return static_cast<size_t>(it - rows[0].begin());
+  };
+  for (const auto& row : rows) ASSERT_EQ(row.size(), rows[0].size()) << *csv;
+  EXPECT_EQ(rows[1][column("consumed_mb_per_s")], "1.25");
+  EXPECT_FALSE(rows[1][column("p9999_us")].empty());
+  EXPECT_FALSE(rows[1][column("publish_p9999_us")].empty());
+  EXPECT_EQ(rows[1][column("target_p99_latency_us")], "1000");
+  EXPECT_EQ(rows[1][column("p99_latency_met")], "true");
+  EXPECT_EQ(rows[1][column("target_min_throughput")], "900");
+  EXPECT_EQ(rows[1][column("min_throughput_met")], "true");
+  EXPECT_EQ(rows[1][column("targets_met")], "true");
+  EXPECT_EQ(rows[2][column("min_throughput_met")], "false");
+  EXPECT_EQ(rows[2][column("targets_met")], "false");
+  // Without targets the columns are empty, not "false".
+  auto untargeted = export_runs_csv(to_json(two_runs()));
+  ASSERT_TRUE(untargeted.ok());
+  EXPECT_NE(untargeted->find(",,,,,\n"), std::string::npos) << *untargeted;
+}
+
 TEST(HdrExport, NotAResultIsAnError) {
   EXPECT_FALSE(export_hdr_logs("{}").ok());
   EXPECT_FALSE(export_runs_csv("not json").ok());

@@ -652,8 +652,12 @@ TEST(ParseSpec, TopLevelMustBeAMap) {
 TEST(ParseSpec, SyntaxErrorsGiveLineAndColumn) {
   EXPECT_THAT(messages(parse("name: t\nsystems: [\n")),
               ElementsAre("syntax error at line 3, column 1: end of sequence flow not found"));
+  // JSON is reported by a JSON parser: the position of the token that broke it.
   EXPECT_THAT(messages(parse(R"({"name": "x" "systems": []})")),
-              ElementsAre("syntax error at line 1, column 14: end of map flow not found"));
+              ElementsAre("JSON syntax error at line 1, column 22: syntax error while parsing "
+                          "object - unexpected string literal; expected '}'"));
+  EXPECT_THAT(messages(parse("{\n  \"name\": \"x\",\n  \"systems\" []\n}")),
+              ElementsAre(HasSubstr("JSON syntax error at line 3, column 13: ")));
   EXPECT_THAT(messages(parse("name: t\nsystems: b: c\n")),
               ElementsAre(HasSubstr("syntax error at line 2, column")));
 }
