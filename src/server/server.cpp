@@ -24,6 +24,7 @@
 #include "core/spec_parser.h"
 #include "core/spec_schema.h"
 #include "drivers/driver.h"
+#include "infra/executor.h"
 #include "infra/reconcile.h"
 #include "orchestrator/measurement_lock.h"
 #include "orchestrator/plan_preview.h"
@@ -293,6 +294,8 @@ class Service {
   void handle_metrics(const httplib::Request& req, httplib::Response& res);
   void handle_drivers(const httplib::Request& req, httplib::Response& res);
   void handle_plan(const httplib::Request& req, httplib::Response& res);
+  void handle_infrastructure(const httplib::Request& req, httplib::Response& res);
+  void handle_reconcile(const httplib::Request& req, httplib::Response& res);
   void handle_spec_schema(const httplib::Request& req, httplib::Response& res);
   void handle_results_schema(const httplib::Request& req, httplib::Response& res);
   void handle_examples(const httplib::Request& req, httplib::Response& res);
@@ -942,6 +945,68 @@ void Service::handle_examples(const httplib::Request&, httplib::Response& res) {
   send_json(res, 200, {{"examples", examples}});
 }
 
+// GET /api/infrastructure: every run recorded in the data dir (state files), whether its owner
+// still lives (a run in progress, or a kept run of `dec apply`) and its resources.
+void Service::handle_infrastructure(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;
+  infra::Env& env = *options_.provider_context.env;
+  json runs = json::array();
+  for (const std::string& id : infra::recorded_runs(env, options_.provider_context.data_dir)) {
+    auto state =
+        infra::StateFile(env, infra::state_path(options_.provider_context.data_dir, id)).load();
+    if (!state) {
+      runs.push_back({{"run", id}, {"error", state.error()}});
+      continue;
+    }
+    json resources = json::array();
+    for (const auto& record : state->resources) {
+      resources.push_back({{"address", record.resource.address},
+                           {"type", record.resource.type},
+                           {"status", record.status}});
+    }
+    const bool owner_alive = env.process_alive(state->owner);
+    runs.push_back({{"run", id},
+                    {"experiment", state->experiment_id},
+                    {"system", state->system},
+                    {"provider", state->provider},
+                    {"kept", state->kept},
+                    {"owner_alive", owner_alive},
+                    {"state", state->kept   ? "kept (dec apply)"
+                              : owner_alive ? "in progress"
+                                            : "interrupted: reconcile destroys it"},
+                    {"resources", resources}});
+  }
+  send_json(res, 200, {{"runs", runs}});
+}
+
+// POST /api/reconcile[?dry_run=false]: what `dec reconcile [--dry-run]` does. A dry run unless
+// asked otherwise; the real one waits for an idle server (it must not race the runner).
+void Service::handle_reconcile(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;
+  const bool dry_run = req.get_param_value("dry_run") != "false";
+  if (!dry_run) {
+    std::lock_guard lock(mutex_);
+    if (!current_.empty()) {
+      res.set_header("Retry-After", "10");
+      send_error(res, 409, "experiment " + current_ + " is running: reconcile once it ended");
+      return;
+    }
+  }
+  infra::ReconcileOptions options;
+  options.dry_run = dry_run;
+  std::vector<std::string> log;
+  auto report = infra::reconcile(options_.provider_context, options,
+                                 [&](const std::string& line) { log.push_back(line); });
+  send_json(res, 200,
+            {{"dry_run", dry_run},
+             {"actions", report.actions},
+             {"errors", report.errors},
+             {"live_runs", report.live_runs},
+             {"cleaned_runs", report.cleaned_runs},
+             {"drift", report.drift},
+             {"log", log}});
+}
+
 void Service::handle_health(const httplib::Request&, httplib::Response& res) {
   std::string running;
   bool draining;
@@ -1016,6 +1081,24 @@ std::vector<Route> Service::routes() {
        {},
        bind(&Service::handle_plan),
        "Plan"},
+      {"GET",
+       "/api/infrastructure",
+       "/api/infrastructure",
+       "What dec has recorded in this data dir now: runs, their resources, kept or interrupted",
+       kJson,
+       {200, 401},
+       {},
+       bind(&Service::handle_infrastructure),
+       ""},
+      {"POST",
+       "/api/reconcile",
+       "/api/reconcile",
+       "Reconcile (docs/api.md): a dry run unless ?dry_run=false; 409 while an experiment runs",
+       kJson,
+       {200, 401, 409},
+       {},
+       bind(&Service::handle_reconcile),
+       ""},
       {"GET",
        "/api/drivers",
        "/api/drivers",

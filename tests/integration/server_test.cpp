@@ -648,6 +648,37 @@ TEST_F(Server, AnswersWhatTheWebAppNeedsWithoutCreatingAnything) {
     }
   };
   check_refs(api);
+
+  // Infrastructure: an interrupted run recorded by a dead dec, shown, then reconciled — a dry
+  // run unless asked otherwise.
+  {
+    infra::RunState state;
+    state.run_id = "gone.r";
+    state.experiment_id = "gone";
+    state.system = "r";
+    state.provider = "local";
+    state.owner = {999'999, 1};  // no such process
+    ASSERT_TRUE(infra::StateFile(env_, infra::state_path(data_dir_, state.run_id)).save(state));
+  }
+  auto infrastructure = client().Get("/api/infrastructure");
+  ASSERT_TRUE(infrastructure);
+  ASSERT_EQ(infrastructure->status, 200) << infrastructure->body;
+  const json runs = json::parse(infrastructure->body)["runs"];
+  ASSERT_EQ(runs.size(), 1u) << runs.dump();
+  EXPECT_EQ(runs[0]["run"], "gone.r");
+  EXPECT_EQ(runs[0]["owner_alive"], false);
+  auto dry = client().Post("/api/reconcile", "", "application/json");
+  ASSERT_TRUE(dry);
+  ASSERT_EQ(dry->status, 200) << dry->body;
+  EXPECT_EQ(json::parse(dry->body)["dry_run"], true);
+  EXPECT_FALSE(json::parse(dry->body)["actions"].empty()) << dry->body;
+  EXPECT_EQ(json::parse(client().Get("/api/infrastructure")->body)["runs"].size(), 1u)
+      << "a dry run changes nothing";
+  auto real = client().Post("/api/reconcile?dry_run=false", "", "application/json");
+  ASSERT_TRUE(real);
+  ASSERT_EQ(real->status, 200) << real->body;
+  EXPECT_EQ(json::parse(real->body)["dry_run"], false);
+  EXPECT_TRUE(json::parse(client().Get("/api/infrastructure")->body)["runs"].empty());
 }
 
 // On an idle server each submission starts at once; its queue_position says so the same way
