@@ -12,34 +12,14 @@
 
 #include "report/results.h"
 #include "report/stats.h"
+#include "server/html.h"
 
 namespace dec::server {
 namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string escape(const std::string& text) { return html_escape(text); }
 
 // One bar: a figure the run measured (possibly only a lower bound), or nothing to draw.
 struct Bar {
