@@ -98,10 +98,29 @@ ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions
 
   for (const auto& run_id : recorded_runs(env, context.data_dir)) {
     StateFile file(env, state_path(context.data_dir, run_id));
-    auto state = file.load();
+    auto text = env.read_file(file.path());
+    if (!text) {
+      report.errors.push_back(run_id + ": " + text.error() + " (" + file.path() + ")");
+      live.insert(run_id);  // unreadable now, maybe not later: never delete what it describes
+      continue;
+    }
+    auto state = run_state_from_json(*text);
     if (!state) {
-      report.errors.push_back(run_id + ": " + state.error() + " (" + file.path() + ")");
-      live.insert(run_id);  // unknown contents: never delete what it might describe
+      // Written atomically by its owner, so a file that does not parse was damaged (a crash on a
+      // filesystem without atomic rename, a disk error, a hand edit): it describes nothing
+      // reliably. Kept aside for a look, and the run's resources are found by their tags below,
+      // as orphans, which is how reconcile cleans up after a run with no state at all.
+      const std::string aside = file.path() + ".corrupt";
+      act("set aside the unreadable state file of run " + run_id + " as " + aside + " (" +
+          state.error() + "); its resources are cleaned up by their tags");
+      if (options.dry_run) continue;
+      if (Status s = env.write_file_atomic(aside, *text); !s) {
+        report.errors.push_back(run_id +
+                                ": cannot keep the corrupt state file aside: " + s.error());
+        live.insert(run_id);
+        continue;
+      }
+      (void)file.remove();
       continue;
     }
     bool owner_alive = state->owner.valid() && env.process_alive(state->owner);

@@ -63,8 +63,13 @@ Result<RunState> run_state_from_json(const std::string& text) {
       state.resources.push_back(std::move(record));
     }
     return state;
-  } catch (const std::exception& e) {
-    return make_error(std::string("corrupt state file: ") + e.what());
+  } catch (const json::parse_error& e) {
+    return make_error("corrupt state file: not valid JSON (at byte " + std::to_string(e.byte) +
+                      ")");
+  } catch (const std::exception&) {
+    return make_error(
+        "corrupt state file: valid JSON, but a field of a run's state is missing or of the "
+        "wrong type");
   }
 }
 

@@ -451,6 +451,40 @@ TEST_F(ReconcileTest, KeptRunIsRepairedInterruptedRunDestroyedOrphansDeleted) {
   EXPECT_TRUE(again.adopted.empty());
 }
 
+// A state file damaged on disk: kept aside as .corrupt, and the run's resources are cleaned up
+// by their tags like any orphan's, instead of reconcile stopping with a library message.
+TEST_F(ReconcileTest, CorruptStateFileIsSetAsideAndTagDiscoveryCleansTheRun) {
+  const std::string path = state_path(dir_.string(), "broken");
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << "{\"garbage";
+  provider_.discovered = {{"broken", "svc", "service", "redis-server of broken", {}}};
+  provider_.existing.insert("svc");
+
+  auto dry = reconcile(context(), {true}, nullptr);
+  EXPECT_TRUE(dry.clean()) << dry.errors.front();
+  ASSERT_FALSE(dry.actions.empty());
+  EXPECT_NE(dry.actions.front().find("set aside the unreadable state file of run broken"),
+            std::string::npos)
+      << dry.actions.front();
+  EXPECT_NE(dry.actions.front().find("not valid JSON (at byte"), std::string::npos);
+  EXPECT_EQ(dry.actions.front().find("json.exception"), std::string::npos) << dry.actions.front();
+  EXPECT_TRUE(std::filesystem::exists(path)) << "a dry run changes nothing";
+  EXPECT_TRUE(provider_.destroyed_discovered.empty());
+
+  auto report = reconcile(context(), {}, nullptr);
+  EXPECT_TRUE(report.clean()) << report.errors.front();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  std::ifstream aside(path + ".corrupt");
+  std::string kept((std::istreambuf_iterator<char>(aside)), {});
+  EXPECT_EQ(kept, "{\"garbage");
+  EXPECT_EQ(provider_.destroyed_discovered, std::vector<std::string>{"broken/svc"});
+  // Nothing left to do, and the .corrupt file is not taken for a run.
+  provider_.discovered.clear();
+  auto again = reconcile(context(), {}, nullptr);
+  EXPECT_TRUE(again.actions.empty());
+  EXPECT_TRUE(again.clean());
+}
+
 ProviderContext local_context(Env& env) {
   ProviderContext pc;
   pc.env = &env;
