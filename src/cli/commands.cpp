@@ -777,29 +777,7 @@ int cmd_destroy(Context& ctx, const std::vector<std::string>& argv) {
   }
   int status = kOk;
   for (const auto& run_id : targets) {
-    infra::StateFile file(ctx.env, infra::state_path(ctx.data_dir, run_id));
-    auto state = file.load();
-    if (!state) {
-      std::fprintf(stderr, "dec: %s: %s\n", run_id.c_str(), state.error().c_str());
-      status = kFailed;
-      continue;
-    }
-    if (state->owner.valid() && ctx.env.process_alive(state->owner)) {
-      std::fprintf(stderr, "dec: %s is still running in dec process %d; stop it first\n",
-                   run_id.c_str(), state->owner.pid);
-      status = kFailed;
-      continue;
-    }
-    auto provider = infra::make_provider(state->provider, pc);
-    if (!provider) {
-      std::fprintf(stderr, "dec: %s: %s\n", run_id.c_str(), provider.error().c_str());
-      status = kFailed;
-      continue;
-    }
-    // From here the run is being destroyed, not kept: if this dec dies, reconcile finishes.
-    state->kept = false;
-    state->owner = ctx.env.self();
-    Status s = infra::destroy_run(**provider, *state, file, [&](const std::string& line) {
+    Status s = infra::destroy_recorded_run(pc, run_id, [&](const std::string& line) {
       std::fprintf(stderr, "%s: %s\n", run_id.c_str(), line.c_str());
     });
     if (!s) {

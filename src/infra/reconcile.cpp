@@ -82,6 +82,23 @@ std::string describe_drift(const std::string& key, const std::string& recorded,
 
 }  // namespace
 
+Status destroy_recorded_run(const ProviderContext& context, const std::string& run_id,
+                            const LogFn& log) {
+  Env& env = *context.env;
+  StateFile file(env, state_path(context.data_dir, run_id));
+  auto state = file.load();
+  if (!state) return make_error(state.error());
+  if (state->owner.valid() && env.process_alive(state->owner)) {
+    return make_error(run_id + " is still running in dec process " +
+                      std::to_string(state->owner.pid) + "; stop it first");
+  }
+  auto provider = make_provider(state->provider, context);
+  if (!provider) return make_error(provider.error());
+  state->kept = false;
+  state->owner = env.self();
+  return destroy_run(**provider, *state, file, log);
+}
+
 ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions& options,
                           const LogFn& log) {
   Env& env = *context.env;

@@ -36,6 +36,13 @@ struct ReconcileReport {
 ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions& options,
                           const LogFn& log);
 
+// Destroys one recorded run (a kept run of `dec apply`, or what an interrupted run left) from its
+// state file; refused while the dec process that owns it is alive. Used by `dec destroy` and the
+// API. From the first step the run counts as being destroyed, not kept: if this dec dies,
+// reconcile finishes the job.
+Status destroy_recorded_run(const ProviderContext& context, const std::string& run_id,
+                            const LogFn& log);
+
 // Runs recorded in the data dir (state files), live or not.
 std::vector<std::string> recorded_runs(Env& env, const std::string& data_dir);
 

@@ -296,6 +296,7 @@ class Service {
   void handle_plan(const httplib::Request& req, httplib::Response& res);
   void handle_infrastructure(const httplib::Request& req, httplib::Response& res);
   void handle_reconcile(const httplib::Request& req, httplib::Response& res);
+  void handle_destroy_run(const httplib::Request& req, httplib::Response& res);
   void handle_spec_schema(const httplib::Request& req, httplib::Response& res);
   void handle_results_schema(const httplib::Request& req, httplib::Response& res);
   void handle_examples(const httplib::Request& req, httplib::Response& res);
@@ -1007,6 +1008,39 @@ void Service::handle_reconcile(const httplib::Request& req, httplib::Response& r
              {"log", log}});
 }
 
+// POST /api/runs/{id}/destroy: `dec destroy RUN` for one recorded run.
+void Service::handle_destroy_run(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req, res)) return;
+  const std::string run_id = req.matches[1];
+  const auto recorded =
+      infra::recorded_runs(*options_.provider_context.env, options_.provider_context.data_dir);
+  if (std::find(recorded.begin(), recorded.end(), run_id) == recorded.end()) {
+    send_error(res, 404, "no run " + run_id + " is recorded (already destroyed?)");
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (!current_.empty()) {
+      res.set_header("Retry-After", "10");
+      send_error(res, 409,
+                 "experiment " + current_ + " is running: destroy " + run_id +
+                     " once it ended, so the measurement is not disturbed");
+      return;
+    }
+  }
+  std::vector<std::string> log;
+  Status s = infra::destroy_recorded_run(options_.provider_context, run_id,
+                                         [&](const std::string& line) { log.push_back(line); });
+  if (!s) {
+    const bool in_use = s.error().find("is still running") != std::string::npos;
+    send_error(res, in_use ? 409 : 500,
+               s.error() + (in_use ? "" : " (what is left is recorded: retry, or dec reconcile)"),
+               {{"log", log}});
+    return;
+  }
+  send_json(res, 200, {{"destroyed", run_id}, {"log", log}});
+}
+
 void Service::handle_health(const httplib::Request&, httplib::Response& res) {
   std::string running;
   bool draining;
@@ -1098,6 +1132,17 @@ std::vector<Route> Service::routes() {
        {200, 401, 409},
        {},
        bind(&Service::handle_reconcile),
+       ""},
+      {"POST",
+       "/api/runs/" + id + "/destroy",
+       "/api/runs/{id}/destroy",
+       "Destroy a recorded run (a kept run of dec apply, or an interrupted one); 409 while it or "
+       "an "
+       "experiment runs",
+       kJson,
+       {200, 401, 404, 409, 500},
+       {},
+       bind(&Service::handle_destroy_run),
        ""},
       {"GET",
        "/api/drivers",

@@ -679,6 +679,35 @@ TEST_F(Server, AnswersWhatTheWebAppNeedsWithoutCreatingAnything) {
   ASSERT_EQ(real->status, 200) << real->body;
   EXPECT_EQ(json::parse(real->body)["dry_run"], false);
   EXPECT_TRUE(json::parse(client().Get("/api/infrastructure")->body)["runs"].empty());
+
+  // Destroying a kept run (dec apply's); one whose dec process lives is refused.
+  auto record = [&](const std::string& run_id, bool kept, infra::ProcessId owner) {
+    infra::RunState state;
+    state.run_id = run_id;
+    state.experiment_id = "apply";
+    state.system = "r";
+    state.provider = "local";
+    state.kept = kept;
+    state.owner = owner;
+    ASSERT_TRUE(infra::StateFile(env_, infra::state_path(data_dir_, run_id)).save(state));
+  };
+  record("apply.r", true, {});
+  record("busy.r", false, env_.self());
+  auto destroyed = client().Post("/api/runs/apply.r/destroy", "", "application/json");
+  ASSERT_TRUE(destroyed);
+  EXPECT_EQ(destroyed->status, 200) << destroyed->body;
+  EXPECT_EQ(json::parse(destroyed->body)["destroyed"], "apply.r");
+  EXPECT_FALSE(fs::exists(infra::state_path(data_dir_, "apply.r")));
+  auto again = client().Post("/api/runs/apply.r/destroy", "", "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 404) << again->body;
+  auto busy = client().Post("/api/runs/busy.r/destroy", "", "application/json");
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 409) << busy->body;
+  EXPECT_NE(json::parse(busy->body)["error"].get<std::string>().find("still running"),
+            std::string::npos);
+  EXPECT_TRUE(fs::exists(infra::state_path(data_dir_, "busy.r")));
+  fs::remove(infra::state_path(data_dir_, "busy.r"));
 }
 
 // On an idle server each submission starts at once; its queue_position says so the same way

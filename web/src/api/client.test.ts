@@ -37,4 +37,13 @@ describe("API client", () => {
     await expect(api.cancel("x")).rejects.toMatchObject({ status: 401 });
     expect(fetch).toHaveBeenCalledTimes(1);
   });
+
+  it("destroys a recorded run by its id, escaped, with POST", async () => {
+    const fetch = vi.fn(async () => json(200, { destroyed: "e1.p0.r0.redis", log: [] }));
+    const api = new ApiClient({ fetch: fetch as typeof globalThis.fetch });
+    await expect(api.destroyRun("e1.p0.r0.redis")).resolves.toMatchObject({ destroyed: "e1.p0.r0.redis" });
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toContain("/api/runs/e1.p0.r0.redis/destroy");
+    expect(init.method).toBe("POST");
+  });
 });

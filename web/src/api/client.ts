@@ -107,6 +107,7 @@ export class ApiClient {
   cancel = (id: string) => this.post<{ id: string; state: string }>(`/api/experiments/${encodeURIComponent(id)}/cancel`);
   infrastructure = () => this.json<Infrastructure>("/api/infrastructure");
   reconcile = (dryRun: boolean) => this.post<ReconcileReport>(`/api/reconcile?dry_run=${dryRun}`);
+  destroyRun = (run: string) => this.post<{ destroyed: string; log: string[] }>(`/api/runs/${encodeURIComponent(run)}/destroy`);
 }
 
 // GET /api/infrastructure and POST /api/reconcile are read loosely: their shapes are new.

@@ -24,6 +24,7 @@ export function InfrastructurePage() {
           <p className="error" role="alert">{(infra.error as Error).message}</p>
         ))}
       {infra.data && <InfrastructureView data={infra.data} />}
+      {infra.data && <DestroyRuns runs={infra.data.runs ?? []} onDone={() => void infra.refetch()} />}
       <h2>Reconcile</h2>
       <p>Reconcile destroys interrupted runs, repairs kept ones and deletes orphans. See what it would do first.</p>
       <div className="actions">
@@ -129,6 +130,33 @@ function ReconcileView({ title, report }: { title: string; report: ReconcileRepo
       ) : (
         <pre className="log">{JSON.stringify(report, null, 2)}</pre>
       )}
+    </div>
+  );
+}
+
+// A kept run (dec apply) or an interrupted one can be destroyed here; one in progress cannot.
+function DestroyRuns({ runs, onDone }: { runs: NonNullable<import("../../api/client").Infrastructure["runs"]>; onDone: () => void }) {
+  const api = useApi();
+  const destroy = useMutation({ mutationFn: (run: string) => api.destroyRun(run), onSettled: onDone });
+  const destroyable = runs.filter((r) => typeof r.run === "string" && r.owner_alive === false);
+  if (destroyable.length === 0) return null;
+  return (
+    <div className="actions" role="group" aria-label="Destroy recorded runs">
+      {destroyable.map((r) => (
+        <button
+          key={String(r.run)}
+          type="button"
+          className="danger"
+          disabled={destroy.isPending}
+          onClick={() => {
+            if (window.confirm(`Destroy ${String(r.run)} and everything it created?`)) destroy.mutate(String(r.run));
+          }}
+        >
+          Destroy {String(r.run)}
+        </button>
+      ))}
+      {destroy.isError && <p className="error" role="alert">{(destroy.error as Error).message}</p>}
+      {destroy.isSuccess && <p role="status">Destroyed {destroy.data.destroyed}.</p>}
     </div>
   );
 }
