@@ -277,19 +277,22 @@ class ExperimentRun {
   }
 
   // New topics for this run on kept infrastructure: only topic changes may be planned.
-  Status adopt(Infrastructure& infra, const core::System& system,
-               const std::function<void(const std::string&)>& logger) {
-    auto desired = infra.provider->resources_for(
-        system, deploy_request_for(*point_spec_, run_prefix_, system));
+  // Plans `system` with the topics of run prefix `prefix` against the recorded state and applies
+  // it, provided only topics change (the old ones deleted, new ones created): how a search step
+  // and a run on kept infrastructure get fresh topics on the same brokers.
+  Status replan_topics(infra::Provider& provider, infra::RunState& state, infra::StateFile& file,
+                       const core::System& system, const std::string& prefix,
+                       const std::function<void(const std::string&)>& logger) {
+    auto desired = provider.resources_for(system, deploy_request_for(*point_spec_, prefix, system));
     if (!desired) return make_error(desired.error());
-    auto plan = infra::plan_changes(*desired, infra.state, infra.provider->updatable_in_place());
+    auto plan = infra::plan_changes(*desired, state, provider.updatable_in_place());
     if (!plan) return make_error(plan.error());
     for (const auto& change : plan->changes) {
       if (change.resource.type != "topic") {
         return make_error("would change " + change.resource.address + ", not only topics");
       }
     }
-    return infra::apply_plan(*infra.provider, *plan, infra.state, infra.file, logger);
+    return infra::apply_plan(provider, *plan, state, file, logger);
   }
 
   // `reuse`: the run before was this system's with equal infrastructure, which may have been
@@ -323,7 +326,9 @@ class ExperimentRun {
     }
     Status provisioned = Status::Ok();
     if (live_) {
-      if (Status s = adopt(*live_, system, logger); s) {
+      if (Status s = replan_topics(*live_->provider, live_->state, live_->file, system, run_prefix_,
+                                   logger);
+          s) {
         run.infrastructure_from = live_->run_id;
         logger("reusing the infrastructure of " + live_->run_id);
       } else {
@@ -508,18 +513,9 @@ class ExperimentRun {
     for (int g = 0; g < w.consumer_groups; ++g) groups.push_back("dec-group-" + std::to_string(g));
     const std::vector<std::string> topics = topic_names(*point_spec_, prefix);
     if (d.topics_recorded) {
-      auto desired =
-          d.provider.resources_for(d.system, deploy_request_for(*point_spec_, prefix, d.system));
-      if (!desired) return make_error(desired.error());
-      auto plan = infra::plan_changes(*desired, d.state, d.provider.updatable_in_place());
-      if (!plan) return make_error(plan.error());
-      for (const auto& change : plan->changes) {
-        if (change.resource.type != "topic") {
-          return make_error("a search step would change " + change.resource.address +
-                            ", not only topics");
-        }
+      if (Status s = replan_topics(d.provider, d.state, d.file, d.system, prefix, d.logger); !s) {
+        return s;
       }
-      if (Status s = infra::apply_plan(d.provider, *plan, d.state, d.file, d.logger); !s) return s;
     } else if (d.driver) {
       for (const auto& topic : d.topics) (void)d.driver->delete_topic(topic);
       for (const auto& topic : topics) {
