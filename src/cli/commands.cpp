@@ -30,6 +30,7 @@
 #include "orchestrator/sweep.h"
 #include "report/hdr_export.h"
 #include "report/results.h"
+#include "report/summary.h"
 #include "server/server.h"
 #include "store/store.h"
 #include "systems/kafka/kafka_mock.h"
@@ -542,7 +543,7 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   lock->reset();
 
   std::string json = report::to_json(outcome.result);
-  if (Status s = (*store)->set_results(*id, json); !s) {
+  if (Status s = (*store)->set_results(*id, json, report::results_summary(json)); !s) {
     std::fprintf(stderr, "dec: could not store results: %s\n", s.error().c_str());
   }
   if (args->has("out")) {

@@ -18,6 +18,7 @@
 #include "orchestrator/sweep.h"
 #include "orchestrator/usage_sampler.h"
 #include "report/faults.h"
+#include "report/summary.h"
 #include "systems/registry.h"
 #include "worker/worker.h"
 
@@ -218,7 +219,10 @@ class ExperimentRun {
       }
       outcome.result.runs.push_back(std::move(run));
       // Store partial results after each run, so a crash later loses nothing finished.
-      if (context_.store) (void)context_.store->set_results(id_, report::to_json(outcome.result));
+      if (context_.store) {
+        const std::string results = report::to_json(outcome.result);
+        (void)context_.store->set_results(id_, results, report::results_summary(results));
+      }
     }
     if (live_) {
       // Kept for a run that never came (cancelled): destroyed now, as always.

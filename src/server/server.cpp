@@ -32,6 +32,7 @@
 #include "orchestrator/runner.h"
 #include "report/hdr_export.h"
 #include "report/results.h"
+#include "report/summary.h"
 #include "report/results_schema.h"
 #include "server/artifacts.h"
 #include "server/report_html.h"
@@ -427,7 +428,7 @@ void Service::run_one(const core::Spec& spec, const std::string& id, std::atomic
   (*lock)->record(outcome.result.environment);
   lock->reset();
   const std::string results = report::to_json(outcome.result);
-  (void)store_->set_results(id, results);
+  (void)store_->set_results(id, results, report::results_summary(results));
   if (artifacts_) upload_artifacts(id, results, outcome.state, outcome.error);
   last_run_seconds_ = std::chrono::duration<double>(Clock::now() - started).count();
 }
@@ -483,6 +484,7 @@ json Service::record_json(const store::ExperimentRecord& r, bool full) {
                {"started_at", r.started_at},
                {"finished_at", r.finished_at}};
   if (r.state == "queued") item["queue_position"] = queue_position(r.id);
+  if (!r.summary_json.empty()) item["summary"] = json::parse(r.summary_json, nullptr, false);
   if (!orchestrator::is_terminal_state(r.state) && cancel_requested(r.id)) {
     item["cancel_requested"] = true;
   }
@@ -605,13 +607,24 @@ void Service::handle_list(const httplib::Request& req, httplib::Response& res) {
     }
     *target = static_cast<int>(value);
   }
+  filter.documents = false;  // the rows' summaries, not their specs and results
   auto list = store_->list(filter);
   if (!list.ok()) {
     send_error(res, 500, list.error());
     return;
   }
   json items = json::array();
-  for (const auto& r : *list) items.push_back(record_json(r, false));
+  for (auto& r : *list) {
+    // Results stored before summaries existed get theirs now, once.
+    if (r.summary_json.empty() && r.state != "queued") {
+      auto full = store_->get(r.id);
+      if (full.ok() && *full && !(*full)->results_json.empty()) {
+        r.summary_json = report::results_summary((*full)->results_json);
+        (void)store_->set_summary(r.id, r.summary_json);
+      }
+    }
+    items.push_back(record_json(r, false));
+  }
   send_json(res, 200, {{"experiments", items}, {"limit", filter.limit}, {"offset", filter.offset}});
 }
 
@@ -1427,7 +1440,26 @@ void add_answer_schemas(json& schemas) {
                     {"started_at", string},
                     {"finished_at", string},
                     {"queue_position", integer},
-                    {"cancel_requested", boolean}}}};
+                    {"cancel_requested", boolean},
+                    {"summary", schema_ref("ResultsSummary")}}}};
+  // report::results_summary: what a history list shows without loading the results.
+  const json nullable_boolean = {{"type", json::array({"boolean", "null"})}};
+  schemas["ResultsSummary"] = object_schema(
+      {{"verdict", string},
+       {"points", integer},
+       {"repeats", integer},
+       {"runs", array_of(object_schema({{"run_id", string},
+                                        {"system", string},
+                                        {"driver", string},
+                                        {"status", string},
+                                        {"emulated", boolean},
+                                        {"point", integer},
+                                        {"repeat", integer},
+                                        {"consumed_msgs_per_s", number},
+                                        {"produced_msgs_per_s", number},
+                                        {"p99_us", number},
+                                        {"delivery_ok", boolean},
+                                        {"targets_met", nullable_boolean}}))}});
   schemas["ExperimentSummary"] = summary;
   json full = summary;
   full["properties"]["spec"] = schema_ref("Spec");

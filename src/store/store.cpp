@@ -48,13 +48,18 @@ CREATE TABLE IF NOT EXISTS experiments (
   results_json TEXT NOT NULL DEFAULT '',
   created_at TEXT NOT NULL,
   started_at TEXT NOT NULL DEFAULT '',
-  finished_at TEXT NOT NULL DEFAULT ''
+  finished_at TEXT NOT NULL DEFAULT '',
+  summary_json TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS experiments_state ON experiments(state);
 )sql";
 
 constexpr const char* kColumns =
-    "seq, id, name, state, error, spec_json, results_json, created_at, started_at, finished_at";
+    "seq, id, name, state, error, spec_json, results_json, created_at, started_at, finished_at, "
+    "summary_json";
+// The same columns without the two documents (ListFilter::documents = false).
+constexpr const char* kListColumns =
+    "seq, id, name, state, error, '', '', created_at, started_at, finished_at, summary_json";
 
 ExperimentRecord read_record(Statement& stmt) {
   ExperimentRecord r;
@@ -68,6 +73,7 @@ ExperimentRecord read_record(Statement& stmt) {
   r.created_at = stmt.text(7);
   r.started_at = stmt.text(8);
   r.finished_at = stmt.text(9);
+  r.summary_json = stmt.text(10);
   return r;
 }
 
@@ -117,6 +123,14 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     return make_error("database " + path + ": " + s.error());
   }
   if (Status s = store->exec(kSchema); !s) return make_error("database " + path + ": " + s.error());
+  // Databases from before summaries get the column (empty: summaries are computed when read).
+  if (Status s = store->exec("SELECT summary_json FROM experiments LIMIT 0"); !s) {
+    if (Status added =
+            store->exec("ALTER TABLE experiments ADD COLUMN summary_json TEXT NOT NULL DEFAULT ''");
+        !added) {
+      return make_error("database " + path + ": " + added.error());
+    }
+  }
   return store;
 }
 
@@ -176,11 +190,24 @@ Status Store::set_state(const std::string& id, const std::string& state, const s
   return Status::Ok();
 }
 
-Status Store::set_results(const std::string& id, const std::string& results_json) {
+Status Store::set_results(const std::string& id, const std::string& results_json,
+                          const std::string& summary_json) {
   std::lock_guard lock(mutex_);
-  Statement stmt(db_, "UPDATE experiments SET results_json = ? WHERE id = ?");
+  Statement stmt(db_, "UPDATE experiments SET results_json = ?, summary_json = ? WHERE id = ?");
   if (!stmt.ok()) return make_error("store: " + stmt.error());
   stmt.bind(1, results_json);
+  stmt.bind(2, summary_json);
+  stmt.bind(3, id);
+  if (stmt.step() != SQLITE_DONE) return make_error("store: " + stmt.error());
+  if (sqlite3_changes(db_) == 0) return make_error("no experiment with id " + id);
+  return Status::Ok();
+}
+
+Status Store::set_summary(const std::string& id, const std::string& summary_json) {
+  std::lock_guard lock(mutex_);
+  Statement stmt(db_, "UPDATE experiments SET summary_json = ? WHERE id = ?");
+  if (!stmt.ok()) return make_error("store: " + stmt.error());
+  stmt.bind(1, summary_json);
   stmt.bind(2, id);
   if (stmt.step() != SQLITE_DONE) return make_error("store: " + stmt.error());
   if (sqlite3_changes(db_) == 0) return make_error("no experiment with id " + id);
@@ -201,7 +228,7 @@ Result<std::optional<ExperimentRecord>> Store::get(const std::string& id) {
 
 Result<std::vector<ExperimentRecord>> Store::list(const ListFilter& filter) {
   std::lock_guard lock(mutex_);
-  std::string sql = std::string("SELECT ") + kColumns +
+  std::string sql = std::string("SELECT ") + (filter.documents ? kColumns : kListColumns) +
                     " FROM experiments WHERE (? = '' OR state = ?)" + " ORDER BY seq " +
                     (filter.newest_first ? "DESC" : "ASC") + " LIMIT ? OFFSET ?";
   Statement stmt(db_, sql.c_str());

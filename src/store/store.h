@@ -24,6 +24,7 @@ struct ExperimentRecord {
   std::string error;  // why it failed, if it did
   std::string spec_json;
   std::string results_json;  // "" until collected
+  std::string summary_json;  // report::results_summary of results_json ("" if not computed)
   std::string created_at;    // ISO 8601 UTC
   std::string started_at;
   std::string finished_at;
@@ -34,6 +35,9 @@ struct ListFilter {
   int limit = 100;
   int offset = 0;
   bool newest_first = true;
+  // false: spec_json and results_json are left empty (the summary is still read), so a list
+  // of many experiments reads a few hundred bytes per row instead of whole documents.
+  bool documents = true;
 };
 
 class Store {
@@ -48,7 +52,11 @@ class Store {
   Result<std::string> create_experiment(const std::string& name, const std::string& spec_json,
                                         const std::string& state);
   Status set_state(const std::string& id, const std::string& state, const std::string& error = "");
-  Status set_results(const std::string& id, const std::string& results_json);
+  // Stores the results document and, when given, its summary (report::results_summary).
+  Status set_results(const std::string& id, const std::string& results_json,
+                     const std::string& summary_json = "");
+  // Stores a summary computed later (for results written before summaries existed).
+  Status set_summary(const std::string& id, const std::string& summary_json);
   Result<std::optional<ExperimentRecord>> get(const std::string& id);
   Result<std::vector<ExperimentRecord>> list(const ListFilter& filter);
   // Experiments whose id starts with `prefix` (lets users type a short id).

@@ -217,6 +217,25 @@ TEST_F(Server, RunsExperimentsInOrderStreamsEventsAndServesResults) {
   EXPECT_NE(html->body.find("<svg"), std::string::npos);
   EXPECT_EQ(html->body.find("<script"), std::string::npos) << "self-contained, no scripts";
   EXPECT_EQ(get_json("/api/results")["results"].size(), 2u);
+  // The list carries each experiment's summary (what the history shows), not its documents.
+  const json listed = get_json("/api/experiments?state=succeeded");
+  ASSERT_EQ(listed["experiments"].size(), 2u) << listed.dump();
+  for (const auto& item : listed["experiments"]) {
+    EXPECT_EQ(item.count("results"), 0u) << item.dump();
+    EXPECT_EQ(item.count("spec"), 0u) << item.dump();
+    const json& summary = item["summary"];
+    EXPECT_EQ(summary.value("verdict", ""), "1/1 runs succeeded") << item.dump();
+    ASSERT_EQ(summary["runs"].size(), 1u) << item.dump();
+    EXPECT_EQ(summary["runs"][0]["system"], "r");
+    EXPECT_EQ(summary["runs"][0]["delivery_ok"], true);
+    if (item["id"] == first) {
+      EXPECT_EQ(summary["runs"][0]["run_id"], run["run_id"]);
+      EXPECT_DOUBLE_EQ(summary["runs"][0]["consumed_msgs_per_s"].get<double>(),
+                       run["throughput"]["consumed_msgs_per_s"].get<double>());
+      EXPECT_DOUBLE_EQ(summary["runs"][0]["p99_us"].get<double>(),
+                       run["latency_us"]["p99"].get<double>());
+    }
+  }
   auto metrics = client().Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("dec_experiments{state=\"succeeded\"} 2"), std::string::npos)

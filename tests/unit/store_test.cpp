@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -69,6 +70,57 @@ TEST_F(StoreTest, ListsFiltersAndFindsByPrefix) {
   auto missing = (*store)->get("nope");
   ASSERT_TRUE(missing.ok());
   EXPECT_FALSE(missing->has_value());
+}
+
+TEST_F(StoreTest, ListWithoutDocumentsReadsSummariesOnly) {
+  auto store = Store::open((dir_ / "dec.db").string());
+  ASSERT_TRUE(store.ok());
+  auto id = (*store)->create_experiment("a", "{\"name\":\"a\"}", "running");
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE((*store)->set_results(*id, "{\"runs\":[1]}", "{\"verdict\":\"v\"}"));
+  ListFilter light;
+  light.documents = false;
+  auto rows = (*store)->list(light);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].summary_json, "{\"verdict\":\"v\"}");
+  EXPECT_EQ((*rows)[0].results_json, "");
+  EXPECT_EQ((*rows)[0].spec_json, "");
+  auto full = (*store)->list({});
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ((*full)[0].results_json, "{\"runs\":[1]}");
+  EXPECT_EQ((*full)[0].spec_json, "{\"name\":\"a\"}");
+  ASSERT_TRUE((*store)->set_summary(*id, "{}"));
+  EXPECT_EQ((**(*store)->get(*id)).summary_json, "{}");
+  EXPECT_FALSE((*store)->set_summary("nope", "{}").ok());
+}
+
+// A database written before summaries existed gains the column and keeps its rows.
+TEST_F(StoreTest, OpensADatabaseWithoutTheSummaryColumn) {
+  std::filesystem::create_directories(dir_);
+  const std::string path = (dir_ / "old.db").string();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE experiments (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT "
+                         "NOT NULL UNIQUE, name TEXT NOT NULL, state TEXT NOT NULL, error TEXT NOT "
+                         "NULL DEFAULT '', spec_json TEXT NOT NULL, results_json TEXT NOT NULL "
+                         "DEFAULT '', created_at TEXT NOT NULL, started_at TEXT NOT NULL DEFAULT "
+                         "'', finished_at TEXT NOT NULL DEFAULT '');"
+                         "INSERT INTO experiments (id, name, state, spec_json, results_json, "
+                         "created_at) VALUES ('old-1', 'old', 'succeeded', '{}', '{\"runs\":[]}', "
+                         "'2026-01-01T00:00:00Z');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::open(path);
+  ASSERT_TRUE(store.ok()) << store.error();
+  auto record = (*store)->get("old-1");
+  ASSERT_TRUE(record.ok() && record->has_value());
+  EXPECT_EQ((**record).results_json, "{\"runs\":[]}");
+  EXPECT_EQ((**record).summary_json, "");
+  ASSERT_TRUE((*store)->set_summary("old-1", "{\"verdict\":\"\"}"));
+  EXPECT_EQ((**(*store)->get("old-1")).summary_json, "{\"verdict\":\"\"}");
 }
 
 TEST_F(StoreTest, UnwritableLocationIsAClearError) {

@@ -207,6 +207,8 @@ async function main() {
       await row.getByText("succeeded", { exact: true }).waitFor({ timeout: 180_000 });
       const state = await (await api(`/api/experiments/${experimentId}`)).json();
       check(state.state === "succeeded", `API says ${state.state}: ${state.error}`);
+      // The history's verdict comes from the list's summaries (no results document is loaded).
+      await row.getByText("2/2 runs succeeded").waitFor({ timeout: 10_000 });
       await shot(page, "07-queue-history");
     });
 

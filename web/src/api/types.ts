@@ -38,6 +38,30 @@ export interface ExperimentSummary {
   started_at: string;
   finished_at: string;
   queue_position?: number;
+  summary?: ResultsSummary; // once results are stored
+}
+
+// report::results_summary: a few hundred bytes per experiment for lists and run pickers.
+export interface ResultsSummary {
+  verdict: string;
+  points: number;
+  repeats: number;
+  runs: RunSummary[];
+}
+
+export interface RunSummary {
+  run_id: string;
+  system: string;
+  driver: string;
+  status: string;
+  emulated: boolean;
+  point: number;
+  repeat: number;
+  consumed_msgs_per_s: number;
+  produced_msgs_per_s: number;
+  p99_us: number;
+  delivery_ok: boolean;
+  targets_met: boolean | null;
 }
 
 export interface Experiment extends ExperimentSummary {

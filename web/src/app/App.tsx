@@ -1,13 +1,16 @@
 import { QueryClient, QueryClientProvider, useQuery } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { lazy, Suspense, useMemo, useState } from "react";
 import { ApiClient } from "../api/client";
 import { ApiContext, useApi } from "../api/context";
 import { TokenDialog } from "../components/TokenDialog";
-import { ComparePage } from "../features/compare/ComparePage";
-import { NewExperimentPage } from "../features/experiments/NewExperimentPage";
-import { InfrastructurePage } from "../features/infrastructure/InfrastructurePage";
-import { QueuePage } from "../features/queue/QueuePage";
-import { ResultsPage } from "../features/results/ResultsPage";
+
+// Each page is its own chunk: the first screen loads the shell and one page, not every chart
+// and form of the app.
+const QueuePage = lazy(() => import("../features/queue/QueuePage").then((m) => ({ default: m.QueuePage })));
+const NewExperimentPage = lazy(() => import("../features/experiments/NewExperimentPage").then((m) => ({ default: m.NewExperimentPage })));
+const ComparePage = lazy(() => import("../features/compare/ComparePage").then((m) => ({ default: m.ComparePage })));
+const InfrastructurePage = lazy(() => import("../features/infrastructure/InfrastructurePage").then((m) => ({ default: m.InfrastructurePage })));
+const ResultsPage = lazy(() => import("../features/results/ResultsPage").then((m) => ({ default: m.ResultsPage })));
 import { Link, matchRoute, useLocation } from "./router";
 
 const NAV = [
@@ -78,7 +81,7 @@ function Shell() {
         <ServerStatus />
       </header>
       <main id="main" tabIndex={-1}>
-        {page}
+        <Suspense fallback={<p role="status">Loading…</p>}>{page}</Suspense>
       </main>
     </>
   );

@@ -1,5 +1,5 @@
 // Runs from any experiments side by side: one table, overlaid charts; the URL names the runs.
-import { useQuery } from "@tanstack/react-query";
+import { useQueries, useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { useApi } from "../../api/context";
 import type { Results, Run } from "../../api/types";
@@ -8,34 +8,39 @@ import { RunCharts } from "../results/RunCharts";
 import { RunsTable } from "../results/RunsTable";
 import { compareSearch, parseCompareRuns, sameRun, toggleRun, type RunRef } from "./compareUrl";
 
-interface StoredResults {
-  id: string;
-  name: string;
-  state: string;
-  results: Results;
-}
-
 export function ComparePage({ search }: { search: string }) {
   const api = useApi();
   const refs = useMemo(() => parseCompareRuns(search), [search]);
-  const all = useQuery({ queryKey: ["all-results"], queryFn: () => api.json<{ results: StoredResults[] }>("/api/results").then((r) => r.results) });
+  // The picker lists experiments by their summaries; only the experiments whose runs are picked
+  // are loaded whole (timelines and histograms are large).
+  const list = useQuery({ queryKey: ["experiments", "compare"], queryFn: () => api.experiments("", 1000) });
+  const withRuns = useMemo(() => (list.data ?? []).filter((e) => (e.summary?.runs.length ?? 0) > 0), [list.data]);
+  const ids = useMemo(() => [...new Set(refs.map((r) => r.experimentId))], [refs]);
+  const loaded = useQueries({
+    queries: ids.map((id) => ({ queryKey: ["results", id], queryFn: () => api.results(id), staleTime: 60_000 })),
+  });
   const [filter, setFilter] = useState("");
 
-  const chosen = useMemo(() => {
-    const found: { ref: RunRef; run: Run | null; experiment: StoredResults | null }[] = [];
+  // Cheap (a few runs): worked out on every render, so it follows each query as it lands.
+  const chosen = (() => {
+    const found: { ref: RunRef; run: Run | null; experiment: { id: string; name: string; results: Results } | null; pending: boolean }[] = [];
     for (const ref of refs) {
-      const experiment = all.data?.find((e) => e.id === ref.experimentId) ?? null;
-      const run = experiment?.results.runs.find((r) => r.run_id === ref.runId) ?? null;
-      found.push({ ref, run, experiment });
+      const index = ids.indexOf(ref.experimentId);
+      const query = loaded[index];
+      const summary = list.data?.find((e) => e.id === ref.experimentId);
+      const results = query?.data ?? null;
+      const experiment = results ? { id: ref.experimentId, name: summary?.name ?? ref.experimentId, results } : null;
+      const run = results?.runs.find((r) => r.run_id === ref.runId) ?? null;
+      found.push({ ref, run, experiment, pending: query?.isPending ?? true });
     }
     return found;
-  }, [refs, all.data]);
+  })();
   const runs = chosen.filter((c) => c.run).map((c) => c.run!);
   const labels = chosen.filter((c) => c.run).map((c) => `${c.experiment!.name} ${c.experiment!.id.slice(-4)}: ${c.run!.system}${(c.experiment!.results.points?.length ?? 0) > 1 || (c.experiment!.results.repeats ?? 1) > 1 ? ` p${c.run!.point ?? 0} r${c.run!.repeat ?? 0}` : ""}`);
-  const missing = all.data ? chosen.filter((c) => !c.run) : [];
+  const missing = chosen.filter((c) => !c.run && !c.pending);
 
   const setRefs = (next: RunRef[]) => navigate(`/compare${compareSearch(next)}`, { replace: true });
-  const experiments = (all.data ?? []).filter((e) => !filter || e.name.toLowerCase().includes(filter.toLowerCase()) || e.id.includes(filter));
+  const experiments = withRuns.filter((e) => !filter || e.name.toLowerCase().includes(filter.toLowerCase()) || e.id.includes(filter));
 
   return (
     <section aria-labelledby="compare-title">
@@ -59,20 +64,20 @@ export function ComparePage({ search }: { search: string }) {
         <label>
           Filter experiments <input type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="name or id" />
         </label>
-        {all.isLoading && <p role="status">Loading…</p>}
+        {list.isLoading && <p role="status">Loading…</p>}
         {experiments.map((e) => (
           <fieldset key={e.id}>
             <legend>
               <Link to={`/experiments/${e.id}`}>{e.name}</Link> <span className="muted small">{e.id}</span>
             </legend>
-            {e.results.runs.map((run) => {
+            {e.summary!.runs.map((run) => {
               const ref = { experimentId: e.id, runId: run.run_id };
               return (
                 <label key={run.run_id} className="pick">
                   <input type="checkbox" checked={refs.some((r) => sameRun(r, ref))} onChange={() => setRefs(toggleRun(refs, ref))} />{" "}
                   {run.system}
-                  {run.point !== undefined && (e.results.points?.length ?? 0) > 1 ? ` p${run.point}` : ""}
-                  {(e.results.repeats ?? 1) > 1 ? ` r${run.repeat}` : ""} <span className="muted small">({run.status})</span>
+                  {e.summary!.points > 1 ? ` p${run.point}` : ""}
+                  {e.summary!.repeats > 1 ? ` r${run.repeat}` : ""} <span className="muted small">({run.status})</span>
                 </label>
               );
             })}

@@ -84,4 +84,32 @@ describe("New experiment page", () => {
     expect(plan.textContent).toContain("+ service.redis.0");
     expect(plan.textContent).toContain("workload.keys: few keys");
   });
+
+  it("adds faults to the spec, with a bandwidth only for throttle, and shows their errors in place", async () => {
+    const fetch = renderPage((url) => {
+      if (url === "/api/drivers") return json(200, drivers);
+      if (url === "/api/experiments") return json(400, { error: "invalid spec", errors: [{ path: "faults[0].at", message: "75s is not inside the run" }] });
+      return json(404, { error: "no" });
+    });
+    await screen.findByRole("option", { name: "Redis Streams" });
+    fireEvent.click(screen.getByRole("button", { name: "Add a fault" }));
+    expect(screen.queryByLabelText("Fault 1 bandwidth")).toBeNull();
+    fireEvent.change(screen.getByLabelText("Fault 1 action"), { target: { value: "throttle" } });
+    fireEvent.change(screen.getByLabelText("Fault 1 bandwidth"), { target: { value: "10Mbit" } });
+    fireEvent.change(screen.getByLabelText("Fault 1 at"), { target: { value: "75s" } });
+    fireEvent.change(screen.getByLabelText("Fault 1 system"), { target: { value: "redis" } });
+    fireEvent.click(screen.getByRole("tab", { name: "YAML / JSON" }));
+    const editor = screen.getByLabelText(/Spec \(YAML\)/) as HTMLTextAreaElement;
+    expect(editor.value).toMatch(/faults:\n\s+- at: 75s\n\s+action: throttle\n\s+target: 0\n\s+bandwidth: 10Mbit\n\s+system: redis/);
+    fireEvent.click(screen.getByRole("tab", { name: "Form" }));
+    fireEvent.change(screen.getByLabelText("Fault 1 action"), { target: { value: "kill" } });
+    expect(screen.queryByLabelText("Fault 1 bandwidth")).toBeNull();
+    fireEvent.click(screen.getByRole("button", { name: "Submit" }));
+    await screen.findByRole("alert");
+    expect(screen.getByLabelText("Fault 1 at").getAttribute("aria-invalid")).toBe("true");
+    const body = JSON.parse(fetch.mock.calls.find(([u]) => u === "/api/experiments")![1]!.body as string);
+    expect(body.faults).toEqual([{ at: "75s", action: "kill", target: 0, system: "redis" }]);
+    fireEvent.click(screen.getByRole("button", { name: "Remove fault 1" }));
+    expect(screen.queryByLabelText("Fault 1 at")).toBeNull();
+  });
 });

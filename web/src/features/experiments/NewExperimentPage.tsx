@@ -7,6 +7,7 @@ import { useApi } from "../../api/context";
 import type { Driver, FieldError, Plan, Spec } from "../../api/types";
 import { navigate } from "../../app/router";
 import { formatSeconds } from "../../components/format";
+import { FaultsEditor, faultFieldPaths } from "./FaultsEditor";
 import { assignErrors, fieldId, type AssignedErrors } from "./fieldErrors";
 import { fieldValue, formatSpec, getPath, matrixRows, parseSpecText, setPath, withMatrixRows, type SpecFormat } from "./specText";
 
@@ -38,6 +39,7 @@ export function formFieldPaths(spec: Spec, drivers: Driver[]): string[] {
     for (const key of driver?.config_keys ?? []) paths.push(`${base}.config.${key.name}`);
     for (const key of Object.keys(system?.config ?? {})) paths.push(`${base}.config.${key}`);
   });
+  paths.push(...faultFieldPaths(spec));
   return paths;
 }
 
@@ -269,6 +271,12 @@ export function NewExperimentPage({ search }: { search: string }) {
               {field("slo.p99", "SLO p99 (find-max)", "e.g. 20ms")}
               {field("slo.max_loss", "SLO max loss (find-max)", "fraction, e.g. 0")}
             </div>
+          </fieldset>
+
+          <fieldset>
+            <legend>Faults</legend>
+            <FieldErrors path="faults" assigned={assigned} />
+            <FaultsEditor spec={spec} assigned={assigned} field={field} onChange={updateSpec} />
           </fieldset>
 
           <fieldset>

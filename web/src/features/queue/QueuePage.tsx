@@ -10,7 +10,6 @@ import { Link } from "../../app/router";
 import { Chart, seriesColor } from "../../components/Chart";
 import { durationBetween, formatLatencyUs, formatRate, formatSeconds, formatTimestamp } from "../../components/format";
 import { StateBadge } from "../../components/StateBadge";
-import { verdictOf } from "../results/runFacts";
 import { useExperimentEvents } from "./useExperimentEvents";
 import type { LiveSeries } from "./liveEvents";
 import { TableScroll } from "../../components/TableScroll";
@@ -21,7 +20,6 @@ export function QueuePage() {
   const api = useApi();
   const queryClient = useQueryClient();
   const experiments = useQuery({ queryKey: ["experiments"], queryFn: () => api.experiments(), refetchInterval: 5000 });
-  const results = useQuery({ queryKey: ["all-results"], queryFn: () => api.json<{ results: { id: string; results: never }[] }>("/api/results") });
   const list = experiments.data ?? [];
   const running = list.filter((e) => e.state !== "queued" && !isFinal(e.state));
   const queued = list.filter((e) => e.state === "queued").sort((a, b) => (a.queue_position ?? 0) - (b.queue_position ?? 0));
@@ -29,14 +27,8 @@ export function QueuePage() {
 
   const refresh = () => {
     void queryClient.invalidateQueries({ queryKey: ["experiments"] });
-    void queryClient.invalidateQueries({ queryKey: ["all-results"] });
     void queryClient.invalidateQueries({ queryKey: ["health"] });
   };
-  const verdicts = useMemo(() => {
-    const map = new Map<string, string>();
-    for (const item of results.data?.results ?? []) map.set(item.id, verdictOf(item.results));
-    return map;
-  }, [results.data]);
 
   return (
     <section aria-labelledby="queue-title">
@@ -63,7 +55,7 @@ export function QueuePage() {
           ))}
         </ol>
       )}
-      <History finished={finished} verdicts={verdicts} />
+      <History finished={finished} />
     </section>
   );
 }
@@ -147,7 +139,7 @@ export function LiveCharts({ series }: { series: Record<string, LiveSeries> }) {
   );
 }
 
-function History({ finished, verdicts }: { finished: ExperimentSummary[]; verdicts: Map<string, string> }) {
+function History({ finished }: { finished: ExperimentSummary[] }) {
   const [state, setState] = useState("");
   const [search, setSearch] = useState("");
   const shown = finished.filter((e) => (!state || e.state === state) && (!search || e.name.toLowerCase().includes(search.toLowerCase()) || e.id.includes(search)));
@@ -195,7 +187,7 @@ function History({ finished, verdicts }: { finished: ExperimentSummary[]; verdic
                   </td>
                   <td>{formatTimestamp(e.finished_at)}</td>
                   <td>{formatSeconds(durationBetween(e.started_at || e.created_at, e.finished_at))}</td>
-                  <td>{e.error ? <span className="error">{e.error}</span> : verdicts.get(e.id) ?? ""}</td>
+                  <td>{e.error ? <span className="error">{e.error}</span> : e.summary?.verdict ?? ""}</td>
                 </tr>
               ))}
             </tbody>

@@ -29,20 +29,6 @@ export function targetText(met: boolean | null | undefined): string {
   return met ? "met" : "MISSED";
 }
 
-// One line for the history list: how the experiment's runs went.
-export function verdictOf(results: Results | null | undefined): string {
-  if (!results || results.runs.length === 0) return "";
-  const runs = results.runs;
-  const failed = runs.filter((r) => r.status !== "succeeded").length;
-  const badDelivery = runs.filter((r) => r.status === "succeeded" && !deliveryOk(r)).length;
-  const targets = runs.flatMap((r) => [r.targets?.p99_latency_met, r.targets?.min_throughput_met]).filter((t) => t !== undefined);
-  const missed = targets.filter((t) => t === false).length;
-  const parts = [`${runs.length - failed}/${runs.length} runs succeeded`];
-  if (badDelivery > 0) parts.push(`${badDelivery} with delivery problems`);
-  if (targets.length > 0) parts.push(missed > 0 ? `${missed} target(s) missed` : "targets met");
-  return parts.join(", ");
-}
-
 export function runLabel(run: Run, results: Results): string {
   const sweep = (results.points?.length ?? 0) > 1 || (results.repeats ?? 1) > 1;
   return sweep ? `${run.system} p${run.point ?? 0} r${run.repeat ?? 0}` : run.system;
