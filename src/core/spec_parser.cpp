@@ -22,6 +22,7 @@
 
 #include "core/prices.h"
 #include "core/units.h"
+#include "core/utf8.h"
 
 namespace dec::core {
 namespace {
@@ -1816,6 +1817,10 @@ std::optional<std::string> json_syntax_error(const std::string& text) {
     if (colon != std::string::npos) reason = reason.substr(colon + 2);
     return "JSON syntax error at line " + std::to_string(line) + ", column " +
            std::to_string(offset - line_start + 1) + ": " + reason;
+  } catch (const nlohmann::json::exception&) {
+    // Valid JSON syntax that nlohmann cannot hold (a number like 1e30916): not a syntax error,
+    // so yaml-cpp's own message stands (found by fuzz/spec_fuzz.cpp).
+    return std::nullopt;
   }
 }
 
@@ -1824,6 +1829,22 @@ std::optional<std::string> json_syntax_error(const std::string& text) {
 ParseResult parse_spec(const std::string& text, const std::vector<std::string>& overrides,
                        const DriverCatalog& catalog) {
   ParseResult result;
+  // A spec is UTF-8 text (YAML and JSON both say so); a stray byte would otherwise reach the
+  // stored JSON form and fail there, far from its cause.
+  if (auto bad = first_invalid_utf8(text)) {
+    result.errors.push_back({"", "not UTF-8 text: invalid byte at " +
+                                     describe_text_position(text, *bad) +
+                                     "; save the spec as UTF-8"});
+    return result;
+  }
+  for (size_t i = 0; i < overrides.size(); ++i) {
+    if (auto bad = first_invalid_utf8(overrides[i])) {
+      result.errors.push_back({"", "--set " + std::to_string(i + 1) +
+                                       ": not UTF-8 text: invalid byte at " +
+                                       describe_text_position(overrides[i], *bad)});
+      return result;
+    }
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);

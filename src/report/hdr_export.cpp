@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "report/guarded.h"
+
 namespace dec::report {
 namespace {
 
@@ -187,7 +189,7 @@ std::string tag_safe(std::string text) {
 
 }  // namespace
 
-Result<std::vector<ExportFile>> export_hdr_logs(const std::string& results_json) {
+static Result<std::vector<ExportFile>> export_hdr_logs_unguarded(const std::string& results_json) {
   auto doc = parse_results(results_json);
   if (!doc) return make_error(doc.error());
   std::vector<ExportFile> files;
@@ -200,7 +202,7 @@ Result<std::vector<ExportFile>> export_hdr_logs(const std::string& results_json)
   return files;
 }
 
-Result<std::string> export_hdr_log(const std::string& results_json) {
+static Result<std::string> export_hdr_log_unguarded(const std::string& results_json) {
   auto doc = parse_results(results_json);
   if (!doc) return make_error(doc.error());
   std::vector<const json*> runs;
@@ -209,7 +211,7 @@ Result<std::string> export_hdr_log(const std::string& results_json) {
                  [](const json& run) { return tag_safe(run.value("system", "run")) + "/"; });
 }
 
-Result<std::string> export_runs_csv(const std::string& results_json) {
+static Result<std::string> export_runs_csv_unguarded(const std::string& results_json) {
   auto doc = parse_results(results_json);
   if (!doc) return make_error(doc.error());
   const std::vector<std::string> throughput = {"produced_msgs_per_s", "consumed_msgs_per_s",
@@ -269,6 +271,19 @@ Result<std::string> export_runs_csv(const std::string& results_json) {
     out += "\n";
   }
   return out;
+}
+
+Result<std::vector<ExportFile>> export_hdr_logs(const std::string& results_json) {
+  return reading_results<std::vector<ExportFile>>(
+      [&] { return export_hdr_logs_unguarded(results_json); });
+}
+
+Result<std::string> export_hdr_log(const std::string& results_json) {
+  return reading_results<std::string>([&] { return export_hdr_log_unguarded(results_json); });
+}
+
+Result<std::string> export_runs_csv(const std::string& results_json) {
+  return reading_results<std::string>([&] { return export_runs_csv_unguarded(results_json); });
 }
 
 }  // namespace dec::report

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "core/units.h"
+#include "report/guarded.h"
 #include "report/stats.h"
 
 namespace dec::report {
@@ -1259,7 +1260,7 @@ std::string search_section(const json& runs, bool produce_only) {
 
 }  // namespace
 
-Result<std::string> comparison_table(const std::string& results_json) {
+static Result<std::string> comparison_table_unguarded(const std::string& results_json) {
   json doc;
   try {
     doc = json::parse(results_json);
@@ -1755,7 +1756,17 @@ std::string results_with_spec(const std::string& results_json, const std::string
   return doc.dump(2);
 }
 
+static std::vector<std::string> missed_targets_unguarded(const std::string& results_json);
+
 std::vector<std::string> missed_targets(const std::string& results_json) {
+  try {
+    return missed_targets_unguarded(results_json);
+  } catch (const nlohmann::json::exception& e) {
+    return {malformed_results_message(e.what())};
+  }
+}
+
+static std::vector<std::string> missed_targets_unguarded(const std::string& results_json) {
   std::vector<std::string> missed;
   const json doc = json::parse(results_json, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object() || !doc.contains("runs") || !doc["runs"].is_array()) {
@@ -1782,6 +1793,10 @@ std::vector<std::string> missed_targets(const std::string& results_json) {
     if (!failures.empty()) missed.push_back(system + ": delivery check failed (" + failures + ")");
   }
   return missed;
+}
+
+Result<std::string> comparison_table(const std::string& results_json) {
+  return reading_results<std::string>([&] { return comparison_table_unguarded(results_json); });
 }
 
 }  // namespace dec::report

@@ -33,7 +33,17 @@ double number(const json& run, const char* object, const char* key) {
 
 }  // namespace
 
+static std::string results_summary_unguarded(const std::string& results_json);
+
 std::string results_summary(const std::string& results_json) {
+  try {
+    return results_summary_unguarded(results_json);
+  } catch (const nlohmann::json::exception&) {
+    return "";  // a document this malformed has nothing to summarise
+  }
+}
+
+static std::string results_summary_unguarded(const std::string& results_json) {
   const json doc = json::parse(results_json, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return "";
   json runs = json::array();

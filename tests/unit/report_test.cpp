@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "report/faults.h"
+#include "report/hdr_export.h"
 #include "report/results.h"
+#include "report/summary.h"
 
 namespace dec::report {
 namespace {
@@ -33,6 +35,36 @@ ExperimentResult sample(bool emulated) {
     result.runs.push_back(run);
   }
   return result;
+}
+
+// Found by fuzz/results_fuzz.cpp: a results document whose fields have the wrong type (from an
+// import or a hand edit) made the readers throw out of the JSON library. Each reader now answers
+// with an error that says the document is malformed.
+TEST(Report, MalformedDocumentsAreErrorsNotExceptions) {
+  for (const char* doc : {R"({"runs": [null]})", R"({"runs": [{"system": 3}]})",
+                          R"({"runs": [{"latency_us": "fast"}], "workload": {"consumers": "x"}})",
+                          R"({"runs": [1, "two"], "stats": 5})"}) {
+    SCOPED_TRACE(doc);
+    auto table = comparison_table(doc);
+    if (!table.ok()) {
+      EXPECT_EQ(table.error().rfind("malformed results document", 0), 0u) << table.error();
+    }
+    auto csv = export_runs_csv(doc);
+    if (!csv.ok()) {
+      EXPECT_EQ(csv.error().rfind("malformed results document", 0), 0u) << csv.error();
+    }
+    auto hlog = export_hdr_log(doc);
+    if (!hlog.ok()) {
+      EXPECT_EQ(hlog.error().find("json.exception"), std::string::npos) << hlog.error();
+    }
+    EXPECT_NO_THROW((void)missed_targets(doc));
+    EXPECT_NO_THROW((void)results_summary(doc));
+  }
+  auto table = comparison_table(R"({"runs": [null]})");
+  ASSERT_FALSE(table.ok());
+  EXPECT_EQ(table.error(),
+            "malformed results document (a field has the wrong type or shape: cannot use value() "
+            "with null)");
 }
 
 TEST(Report, JsonHasTheDocumentedShape) {

@@ -1157,3 +1157,42 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace dec::core
+
+namespace dec::core {
+namespace {
+
+// Found by fuzz/spec_fuzz.cpp: a stray byte in a string value was accepted, and storing the spec
+// (JSON) then threw. A spec is UTF-8 text: the error says where the bad byte is.
+TEST(ParseSpec, InvalidUtf8IsAnErrorThatSaysWhere) {
+  const DriverCatalog catalog = fake_catalog();
+  ParseResult parsed = parse_spec(
+      "name: a\ndescription: caf\xe9\nsystems:\n  - {name: r, driver: redis}\n", {}, catalog);
+  ASSERT_EQ(parsed.errors.size(), 1u);
+  EXPECT_EQ(
+      parsed.errors[0].message,
+      "not UTF-8 text: invalid byte at line 2, column 17 (byte 0xe9); save the spec as UTF-8");
+  parsed = parse_spec("name: a\nsystems:\n  - {name: r, driver: redis}\n", {"name=x\xff"}, catalog);
+  ASSERT_EQ(parsed.errors.size(), 1u);
+  EXPECT_EQ(parsed.errors[0].message,
+            "--set 1: not UTF-8 text: invalid byte at line 1, column 7 (byte 0xff)");
+  EXPECT_TRUE(
+      parse_spec("name: caf\xc3\xa9\nsystems:\n  - {name: r, driver: redis}\n", {}, catalog).ok());
+}
+
+}  // namespace
+}  // namespace dec::core
+
+namespace dec::core {
+namespace {
+
+// Found by fuzz/spec_fuzz.cpp: a JSON-looking spec with a YAML syntax error and a number too
+// large for a double made the JSON re-parse (which locates the syntax error) throw.
+TEST(ParseSpec, HugeNumberInABrokenJsonSpecIsASyntaxError) {
+  const ParseResult parsed = parse_spec("{\"name\": 1e30916 \"systems\": []}", {}, fake_catalog());
+  ASSERT_EQ(parsed.errors.size(), 1u);
+  EXPECT_EQ(parsed.errors[0].path, "");
+  EXPECT_THAT(parsed.errors[0].message, HasSubstr("syntax error"));
+}
+
+}  // namespace
+}  // namespace dec::core

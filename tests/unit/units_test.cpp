@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/utf8.h"
+
 namespace dec::core {
 namespace {
 
@@ -207,6 +209,28 @@ TEST(FormatRate, PrefixesWithThreeDigits) {
   EXPECT_EQ(format_rate(2'500'000), "2.50M/s");
   EXPECT_EQ(format_rate(3e9), "3.00G/s");
   EXPECT_EQ(rate_of(format_rate(52'300)), 52'300);
+}
+
+}  // namespace
+}  // namespace dec::core
+
+namespace dec::core {
+namespace {
+
+TEST(Utf8, AcceptsValidTextAndFindsTheFirstBadByte) {
+  EXPECT_EQ(first_invalid_utf8(""), std::nullopt);
+  EXPECT_EQ(first_invalid_utf8("plain ascii\n"), std::nullopt);
+  EXPECT_EQ(first_invalid_utf8("\xc2\xb1 95 % \xc3\x97 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            std::nullopt);
+  EXPECT_EQ(first_invalid_utf8("ab\xff"), 2u);
+  EXPECT_EQ(first_invalid_utf8("a\xc3"), 1u);             // cut short
+  EXPECT_EQ(first_invalid_utf8("\xc3\x28"), 0u);          // bad continuation
+  EXPECT_EQ(first_invalid_utf8("\xc0\xaf"), 0u);          // overlong "/"
+  EXPECT_EQ(first_invalid_utf8("\xe0\x80\xaf"), 0u);      // overlong, three bytes
+  EXPECT_EQ(first_invalid_utf8("x\xed\xa0\x80"), 1u);     // a UTF-16 surrogate
+  EXPECT_EQ(first_invalid_utf8("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(first_invalid_utf8("\xf0\x9f\x98"), 0u);      // four bytes cut short
+  EXPECT_EQ(describe_text_position("ab\ncd\xff", 5), "line 2, column 3 (byte 0xff)");
 }
 
 }  // namespace

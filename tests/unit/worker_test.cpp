@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "infra/env.h"
+#include "support/fuzz_seeds.h"
 #include "support/memory_driver.h"
 
 namespace dec::worker {
@@ -248,6 +249,21 @@ TEST(WorkerJson, ResultRoundTripsExactly) {
   expect_same(decoded->engine, result.engine);
   EXPECT_EQ(decoded->counters, result.counters) << "order is kept";
   EXPECT_TRUE(decoded->emulated);
+}
+
+// fuzz/worker_json_fuzz.cpp's seeds: a selector byte (0 request, 1 result, 2 status), then the
+// document as the codecs write it.
+TEST(WorkerJson, FuzzSeedsAreCurrent) {
+  WorkResult result;
+  result.engine = sample_result(3);
+  result.counters = {{"zeta.requests", 7}};
+  WorkerStatus status;
+  status.state = "running";
+  status.progress = {load::Phase::kMeasuring, true, 1.25, 12.5, 1000, 990, 101.5, 99.5, 1234};
+  testing::check_fuzz_seeds(
+      "worker_json", {{"request", std::string(1, '\0') + work_request_to_json(sample_request())},
+                      {"result", std::string(1, '\1') + work_result_to_json(result)},
+                      {"status", std::string(1, '\2') + worker_status_to_json(status)}});
 }
 
 TEST(WorkerJson, ResultErrorsNameTheField) {
