@@ -31,6 +31,7 @@
 #include "report/hdr_export.h"
 #include "report/results.h"
 #include "report/summary.h"
+#include "server/report_html.h"
 #include "server/server.h"
 #include "store/store.h"
 #include "systems/kafka/kafka_mock.h"
@@ -167,7 +168,7 @@ Runs of another live dec process are left alone. With --dry-run, only lists what
 
 constexpr const char* kResultsHelp = R"(Usage: dec results list [--state STATE] [--limit N] [--json]
        dec results show ID [--json] [--fail-on-target-miss]
-       dec results export ID --format hdr|csv [--out DIR]
+       dec results export ID --format hdr|csv|html [--out DIR] [--web DIR]
 
 Lists stored experiments, or shows one experiment's comparison table (ID may be a prefix,
 or an experiment's name: its latest experiment). --state is one of queued, provisioning,
@@ -181,6 +182,9 @@ check, as `dec run --fail-on-target-miss` does.
                     HdrHistogram's log processor/plotter and HistogramLogAnalyzer
   --format csv      <experiment id>.csv: one row per run (system, driver, throughput, latency
                     percentiles in microseconds, delivery counts)
+  --format html     <experiment id>.html: the report `dec serve` serves as report.html, with the
+                    web app's interactive charts inlined when the web app is built (--web DIR,
+                    default $DEC_WEB_DIR, else web/dist of the source tree), else SVG charts
   --out DIR         directory to write to (default: the current directory; created if needed)
 )";
 
@@ -837,12 +841,18 @@ Result<std::string> resolve_id(store::Store& store, const std::string& prefix) {
   return ids->front();
 }
 
-// `dec results export ID --format hdr|csv [--out DIR]`.
+// The built web app: --web DIR, else $DEC_WEB_DIR, else web/dist of the source tree.
+std::string web_dir(const Args& args) {
+  const char* env_web = std::getenv("DEC_WEB_DIR");
+  return args.get("web", env_web != nullptr && *env_web != '\0' ? env_web : DEC_DEFAULT_WEB_DIR);
+}
+
+// `dec results export ID --format hdr|csv|html [--out DIR] [--web DIR]`.
 int export_results(store::Store& store, const Args& args) {
   if (args.positionals.size() != 2) return usage_error("results export needs an ID", kResultsHelp);
   const std::string format = args.get("format");
-  if (format != "hdr" && format != "csv") {
-    return usage_error("--format: expected hdr or csv" +
+  if (format != "hdr" && format != "csv" && format != "html") {
+    return usage_error("--format: expected hdr, csv or html" +
                            (format.empty() ? std::string() : ", got \"" + format + "\""),
                        kResultsHelp);
   }
@@ -864,6 +874,15 @@ int export_results(store::Store& store, const Args& args) {
       return kFailed;
     }
     files = std::move(*logs);
+  } else if (format == "html") {
+    const auto bundle = std::filesystem::path(web_dir(args)) / "report" / "report.js";
+    auto html = server::render_report_html((*record)->results_json, (*record)->state,
+                                           (*record)->error, bundle.string());
+    if (!html) {
+      std::fprintf(stderr, "dec: %s: %s\n", id->c_str(), html.error().c_str());
+      return kFailed;
+    }
+    files.push_back({*id + ".html", std::move(*html)});
   } else {
     auto csv = report::export_runs_csv((*record)->results_json);
     if (!csv) {
@@ -898,7 +917,8 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
                                             {"limit", true, false},
                                             {"fail-on-target-miss", false, false},
                                             {"format", true, false},
-                                            {"out", true, false}}));
+                                            {"out", true, false},
+                                            {"web", true, false}}));
   if (!args) return usage_error(args.error(), kResultsHelp);
   if (args->has("help") || args->positionals.empty()) {
     std::printf("%s", kResultsHelp);
@@ -1041,9 +1061,7 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   options.provider_context = ctx.provider_context();
   options.artifacts = args->get("artifacts");
   options.artifacts_endpoint = args->get("artifacts-endpoint");
-  const char* env_web = std::getenv("DEC_WEB_DIR");
-  options.web_root =
-      args->get("web", env_web != nullptr && *env_web != '\0' ? env_web : DEC_DEFAULT_WEB_DIR);
+  options.web_root = web_dir(*args);
   if (args->has("examples")) options.examples_dir = args->get("examples");
   std::atomic<bool> stop{false};
   SignalWatcher signals(stop);

@@ -1354,7 +1354,7 @@ class SpecReader {
     for (const auto& [name, entry] : pricing.systems) {
       const std::string path = join_path("pricing.systems", name);
       auto system = std::find_if(systems.begin(), systems.end(),
-                                 [&](const System& s) { return s.name == name; });
+                                 [&name = name](const System& s) { return s.name == name; });
       if (system == systems.end()) {
         const std::string suggestion = did_you_mean(name, names);
         error(path,

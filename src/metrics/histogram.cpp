@@ -105,13 +105,16 @@ uint64_t Histogram::percentile(double p) const {
   uint64_t seen = 0;
   for (size_t i = 0; i < kBucketCount; ++i) {
     seen += counts_[i];
-    if (seen >= rank) {
-      // The midpoint halves the worst-case error; the true extremes are known exactly.
-      const uint64_t mid = bucket_lowest(i) + (bucket_width(i) - 1) / 2;
-      return std::clamp(mid, min_, max_);
-    }
+    if (seen >= rank) return reported_value_at_index(i);
   }
   return max_;  // unreachable while counts_ sums to total_count_
+}
+
+uint64_t Histogram::reported_value_at_index(size_t index) const {
+  if (total_count_ == 0) return 0;
+  // The midpoint halves the worst-case error; the true extremes are known exactly.
+  const uint64_t mid = bucket_lowest(index) + (bucket_width(index) - 1) / 2;
+  return std::clamp(mid, min_, max_);
 }
 
 std::string Histogram::serialize() const {

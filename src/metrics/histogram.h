@@ -48,6 +48,9 @@ class Histogram {
   uint64_t percentile(double p) const;
   // Samples in bucket `index` (< kBucketCount); for exporting the buckets to other formats.
   uint64_t count_at_index(size_t index) const { return counts_[index]; }
+  // The value percentile() reports for a rank that falls in bucket `index`: the bucket's
+  // midpoint, clamped to the exact min and max. For walking the buckets once (report/percentiles).
+  uint64_t reported_value_at_index(size_t index) const;
 
   // Compact text form for shipping between processes; round-trips exactly. Format:
   //   "h1 n=<count> min=<min> max=<max> sum=<sum> b=<index>:<count>,<index>:<count>,..."

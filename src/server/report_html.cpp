@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,8 @@
 #include <sstream>
 #include <vector>
 
+#include "report/guarded.h"
+#include "report/percentiles.h"
 #include "report/results.h"
 #include "report/stats.h"
 #include "server/html.h"
@@ -438,7 +441,9 @@ std::string verdict_words(const json& comparison) {
   return "within noise (difference " + fixed(difference, 1) + " %, " + p + ")";
 }
 
-std::string sweep_sections(const json& doc) {
+// `charts_without_script`: the SVG charts only show without JavaScript (the report bundle draws
+// the same figures).
+std::string sweep_sections(const json& doc, bool charts_without_script) {
   const SweepView view = sweep_view(doc);
   std::ostringstream html;
   size_t runs = 0, succeeded = 0;
@@ -473,6 +478,7 @@ std::string sweep_sections(const json& doc) {
     html << "</tbody></table>";
   }
 
+  if (charts_without_script) html << "<noscript>";
   for (const char* key : {view.throughput_key(), view.latency_key()}) {
     for (const SweepMetric& metric : sweep_metrics()) {
       if (metric.key == std::string(key)) {
@@ -480,6 +486,7 @@ std::string sweep_sections(const json& doc) {
       }
     }
   }
+  if (charts_without_script) html << "</noscript>";
   html << "<p>Markers are means over each point's succeeded runs; whiskers span the 95 % "
           "confidence interval of the mean (Student's t, n\u22121 degrees of freedom). A marker "
           "without whiskers comes from one run; a hollow one is a lower bound (messages missing "
@@ -566,10 +573,74 @@ std::string sweep_sections(const json& doc) {
   return html.str();
 }
 
+// The bundle's text, or nullopt when there is none to read.
+std::optional<std::string> read_bundle(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in.good() && !in.eof()) return std::nullopt;
+  return text.str();
+}
+
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+}
+
+// Script text made safe inside <script>: "</script" (any case) and "<!--" can only be in its
+// strings, regular expressions or comments, where "<\/script" and "\x3C!--" mean the same.
+std::string script_safe_js(std::string js) {
+  for (size_t at = js.find("</"); at != std::string::npos; at = js.find("</", at + 1)) {
+    std::string word = js.substr(at + 2, 6);
+    std::transform(word.begin(), word.end(), word.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (word == "script") js.insert(at + 1, "\\");
+  }
+  replace_all(js, "<!--", "\\x3C!--");
+  return js;
+}
+
 }  // namespace
 
+std::string script_safe_json(const std::string& json_text) {
+  std::string out;
+  out.reserve(json_text.size());
+  for (char c : json_text) {
+    switch (c) {
+      case '<':
+        out += "\\u003c";
+        break;
+      case '>':
+        out += "\\u003e";
+        break;
+      case '&':
+        out += "\\u0026";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+static Result<std::string> render_report_html_unguarded(const std::string& results_json,
+                                                        const std::string& state,
+                                                        const std::string& error,
+                                                        const std::string& bundle_path);
+
 Result<std::string> render_report_html(const std::string& results_json, const std::string& state,
-                                       const std::string& error) {
+                                       const std::string& error, const std::string& bundle_path) {
+  return report::reading_results<std::string>(
+      [&] { return render_report_html_unguarded(results_json, state, error, bundle_path); });
+}
+
+static Result<std::string> render_report_html_unguarded(const std::string& results_json,
+                                                        const std::string& state,
+                                                        const std::string& error,
+                                                        const std::string& bundle_path) {
   if (results_json.empty()) return make_error("no results yet");
   json doc = json::parse(results_json, nullptr, false);
   if (doc.is_discarded()) return make_error("stored results are not valid JSON");
@@ -600,6 +671,7 @@ Result<std::string> render_report_html(const std::string& results_json, const st
     p99.push_back(
         {name, l.value("p99", 0.0) / 1000.0, has_latency, percentile_is_lower_bound(l, 99)});
   }
+  const std::optional<std::string> bundle = read_bundle(bundle_path);
   std::ostringstream html;
   const std::string title = "dec: " + doc.value("experiment", std::string("experiment"));
   html << "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << escape(title)
@@ -608,19 +680,42 @@ Result<std::string> render_report_html(const std::string& results_json, const st
           "figcaption{font-weight:bold;margin-bottom:.3em}.warn{color:#a33}"
           "table{border-collapse:collapse;margin:1em 0}caption{font-weight:bold;text-align:left;"
           "margin-bottom:.3em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}"
-          "th[scope=row],td:first-child{text-align:left}</style></head><body>"
-       << "<h1>" << escape(title) << "</h1><p>Experiment <code>" << escape(doc.value("id", ""))
-       << "</code>, state <b>" << escape(state) << "</b>"
+          "th[scope=row],td:first-child{text-align:left}.note{color:#555}</style></head><body>"
+       << (bundle ? "<main>" : "") << "<h1>" << escape(title) << "</h1><p>Experiment <code>"
+       << escape(doc.value("id", "")) << "</code>, state <b>" << escape(state) << "</b>"
        << (error.empty() ? "" : " (" + escape(error) + ")") << "</p>";
   if (emulated) {
     html << "<p class=\"warn\">Systems marked EMULATED ran on a local stand-in that speaks the "
             "product's protocol; their figures are not the product's performance.</p>";
   }
-  if (sweep) html << sweep_sections(doc) << "<h2>Individual runs</h2>";
-  html << bar_chart("Consumed throughput (higher is better)", "msg/s", throughput)
+  if (bundle) {
+    // The web app's table and charts are drawn here from the data below.
+    html << "<div id=\"dec-report\"></div>";
+  } else {
+    html << "<p class=\"note\">Interactive charts (zoom, every percentile from the latency "
+            "histograms) are part of this report when the web app is built: run "
+            "<code>npm --prefix web run build</code> (scripts/setup does) and serve with "
+            "<code>dec serve --web web/dist</code>.</p>";
+  }
+  if (sweep) html << sweep_sections(doc, bundle.has_value());
+  // The per-run bars; with the bundle they only show without JavaScript.
+  html << (bundle ? "<noscript>" : "") << (sweep ? "<h2>Individual runs</h2>" : "")
+       << bar_chart("Consumed throughput (higher is better)", "msg/s", throughput)
        << bar_chart("End-to-end latency p50 (lower is better)", "ms", p50)
        << bar_chart("End-to-end latency p99 (lower is better)", "ms", p99)
-       << "<h2>Comparison</h2><pre>" << escape(*table) << "</pre></body></html>\n";
+       << (bundle ? "</noscript>" : "") << "<h2>Comparison</h2><pre>" << escape(*table) << "</pre>";
+  if (bundle) {
+    // Curves that do not decode leave the charts with the table's percentiles.
+    auto curves = report::percentile_curves(results_json);
+    json embedded = {{"results", doc},
+                     {"percentiles", curves ? json::parse(*curves, nullptr, false) : json()},
+                     {"state", state},
+                     {"error", error}};
+    html << "</main><script type=\"application/json\" id=\"dec-results\">"
+         << script_safe_json(embedded.dump()) << "</script><script>" << script_safe_js(*bundle)
+         << "</script>";
+  }
+  html << "</body></html>\n";
   return html.str();
 }
 

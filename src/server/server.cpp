@@ -31,6 +31,7 @@
 #include "orchestrator/preflight.h"
 #include "orchestrator/runner.h"
 #include "report/hdr_export.h"
+#include "report/percentiles.h"
 #include "report/results.h"
 #include "report/summary.h"
 #include "report/results_schema.h"
@@ -289,6 +290,10 @@ class Service {
   void handle_results_csv(const httplib::Request& req, httplib::Response& res);
   void handle_export(const httplib::Request& req, httplib::Response& res);
   void handle_report(const httplib::Request& req, httplib::Response& res);
+  void handle_percentiles(const httplib::Request& req, httplib::Response& res);
+  // The report bundle of the web app (web/dist/report/report.js) report.html inlines; "" when
+  // the web app is not built.
+  std::string report_bundle() const;
   void handle_all_results(const httplib::Request& req, httplib::Response& res);
   void handle_shutdown(const httplib::Request& req, httplib::Response& res);
   void handle_health(const httplib::Request& req, httplib::Response& res);
@@ -328,7 +333,7 @@ class Service {
 
 void Service::upload_artifacts(const std::string& id, const std::string& results,
                                const std::string& state, const std::string& error) {
-  auto report_html = render_report_html(results, state, error);
+  auto report_html = render_report_html(results, state, error, report_bundle());
   std::vector<std::tuple<std::string, std::string, std::string>> files = {
       {id + "/results.json", results, "application/json"}};
   if (report_html.ok()) files.emplace_back(id + "/report.html", *report_html, "text/html");
@@ -767,13 +772,36 @@ void Service::handle_report(const httplib::Request& req, httplib::Response& res)
     send_error(res, 404, no_results_message(*record));
     return;
   }
-  auto html = render_report_html(record->results_json, record->state, record->error);
+  auto html =
+      render_report_html(record->results_json, record->state, record->error, report_bundle());
   if (!html.ok()) {
     send_error(res, 404, "experiment " + record->id + " is " + record->state + "; " + html.error());
     return;
   }
   res.status = 200;
   res.set_content(*html, "text/html; charset=utf-8");
+}
+
+std::string Service::report_bundle() const {
+  if (options_.web_root.empty()) return "";
+  return (std::filesystem::path(options_.web_root) / "report" / "report.js").string();
+}
+
+// Every run's latency by percentile, decoded from its stored histograms (report/percentiles.h).
+void Service::handle_percentiles(const httplib::Request& req, httplib::Response& res) {
+  auto record = find(req.matches[1], res);
+  if (!record) return;
+  if (record->results_json.empty()) {
+    send_error(res, 404, no_results_message(*record));
+    return;
+  }
+  auto curves = report::percentile_curves(record->results_json);
+  if (!curves) {
+    send_error(res, 404, "experiment " + record->id + ": " + curves.error());
+    return;
+  }
+  res.status = 200;
+  res.set_content(*curves, "application/json");
 }
 
 void Service::handle_all_results(const httplib::Request&, httplib::Response& res) {
@@ -1266,6 +1294,15 @@ std::vector<Route> Service::routes() {
        bind(&Service::handle_report),
        ""},
       {"GET",
+       "/api/experiments/" + id + "/percentiles",
+       "/api/experiments/{id}/percentiles",
+       "Latency by percentile per run, decoded from its histograms (HdrHistogram-style levels)",
+       kJson,
+       {200, 404},
+       {},
+       bind(&Service::handle_percentiles),
+       "PercentileCurves"},
+      {"GET",
        "/api/results",
        "/api/results",
        "Every experiment with results",
@@ -1475,6 +1512,28 @@ void add_answer_schemas(json& schemas) {
   json with_results = summary;
   with_results["properties"]["results"] = schema_ref("Results");
   schemas["AllResults"] = object_schema({{"results", array_of(with_results)}});
+  const json nullable_number = {{"type", json::array({"number", "null"})}};
+  json curve = object_schema({{"count", integer},
+                              {"censored", integer},
+                              {"lower_bound_from", nullable_number},
+                              {"points", array_of(object_schema({{"percentile", number},
+                                                                 {"value_us", number},
+                                                                 {"count", integer},
+                                                                 {"lower_bound", boolean}}))}});
+  json nullable_curve = {{"oneOf", json::array({curve, {{"type", "null"}}})}};
+  schemas["PercentileCurves"] =
+      object_schema({{"id", string},
+                     {"experiment", string},
+                     {"contains", string},
+                     {"unit", {{"const", "us"}}},
+                     {"ticks_per_half_distance", integer},
+                     {"runs", array_of(object_schema({{"run_id", string},
+                                                      {"system", string},
+                                                      {"point", integer},
+                                                      {"repeat", integer},
+                                                      {"status", string},
+                                                      {"end_to_end", nullable_curve},
+                                                      {"publish", nullable_curve}}))}});
 }
 
 json openapi(const std::vector<Route>& routes) {

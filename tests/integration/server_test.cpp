@@ -133,7 +133,11 @@ class Server : public ::testing::Test {
 };
 
 TEST_F(Server, RunsExperimentsInOrderStreamsEventsAndServesResults) {
-  start();
+  // A stand-in for the built web app's report bundle, which report.html inlines.
+  const fs::path web = dir_ / "web";
+  fs::create_directories(web / "report");
+  std::ofstream(web / "report" / "report.js") << "window.decReportBundle = 1;\n";
+  start("", {"--web", web.string()});
   std::string first = submit(spec("first", "1s"));
   std::string second = submit(spec("second", "1s"));
   ASSERT_FALSE(first.empty());
@@ -214,8 +218,39 @@ TEST_F(Server, RunsExperimentsInOrderStreamsEventsAndServesResults) {
   auto html = client().Get(("/api/experiments/" + first + "/report.html").c_str());
   ASSERT_TRUE(html);
   EXPECT_EQ(html->status, 200);
-  EXPECT_NE(html->body.find("<svg"), std::string::npos);
-  EXPECT_EQ(html->body.find("<script"), std::string::npos) << "self-contained, no scripts";
+  EXPECT_NE(html->body.find("<noscript><figure><figcaption>"), std::string::npos) << html->body;
+  EXPECT_NE(html->body.find("<script>window.decReportBundle = 1;\n</script>"), std::string::npos)
+      << "the web app's report bundle, inlined";
+  EXPECT_NE(html->body.find("<script type=\"application/json\" id=\"dec-results\">"),
+            std::string::npos);
+  EXPECT_EQ(html->body.find("<script src"), std::string::npos) << "self-contained";
+
+  // Every percentile of the run, decoded from its histograms; the table's figures are on it.
+  auto curves = client().Get(("/api/experiments/" + first + "/percentiles").c_str());
+  ASSERT_TRUE(curves);
+  EXPECT_EQ(curves->status, 200) << curves->body;
+  EXPECT_EQ(curves->get_header_value("Content-Type"), "application/json");
+  const json curve_doc = json::parse(curves->body);
+  EXPECT_EQ(curve_doc["id"], first);
+  const json& e2e = curve_doc["runs"][0]["end_to_end"];
+  const json& summary = a["results"]["runs"][0]["latency_us"];
+  EXPECT_EQ(e2e["count"], summary["count"]);
+  ASSERT_GT(e2e["points"].size(), 20u) << curves->body;
+  EXPECT_EQ(e2e["points"].back()["percentile"], 100);
+  EXPECT_EQ(e2e["points"].back()["value_us"], summary["max"]);
+  bool has_p99 = false;
+  double previous = 0;
+  for (const auto& point : e2e["points"]) {
+    EXPECT_GE(point["value_us"].get<double>(), previous);
+    previous = point["value_us"].get<double>();
+    if (point["percentile"] == 99.0) {
+      has_p99 = true;
+      EXPECT_EQ(point["value_us"], summary["p99"]);
+    }
+  }
+  EXPECT_TRUE(has_p99) << curves->body;
+  EXPECT_EQ(curve_doc["runs"][0]["publish"]["count"],
+            a["results"]["runs"][0]["publish_latency_us"]["count"]);
   EXPECT_EQ(get_json("/api/results")["results"].size(), 2u);
   // The list carries each experiment's summary (what the history shows), not its documents.
   const json listed = get_json("/api/experiments?state=succeeded");
@@ -274,6 +309,16 @@ TEST_F(Server, ShutdownWaitsForTheRunningExperimentAndKeepsTheQueue) {
   EXPECT_EQ(never_ran->status, 404);
   EXPECT_NE(never_ran->body.find("cancelled before any run finished"), std::string::npos)
       << never_ran->body;
+  auto no_curves = client().Get(("/api/experiments/" + dropped + "/percentiles").c_str());
+  ASSERT_TRUE(no_curves);
+  EXPECT_EQ(no_curves->status, 404);
+  EXPECT_NE(no_curves->body.find("cancelled before any run finished"), std::string::npos)
+      << no_curves->body;
+  // Still queued: no results yet, and the answer says when they come.
+  auto queued_curves = client().Get(("/api/experiments/" + queued + "/percentiles").c_str());
+  ASSERT_TRUE(queued_curves);
+  EXPECT_EQ(queued_curves->status, 404);
+  EXPECT_NE(queued_curves->body.find("is queued"), std::string::npos) << queued_curves->body;
   auto cancel_running =
       client().Post(("/api/experiments/" + running + "/cancel").c_str(), "", "text/plain");
   ASSERT_TRUE(cancel_running);
@@ -505,6 +550,8 @@ TEST_F(Server, AnswersWhatTheWebAppNeedsWithoutCreatingAnything) {
   auto old_results = client().Get(("/api/experiments/" + old_id + "/results").c_str());
   ASSERT_TRUE(old_results);
   EXPECT_EQ(json::parse(old_results->body)["spec"]["name"], "old") << old_results->body;
+  // Percentile curves: none to draw for results without runs.
+  EXPECT_EQ(get_json("/api/experiments/" + old_id + "/percentiles")["runs"], json::array());
   const std::string shown = (dir_ / "show-old.json").string();
   ASSERT_EQ(testing::run({DEC_BINARY, "results", "show", old_id, "--json", "--data-dir", data_dir_},
                          shown, 30s),
@@ -836,6 +883,7 @@ TEST_F(Server, BadInputGetsClearJsonErrorsAndLosesNothing) {
       {"GET", "/api/experiments/nope/results", "", true, 404, "nope"},
       {"GET", "/api/experiments/nope/results.csv", "", true, 404, "nope"},
       {"GET", "/api/experiments/nope/report.html", "", true, 404, "nope"},
+      {"GET", "/api/experiments/nope/percentiles", "", true, 404, "nope"},
       {"GET", "/api/experiments/nope/events", "", true, 404, "nope"},
       {"POST", "/api/experiments/nope/cancel", "", true, 404, "nope"},
       {"GET", "/api/experiments?limit=abc", "", true, 400, "limit"},
@@ -877,13 +925,17 @@ TEST_F(Server, OpenApiDescribesEveryRouteAndEveryDescribedRouteAnswers) {
        {"/api/experiments", "/api/experiments/{id}", "/api/experiments/{id}/cancel",
         "/api/experiments/{id}/events", "/api/experiments/{id}/results",
         "/api/experiments/{id}/results.csv", "/api/experiments/{id}/export",
-        "/api/experiments/{id}/report.html", "/api/results", "/api/shutdown", "/api/health",
-        "/metrics", "/api/openapi.json"}) {
+        "/api/experiments/{id}/report.html", "/api/experiments/{id}/percentiles", "/api/results",
+        "/api/shutdown", "/api/health", "/metrics", "/api/openapi.json"}) {
     EXPECT_TRUE(api["paths"].contains(expected)) << expected;
   }
   EXPECT_TRUE(api["paths"]["/api/experiments"]["post"].contains("requestBody"));
   EXPECT_TRUE(api["paths"]["/api/experiments"]["post"]["responses"].contains("400"));
   EXPECT_TRUE(api["paths"]["/api/shutdown"]["post"]["responses"].contains("409"));
+  EXPECT_EQ(api["paths"]["/api/experiments/{id}/percentiles"]["get"]["responses"]["200"]["content"]
+               ["application/json"]["schema"]["$ref"],
+            "#/components/schemas/PercentileCurves");
+  EXPECT_TRUE(api["components"]["schemas"]["PercentileCurves"]["properties"].contains("contains"));
   for (const auto& [path, methods] : api["paths"].items()) {
     std::string concrete = std::regex_replace(path, std::regex("\\{id\\}"), id);
     if (!methods.contains("post")) {

@@ -106,8 +106,33 @@ TEST_F(CliFilesTest, ExportNeedsAKnownFormat) {
   auto bad =
       dec({"results", "export", id, "--format", "xml", "--data-dir", (dir_ / "data").string()});
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.err.find("--format: expected hdr or csv, got \"xml\""), std::string::npos)
+  EXPECT_NE(bad.err.find("--format: expected hdr, csv or html, got \"xml\""), std::string::npos)
       << bad.err;
+}
+
+// The report as a file: with the web app's report bundle (--web DIR) it is inlined with the
+// results; without one the report keeps its SVG charts and says how to get the interactive ones.
+TEST_F(CliFilesTest, ExportHtmlInlinesTheReportBundleWhenBuilt) {
+  const std::string id = store_result();
+  const std::string data = (dir_ / "data").string();
+  const std::string out = (dir_ / "out").string();
+  fs::create_directories(dir_ / "web" / "report");
+  write("web/report/report.js", "window.decReportBundle = 2;");
+  auto built = dec({"results", "export", id, "--format", "html", "--out", out, "--web",
+                    (dir_ / "web").string(), "--data-dir", data});
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  const std::string page = read(fs::path(out) / (id + ".html"));
+  EXPECT_NE(page.find("<script>window.decReportBundle = 2;</script>"), std::string::npos) << page;
+  EXPECT_NE(page.find("id=\"dec-results\""), std::string::npos);
+  EXPECT_NE(page.find("\"run_id\":\"x.a\""), std::string::npos) << "the results, embedded";
+
+  auto plain = dec({"results", "export", id, "--format", "html", "--out", out, "--web",
+                    (dir_ / "no-web").string(), "--data-dir", data});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string svg = read(fs::path(out) / (id + ".html"));
+  EXPECT_EQ(svg.find("<script"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("npm --prefix web run build"), std::string::npos);
 }
 
 TEST(CliVersion, PrintsDecAndClientLibraryVersions) {

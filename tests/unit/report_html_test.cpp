@@ -1,7 +1,11 @@
 #include "server/report_html.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -152,6 +156,123 @@ TEST(ReportHtml, SweepOfSingleRunsShowsNoIntervalAndNoTest) {
             std::string::npos)
       << *html;
   EXPECT_EQ(html->find("Welch's t-test p="), std::string::npos) << *html;
+}
+
+// A bundle file in a fresh temporary directory, removed at the end of the test.
+class BundleFile {
+ public:
+  explicit BundleFile(const std::string& text)
+      : dir_(std::filesystem::temp_directory_path() /
+             ("dec-report-bundle-" + std::to_string(getpid()))) {
+    std::filesystem::create_directories(dir_);
+    std::ofstream(path()) << text;
+  }
+  ~BundleFile() { std::filesystem::remove_all(dir_); }
+  std::string path() const { return (dir_ / "report.js").string(); }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+// The data a report bundle reads: everything between <script type="application/json" ...> and
+// the first "</script" after it, which must be the element's own end.
+std::string embedded_json(const std::string& page) {
+  const std::string open = "<script type=\"application/json\" id=\"dec-results\">";
+  const size_t begin = page.find(open);
+  if (begin == std::string::npos) return "";
+  const size_t start = begin + open.size();
+  return page.substr(start, page.find("</script", start) - start);
+}
+
+// With the web app's report bundle the page inlines it and the results with their percentile
+// curves, so it works opened from disk; text from the results cannot end the script elements.
+TEST(ReportHtml, InlinesTheBundleAndTheResultsSafely) {
+  report::ExperimentResult result;
+  result.id = "20261202-000000-inline";
+  result.experiment = "x</script><script>alert(1)</script><!-- -->";
+  report::RunResult run;
+  run.run_id = result.id + ".redis";
+  run.system = "redis </SCRIPT>";
+  run.status = "succeeded";
+  for (uint64_t us = 1; us <= 1000; ++us) run.engine.end_to_end_latency.record(us * 1000);
+  run.engine.consumed_msgs_per_s = 1000;
+  result.runs = {run};
+  const std::string results_json = report::to_json(result);
+  // A bundle whose strings hold what would end a script element if copied as it is.
+  const BundleFile bundle("window.decReportLoaded = \"</script><!--\"; /* bundle */\n");
+
+  auto html = server::render_report_html(results_json, "succeeded", "", bundle.path());
+  ASSERT_TRUE(html.ok()) << html.error();
+  const std::string& page = *html;
+  EXPECT_NE(page.find("<script>window.decReportLoaded = \"<\\/script>\\x3C!--\"; /* bundle */"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("<div id=\"dec-report\"></div>"), std::string::npos);
+  // Exactly two script elements end: the data and the bundle; nothing from the results does.
+  EXPECT_EQ(occurrences(page, "</script>"), 2u) << page;
+  EXPECT_EQ(occurrences(page, "<!--"), 0u) << page;
+  const std::string data = embedded_json(page);
+  ASSERT_FALSE(data.empty()) << page;
+  const auto embedded = nlohmann::json::parse(data, nullptr, false);
+  ASSERT_TRUE(embedded.is_object()) << data;
+  EXPECT_EQ(embedded["results"]["experiment"], result.experiment) << "the text round-trips";
+  EXPECT_EQ(embedded["results"]["runs"][0]["system"], run.system);
+  EXPECT_EQ(embedded["state"], "succeeded");
+  const auto& curve = embedded["percentiles"]["runs"][0]["end_to_end"];
+  EXPECT_EQ(curve["count"], 1000);
+  EXPECT_EQ(curve["points"].back()["value_us"], 1000.0);
+  // The SVG charts only without JavaScript; the text table always.
+  EXPECT_NE(page.find("<noscript><figure>"), std::string::npos) << page;
+  EXPECT_NE(page.find("<h2>Comparison</h2><pre>"), std::string::npos);
+  EXPECT_EQ(page.find("npm --prefix web run build"), std::string::npos) << "no build hint";
+}
+
+// Without a bundle (a C++ build without Node, or a path that is not there) the report is what it
+// was: SVG charts, the table, no script, and a note on how to get the interactive charts.
+TEST(ReportHtml, WithoutABundleFallsBackToSvgAndSaysHowToGetCharts) {
+  report::ExperimentResult result;
+  result.id = "20261202-000000-svg";
+  result.experiment = "svg";
+  report::RunResult run;
+  run.system = "redis";
+  run.status = "succeeded";
+  run.engine.end_to_end_latency.record(1'000'000);
+  result.runs = {run};
+  for (const std::string& path : {std::string(), std::string("/nonexistent/report/report.js")}) {
+    auto html = server::render_report_html(report::to_json(result), "succeeded", "", path);
+    ASSERT_TRUE(html.ok()) << html.error();
+    EXPECT_EQ(html->find("<script"), std::string::npos) << *html;
+    EXPECT_EQ(html->find("<noscript"), std::string::npos) << *html;
+    EXPECT_NE(html->find("<svg"), std::string::npos);
+    EXPECT_NE(html->find("<h2>Comparison</h2><pre>"), std::string::npos);
+    EXPECT_NE(html->find("npm --prefix web run build"), std::string::npos) << *html;
+  }
+}
+
+// A sweep's tables stay for every reader; its SVG charts and the per-run bars are the ones the
+// bundle replaces.
+TEST(ReportHtml, WithABundleASweepKeepsItsTablesAndHidesItsSvgChartsFromScripts) {
+  const BundleFile bundle("/* bundle */");
+  auto html =
+      server::render_report_html(report::to_json(sweep_result()), "succeeded", "", bundle.path());
+  ASSERT_TRUE(html.ok()) << html.error();
+  const std::string& page = *html;
+  EXPECT_EQ(occurrences(page, "<noscript>"), 2u) << page;
+  EXPECT_NE(page.find("<noscript><figure><figcaption>Consumed throughput, mean"), std::string::npos)
+      << page;
+  EXPECT_NE(page.find("<noscript><h2>Individual runs</h2>"), std::string::npos) << page;
+  EXPECT_NE(page.find("<caption>Per point and system: mean \u00b1 95 % confidence interval"),
+            std::string::npos);
+  EXPECT_NE(page.find("redis is faster by 90.9 %"), std::string::npos);
+  EXPECT_EQ(page.find("<script>alert(1)"), std::string::npos) << "the name stays escaped";
+}
+
+TEST(ReportHtml, ScriptSafeJsonStaysTheSameJson) {
+  const nlohmann::json value = {{"text", "</script><!-- a&b >"}, {"n", 1}};
+  const std::string safe = server::script_safe_json(value.dump());
+  EXPECT_EQ(safe.find('<'), std::string::npos) << safe;
+  EXPECT_EQ(safe.find('>'), std::string::npos) << safe;
+  EXPECT_EQ(nlohmann::json::parse(safe), value);
 }
 
 }  // namespace

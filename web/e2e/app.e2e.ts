@@ -1,18 +1,19 @@
 // End to end: a real `dec serve` (with a token), the built app in headless Debian Chromium.
 // Fills the New experiment form for a short real Redis experiment, submits it (answering the
 // token dialog), watches it live until it succeeds, checks a figure on the results page against
-// the API, compares two runs, tries reconcile's dry run, runs axe on every page and saves a
-// screenshot of each page to e2e/screenshots/.
+// the API, opens the served report.html from disk (its charts must draw with no network), compares
+// two runs, tries reconcile's dry run, runs axe on every page and saves a screenshot of each page
+// to e2e/screenshots/.
 //
 //   npm --prefix web run e2e        (needs build/dec, web/dist and /usr/bin/chromium)
 // DEC_BINARY, CHROMIUM and DEC_E2E_KEEP=1 (keep the data dir) override the defaults.
 import AxeBuilder from "@axe-core/playwright";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, createWriteStream } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, createWriteStream, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium, type Page } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -83,6 +84,7 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(screensh
 async function main() {
   check(existsSync(decBinary), `no dec binary at ${decBinary}: build it first (scripts/build)`);
   check(existsSync(join(webDir, "dist", "index.html")), "no web/dist: run npm --prefix web run build");
+  check(existsSync(join(webDir, "dist", "report", "report.js")), "no web/dist/report/report.js: run npm --prefix web run build");
   check(existsSync(chromiumPath), `no Chromium at ${chromiumPath} (apt-get install chromium)`);
   mkdirSync(screenshots, { recursive: true });
   const dataDir = mkdtempSync(join(tmpdir(), "dec-web-e2e-"));
@@ -229,6 +231,8 @@ async function main() {
       }
       await page.locator("figure.chart canvas").first().waitFor();
       check((await page.locator("figure.chart").count()) >= 3, "throughput, p99 and percentile charts");
+      // The percentile chart draws each run's curve decoded from its histograms (GET .../percentiles).
+      await page.getByRole("img", { name: /every percentile from the latency histograms/ }).waitFor({ timeout: 10_000 });
       for (const link of ["Results JSON", "CSV", "HdrHistogram log", "HTML report"]) {
         const href = await page.getByRole("link", { name: link }).getAttribute("href");
         const response = await fetch(base + href);
@@ -236,6 +240,40 @@ async function main() {
       }
       await axe(page, "results");
       await shot(page, "08-results");
+    });
+
+    await step("report.html opened from disk draws the web app's table and charts with no network", async () => {
+      check(experimentId, "no experiment submitted");
+      const response = await api(`/api/experiments/${experimentId}/report.html`);
+      check(response.ok, `report.html → ${response.status}`);
+      const html = await response.text();
+      check(html.includes('<div id="dec-report"></div>') && html.includes('id="dec-results"'), "the report inlines the bundle and its data (web/dist/report/report.js)");
+      const file = join(dataDir, `${experimentId}.html`);
+      writeFileSync(file, html);
+      const offline = await browser.newContext({ viewport: { width: 1280, height: 900 }, offline: true });
+      const report = await offline.newPage();
+      const requests: string[] = [];
+      const errors: string[] = [];
+      report.on("request", (r) => {
+        if (!/^(file|data|blob):/.test(r.url())) requests.push(r.url());
+      });
+      report.on("pageerror", (e) => errors.push(e.message));
+      await report.goto(pathToFileURL(file).href);
+      await report.locator("#dec-report figure.chart canvas").first().waitFor({ timeout: 15_000 });
+      const charts = await report.locator("#dec-report figure.chart canvas").count();
+      check(charts >= 3, `throughput, p99 and percentile charts drawn, got ${charts} canvases`);
+      await report.getByRole("img", { name: /every percentile from the latency histograms/ }).waitFor();
+      const results = await (await api(`/api/experiments/${experimentId}/results`)).json();
+      for (const run of results.runs) {
+        const shown = (await report.locator(`#dec-report td[data-metric="consumed_msgs_per_s"][data-run="${run.run_id}"]`).innerText()).trim();
+        check(shown === Math.round(run.throughput.consumed_msgs_per_s).toLocaleString("en-US"), `${run.system} consumed msg/s in the report: ${shown}`);
+      }
+      check((await report.locator("pre").innerText()).includes("consumed msg/s"), "the text table is kept");
+      check(requests.length === 0, `requests left the page: ${requests.join(", ")}`);
+      check(errors.length === 0, `errors in the report: ${errors.join("; ")}`);
+      await axe(report, "report.html");
+      await shot(report, "13-report");
+      await offline.close();
     });
 
     await step("compare two runs from a shareable URL", async () => {

@@ -7,6 +7,7 @@ import type {
   ExperimentSummary,
   FieldError,
   Health,
+  PercentileCurves,
   Plan,
   Results,
   Spec,
@@ -102,6 +103,7 @@ export class ApiClient {
     ).then((r) => (Array.isArray(r) ? r : r.experiments));
   experiment = (id: string) => this.json<Experiment>(`/api/experiments/${encodeURIComponent(id)}`);
   results = (id: string) => this.json<Results>(`/api/experiments/${encodeURIComponent(id)}/results`);
+  percentiles = (id: string) => this.json<PercentileCurves>(`/api/experiments/${encodeURIComponent(id)}/percentiles`);
   plan = (spec: Spec) => this.post<Plan>("/api/plan", spec);
   submit = (spec: Spec) => this.post<{ id: string; state: string; queue_position: number }>("/api/experiments", spec);
   cancel = (id: string) => this.post<{ id: string; state: string }>(`/api/experiments/${encodeURIComponent(id)}/cancel`);

@@ -260,3 +260,38 @@ export interface Results {
   comparisons?: { metric: string; verdict: string; significant?: boolean }[];
   spec?: Spec;
 }
+
+// GET /api/experiments/{id}/percentiles (and the report's embedded data): each run's latency by
+// percentile decoded from its histograms; `percentile` in percent, values in microseconds.
+export interface PercentilePoint {
+  percentile: number;
+  value_us: number;
+  count: number;
+  lower_bound: boolean;
+}
+
+export interface PercentileCurve {
+  count: number;
+  censored: number;
+  lower_bound_from: number | null;
+  points: PercentilePoint[];
+}
+
+export interface RunPercentiles {
+  run_id: string;
+  system: string;
+  point?: number;
+  repeat?: number;
+  status?: string;
+  end_to_end: PercentileCurve | null;
+  publish: PercentileCurve | null;
+}
+
+export interface PercentileCurves {
+  id: string;
+  experiment?: string;
+  contains: string;
+  unit: "us";
+  ticks_per_half_distance: number;
+  runs: RunPercentiles[];
+}

@@ -2,11 +2,15 @@
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { useApi } from "../../api/context";
-import type { Results, Run } from "../../api/types";
+import type { PercentileCurves, Results, Run } from "../../api/types";
 import { Link, navigate } from "../../app/router";
+import { curvesByRun } from "../results/chartData";
 import { RunCharts } from "../results/RunCharts";
 import { RunsTable } from "../results/RunsTable";
 import { compareSearch, parseCompareRuns, sameRun, toggleRun, type RunRef } from "./compareUrl";
+
+// Module level, so useQueries keeps the combined map while no answer changes.
+const combineCurves = (answers: { data?: PercentileCurves }[]) => curvesByRun(answers.map((a) => a.data));
 
 export function ComparePage({ search }: { search: string }) {
   const api = useApi();
@@ -38,6 +42,11 @@ export function ComparePage({ search }: { search: string }) {
   const runs = chosen.filter((c) => c.run).map((c) => c.run!);
   const labels = chosen.filter((c) => c.run).map((c) => `${c.experiment!.name} ${c.experiment!.id.slice(-4)}: ${c.run!.system}${(c.experiment!.results.points?.length ?? 0) > 1 || (c.experiment!.results.repeats ?? 1) > 1 ? ` p${c.run!.point ?? 0} r${c.run!.repeat ?? 0}` : ""}`);
   const missing = chosen.filter((c) => !c.run && !c.pending);
+  // Each compared experiment's curves (one request per experiment, cached with the results page's).
+  const curves = useQueries({
+    queries: ids.map((id) => ({ queryKey: ["percentiles", id], queryFn: () => api.percentiles(id), retry: false })),
+    combine: combineCurves,
+  });
 
   const setRefs = (next: RunRef[]) => navigate(`/compare${compareSearch(next)}`, { replace: true });
   const experiments = withRuns.filter((e) => !filter || e.name.toLowerCase().includes(filter.toLowerCase()) || e.id.includes(filter));
@@ -54,7 +63,7 @@ export function ComparePage({ search }: { search: string }) {
       {runs.length > 0 ? (
         <>
           <RunsTable runs={runs} labels={labels} caption={`${runs.length} run(s) compared`} />
-          <RunCharts runs={runs} labels={labels} />
+          <RunCharts runs={runs} labels={labels} curves={curves} />
         </>
       ) : (
         <p>No runs picked yet.</p>

@@ -15,10 +15,11 @@ import { compareSearch } from "../compare/compareUrl";
 import { formatSpec } from "../experiments/specText";
 import { LiveCharts } from "../queue/QueuePage";
 import { useExperimentEvents } from "../queue/useExperimentEvents";
-import { sweepSeries, whiskers } from "./chartData";
+import { curvesByRun } from "./chartData";
 import { RunCharts } from "./RunCharts";
 import { RunsTable } from "./RunsTable";
 import { runLabel } from "./runFacts";
+import { SweepSection } from "./SweepSection";
 import { TableScroll } from "../../components/TableScroll";
 
 export function ResultsPage({ id }: { id: string }) {
@@ -30,6 +31,7 @@ export function ResultsPage({ id }: { id: string }) {
   const live = useExperimentEvents(experiment.data && !finished ? id : null, () => {
     void queryClient.invalidateQueries({ queryKey: ["experiment", id] });
     void queryClient.invalidateQueries({ queryKey: ["results", id] });
+    void queryClient.invalidateQueries({ queryKey: ["percentiles", id] });
   });
   const results = useQuery({
     queryKey: ["results", id],
@@ -92,6 +94,11 @@ export function ResultsPage({ id }: { id: string }) {
 }
 
 function ResultsBody({ results }: { results: Results }) {
+  const api = useApi();
+  // The percentile chart's curves, decoded by the server from the histograms; until they arrive
+  // (or if the server cannot give them) the chart shows the table's percentiles.
+  const percentiles = useQuery({ queryKey: ["percentiles", results.id], queryFn: () => api.percentiles(results.id), retry: false });
+  const curves = useMemo(() => curvesByRun([percentiles.data]), [percentiles.data]);
   const runs = results.runs;
   const labels = useMemo(() => runs.map((r) => runLabel(r, results)), [runs, results]);
   const [picked, setPicked] = useState<string[]>([]);
@@ -128,7 +135,7 @@ function ResultsBody({ results }: { results: Results }) {
         </button>
       </fieldset>
       <h2>Over time and by percentile</h2>
-      <RunCharts runs={runs} labels={labels} />
+      <RunCharts runs={runs} labels={labels} curves={curves} />
       <PublishVsEndToEnd runs={runs} labels={labels} />
       {sweep && <SweepSection results={results} />}
       {runs.some((r) => r.search) && <FindMaxSection runs={runs} labels={labels} />}
@@ -169,85 +176,6 @@ function PublishVsEndToEnd({ runs, labels }: { runs: Run[]; labels: string[] }) 
         </tbody>
       </table>
     </TableScroll>
-  );
-}
-
-const SWEEP_METRICS = [
-  ["consumed_msgs_per_s", "consumed msg/s"],
-  ["produced_msgs_per_s", "produced msg/s"],
-  ["latency_p99_us", "latency p99 (us)"],
-  ["latency_p50_us", "latency p50 (us)"],
-  ["latency_p999_us", "latency p99.9 (us)"],
-  ["publish_p99_us", "publish p99 (us)"],
-  ["max_rate_per_s", "max sustainable rate (msg/s)"],
-  ["cost_per_hour_usd", "cost/hour (estimate, USD)"],
-] as const;
-
-function SweepSection({ results }: { results: Results }) {
-  const stats = results.stats ?? [];
-  const available = SWEEP_METRICS.filter(([key]) => stats.some((s) => s.metrics[key]));
-  const [metric, setMetric] = useState<string>(available[0]?.[0] ?? "consumed_msgs_per_s");
-  const points = results.points ?? [];
-  const varied = Object.keys(points[0]?.values ?? {});
-  const [axis, setAxis] = useState(varied[0] ?? "");
-  const values = points.map((p) => p.values[axis]);
-  const numeric = values.every((v) => v !== undefined && !Number.isNaN(Number(v)));
-  const xOfPoint = (point: number) => (numeric && axis ? Number(points[point]?.values[axis]) : point);
-  const series = sweepSeries(stats, metric, xOfPoint);
-  const colors = series.map((_, i) => seriesColor(i));
-  const xs = [...new Set(series.flatMap((s) => s.x))].sort((a, b) => a - b);
-  const data = [xs, ...series.map((s) => xs.map((x) => s.mean[s.x.indexOf(x)] ?? null))] as uPlot.AlignedData;
-  const label = available.find(([key]) => key === metric)?.[1] ?? metric;
-  const options: Omit<uPlot.Options, "width" | "height"> = {
-    series: [{ label: axis || "point" }, ...series.map((s, i) => ({ label: s.system, stroke: colors[i], width: 1.5, points: { show: true, size: 8 } }))],
-    scales: { x: { time: false } },
-    axes: [{ label: axis || "point", values: (_u, splits) => splits.map((x) => (numeric ? String(x) : (points[x]?.values[axis] ?? (Number.isInteger(x) ? `p${x}` : "")))) }, { label, size: 80 }],
-    plugins: [whiskers(series, colors)],
-  };
-  return (
-    <>
-      <h2>Sweep: {label} against the varied value</h2>
-      <div className="filters">
-        <label>
-          Metric{" "}
-          <select value={metric} onChange={(e) => setMetric(e.target.value)}>
-            {available.map(([key, text]) => (
-              <option key={key} value={key}>
-                {text}
-              </option>
-            ))}
-          </select>
-        </label>
-        {varied.length > 1 && (
-          <label>
-            Varied value{" "}
-            <select value={axis} onChange={(e) => setAxis(e.target.value)}>
-              {varied.map((v) => (
-                <option key={v}>{v}</option>
-              ))}
-            </select>
-          </label>
-        )}
-      </div>
-      <Chart
-        title={`${label} by ${axis || "point"} (mean, whiskers: 95 % confidence interval)`}
-        summary={series.map((s) => `${s.system}: ${s.x.map((x, i) => `${x} → ${s.mean[i] ?? "–"}`).join(", ")}`).join("; ")}
-        data={data}
-        options={options}
-      />
-      {(results.comparisons?.length ?? 0) > 0 && (
-        <details>
-          <summary>Comparisons (Welch's t-test, α = 0.05): {results.comparisons!.length}</summary>
-          <ul>
-            {results.comparisons!.map((c, i) => (
-              <li key={i}>
-                {c.metric}: {c.verdict}
-              </li>
-            ))}
-          </ul>
-        </details>
-      )}
-    </>
   );
 }
 

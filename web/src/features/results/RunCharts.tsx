@@ -1,15 +1,18 @@
 // The charts of a set of runs (one experiment's, or the compare page's): throughput and p99 over
-// time with fault markers, and the latency percentile distribution (end-to-end and publish).
+// time with fault markers, and the latency percentile distribution (end-to-end and publish): each
+// run's curve decoded from its histogram when `curves` has it, else the table's percentiles.
 import { useMemo } from "react";
 import type uPlot from "uplot";
-import type { Run } from "../../api/types";
+import type { Run, RunPercentiles } from "../../api/types";
 import { Chart, seriesColor } from "../../components/Chart";
 import { formatLatencyUs } from "../../components/format";
 import { faultMarkers, faultsOf, percentileAxis, percentileData, timelineData } from "./chartData";
 
 type Options = Omit<uPlot.Options, "width" | "height">;
 
-export function RunCharts({ runs, labels }: { runs: Run[]; labels: string[] }) {
+const NO_CURVES = new Map<string, RunPercentiles>();
+
+export function RunCharts({ runs, labels, curves = NO_CURVES }: { runs: Run[]; labels: string[]; curves?: Map<string, RunPercentiles> }) {
   const charts = useMemo(() => {
     const faults = faultsOf(runs);
     const plugins = faults.length > 0 ? [faultMarkers(faults)] : [];
@@ -21,7 +24,7 @@ export function RunCharts({ runs, labels }: { runs: Run[]; labels: string[] }) {
       scales: { x: { time: false }, y: { range: fromZero } },
       plugins,
     });
-    const percentiles = percentileData(runs, labels);
+    const percentiles = percentileData(runs, labels, curves);
     const maxX = Math.max(1, ...(percentiles.data[0] as number[]));
     const percentileOptions: Options = {
       series: [
@@ -32,7 +35,7 @@ export function RunCharts({ runs, labels }: { runs: Run[]; labels: string[] }) {
           dash: percentiles.dashed[i] ? [6, 4] : undefined,
           width: 1.5,
           spanGaps: true,
-          points: { show: true },
+          points: { show: !percentiles.fromHistogram[i] },
         })),
       ],
       scales: { x: { time: false, range: [0, Math.ceil(maxX - 1e-6)] }, y: { distr: 3 } },
@@ -44,8 +47,9 @@ export function RunCharts({ runs, labels }: { runs: Run[]; labels: string[] }) {
       produced: { data: timelineData(runs, "produced_per_s"), options: timeSeries("produced msg/s") },
       p99: { data: timelineData(runs, "p99_us"), options: timeSeries("p99 latency (ms)") },
       percentiles: { data: percentiles.data, options: percentileOptions },
+      fromHistogram: percentiles.fromHistogram.some(Boolean),
     };
-  }, [runs, labels]);
+  }, [runs, labels, curves]);
 
   const hasTimeline = runs.some((r) => (r.timeline?.length ?? 0) > 0);
   const hasConsumers = runs.some((r) => (r.throughput?.consumed_msgs_per_s ?? 0) > 0);
@@ -63,9 +67,12 @@ export function RunCharts({ runs, labels }: { runs: Run[]; labels: string[] }) {
       {charts.percentiles.data[0].length > 0 && (
         <Chart
           title="Latency by percentile (end-to-end solid, publish dashed)"
-          summary={runs
-            .map((r, i) => `${labels[i]}: p50 ${formatLatencyUs(r.latency_us?.p50)}, p99 ${formatLatencyUs(r.latency_us?.p99)}, p99.99 ${formatLatencyUs(r.latency_us?.p9999)}, max ${formatLatencyUs(r.latency_us?.max)}`)
-            .join("; ")}
+          summary={
+            (charts.fromHistogram ? "every percentile from the latency histograms; " : "the table's percentiles; ") +
+            runs
+              .map((r, i) => `${labels[i]}: p50 ${formatLatencyUs(r.latency_us?.p50)}, p99 ${formatLatencyUs(r.latency_us?.p99)}, p99.99 ${formatLatencyUs(r.latency_us?.p9999)}, max ${formatLatencyUs(r.latency_us?.max)}`)
+              .join("; ")
+          }
           {...charts.percentiles}
           height={320}
           wide

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Run } from "../../api/types";
-import { alignSeries, faultsOf, percentileData, sweepSeries, timelineData } from "./chartData";
+import type { PercentileCurve, PercentileCurves, Run } from "../../api/types";
+import { alignSeries, curvesByRun, faultsOf, percentileData, sweepSeries, timelineData } from "./chartData";
 
 const run = (system: string, extra: Partial<Run> = {}): Run => ({ run_id: `e.${system}`, system, driver: "redis", status: "succeeded", ...extra });
 
@@ -23,6 +23,47 @@ describe("chart data", () => {
     expect(colorIndex).toEqual([0, 0]);
     expect((data[0] as number[]).map((x) => Math.round(x * 1000) / 1000)).toEqual([0.301, 2, 3, 4, 5]);
     expect(data[1]).toEqual([0.1, 1, 2, 3, 4]);
+  });
+
+  // A curve as GET /api/experiments/{id}/percentiles gives it (values in µs, percentile in %).
+  const curve = (count: number, points: [number, number][], lowerFrom: number | null = null): PercentileCurve => ({
+    count,
+    censored: lowerFrom === null ? 0 : 1,
+    lower_bound_from: lowerFrom,
+    points: points.map(([percentile, value_us]) => ({ percentile, value_us, count, lower_bound: lowerFrom !== null && percentile >= lowerFrom })),
+  });
+  const answer = (runs: PercentileCurves["runs"]): PercentileCurves => ({ id: "e", contains: "", unit: "us", ticks_per_half_distance: 5, runs });
+
+  it("plots a run's decoded curve rather than its summary, publish dashed, max at the last sample", () => {
+    const summary = { count: 1000, mean: 1, p50: 100, p99: 1000, p999: 2000, p9999: 3000, max: 4000 };
+    const e2e = curve(1000, [[0, 1], [50, 500], [90, 900], [99, 990], [99.90234375, 999], [100, 1000]]);
+    const curves = curvesByRun([answer([{ run_id: "e.a", system: "a", end_to_end: e2e, publish: null }]), undefined]);
+    const { data, labels, dashed, fromHistogram } = percentileData([run("a", { latency_us: summary, publish_latency_us: summary })], ["A"], curves);
+    expect(labels).toEqual(["A end-to-end", "A publish"]);
+    expect(dashed).toEqual([false, true]);
+    expect(fromHistogram).toEqual([true, false]); // no publish curve: the summary's points
+    const xs = (data[0] as number[]).map((x) => Math.round(x * 1000) / 1000);
+    // The curve's levels 0, 50, 90, 99, 99.9023 %, and the max at p99.999 (1 - 1/1000 is before it);
+    // the summary's 50, 99, 99.9, 99.99 % and its max at p99.999 too.
+    expect(xs).toEqual([0, 0.301, 1, 2, 3, 3.01, 4, 5]);
+    expect(data[1]).toEqual([0.001, 0.5, 0.9, 0.99, null, 0.999, null, 1]);
+    expect(data[2]).toEqual([null, 0.1, null, 1, 2, null, 3, 4]);
+  });
+
+  it("lets the maximum replace a curve's last level when that level is further right", () => {
+    // 10^6 samples: the last level (99.99990463 %) is past 1 - 1/10^6, where the max goes.
+    const curves = curvesByRun([answer([{ run_id: "e.a", system: "a", end_to_end: curve(1_000_000, [[0, 1], [50, 5], [99.99990463256836, 10], [100, 12]]), publish: null }])]);
+    const { data } = percentileData([run("a")], ["A"], curves);
+    expect((data[0] as number[]).map((x) => Math.round(x * 1000) / 1000)).toEqual([0, 0.301, 6]);
+    expect(data[1]).toEqual([0.001, 0.005, 0.012]);
+  });
+
+  it("says from which percentile a series is only a lower bound", () => {
+    const curves = curvesByRun([answer([{ run_id: "e.a", system: "a", end_to_end: curve(1000, [[0, 1], [98.125, 981], [100, 5000]], 98.125), publish: null }])]);
+    expect(percentileData([run("a")], ["A"], curves).labels).toEqual(["A end-to-end (≥ from 98.125%: messages missing at the deadline)"]);
+    // Without a curve, the summary's censored count decides the same way as the table.
+    const censored = { count: 1000, censored: 5, mean: 1, p50: 100, p99: 1000, p999: 2000, p9999: 3000, max: 4000 };
+    expect(percentileData([run("b", { latency_us: censored })], ["B"]).labels).toEqual(["B end-to-end (≥ from 99.9%: messages missing at the deadline)"]);
   });
 
   it("marks applied faults only", () => {

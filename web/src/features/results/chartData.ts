@@ -1,8 +1,8 @@
 // Turns results into uPlot's columns: one shared x column, one y column per series, null where a
 // series has no value at that x.
 import type uPlot from "uplot";
-import type { Run, StatMetric } from "../../api/types";
-import { percentilePoints, percentileTicks, percentileLabel, xToPercentile } from "./percentileAxis";
+import type { PercentileCurves, Run, RunPercentiles, StatMetric } from "../../api/types";
+import { curvePoints, percentilePoints, percentileTicks, percentileLabel, summaryLowerBoundFrom, xToPercentile } from "./percentileAxis";
 
 export function alignSeries(series: { x: number[]; y: (number | null)[] }[]): uPlot.AlignedData {
   const xs = [...new Set(series.flatMap((s) => s.x))].sort((a, b) => a - b);
@@ -60,29 +60,46 @@ export function faultsOf(runs: Run[]): { at: number; label: string }[] {
   return [...seen.values()];
 }
 
+// Runs' decoded curves by run id, from one or several experiments' GET .../percentiles answers.
+export function curvesByRun(answers: (PercentileCurves | null | undefined)[]): Map<string, RunPercentiles> {
+  const byRun = new Map<string, RunPercentiles>();
+  for (const answer of answers) {
+    for (const run of answer?.runs ?? []) byRun.set(run.run_id, run);
+  }
+  return byRun;
+}
+
 // Percentile distribution: end-to-end (solid) and publish (dashed) per run on the 1/(1-p) axis.
+// A run's curve decoded from its histogram when `curves` has it, else the summary's percentiles.
+// A series whose tail is only a lower bound (messages missing at the deadline) says from where.
 export function percentileData(
   runs: Run[],
   runLabels: string[] = runs.map((r) => r.system),
-): { data: uPlot.AlignedData; labels: string[]; dashed: boolean[]; colorIndex: number[] } {
+  curves: Map<string, RunPercentiles> = new Map(),
+): { data: uPlot.AlignedData; labels: string[]; dashed: boolean[]; colorIndex: number[]; fromHistogram: boolean[] } {
   const series: { x: number[]; y: number[] }[] = [];
   const labels: string[] = [];
   const dashed: boolean[] = [];
   const colorIndex: number[] = [];
+  const fromHistogram: boolean[] = [];
   runs.forEach((run, index) => {
-    for (const [kind, summary] of [
-      ["end-to-end", run.latency_us],
-      ["publish", run.publish_latency_us],
+    const decoded = curves.get(run.run_id);
+    for (const [kind, summary, curve] of [
+      ["end-to-end", run.latency_us, decoded?.end_to_end],
+      ["publish", run.publish_latency_us, decoded?.publish],
     ] as const) {
-      const points = percentilePoints(summary);
+      const fromCurve = curvePoints(curve);
+      const points = fromCurve.length > 0 ? fromCurve : percentilePoints(summary);
       if (points.length === 0) continue;
+      const lowerFrom = fromCurve.length > 0 ? (curve!.lower_bound_from === null ? null : curve!.lower_bound_from / 100) : summaryLowerBoundFrom(summary);
       series.push({ x: points.map((p) => p.x), y: points.map((p) => p.us / 1000) });
-      labels.push(`${runLabels[index]} ${kind}`);
+      labels.push(`${runLabels[index]} ${kind}${lowerFrom === null ? "" : ` (≥ from ${percentileLabel(lowerFrom)}: messages missing at the deadline)`}`);
       dashed.push(kind === "publish");
       colorIndex.push(index);
+      fromHistogram.push(fromCurve.length > 0);
     }
   });
-  return { data: alignSeries(series), labels, dashed, colorIndex };
+  return { data: alignSeries(series), labels, dashed, colorIndex, fromHistogram };
 }
 
 export function percentileAxis(maxX: number): uPlot.Axis {
