@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "cli/omb_import.h"
 #include "cli/progress.h"
 #include "core/spec_parser.h"
+#include "core/spec_policy.h"
 #include "core/version.h"
 #include "drivers/driver.h"
 #include "infra/executor.h"
@@ -199,15 +201,24 @@ Check the result with `dec validate SPEC.yaml`.
 )";
 
 constexpr const char* kServeHelp =
-    R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--data-dir DIR] [--web DIR]
+    R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--insecure] [--data-dir DIR]
+                 [--web DIR] [--log-format text|json]
                  [--artifacts s3://BUCKET/PREFIX [--artifacts-endpoint URL]] [--examples DIR]
+                 [--secret NAME]... [--allow-endpoint HOST[:PORT]|CIDR]...
 
 Runs the experiment service: a persistent queue of experiments run one at a time, and an HTTP
 API to submit, watch, cancel and read them (docs/api.md). Listens on 127.0.0.1:8080 by default.
-With --token (or $DEC_TOKEN) every POST needs "Authorization: Bearer TOKEN".
+With --token (or $DEC_TOKEN) every API request except GET /api/health and GET /metrics needs
+"Authorization: Bearer TOKEN" (or ?access_token=TOKEN, for event streams and download links);
+the web app's files stay public and the app asks for the token.
+An address beyond loopback (--listen 0.0.0.0:8080) needs a token: without one dec serve refuses
+to start (exit 2) unless --insecure is given, which it logs as a warning.
 POST /api/shutdown answers 409 while an experiment runs and 200 (then exits) once idle.
 Ctrl-C / SIGTERM stop the running experiment (its infrastructure is destroyed) and exit;
 queued experiments stay queued for the next start.
+Logs go to stderr, one line per event: start, every experiment's state transition, every error
+and every request answered 5xx; --log-format json writes one JSON object per line (time, level,
+event, message, experiment, name, system, from, to, error).
 The web app is served at / from --web DIR (default: $DEC_WEB_DIR, else web/dist of the source
 tree dec was built from); without a build, / says how to build it (npm --prefix web run build).
 With --artifacts, each finished experiment's results.json and report.html are uploaded to
@@ -215,6 +226,14 @@ s3://BUCKET/PREFIX/<id>/ (AWS credentials and region as for Kinesis; --artifacts
 any S3-compatible server).
 GET /api/examples serves the *.yaml specs of --examples DIR (default: the source tree's
 examples/, when it exists).
+
+Specs posted to the API are untrusted (docs/spec.md, "Specs from the API"): they use only
+infrastructure dec creates, and ${NAME} in them reads no environment variable, unless allowed:
+  --secret NAME              ${NAME} may read this variable (repeatable)
+  --secrets NAME,NAME        the same, several at once
+  --allow-endpoint ENDPOINT  clients may connect there: HOST, HOST:PORT, [IPV6]:PORT or a
+                             network such as 10.0.0.0/8 (repeatable); needed for
+                             deploy.provider: endpoints and addresses in config (kinesis endpoint)
 )";
 
 constexpr const char* kWorkerHelp =
@@ -1034,10 +1053,15 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
 int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"listen", true, false},
                                             {"token", true, false},
+                                            {"insecure", false, false},
+                                            {"log-format", true, false},
                                             {"artifacts", true, false},
                                             {"artifacts-endpoint", true, false},
                                             {"web", true, false},
-                                            {"examples", true, false}}));
+                                            {"examples", true, false},
+                                            {"secret", true, true},
+                                            {"secrets", true, true},
+                                            {"allow-endpoint", true, true}}));
   if (!args) return usage_error(args.error(), kServeHelp);
   if (args->has("help")) return std::printf("%s", kServeHelp), kOk;
   if (!args->positionals.empty()) return usage_error("serve takes no arguments", kServeHelp);
@@ -1058,11 +1082,43 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   }
   const char* env_token = std::getenv("DEC_TOKEN");
   options.token = args->get("token", env_token != nullptr ? env_token : "");
+  options.insecure = args->has("insecure");
+  const std::string log_format = args->get("log-format", "text");
+  if (log_format != "text" && log_format != "json") {
+    return usage_error("--log-format: expected text or json, got \"" + log_format + "\"",
+                       kServeHelp);
+  }
+  options.log_format = log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText;
   options.provider_context = ctx.provider_context();
   options.artifacts = args->get("artifacts");
   options.artifacts_endpoint = args->get("artifacts-endpoint");
   options.web_root = web_dir(*args);
   if (args->has("examples")) options.examples_dir = args->get("examples");
+  std::vector<std::pair<std::string, std::string>> secrets;  // flag, name
+  for (const std::string& name : args->all("secret")) secrets.emplace_back("--secret", name);
+  for (const std::string& list : args->all("secrets")) {
+    for (size_t start = 0; start <= list.size();) {
+      size_t comma = std::min(list.find(',', start), list.size());
+      secrets.emplace_back("--secrets", list.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  for (const auto& [flag, name] : secrets) {
+    const bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                       std::all_of(name.begin(), name.end(),
+                                   [](unsigned char c) { return std::isalnum(c) || c == '_'; });
+    if (!valid) {
+      return usage_error(
+          flag + ": expected environment variable names (letters, digits, _), got \"" + name + "\"",
+          kServeHelp);
+    }
+    options.spec_policy.secrets.insert(name);
+  }
+  for (const std::string& text : args->all("allow-endpoint")) {
+    auto rule = core::parse_endpoint_rule(text);
+    if (!rule) return usage_error("--allow-endpoint: " + rule.error(), kServeHelp);
+    options.spec_policy.endpoints.push_back(*rule);
+  }
   std::atomic<bool> stop{false};
   SignalWatcher signals(stop);
   return server::serve(options, stop);

@@ -343,7 +343,8 @@ Status apply_override(YAML::Node& root, std::vector<PathStep>& steps, const std:
 // Walks the YAML tree, fills a Spec and records every problem with its field path.
 class SpecReader {
  public:
-  explicit SpecReader(const DriverCatalog& catalog) : catalog_(catalog) {}
+  SpecReader(const DriverCatalog& catalog, const SpecPolicy& policy)
+      : catalog_(catalog), policy_(policy) {}
 
   Spec read(const YAML::Node& root) {
     Spec spec;
@@ -885,6 +886,13 @@ class SpecReader {
               {"file", [&](const YAML::Node& field, const std::string& field_path) {
                  std::string file;
                  if (!read_string(field, field_path, file)) return;
+                 if (!policy_.trusted) {
+                   // Not even opened: whether it exists is the server's business.
+                   error(field_path,
+                         "names a file on the server's machine, which specs from the API may not "
+                         "use — remove it (pool and random_bytes_ratio shape the payload)");
+                   return;
+                 }
                  std::ifstream in(file, std::ios::binary);
                  if (file.empty() || !in) {
                    error(field_path, "cannot read " + in_quotes(file) + ": " +
@@ -1607,6 +1615,7 @@ class SpecReader {
   }
 
   const DriverCatalog& catalog_;
+  const SpecPolicy& policy_;
   std::vector<FieldError> errors_;
   std::vector<FieldError> warnings_;
 };
@@ -1663,7 +1672,7 @@ struct PointParse {
 };
 
 PointParse parse_point(const YAML::Node& base, const PointValues& values,
-                       const DriverCatalog& catalog) {
+                       const DriverCatalog& catalog, const SpecPolicy& policy) {
   PointParse out;
   YAML::Node root = YAML::Clone(base);
   for (const auto& [path, value] : values) {
@@ -1678,7 +1687,7 @@ PointParse parse_point(const YAML::Node& base, const PointValues& values,
     }
     out.set_paths.push_back(render_path(*steps, steps->size()));
   }
-  SpecReader reader(catalog);
+  SpecReader reader(catalog, policy);
   out.spec = reader.read(root);
   out.errors = reader.take_errors();
   out.warnings = reader.take_warnings();
@@ -1719,7 +1728,8 @@ std::string relative_error(const FieldError& error, const std::vector<std::strin
 
 // Every value alone first, so an error names the axis and value that caused it; then every
 // combination, for errors only a combination makes (a fault target beyond a point's nodes).
-void check_matrix(const Spec& spec, const DriverCatalog& catalog, ParseResult& result) {
+void check_matrix(const Spec& spec, const DriverCatalog& catalog, const SpecPolicy& policy,
+                  ParseResult& result) {
   const YAML::Node base = sweep_base(spec);
   const size_t errors_before = result.errors.size();
   for (const MatrixAxis& axis : spec.matrix) {
@@ -1727,7 +1737,7 @@ void check_matrix(const Spec& spec, const DriverCatalog& catalog, ParseResult& r
     std::vector<std::vector<std::string>> per_value;
     bool path_failed = false;
     for (const std::string& value : axis.values) {
-      PointParse parsed = parse_point(base, {{axis.path, value}}, catalog);
+      PointParse parsed = parse_point(base, {{axis.path, value}}, catalog, policy);
       if (parsed.path_error) {
         result.errors.push_back({axis_path, *parsed.path_error});
         path_failed = true;
@@ -1766,7 +1776,7 @@ void check_matrix(const Spec& spec, const DriverCatalog& catalog, ParseResult& r
   const size_t points = point_count(spec.matrix);
   for (size_t index = 0; index < points; ++index) {
     const PointValues values = point_values(spec.matrix, index);
-    PointParse parsed = parse_point(base, values, catalog);
+    PointParse parsed = parse_point(base, values, catalog, policy);
     const std::string point_path =
         "matrix point " + std::to_string(index) + " (" + describe_values(values) + ")";
     if (!parsed.errors.empty() && ++points_failed <= kMostPointErrors) {
@@ -1827,7 +1837,7 @@ std::optional<std::string> json_syntax_error(const std::string& text) {
 }  // namespace
 
 ParseResult parse_spec(const std::string& text, const std::vector<std::string>& overrides,
-                       const DriverCatalog& catalog) {
+                       const DriverCatalog& catalog, const SpecPolicy& policy) {
   ParseResult result;
   // A spec is UTF-8 text (YAML and JSON both say so); a stray byte would otherwise reach the
   // stored JSON form and fail there, far from its cause.
@@ -1873,7 +1883,7 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
   }
   try {
     apply_overrides(root, overrides, result.errors);
-    SpecReader reader(catalog);
+    SpecReader reader(catalog, policy);
     result.spec = reader.read(root);
     for (FieldError& error : reader.take_errors()) result.errors.push_back(std::move(error));
     result.warnings = reader.take_warnings();
@@ -1885,7 +1895,8 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
           return error.path.starts_with("repeats") ||
                  (error.path.starts_with("matrix") && error.path != "matrix");
         });
-    if (rest_valid && !result.spec.matrix.empty()) check_matrix(result.spec, catalog, result);
+    if (rest_valid && !result.spec.matrix.empty())
+      check_matrix(result.spec, catalog, policy, result);
   } catch (const YAML::Exception& e) {
     // yaml-cpp only throws here on trees it did not build itself; report rather than crash.
     result.errors.push_back({"", std::string("could not read the spec: ") + e.what()});
@@ -1894,7 +1905,7 @@ ParseResult parse_spec(const std::string& text, const std::vector<std::string>& 
 }
 
 ParseResult parse_spec_file(const std::string& path, const std::vector<std::string>& overrides,
-                            const DriverCatalog& catalog) {
+                            const DriverCatalog& catalog, const SpecPolicy& policy) {
   auto unreadable = [&](const std::string& reason) {
     ParseResult result;
     result.errors.push_back({"", "cannot read spec file " + in_quotes(path) + ": " + reason});
@@ -1910,7 +1921,7 @@ ParseResult parse_spec_file(const std::string& path, const std::vector<std::stri
   std::ostringstream text;
   text << file.rdbuf();
   if (file.bad()) return unreadable("read failed");
-  return parse_spec(text.str(), overrides, catalog);
+  return parse_spec(text.str(), overrides, catalog, policy);
 }
 
 const char* key_distribution_name(KeyDistribution distribution) {
@@ -2071,7 +2082,8 @@ std::string spec_to_json(const Spec& spec) {
   return json.dump(2);
 }
 
-Result<std::vector<SweepPoint>> expand_matrix(const Spec& spec, const DriverCatalog& catalog) {
+Result<std::vector<SweepPoint>> expand_matrix(const Spec& spec, const DriverCatalog& catalog,
+                                              const SpecPolicy& policy) {
   std::vector<SweepPoint> points;
   if (spec.matrix.empty()) {
     points.push_back({0, {}, spec});
@@ -2082,7 +2094,7 @@ Result<std::vector<SweepPoint>> expand_matrix(const Spec& spec, const DriverCata
     const size_t count = point_count(spec.matrix);
     for (size_t index = 0; index < count; ++index) {
       PointValues values = point_values(spec.matrix, index);
-      PointParse parsed = parse_point(base, values, catalog);
+      PointParse parsed = parse_point(base, values, catalog, policy);
       const std::string point_path =
           "matrix point " + std::to_string(index) + " (" + describe_values(values) + ")";
       if (parsed.path_error) return make_error(point_path + ": " + *parsed.path_error);

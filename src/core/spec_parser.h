@@ -13,6 +13,7 @@
 
 #include "core/result.h"
 #include "core/spec.h"
+#include "core/spec_policy.h"
 
 namespace dec::core {
 
@@ -44,12 +45,14 @@ struct ParseResult {
 // "workload.duration=5s", "systems[0].config.pipeline=64" or "systems[redis].config.pipeline=64"
 // (a system by name), applied before validation. A `matrix` is validated point by point: errors
 // name the axis and value (`matrix["workload.message_size"][1]: ...`) or the point.
+// An untrusted `policy` (a spec from the API) may not name files on dec's machine
+// (workload.payload.file): refused without being opened.
 ParseResult parse_spec(const std::string& text, const std::vector<std::string>& overrides,
-                       const DriverCatalog& catalog);
+                       const DriverCatalog& catalog, const SpecPolicy& policy = SpecPolicy());
 
 // Reads the file and parses it; a missing file is reported as a FieldError with an empty path.
 ParseResult parse_spec_file(const std::string& path, const std::vector<std::string>& overrides,
-                            const DriverCatalog& catalog);
+                            const DriverCatalog& catalog, const SpecPolicy& policy = SpecPolicy());
 
 // One combination of matrix values ("point") and the spec with those values set.
 struct SweepPoint {
@@ -60,7 +63,8 @@ struct SweepPoint {
 
 // The points of `spec.matrix` (a validated spec): its cross product, first axis outermost and
 // the last varying fastest. Without a matrix, one point: the spec itself.
-Result<std::vector<SweepPoint>> expand_matrix(const Spec& spec, const DriverCatalog& catalog);
+Result<std::vector<SweepPoint>> expand_matrix(const Spec& spec, const DriverCatalog& catalog,
+                                              const SpecPolicy& policy = SpecPolicy());
 
 // The candidate closest to `word` if it is close enough to be a likely typo (at most one edit
 // for words of up to 3 letters, two for longer; case-insensitive; a swap of neighbours is one).

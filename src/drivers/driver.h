@@ -164,6 +164,13 @@ struct DriverInfo {
   // With accepts_unknown_keys, checks each key not in config_keys (e.g. against librdkafka's
   // property table): "" when fine, else the message reported at the key's path. Empty: no check.
   std::function<std::string(const std::string& key, const std::string& value)> check_unknown_key;
+  // Keys (in config, or in deploy.settings of provider endpoints, which reach the client as
+  // endpoint properties) whose value is a host, host:port or URL the client connects to; `*`
+  // matches any run of characters. A spec from the API may name only allowed endpoints there.
+  std::vector<std::string> address_keys;
+  // Keys whose value names a file or program on dec's machine (client key stores, plugins,
+  // commands); refused in specs from the API.
+  std::vector<std::string> host_file_keys;
   std::function<std::unique_ptr<Driver>()> create;
   // The client library and version this build links ("librdkafka 2.0.2"), recorded with every
   // result so a run can be reproduced with the same client. Empty function: not reported.

@@ -1,37 +1,9 @@
 #include "infra/endpoints_provider.h"
 
-#include <cstdlib>
-
 #include "drivers/driver.h"
 #include "systems/registry.h"
 
 namespace dec::infra {
-
-Result<std::string> expand_environment(const std::string& value, const std::string& field) {
-  std::string out;
-  size_t pos = 0;
-  while (pos < value.size()) {
-    size_t start = value.find("${", pos);
-    if (start == std::string::npos) {
-      out += value.substr(pos);
-      break;
-    }
-    size_t end = value.find('}', start);
-    if (end == std::string::npos) {
-      return make_error(field + ": unterminated ${ in \"" + value + "\"");
-    }
-    out += value.substr(pos, start - pos);
-    std::string name = value.substr(start + 2, end - start - 2);
-    const char* env = std::getenv(name.c_str());
-    if (env == nullptr) {
-      return make_error(field + ": environment variable " + name +
-                        " is not set (export it before running dec)");
-    }
-    out += env;
-    pos = end + 1;
-  }
-  return out;
-}
 
 Result<std::vector<Resource>> EndpointsProvider::resources_for(const core::System& system,
                                                                const DeployRequest& request) {
@@ -54,9 +26,8 @@ Result<std::vector<Resource>> EndpointsProvider::resources_for(const core::Syste
         "addresses: \"broker1:9092,broker2:9092\")");
   }
   for (const auto& [key, value] : deploy.settings) {
-    if (value.find("${") != std::string::npos && value.find('}') == std::string::npos) {
-      return make_error("deploy.settings." + key + ": unterminated ${ in \"" + value + "\"");
-    }
+    auto references = core::secret_references(value, "deploy.settings." + key);
+    if (!references) return make_error(references.error());
   }
   Resource resource;
   resource.address = "endpoint." + system.name;
@@ -105,7 +76,7 @@ Status EndpointsProvider::create(ResourceRecord& record, const RunState& state,
   }
   // Nothing to create; check now that every referenced variable is set.
   for (const auto& [key, value] : record.resource.attributes) {
-    auto expanded = expand_environment(value, "deploy.settings." + key);
+    auto expanded = core::expand_secrets(value, "deploy.settings." + key, context_.spec_policy);
     if (!expanded) return make_error(expanded.error());
   }
   return Status::Ok();
@@ -128,7 +99,7 @@ Result<ServiceEndpoint> EndpointsProvider::endpoint(const RunState& state) {
     if (record.resource.type != "endpoint") continue;
     for (const auto& [key, raw] : record.resource.attributes) {
       if (key == "driver") continue;
-      auto value = expand_environment(raw, "deploy.settings." + key);
+      auto value = core::expand_secrets(raw, "deploy.settings." + key, context_.spec_policy);
       if (!value) return make_error(value.error());
       if (key == "addresses" || key == "bootstrap_servers") {
         size_t start = 0;

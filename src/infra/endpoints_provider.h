@@ -7,8 +7,9 @@
 //   anything else                   handed to the driver as endpoint properties, e.g. Kafka's
 //                                   security.protocol, sasl.mechanisms, sasl.username, or
 //                                   Kinesis's region
-// A value written ${NAME} is read from the environment when the run starts and never stored
-// in a state file, so secrets (sasl.password) stay out of dec's data dir.
+// A value written ${NAME} is read from the environment when the run starts (as the context's
+// spec_policy allows: any variable for the CLI, the operator's --secret names for `dec serve`)
+// and never stored in a state file, so secrets (sasl.password) stay out of dec's data dir.
 #pragma once
 
 #include "infra/provider.h"
@@ -32,8 +33,5 @@ class EndpointsProvider : public Provider {
  private:
   ProviderContext context_;
 };
-
-// Expands ${NAME} references from the process environment; error names the missing variable.
-Result<std::string> expand_environment(const std::string& value, const std::string& field);
 
 }  // namespace dec::infra

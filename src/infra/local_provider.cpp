@@ -260,6 +260,13 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
     return make_error("deploy.nodes: the local provider runs " + system.driver +
                       " as a single node; set nodes: 1");
   }
+  for (const auto& [key, value] : deploy.server) {
+    if (const auto* forbidden =
+            systems::find_forbidden_server_key(service->forbidden_server_keys, key)) {
+      return make_error("deploy.server." + key + ": " +
+                        systems::forbidden_server_key_message(forbidden->reach));
+    }
+  }
   if (!service->server_keys.empty()) {
     for (const auto& [key, value] : deploy.server) {
       if (std::find(service->server_keys.begin(), service->server_keys.end(), key) ==

@@ -10,6 +10,7 @@
 
 #include "core/result.h"
 #include "core/spec.h"
+#include "core/spec_policy.h"
 #include "infra/env.h"
 #include "infra/resource.h"
 
@@ -113,6 +114,9 @@ struct ProviderContext {
   std::string installation;  // tag value identifying this data dir
   std::string dec_binary;    // path of the running dec, for services dec itself implements
   std::string tools_dir;     // npm-installed helpers (kinesalite); see scripts/setup
+  // What specs may reach: the secrets `${NAME}` reads and the endpoints clients connect to
+  // (trusted for the CLI's own user, the operator's allowlists for `dec serve`).
+  core::SpecPolicy spec_policy;
   // Replaces make_provider's built-in providers when set (tests plug scripted providers in).
   std::function<Result<std::unique_ptr<Provider>>(const std::string& name)> factory;
 };

@@ -17,7 +17,7 @@ bool PlanPreview::ok() const {
 
 Result<PlanPreview> preview_plan(const core::Spec& spec, const infra::ProviderContext& context,
                                  const PlanPreviewOptions& options) {
-  auto points = core::expand_matrix(spec, systems::driver_catalog());
+  auto points = core::expand_matrix(spec, systems::driver_catalog(), context.spec_policy);
   if (!points) return make_error(points.error());
   PlanPreview preview;
   preview.sweep = is_sweep(spec);

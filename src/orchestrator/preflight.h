@@ -12,7 +12,10 @@
 
 namespace dec::orchestrator {
 
-// The provider's objections to `spec` (already parsed without errors), as field errors:
+// The provider's objections to `spec` (already parsed without errors), and for a spec that is
+// not trusted (context.spec_policy: one posted to `dec serve`) what its policy refuses: secrets
+// the operator did not allow, client options naming files or programs on dec's machine, and
+// addresses outside the endpoint allowlist. As field errors:
 // "systems[1].deploy.settings.hosts: ..." or, for an error only some matrix points make,
 // path "matrix point 2 (deploy.nodes=3)" and message "systems[1].deploy.nodes: ...".
 std::vector<core::FieldError> deployment_errors(const core::Spec& spec,

@@ -155,11 +155,13 @@ class ExperimentRun {
     outcome.result.environment = report::collect_environment();
     // The spec was validated by whoever queued it; its warnings are recomputed here so that they
     // travel with the results, whichever way the spec came in.
+    const core::SpecPolicy& policy = context_.provider_context.spec_policy;
     for (const auto& warning :
-         core::parse_spec(core::spec_to_json(spec_), {}, systems::driver_catalog()).warnings) {
+         core::parse_spec(core::spec_to_json(spec_), {}, systems::driver_catalog(), policy)
+             .warnings) {
       outcome.result.warnings.push_back(warning.to_string());
     }
-    auto points = core::expand_matrix(spec_, systems::driver_catalog());
+    auto points = core::expand_matrix(spec_, systems::driver_catalog(), policy);
     if (!points) {
       outcome.state = "failed";
       outcome.error = points.error();

@@ -1,7 +1,11 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <httplib.h>
+#include <netdb.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,9 +37,10 @@
 #include "report/hdr_export.h"
 #include "report/percentiles.h"
 #include "report/results.h"
-#include "report/summary.h"
 #include "report/results_schema.h"
+#include "report/summary.h"
 #include "server/artifacts.h"
+#include "server/http_guard.h"
 #include "server/report_html.h"
 #include "server/static_files.h"
 #include "store/store.h"
@@ -57,9 +62,15 @@ constexpr size_t kFinishedLogsKept = 64;  // experiments whose event log outlive
 constexpr size_t kWorkerThreads = 32;
 constexpr int kMaxEventStreams = 24;
 
+// Answers quote what clients sent (paths, parameters, spec keys); invalid UTF-8 in those is
+// replaced (U+FFFD) rather than thrown, so quoting a client's bytes never turns a 400 into a 500.
+std::string dump_json(const json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(2) + "\n", "application/json");
+  res.set_content(dump_json(body, 2) + "\n", "application/json");
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message,
@@ -67,6 +78,11 @@ void send_error(httplib::Response& res, int status, const std::string& message,
   json body = {{"error", message}};
   for (auto& [key, value] : extra.items()) body[key] = value;
   send_json(res, status, body);
+}
+
+// Health and metrics answer without the token: probes and scrapers hold none.
+bool is_public_path(const std::string& openapi_path) {
+  return openapi_path == "/api/health" || openapi_path == "/metrics";
 }
 
 // Events of one experiment, kept for late subscribers (bounded) and waited on by SSE streams.
@@ -142,7 +158,7 @@ class EventHub {
  private:
   void append(const std::string& id, const std::string& type, const json& data) {
     EventLog& log = logs_[id];
-    log.events.emplace_back(log.next++, "event: " + type + "\ndata: " + data.dump() + "\n\n");
+    log.events.emplace_back(log.next++, "event: " + type + "\ndata: " + dump_json(data) + "\n\n");
     if (log.events.size() > kEventHistory) log.events.pop_front();
     if (type == "state" && orchestrator::is_terminal_state(data.value("state", "")) &&
         !log.finished) {
@@ -217,18 +233,20 @@ struct Route {
 class Service {
  public:
   Service(const ServerOptions& options, std::unique_ptr<store::Store> store,
-          std::unique_ptr<ArtifactStore> artifacts)
-      : options_(options), store_(std::move(store)), artifacts_(std::move(artifacts)) {}
+          std::unique_ptr<ArtifactStore> artifacts, ServiceLog& log)
+      : options_(options), store_(std::move(store)), artifacts_(std::move(artifacts)), log_(log) {
+    options_.provider_context.spec_policy = options_.spec_policy;
+  }
 
   // Marks runs a dead server left mid-flight as failed and destroys their infrastructure.
   void recover() {
     // Reconcile first: it tells which runs still have a live owner (a `dec run` sharing this
     // data dir), whose experiments must not be marked interrupted.
-    auto report = infra::reconcile(options_.provider_context, {}, [](const std::string& line) {
-      std::fprintf(stderr, "dec serve: reconcile: %s\n", line.c_str());
+    auto report = infra::reconcile(options_.provider_context, {}, [this](const std::string& line) {
+      log_.info("reconcile", "reconcile: " + line);
     });
     for (const auto& error : report.errors) {
-      std::fprintf(stderr, "dec serve: reconcile error: %s\n", error.c_str());
+      log_.error("reconcile", "reconcile: " + error);
     }
     auto owned_elsewhere = [&](const std::string& id) {
       for (const auto& run : report.live_runs) {
@@ -239,13 +257,16 @@ class Service {
     store::ListFilter filter;
     filter.limit = 1000000;
     auto all = store_->list(filter);
-    if (!all.ok()) return;
+    if (!all.ok()) {
+      log_.error("store", "cannot list experiments to recover: " + all.error());
+      return;
+    }
     for (const auto& record : *all) {
       if (record.state == "queued" || orchestrator::is_terminal_state(record.state)) continue;
       if (owned_elsewhere(record.id)) continue;
-      std::fprintf(stderr, "dec serve: experiment %s was %s when the server stopped: failed\n",
-                   record.id.c_str(), record.state.c_str());
-      (void)store_->set_state(record.id, "failed", kInterrupted);
+      track(record.id, record.name, record.state);
+      note_state(record.id, "", "failed", kInterrupted);
+      record_final(record.id, "failed", kInterrupted);
     }
   }
 
@@ -269,13 +290,35 @@ class Service {
   bool shutdown_requested() const { return shutdown_ok_.load(); }
 
  private:
+  // What the API says of an experiment this server moved, ahead of the store: the store may
+  // fail to record a transition (disk full), and the API must not show a state that is over.
+  struct LiveState {
+    std::string name;
+    std::string state;
+    std::string error;
+    std::optional<std::string> unrecorded_results;  // results the store refused
+    bool unrecorded = false;                        // the store holds an older state
+    int attempts = 0;                               // failed writes so far
+  };
+  // Starts following `id` (as in state `state`, unless it is followed already).
+  void track(const std::string& id, const std::string& name, const std::string& state);
+  // A transition of the experiment (`system` "" ) or of one of its systems: logged, kept as the
+  // experiment's live state and published to its event stream.
+  void note_state(const std::string& id, const std::string& system, const std::string& state,
+                  const std::string& error = "");
+  // Writes a final state (and results) to the store. What the store refuses is kept in memory,
+  // shown by the API, logged, and retried by retry_unrecorded() until the store takes it.
+  void record_final(const std::string& id, const std::string& state, const std::string& error,
+                    const std::optional<std::string>& results = std::nullopt);
+  void retry_unrecorded();
+  // Replaces what the store says of `record` by what this server knows to be newer.
+  void apply_live_state(store::ExperimentRecord& record);
   void run_queue();
   void run_one(const core::Spec& spec, const std::string& id, std::atomic<bool>& stop);
   static double expected_seconds(const core::Spec& spec);
   int retry_after_seconds() const;  // call with mutex_ held while an experiment runs
   void upload_artifacts(const std::string& id, const std::string& results, const std::string& state,
                         const std::string& error);
-  bool authorized(const httplib::Request& req, httplib::Response& res) const;
   json record_json(const store::ExperimentRecord& record, bool full);
   int queue_position(const std::string& id);
   int64_t count_in_state(const std::string& state);
@@ -313,10 +356,13 @@ class Service {
   std::string no_results_message(const store::ExperimentRecord& record);
   bool cancel_requested(const std::string& id);
 
-  const ServerOptions& options_;
+  ServerOptions options_;  // a copy: its provider context carries the spec policy
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<ArtifactStore> artifacts_;
+  ServiceLog& log_;
   EventHub hub_;
+  std::mutex live_mutex_;
+  std::map<std::string, LiveState> live_;
   std::thread runner_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -340,7 +386,11 @@ void Service::upload_artifacts(const std::string& id, const std::string& results
   for (const auto& [name, body, type] : files) {
     auto url = artifacts_->put(name, body, type);
     std::string line = url.ok() ? "uploaded " + *url : "artifact upload failed: " + url.error();
-    std::fprintf(stderr, "dec serve: %s\n", line.c_str());
+    if (url.ok()) {
+      log_.info("artifacts", "experiment " + id + ": " + line, {{"experiment", id}});
+    } else {
+      log_.error("artifacts", "experiment " + id + ": " + line, {{"experiment", id}});
+    }
     hub_.publish(id, "log", {{"line", line}});
   }
 }
@@ -352,12 +402,22 @@ void Service::run_queue() {
   while (true) {
     std::atomic<bool> stop{false};
     std::optional<store::ExperimentRecord> next;
+    retry_unrecorded();
     {
       std::unique_lock lock(mutex_);
       if (exiting_) return;
       if (!draining_) {
         auto queued = store_->next_queued();
+        if (!queued.ok()) log_.error("store", "cannot read the queue: " + queued.error());
         if (queued.ok() && queued->has_value()) next = std::move(**queued);
+        // Cancelled while queued, but the store could not record it yet: not to be run.
+        if (next) {
+          std::lock_guard live_lock(live_mutex_);
+          auto live = live_.find(next->id);
+          if (live != live_.end() && orchestrator::is_terminal_state(live->second.state)) {
+            next.reset();
+          }
+        }
       }
       if (!next) {
         wake_.wait_for(lock, std::chrono::milliseconds(500));
@@ -371,15 +431,17 @@ void Service::run_queue() {
       current_expected_seconds_ = 0;
     }
     const std::string id = next->id;
-    auto parsed = core::parse_spec(next->spec_json, {}, systems::driver_catalog());
+    track(id, next->name, next->state);
+    auto parsed = core::parse_spec(next->spec_json, {}, systems::driver_catalog(),
+                                   options_.provider_context.spec_policy);
     if (parsed.ok()) {
       current_expected_seconds_ = expected_seconds(parsed.spec);
       run_one(parsed.spec, id, stop);
     } else {
       const std::string error =
           "stored spec is no longer valid: " + parsed.errors.front().to_string();
-      (void)store_->set_state(id, "failed", error);
-      hub_.publish(id, "state", {{"system", ""}, {"state", "failed"}, {"error", error}});
+      note_state(id, "", "failed", error);
+      record_final(id, "failed", error);
     }
     {
       std::lock_guard lock(mutex_);
@@ -400,7 +462,7 @@ void Service::run_one(const core::Spec& spec, const std::string& id, std::atomic
       // The load is over (finished, failed or stopped): progress stops claiming a phase.
       hub_.amend_progress(id, system, [](json& progress) { progress["phase"] = "done"; });
     }
-    hub_.publish(id, "state", {{"system", system}, {"state", state}});
+    note_state(id, system, state);
   };
   context.events.on_progress = [&](const std::string& system, const load::Progress& p) {
     json data = progress_json(p);
@@ -424,8 +486,8 @@ void Service::run_one(const core::Spec& spec, const std::string& id, std::atomic
   };
   auto lock = orchestrator::MeasurementLock::acquire(lock_options);
   if (!lock) {
-    (void)store_->set_state(id, "failed", lock.error());
-    hub_.publish(id, "state", {{"system", ""}, {"state", "failed"}, {"error", lock.error()}});
+    note_state(id, "", "failed", lock.error());
+    record_final(id, "failed", lock.error());
     return;
   }
   auto started = Clock::now();
@@ -433,7 +495,9 @@ void Service::run_one(const core::Spec& spec, const std::string& id, std::atomic
   (*lock)->record(outcome.result.environment);
   lock->reset();
   const std::string results = report::to_json(outcome.result);
-  (void)store_->set_results(id, results, report::results_summary(results));
+  // The runner wrote each transition as it went, but a write may have failed (disk full): the
+  // final state and results are checked, and kept and retried if the store lacks them.
+  record_final(id, outcome.state, outcome.error, results);
   if (artifacts_) upload_artifacts(id, results, outcome.state, outcome.error);
   last_run_seconds_ = std::chrono::duration<double>(Clock::now() - started).count();
 }
@@ -458,12 +522,109 @@ int Service::retry_after_seconds() const {
                     kMaxRetryAfterSeconds);
 }
 
-bool Service::authorized(const httplib::Request& req, httplib::Response& res) const {
-  if (options_.token.empty()) return true;
-  if (req.get_header_value("Authorization") == "Bearer " + options_.token) return true;
-  res.set_header("WWW-Authenticate", "Bearer");
-  send_error(res, 401, "missing or wrong bearer token (send Authorization: Bearer <token>)");
-  return false;
+void Service::track(const std::string& id, const std::string& name, const std::string& state) {
+  std::lock_guard lock(live_mutex_);
+  auto [entry, added] = live_.try_emplace(id);
+  if (entry->second.name.empty()) entry->second.name = name;
+  if (added) entry->second.state = state;
+}
+
+void Service::note_state(const std::string& id, const std::string& system, const std::string& state,
+                         const std::string& error) {
+  std::string from;
+  std::string name;
+  {
+    std::lock_guard lock(live_mutex_);
+    LiveState& live = live_[id];
+    from = live.state;
+    live.state = state;
+    if (!error.empty()) live.error = error;
+    name = live.name;
+  }
+  json fields = {
+      {"experiment", id}, {"name", name}, {"system", system}, {"from", from}, {"to", state}};
+  if (!error.empty()) fields["error"] = error;
+  const std::string line =
+      "experiment " + id + " \"" + name + "\"" + (system.empty() ? "" : " (" + system + ")") +
+      ": " + (from.empty() ? "new" : from) + " -> " + state + (error.empty() ? "" : ": " + error);
+  if (state == "failed") {
+    log_.error("state", line, fields);
+  } else {
+    log_.info("state", line, fields);
+  }
+  json data = {{"system", system}, {"state", state}};
+  if (!error.empty()) data["error"] = error;
+  hub_.publish(id, "state", data);
+}
+
+void Service::record_final(const std::string& id, const std::string& state,
+                           const std::string& error, const std::optional<std::string>& results) {
+  std::string failure;
+  if (results) {
+    if (Status written = store_->set_results(id, *results, report::results_summary(*results));
+        !written)
+      failure = written.error();
+  }
+  if (failure.empty()) {
+    auto stored = store_->get(id);
+    const bool has_state = stored.ok() && stored->has_value() && (*stored)->state == state &&
+                           (error.empty() || (*stored)->error == error);
+    if (!has_state) {
+      if (Status written = store_->set_state(id, state, error); !written) {
+        failure = written.error();
+      }
+    }
+  }
+  std::lock_guard lock(live_mutex_);
+  if (failure.empty()) {
+    auto live = live_.find(id);
+    if (live == live_.end()) return;
+    if (live->second.attempts > 0) {
+      log_.info("store",
+                "experiment " + id + ": state " + state + " recorded after " +
+                    std::to_string(live->second.attempts + 1) + " attempts",
+                {{"experiment", id}, {"state", state}});
+    }
+    // Followed no longer: the store says what the API says.
+    if (live->second.state == state) live_.erase(live);
+    return;
+  }
+  LiveState& live = live_[id];
+  live.state = state;
+  if (!error.empty()) live.error = error;
+  if (results) live.unrecorded_results = *results;
+  live.unrecorded = true;
+  // The first failure and then one a minute (retries come every 0.5 s), not a flood.
+  if (live.attempts++ % 120 == 0) {
+    log_.error("store",
+               "experiment " + id + ": cannot record state " + state +
+                   (results ? " and its results" : "") + ": " + failure +
+                   "; the API shows it and the server retries",
+               {{"experiment", id}, {"state", state}, {"error", failure}});
+  }
+}
+
+void Service::retry_unrecorded() {
+  std::vector<std::tuple<std::string, std::string, std::string, std::optional<std::string>>> due;
+  {
+    std::lock_guard lock(live_mutex_);
+    for (const auto& [id, live] : live_) {
+      if (live.unrecorded) due.emplace_back(id, live.state, live.error, live.unrecorded_results);
+    }
+  }
+  for (const auto& [id, state, error, results] : due) record_final(id, state, error, results);
+}
+
+void Service::apply_live_state(store::ExperimentRecord& record) {
+  std::lock_guard lock(live_mutex_);
+  auto live = live_.find(record.id);
+  if (live == live_.end() || live->second.state.empty()) return;
+  record.state = live->second.state;
+  if (!live->second.error.empty()) record.error = live->second.error;
+  if (live->second.unrecorded_results) record.results_json = *live->second.unrecorded_results;
+  if (orchestrator::is_terminal_state(record.state) && record.finished_at.empty()) {
+    record.finished_at = store::now_iso8601();
+  }
 }
 
 int Service::queue_position(const std::string& id) {
@@ -541,14 +702,25 @@ std::optional<store::ExperimentRecord> Service::find(const std::string& id,
     send_error(res, 404, "no experiment with id \"" + id + "\"");
     return std::nullopt;
   }
+  apply_live_state(**record);
   return **record;
 }
 
 std::optional<core::ParseResult> Service::parse_posted_spec(const httplib::Request& req,
                                                             httplib::Response& res) {
-  if (!authorized(req, res)) return std::nullopt;
   if (req.body.empty()) {
     send_error(res, 400, "empty body: send an experiment spec as JSON or YAML (see docs/spec.md)");
+    return std::nullopt;
+  }
+  // Checked before parsing: the parsers' messages quote the input, and a spec is text.
+  if (auto offset = invalid_utf8_offset(req.body)) {
+    send_error(
+        res, 400,
+        "body: invalid UTF-8 at byte " + std::to_string(*offset) +
+            "; send the spec as UTF-8 text (JSON or YAML)",
+        {{"errors",
+          json::array(
+              {{{"path", ""}, {"message", "invalid UTF-8 at byte " + std::to_string(*offset)}}})}});
     return std::nullopt;
   }
   // Every check `dec run` makes before creating anything (each system's provider plans every
@@ -582,7 +754,8 @@ void Service::handle_submit(const httplib::Request& req, httplib::Response& res)
     send_error(res, 500, id.error());
     return;
   }
-  hub_.publish(*id, "state", {{"system", ""}, {"state", "queued"}});
+  track(*id, parsed->spec.name, "");
+  note_state(*id, "", "queued");
   wake_.notify_all();
   res.set_header("Location", "/api/experiments/" + *id);
   send_json(res, 201, {{"id", *id}, {"state", "queued"}, {"queue_position", position}});
@@ -628,6 +801,8 @@ void Service::handle_list(const httplib::Request& req, httplib::Response& res) {
         (void)store_->set_summary(r.id, r.summary_json);
       }
     }
+    apply_live_state(r);
+    if (!filter.state.empty() && r.state != filter.state) continue;
     items.push_back(record_json(r, false));
   }
   send_json(res, 200, {{"experiments", items}, {"limit", filter.limit}, {"offset", filter.offset}});
@@ -638,7 +813,6 @@ void Service::handle_get(const httplib::Request& req, httplib::Response& res) {
 }
 
 void Service::handle_cancel(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;
   // Read under the lock the runner claims experiments with, so the state cannot be stale.
   std::lock_guard lock(mutex_);
   auto record = find(req.matches[1], res);
@@ -653,8 +827,9 @@ void Service::handle_cancel(const httplib::Request& req, httplib::Response& res)
     return;
   }
   if (record->state == "queued") {
-    (void)store_->set_state(record->id, "cancelled", "cancelled before it started");
-    hub_.publish(record->id, "state", {{"system", ""}, {"state", "cancelled"}});
+    track(record->id, record->name, record->state);
+    note_state(record->id, "", "cancelled");
+    record_final(record->id, "cancelled", "cancelled before it started");
     send_json(res, 200, {{"id", record->id}, {"state", "cancelled"}});
     return;
   }
@@ -669,7 +844,7 @@ void Service::handle_events(const httplib::Request& req, httplib::Response& res)
     // Finished before the stream opened: its final state is all there is to say.
     res.set_content(
         "event: state\ndata: " +
-            json{{"system", ""}, {"state", record->state}, {"error", record->error}}.dump() +
+            dump_json(json{{"system", ""}, {"state", record->state}, {"error", record->error}}) +
             "\n\n",
         "text/event-stream");
     return;
@@ -813,7 +988,8 @@ void Service::handle_all_results(const httplib::Request&, httplib::Response& res
     return;
   }
   json items = json::array();
-  for (const auto& r : *list) {
+  for (auto& r : *list) {
+    apply_live_state(r);
     if (r.results_json.empty()) continue;
     json item = record_json(r, false);
     item["results"] =
@@ -823,8 +999,7 @@ void Service::handle_all_results(const httplib::Request&, httplib::Response& res
   send_json(res, 200, {{"results", items}});
 }
 
-void Service::handle_shutdown(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;
+void Service::handle_shutdown(const httplib::Request&, httplib::Response& res) {
   std::lock_guard lock(mutex_);
   draining_ = true;  // no new work from the queue, whatever the answer
   if (!current_.empty()) {
@@ -989,8 +1164,7 @@ void Service::handle_examples(const httplib::Request&, httplib::Response& res) {
 
 // GET /api/infrastructure: every run recorded in the data dir (state files), whether its owner
 // still lives (a run in progress, or a kept run of `dec apply`) and its resources.
-void Service::handle_infrastructure(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;
+void Service::handle_infrastructure(const httplib::Request&, httplib::Response& res) {
   infra::Env& env = *options_.provider_context.env;
   json runs = json::array();
   for (const std::string& id : infra::recorded_runs(env, options_.provider_context.data_dir)) {
@@ -1024,7 +1198,6 @@ void Service::handle_infrastructure(const httplib::Request& req, httplib::Respon
 // POST /api/reconcile[?dry_run=false]: what `dec reconcile [--dry-run]` does. A dry run unless
 // asked otherwise; the real one waits for an idle server (it must not race the runner).
 void Service::handle_reconcile(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;
   const bool dry_run = req.get_param_value("dry_run") != "false";
   if (!dry_run) {
     std::lock_guard lock(mutex_);
@@ -1051,7 +1224,6 @@ void Service::handle_reconcile(const httplib::Request& req, httplib::Response& r
 
 // POST /api/runs/{id}/destroy: `dec destroy RUN` for one recorded run.
 void Service::handle_destroy_run(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req, res)) return;
   const std::string run_id = req.matches[1];
   const auto recorded =
       infra::recorded_runs(*options_.provider_context.env, options_.provider_context.data_dir);
@@ -1481,22 +1653,22 @@ void add_answer_schemas(json& schemas) {
                     {"summary", schema_ref("ResultsSummary")}}}};
   // report::results_summary: what a history list shows without loading the results.
   const json nullable_boolean = {{"type", json::array({"boolean", "null"})}};
-  schemas["ResultsSummary"] = object_schema(
-      {{"verdict", string},
-       {"points", integer},
-       {"repeats", integer},
-       {"runs", array_of(object_schema({{"run_id", string},
-                                        {"system", string},
-                                        {"driver", string},
-                                        {"status", string},
-                                        {"emulated", boolean},
-                                        {"point", integer},
-                                        {"repeat", integer},
-                                        {"consumed_msgs_per_s", number},
-                                        {"produced_msgs_per_s", number},
-                                        {"p99_us", number},
-                                        {"delivery_ok", boolean},
-                                        {"targets_met", nullable_boolean}}))}});
+  schemas["ResultsSummary"] =
+      object_schema({{"verdict", string},
+                     {"points", integer},
+                     {"repeats", integer},
+                     {"runs", array_of(object_schema({{"run_id", string},
+                                                      {"system", string},
+                                                      {"driver", string},
+                                                      {"status", string},
+                                                      {"emulated", boolean},
+                                                      {"point", integer},
+                                                      {"repeat", integer},
+                                                      {"consumed_msgs_per_s", number},
+                                                      {"produced_msgs_per_s", number},
+                                                      {"p99_us", number},
+                                                      {"delivery_ok", boolean},
+                                                      {"targets_met", nullable_boolean}}))}});
   schemas["ExperimentSummary"] = summary;
   json full = summary;
   full["properties"]["spec"] = schema_ref("Spec");
@@ -1544,6 +1716,10 @@ json openapi(const std::vector<Route>& routes) {
     std::transform(method.begin(), method.end(), method.begin(), ::tolower);
     json responses = json::object();
     std::vector<int> statuses = route.statuses;
+    const bool needs_token = !is_public_path(route.openapi_path);
+    if (needs_token && std::find(statuses.begin(), statuses.end(), 401) == statuses.end()) {
+      statuses.push_back(401);
+    }
     statuses.insert(statuses.end(), {405, 500});
     if (route.method == "POST") statuses.push_back(413);
     for (int status : statuses) {
@@ -1583,21 +1759,40 @@ json openapi(const std::vector<Route>& routes) {
            {{"application/yaml", {{"schema", {{"type", "string"}}}}},
             {"application/json", {{"schema", schema_ref("Spec")}}}}}};
     }
-    if (route.method == "POST") op["security"] = json::array({{{"bearer", json::array()}}});
+    // With a token (dec serve --token), every route but health and metrics needs it: the
+    // Authorization header, or ?access_token= where no header can be set (EventSource, links).
+    op["security"] =
+        needs_token ? json::array({{{"bearer", json::array()}}, {{"access_token", json::array()}}})
+                    : json::array();
     paths[route.openapi_path][method] = op;
   }
   paths["/api/openapi.json"]["get"] = {
       {"summary", "This description"},
+      {"security", json::array({{{"bearer", json::array()}}, {{"access_token", json::array()}}})},
       {"responses",
        {{"200",
          {{"description", "OK"},
-          {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}}}}};
+          {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
+        {"401",
+         {{"description", status_description(401)},
+          {"content", {{"application/json", {{"schema", error_schema}}}}}}}}}};
   json schemas = json::object();
   add_answer_schemas(schemas);
   add_schema_document(schemas, "Spec", core::spec_json_schema(systems::driver_catalog()));
   add_schema_document(schemas, "Results", report::results_json_schema());
   json components = {{"schemas", schemas},
-                     {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
+                     {"securitySchemes",
+                      {{"bearer",
+                        {{"type", "http"},
+                         {"scheme", "bearer"},
+                         {"description", "dec serve --token TOKEN (or $DEC_TOKEN)"}}},
+                       {"access_token",
+                        {{"type", "apiKey"},
+                         {"in", "query"},
+                         {"name", "access_token"},
+                         {"description",
+                          "The same token, for clients that cannot set a "
+                          "header (EventSource, download links)"}}}}}};
   // 3.1: schemas are JSON Schema 2020-12, the dialect of /api/schema/*.json.
   return {{"openapi", "3.1.0"},
           {"info", {{"title", "dec experiment service"}, {"version", "0.1.0"}}},
@@ -1605,7 +1800,86 @@ json openapi(const std::vector<Route>& routes) {
           {"components", components}};
 }
 
+std::string numeric_host(const sockaddr_storage& address, int* port) {
+  char host[NI_MAXHOST];
+  char service[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&address), sizeof address, host, sizeof host,
+                  service, sizeof service, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "";
+  }
+  *port = std::atoi(service);
+  return host;
+}
+
+// The descriptor of the TCP connection between the two addresses, found among this process's
+// descriptors (httplib 0.11 gives handlers the addresses of a request, not its socket); -1 if
+// none. The pair names one live connection, so no other socket can match.
+int connection_socket(const std::string& local_addr, int local_port, const std::string& remote_addr,
+                      int remote_port) {
+  DIR* fds = opendir("/proc/self/fd");
+  if (fds == nullptr) return -1;
+  int found = -1;
+  while (const dirent* entry = readdir(fds)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0') continue;
+    sockaddr_storage local{};
+    sockaddr_storage remote{};
+    socklen_t local_size = sizeof local;
+    socklen_t remote_size = sizeof remote;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+        getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&remote), &remote_size) !=
+            0) {
+      continue;
+    }
+    int local_found = -1;
+    int remote_found = -1;
+    if (numeric_host(local, &local_found) == local_addr && local_found == local_port &&
+        numeric_host(remote, &remote_found) == remote_addr && remote_found == remote_port) {
+      found = static_cast<int>(fd);
+      break;
+    }
+  }
+  closedir(fds);
+  return found;
+}
+
+// Answers `status` with an error and closes the connection once the answer is written: after a
+// request whose framing cannot be trusted, what follows on the connection cannot be told from a
+// next request (RFC 9112 §6.3, §11.2). httplib 0.11 keeps a connection open whatever the answer
+// says, so the read side of its socket is shut down by the answer's release hook, which runs
+// once the answer is written; httplib then reads end-of-file and closes it.
+void answer_and_close(const httplib::Request& req, httplib::Response& res, int status,
+                      const std::string& message) {
+  auto body = std::make_shared<std::string>(dump_json(json{{"error", message}}, 2) + "\n");
+  res.status = status;
+  if (req.get_header_value("Connection") != "close") res.set_header("Connection", "close");
+  res.set_content_provider(
+      body->size(), "application/json",
+      [body](size_t offset, size_t length, httplib::DataSink& sink) {
+        return sink.write(body->data() + offset, length);
+      },
+      [local = req.local_addr, local_port = req.local_port, remote = req.remote_addr,
+       remote_port = req.remote_port](bool) {
+        const int fd = connection_socket(local, local_port, remote, remote_port);
+        if (fd >= 0) shutdown(fd, SHUT_RD);
+      });
+}
+
 }  // namespace
+
+bool is_loopback_host(const std::string& host) {
+  std::string address = host;
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
+    address = address.substr(1, address.size() - 2);
+  }
+  if (address == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, address.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, address.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6) != 0;
+  return false;  // a name other than localhost, or 0.0.0.0 / :: (every address)
+}
 
 std::string ServerOptions::default_examples_dir() {
   std::error_code ec;
@@ -1614,9 +1888,25 @@ std::string ServerOptions::default_examples_dir() {
 }
 
 int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
+  ServiceLog log(options.log_format);
+  if (options.token.empty() && !is_loopback_host(options.host)) {
+    if (!options.insecure) {
+      std::fprintf(stderr,
+                   "dec serve: refusing to listen on %s without a token: anyone who reaches the "
+                   "port could run experiments as this user. Set one with --token TOKEN (or "
+                   "$DEC_TOKEN), listen on 127.0.0.1, or pass --insecure to accept the risk\n",
+                   options.host.c_str());
+      return 2;
+    }
+    log.error("insecure",
+              "WARNING: --insecure: listening on " + options.host +
+                  " WITHOUT A TOKEN; anyone who can reach port " + std::to_string(options.port) +
+                  " can submit experiments, read results and shut the server down",
+              {{"host", options.host}, {"port", options.port}});
+  }
   auto store = store::Store::open(options.provider_context.data_dir + "/dec.db");
   if (!store.ok()) {
-    std::fprintf(stderr, "dec serve: %s\n", store.error().c_str());
+    log.error("store", store.error());
     return 1;
   }
   std::unique_ptr<ArtifactStore> artifacts;
@@ -1628,22 +1918,51 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     }
     artifacts = std::move(*opened);
   }
-  Service service(options, std::move(*store), std::move(artifacts));
+  Service service(options, std::move(*store), std::move(artifacts), log);
   httplib::Server http;
   http.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   http.set_payload_max_length(options.max_body_bytes);
-  const auto routes = service.routes();
-  std::vector<std::pair<std::regex, std::string>> known;  // for 405 answers
+  // Every route but health and metrics wants the token (when there is one); the web app's
+  // files are public, the app asks for the token itself.
+  auto guarded = [&options](const Route& route) {
+    const bool needs_token = !options.token.empty() && !is_public_path(route.openapi_path);
+    return [&options, needs_token, handler = route.handler](const httplib::Request& req,
+                                                            httplib::Response& res) {
+      if (needs_token && !secrets_equal(presented_token(req), options.token)) {
+        res.set_header("WWW-Authenticate", "Bearer");
+        send_error(res, 401,
+                   "missing or wrong bearer token (send Authorization: Bearer <token>, or "
+                   "?access_token=<token> where a header cannot be set)");
+        return;
+      }
+      handler(req, res);
+    };
+  };
+  struct Registered {
+    std::regex pattern;
+    std::string method;
+    httplib::Server::Handler handler;
+  };
+  std::vector<Registered> registered;  // for 405 answers and body-less POSTs
+  auto routes = service.routes();
+  const std::string openapi_text = dump_json(openapi(routes), 2);
+  routes.push_back({"GET",
+                    "/api/openapi\\.json",
+                    "/api/openapi.json",
+                    "",
+                    "",
+                    {},
+                    {},
+                    [&](const httplib::Request&, httplib::Response& res) {
+                      res.set_content(openapi_text, "application/json");
+                    },
+                    ""});
   for (const auto& route : routes) {
-    known.emplace_back(std::regex(route.pattern), route.method);
-    if (route.method == "GET") http.Get(route.pattern, route.handler);
-    if (route.method == "POST") http.Post(route.pattern, route.handler);
+    auto handler = guarded(route);
+    registered.push_back({std::regex(route.pattern), route.method, handler});
+    if (route.method == "GET") http.Get(route.pattern, handler);
+    if (route.method == "POST") http.Post(route.pattern, handler);
   }
-  const std::string openapi_text = openapi(routes).dump(2);
-  known.emplace_back(std::regex("/api/openapi\\.json"), "GET");
-  http.Get("/api/openapi.json", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(openapi_text, "application/json");
-  });
   // The web app at every other GET path; registered after the API so its routes win.
   http.Get("/.*", [&](const httplib::Request& req, httplib::Response& res) {
     auto file = static_file(req.path, options.web_root);
@@ -1655,25 +1974,61 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     if (!file->cache_control.empty()) res.set_header("Cache-Control", file->cache_control);
     res.set_content(std::move(file->content), file->content_type);
   });
+  // Framing is checked before httplib reads a body, which it does by rules of its own
+  // (cpp-httplib 0.11): a Content-Length that is not a number reads as 0 ("abc") or as
+  // 2^64-5 ("-5"), the first of two differing ones wins, a GET's body is never read (its bytes
+  // would be taken for the next request), and a POST with neither Content-Length nor
+  // Transfer-Encoding is read until the client closes the connection, a 400 after the read
+  // timeout for `curl -X POST URL`. RFC 9112 §6.3 says that POST has an empty body: it is
+  // dispatched here, without reading.
+  http.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+    using Handled = httplib::Server::HandlerResponse;
+    const Framing framing = request_framing(req.headers);
+    if (framing.kind == Framing::Kind::kMalformed) {
+      answer_and_close(req, res, 400, "malformed request: " + framing.error);
+      return Handled::Handled;
+    }
+    const bool has_body = framing.kind == Framing::Kind::kChunked ||
+                          (framing.kind == Framing::Kind::kLength && framing.length > 0);
+    if (has_body && req.method != "POST") {
+      answer_and_close(req, res, 400,
+                       "malformed request: a " + req.method +
+                           " request has no body here; send it without one (no Content-Length "
+                           "or Transfer-Encoding)");
+      return Handled::Handled;
+    }
+    if (req.method != "POST" || framing.kind != Framing::Kind::kNone) return Handled::Unhandled;
+    httplib::Request bodiless = req;
+    for (const auto& route : registered) {
+      if (route.method == "POST" &&
+          std::regex_match(bodiless.path, bodiless.matches, route.pattern)) {
+        route.handler(bodiless, res);
+        return Handled::Handled;
+      }
+    }
+    res.status = 404;  // the error handler tells 404 from 405
+    return Handled::Handled;
+  });
   http.set_error_handler([&](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;  // a handler already explained the error
+    // A handler already explained the error (every answer of dec's sets a Content-Type).
+    if (!res.body.empty() || res.has_header("Content-Type")) return;
     if (res.status == 413) {
       send_error(res, 413,
                  "request body larger than " + std::to_string(options.max_body_bytes) + " bytes");
       return;
     }
     if (res.status != 404) {
-      if (res.body.empty()) {
-        send_error(res, res.status,
-                   res.status == 400 ? "malformed HTTP request (a POST needs a Content-Length "
-                                       "header, e.g. curl -d '')"
-                                     : "request failed");
-      }
+      send_error(res, res.status,
+                 res.status == 400 ? "malformed HTTP request (request line, headers or body "
+                                     "framing)"
+                                   : "request failed");
       return;
     }
     std::string allowed;
-    for (const auto& [pattern, method] : known) {
-      if (std::regex_match(req.path, pattern)) allowed += (allowed.empty() ? "" : ", ") + method;
+    for (const auto& route : registered) {
+      if (std::regex_match(req.path, route.pattern)) {
+        allowed += (allowed.empty() ? "" : ", ") + route.method;
+      }
     }
     if (!allowed.empty()) {
       res.set_header("Allow", allowed);
@@ -1683,21 +2038,36 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
       send_error(res, 404, "no such endpoint: " + req.path + " (see /api/openapi.json)");
     }
   });
+  // A library's exception text is no answer: it is logged, and the client is told the request
+  // failed on the server's side.
   http.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "internal error";
+      [&](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
         try {
           std::rethrow_exception(ep);
         } catch (const std::exception& e) {
           what = e.what();
         } catch (...) {
         }
-        send_error(res, 500, what);
+        log.error("request", req.method + " " + req.path + ": internal error: " + what,
+                  {{"method", req.method}, {"path", req.path}, {"error", what}});
+        send_error(res, 500,
+                   "internal error while answering " + req.method + " " + req.path +
+                       " (the server log has the detail)");
       });
+  // Every answer 5xx is logged (without the query string: it may hold the access token).
+  http.set_logger([&](const httplib::Request& req, const httplib::Response& res) {
+    if (res.status < 500) return;
+    json body = json::parse(res.body, nullptr, false);
+    const std::string error = body.is_object() ? body.value("error", "") : "";
+    log.error(
+        "request", req.method + " " + req.path + " -> " + std::to_string(res.status) + ": " + error,
+        {{"method", req.method}, {"path", req.path}, {"status", res.status}, {"error", error}});
+  });
 
   if (!http.bind_to_port(options.host, options.port)) {
-    std::fprintf(stderr, "dec serve: cannot listen on %s:%d (in use or not permitted)\n",
-                 options.host.c_str(), options.port);
+    log.error("listen", "cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                            " (in use or not permitted)");
     return 1;
   }
   service.recover();
@@ -1714,12 +2084,32 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     http.stop();
   });
-  std::fprintf(stderr, "dec serve: listening on http://%s:%d (data in %s)\n", options.host.c_str(),
-               options.port, options.provider_context.data_dir.c_str());
+  log.info("start",
+           "listening on http://" + options.host + ":" + std::to_string(options.port) +
+               " (data in " + options.provider_context.data_dir + ", token " +
+               (options.token.empty() ? "none" : "required") + ")",
+           {{"host", options.host},
+            {"port", options.port},
+            {"data_dir", options.provider_context.data_dir},
+            {"token", !options.token.empty()}});
+  {
+    // What posted specs may reach, so the operator sees what the flags allowed.
+    std::string secrets, endpoints;
+    for (const auto& name : options.spec_policy.secrets) {
+      secrets += (secrets.empty() ? "" : ", ") + name;
+    }
+    for (const auto& rule : options.spec_policy.endpoints) {
+      endpoints += (endpoints.empty() ? "" : ", ") + rule.text;
+    }
+    log.info("start",
+             "specs may read secrets: " + (secrets.empty() ? "none" : secrets) +
+                 "; may connect to endpoints: " +
+                 (endpoints.empty() ? "none (only infrastructure dec creates)" : endpoints));
+  }
   http.listen_after_bind();
   listening_done = true;
   watcher.join();
-  std::fprintf(stderr, "dec serve: stopped\n");
+  log.info("stop", "stopped");
   return 0;
 }
 

@@ -8,14 +8,23 @@
 #include <string>
 
 #include "infra/provider.h"
+#include "server/service_log.h"
 
 namespace dec::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::string token;  // non-empty: POST requests need "Authorization: Bearer <token>"
+  // Non-empty: every request to /api/ except /api/health needs "Authorization: Bearer <token>"
+  // (or ?access_token=<token>, for EventSource and download links). Empty is refused on an
+  // address beyond loopback unless `insecure`.
+  std::string token;
+  bool insecure = false;
+  LogFormat log_format = LogFormat::kText;  // of the lines on stderr
   infra::ProviderContext provider_context;  // data dir, env, installation, tools
+  // What posted specs may reach (secrets, endpoints): nothing unless the operator allows it.
+  // Replaces provider_context.spec_policy, so every spec this server validates or runs gets it.
+  core::SpecPolicy spec_policy = core::SpecPolicy::untrusted();
   size_t max_body_bytes = 1 << 20;
   std::string artifacts;           // s3://bucket/prefix: upload each experiment's results there
   std::string artifacts_endpoint;  // S3-compatible endpoint URL ("" = AWS)
@@ -26,6 +35,9 @@ struct ServerOptions {
   std::string examples_dir = default_examples_dir();
   static std::string default_examples_dir();
 };
+
+// Whether `host` (an address or name given to --listen) reaches this machine only.
+bool is_loopback_host(const std::string& host);
 
 // Runs until POST /api/shutdown succeeds or `stop` turns true (SIGINT/SIGTERM): a running
 // experiment is then stopped and its infrastructure destroyed; queued ones stay queued.

@@ -64,6 +64,25 @@ struct FaultInput {
   core::Settings outputs;  // the service's recorded outputs ("property.<name>" etc.)
 };
 
+// Why a deploy.server key is refused: the broker runs on dec's machine (as root under `dec
+// serve`), so a setting that names a host path, loads code or makes the broker connect out
+// would reach beyond the node's own run directory and its own nodes.
+enum class HostReach { kPath, kCode, kNetwork };
+
+// A deploy.server key (or keys: `*` matches any run of characters) a spec may not set.
+struct ForbiddenServerKey {
+  std::string pattern;
+  HostReach reach = HostReach::kPath;
+};
+
+// True when `key` matches `pattern` (`*` = any run of characters, case-insensitive).
+bool server_key_matches(const std::string& pattern, const std::string& key);
+// The first entry of `forbidden` matching `key`, or nullptr.
+const ForbiddenServerKey* find_forbidden_server_key(
+    const std::vector<ForbiddenServerKey>& forbidden, const std::string& key);
+// What a spec is told about a refused key ("names a host path; dec keeps ... — remove it").
+std::string forbidden_server_key_message(HostReach reach);
+
 // How the local provider runs a system (or one variant of it, e.g. the Kafka mock cluster).
 struct LocalRecipe {
   std::string program;    // what the process is called in messages and discovery
@@ -78,6 +97,9 @@ struct LocalRecipe {
   int default_port = 0;                  // client port inside a host of its own
   int default_control_port = 0;          // second port inside a host of its own; 0 = none
   std::vector<std::string> server_keys;  // allowed deploy.server keys; empty = passed through
+  // deploy.server keys refused at planning, before anything exists: the product's settings that
+  // name host paths, load code or connect to other hosts. One list per product, in its package.
+  std::vector<ForbiddenServerKey> forbidden_server_keys;
   // Checks deploy.server's values at planning, before anything exists; errors name
   // deploy.server.<key>. Empty function = values are the product's to judge.
   std::function<Status(const core::Settings& server)> check_server;

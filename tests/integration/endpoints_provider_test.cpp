@@ -183,12 +183,13 @@ TEST_F(EndpointsProvider, MissingSecretVariableIsAClearErrorAndNothingIsLeft) {
 TEST(ExpandEnvironment, ReferencesAndErrors) {
   setenv("DEC_TEST_A", "alpha", 1);
   unsetenv("DEC_TEST_MISSING");
-  EXPECT_EQ(*infra::expand_environment("x-${DEC_TEST_A}-y", "f"), "x-alpha-y");
-  EXPECT_EQ(*infra::expand_environment("plain", "f"), "plain");
-  auto missing = infra::expand_environment("${DEC_TEST_MISSING}", "deploy.settings.p");
+  const core::SpecPolicy cli;  // the CLI's own user: the whole environment
+  EXPECT_EQ(*core::expand_secrets("x-${DEC_TEST_A}-y", "f", cli), "x-alpha-y");
+  EXPECT_EQ(*core::expand_secrets("plain", "f", cli), "plain");
+  auto missing = core::expand_secrets("${DEC_TEST_MISSING}", "deploy.settings.p", cli);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().find("deploy.settings.p"), std::string::npos);
-  EXPECT_FALSE(infra::expand_environment("${oops", "f").ok());
+  EXPECT_FALSE(core::expand_secrets("${oops", "f", cli).ok());
 }
 
 }  // namespace

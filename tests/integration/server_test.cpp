@@ -1,13 +1,19 @@
 // dec serve over real HTTP: queue order, server-sent events, results, shutdown deferral, cancel,
 // crash recovery after kill -9, bad input, and the OpenAPI description.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -60,6 +66,7 @@ class Server : public ::testing::Test {
     std::vector<std::string> argv = {DEC_BINARY,   "serve",
                                      "--listen",   "127.0.0.1:" + std::to_string(port_),
                                      "--data-dir", data_dir_};
+    token_ = token;
     if (!token.empty()) {
       argv.push_back("--token");
       argv.push_back(token);
@@ -73,9 +80,11 @@ class Server : public ::testing::Test {
     ASSERT_TRUE(env_.tcp_port_open("127.0.0.1", port_)) << server_.output();
   }
 
-  httplib::Client client() {
+  // With the server's token, if it has one, unless `with_token` is false.
+  httplib::Client client(bool with_token = true) {
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(30, 0);
+    if (with_token && !token_.empty()) c.set_bearer_token_auth(token_);
     return c;
   }
 
@@ -128,9 +137,61 @@ class Server : public ::testing::Test {
   infra::PosixEnv env_;
   std::unique_ptr<infra::LocalProvider> provider_;
   testing::Child server_;
+  std::string token_;
   int port_ = 0;
   int starts_ = 0;
 };
+
+// What came back for bytes written to a fresh connection, read until the server closed it or
+// `wait` passed.
+struct RawAnswer {
+  int status = 0;
+  std::string text;
+  json body;
+  bool closed = false;  // the server closed the connection
+  std::chrono::milliseconds took{0};
+};
+
+RawAnswer raw_request(int port, const std::string& bytes,
+                      std::chrono::milliseconds wait = std::chrono::milliseconds(3000)) {
+  RawAnswer answer;
+  const auto started = std::chrono::steady_clock::now();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return answer;
+  }
+  (void)send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  const auto deadline = started + wait;
+  char buffer[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+        deadline - std::chrono::steady_clock::now());
+    timeval timeout{static_cast<time_t>(left.count() / 1000000),
+                    static_cast<suseconds_t>(std::max<int64_t>(left.count() % 1000000, 1000))};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n == 0) {
+      answer.closed = true;
+      break;
+    }
+    if (n < 0) break;
+    answer.text.append(buffer, static_cast<size_t>(n));
+  }
+  answer.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  close(fd);
+  if (answer.text.rfind("HTTP/1.1 ", 0) == 0) answer.status = std::stoi(answer.text.substr(9, 3));
+  const auto body_at = answer.text.find("\r\n\r\n");
+  if (body_at != std::string::npos) {
+    answer.body = json::parse(answer.text.substr(body_at + 4), nullptr, false);
+  }
+  return answer;
+}
 
 TEST_F(Server, RunsExperimentsInOrderStreamsEventsAndServesResults) {
   // A stand-in for the built web app's report bundle, which report.html inlines.
@@ -779,7 +840,7 @@ TEST_F(Server, AnswersWhatTheWebAppNeedsWithoutCreatingAnything) {
 // On an idle server each submission starts at once; its queue_position says so the same way
 // every time, whether or not the runner has picked it up by the time the answer is written.
 TEST_F(Server, QueuePositionOfAnIdleSubmissionIsAlwaysOne) {
-  start();
+  start("", {"--allow-endpoint", "127.0.0.1:1"});
   // Fails at once (nothing listens there), so the queue is idle again quickly.
   const std::string failing =
       "name: quick\nworkload: {duration: 1s, warmup: 0s}\nsystems: [{name: r, driver: redis, "
@@ -810,6 +871,90 @@ TEST_F(Server, QueuePositionOfAnIdleSubmissionIsAlwaysOne) {
   }
 }
 
+// A spec from the API is untrusted: broker options that reach the host, endpoints outside the
+// operator's allowlist and secrets the operator did not allow are 400s naming the field and the
+// flag to set, and the answer never tells which environment variables exist.
+TEST_F(Server, PostedSpecsReachOnlyWhatTheOperatorAllows) {
+  const std::map<std::string, std::string> environment = {{"DEC_TEST_SET_SECRET", "hunter2"}};
+  unsetenv("DEC_TEST_UNSET_SECRET");
+  start("", {}, environment);
+  auto post = [&](const std::string& body) {
+    auto res = client().Post("/api/experiments", body, "application/yaml");
+    EXPECT_TRUE(res);
+    return res ? std::make_pair(res->status, json::parse(res->body, nullptr, false))
+               : std::make_pair(0, json());
+  };
+  auto endpoint_spec = [](const std::string& password) {
+    return "name: e\nworkload: {duration: 1s, warmup: 0s}\nsystems: [{name: r, driver: redis, "
+           "deploy: {provider: endpoints, settings: {addresses: \"127.0.0.1:1\", password: \"" +
+           password + "\"}}}]\n";
+  };
+  // No --allow-endpoint: only infrastructure dec creates.
+  auto [status, answer] = post(endpoint_spec("x"));
+  EXPECT_EQ(status, 400) << answer.dump();
+  EXPECT_EQ(answer["errors"][0]["path"], "systems[0].deploy.settings.addresses") << answer.dump();
+  EXPECT_NE(answer["errors"][0]["message"].get<std::string>().find(
+                "dec serve --allow-endpoint 127.0.0.1:1"),
+            std::string::npos)
+      << answer.dump();
+  // A host path in the broker's options, for a broker dec would create.
+  auto [dir_status, dir_answer] = post(
+      "name: d\nsystems: [{name: r, driver: redis, deploy: {server: {dir: /tmp/dec-x, "
+      "appendonly: \"yes\"}}}]\n");
+  EXPECT_EQ(dir_status, 400) << dir_answer.dump();
+  EXPECT_EQ(dir_answer["errors"][0]["path"], "systems[0].deploy.server.dir");
+  EXPECT_EQ(dir_answer["errors"][0]["message"],
+            "names a host path; dec keeps each broker's files in its run directory — remove it");
+  EXPECT_FALSE(fs::exists("/tmp/dec-x"));
+
+  // With the endpoint allowed: a variable that is set and one that is not get the same answer.
+  kill(server_.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_exit(server_, 20s), 0) << server_.output();
+  start("", {"--allow-endpoint", "127.0.0.1:1"}, environment);
+  auto [set_status, set_answer] = post(endpoint_spec("${DEC_TEST_SET_SECRET}"));
+  auto [unset_status, unset_answer] = post(endpoint_spec("${DEC_TEST_UNSET_SECRET}"));
+  EXPECT_EQ(set_status, 400) << set_answer.dump();
+  EXPECT_EQ(unset_status, 400) << unset_answer.dump();
+  EXPECT_EQ(set_answer["errors"][0]["path"], "systems[0].deploy.settings.password");
+  EXPECT_EQ(set_answer["errors"][0]["message"],
+            "${DEC_TEST_SET_SECRET} is not a secret this server lets specs read (its operator "
+            "allows one with dec serve --secret DEC_TEST_SET_SECRET)");
+  EXPECT_EQ(std::regex_replace(unset_answer.dump(), std::regex("DEC_TEST_UNSET_SECRET"),
+                               "DEC_TEST_SET_SECRET"),
+            set_answer.dump());
+  EXPECT_EQ(set_answer.dump().find("hunter2"), std::string::npos);
+
+  // Allowed by the operator: accepted (and run; nothing listens there, so it fails).
+  kill(server_.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_exit(server_, 20s), 0) << server_.output();
+  start("", {"--allow-endpoint", "127.0.0.1:1", "--secret", "DEC_TEST_SET_SECRET"}, environment);
+  auto [ok_status, ok_answer] = post(endpoint_spec("${DEC_TEST_SET_SECRET}"));
+  EXPECT_EQ(ok_status, 201) << ok_answer.dump();
+  EXPECT_NE(server_.output().find("specs may read secrets: DEC_TEST_SET_SECRET; may connect to "
+                                  "endpoints: 127.0.0.1:1"),
+            std::string::npos)
+      << server_.output();
+  wait_for(
+      ok_answer["id"], [](const std::string& s) { return s == "failed"; }, 30s);
+}
+
+TEST_F(Server, MalformedPolicyFlagsAreUsageErrors) {
+  for (const auto& flags :
+       std::vector<std::vector<std::string>>{{"--allow-endpoint", "10.0.0.0/33"},
+                                             {"--secret", "NOT-A-NAME"},
+                                             {"--secrets", "A,,B"}}) {
+    std::vector<std::string> argv = {DEC_BINARY,    "serve",      "--listen",
+                                     "127.0.0.1:0", "--data-dir", data_dir_};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const std::string log = (dir_ / "flags.log").string();
+    EXPECT_EQ(testing::run(argv, log), 2) << flags[0];
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_NE(text.str().find(flags[0] + ":"), std::string::npos) << text.str();
+  }
+}
+
 struct BadRequest {
   std::string method;
   std::string path;
@@ -821,7 +966,7 @@ struct BadRequest {
 
 TEST_F(Server, BadInputGetsClearJsonErrorsAndLosesNothing) {
   start("s3cret");
-  auto c = client();
+  auto c = client(false);
   httplib::Headers auth = {{"Authorization", "Bearer s3cret"}};
   auto ok = c.Post("/api/experiments", auth, spec("keeper", "1s"), "application/yaml");
   ASSERT_TRUE(ok);
@@ -833,6 +978,25 @@ TEST_F(Server, BadInputGetsClearJsonErrorsAndLosesNothing) {
       {"POST", "/api/experiments", valid, false, 401, "token"},
       {"POST", "/api/shutdown", "", false, 401, "token"},
       {"POST", "/api/experiments/" + kept + "/cancel", "", false, 401, "token"},
+      // Results and specs are data: reading them needs the token too.
+      {"GET", "/api/experiments", "", false, 401, "token"},
+      {"GET", "/api/experiments/" + kept, "", false, 401, "token"},
+      {"GET", "/api/experiments/" + kept + "/results", "", false, 401, "token"},
+      {"GET", "/api/experiments/" + kept + "/events", "", false, 401, "token"},
+      {"GET", "/api/experiments/" + kept + "/report.html", "", false, 401, "token"},
+      {"GET", "/api/results", "", false, 401, "token"},
+      {"GET", "/api/infrastructure", "", false, 401, "token"},
+      {"GET", "/api/examples", "", false, 401, "token"},
+      {"GET", "/api/openapi.json", "", false, 401, "token"},
+      {"GET", "/api/experiments?access_token=wrong", "", false, 401, "token"},
+      // Bytes that are not UTF-8 are the client's error, named, never a library's message.
+      {"POST", "/api/experiments", "name: caf\xE9\nsystems: [{name: a, driver: redis}]\n", true,
+       400, "body: invalid UTF-8 at byte 9"},
+      {"POST", "/api/experiments", "{\"name\": \"x\", \"\xFF\xFE\": 1}", true, 400,
+       "body: invalid UTF-8 at byte 15"},
+      {"POST", "/api/plan", "\x80\x81\x82", true, 400, "body: invalid UTF-8 at byte 0"},
+      {"GET", "/api/experiments?state=%FF%FE", "", true, 400, "state: unknown state"},
+      {"GET", "/api/experiments?limit=%C3", "", true, 400, "limit"},
       {"POST", "/api/experiments", "", true, 400, "empty body"},
       {"POST", "/api/experiments", "{\"name\": \"x\", ", true, 400, "invalid spec"},
       {"POST", "/api/experiments", "name: [unclosed", true, 400, "invalid spec"},
@@ -908,7 +1072,32 @@ TEST_F(Server, BadInputGetsClearJsonErrorsAndLosesNothing) {
     json body = json::parse(res->body, nullptr, false);
     ASSERT_TRUE(body.is_object()) << res->body;
     EXPECT_NE(body.value("error", "").find(bad.says), std::string::npos) << res->body;
+    EXPECT_EQ(res->body.find("json.exception"), std::string::npos) << res->body;
   }
+  // Random bytes as JSON on every route that reads a body: 400, never 5xx.
+  std::mt19937 random(7);
+  for (const char* path : {"/api/experiments", "/api/plan"}) {
+    for (int i = 0; i < 20; ++i) {
+      std::string bytes(64 + i * 13, '\0');
+      for (char& b : bytes) b = static_cast<char>(random() & 0xFF);
+      auto res = c.Post(path, auth, bytes, "application/json");
+      ASSERT_TRUE(res);
+      EXPECT_EQ(res->status, 400) << path << ": " << res->body;
+      EXPECT_EQ(res->body.find("json.exception"), std::string::npos) << res->body;
+    }
+  }
+  // Health and metrics answer without the token; the token opens GETs by header or query.
+  for (const char* open_path : {"/api/health", "/metrics"}) {
+    auto res = c.Get(open_path);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << open_path;
+  }
+  auto by_query = c.Get("/api/experiments?access_token=s3cret");
+  ASSERT_TRUE(by_query);
+  EXPECT_EQ(by_query->status, 200) << by_query->body;
+  auto by_header = c.Get("/api/experiments", auth);
+  ASSERT_TRUE(by_header);
+  EXPECT_EQ(by_header->status, 200) << by_header->body;
   // Every error left the stored experiment alone.
   json kept_record = get_json("/api/experiments/" + kept);
   EXPECT_EQ(kept_record.value("id", ""), kept);
@@ -936,6 +1125,22 @@ TEST_F(Server, OpenApiDescribesEveryRouteAndEveryDescribedRouteAnswers) {
                ["application/json"]["schema"]["$ref"],
             "#/components/schemas/PercentileCurves");
   EXPECT_TRUE(api["components"]["schemas"]["PercentileCurves"]["properties"].contains("contains"));
+  // The token guards reads as well as writes; health and metrics are open.
+  for (const auto& [path, method] :
+       std::vector<std::pair<std::string, std::string>>{{"/api/experiments", "get"},
+                                                        {"/api/experiments/{id}/results", "get"},
+                                                        {"/api/experiments/{id}/events", "get"},
+                                                        {"/api/experiments", "post"},
+                                                        {"/api/openapi.json", "get"}}) {
+    const json& op = api["paths"][path][method];
+    EXPECT_EQ(op["security"].size(), 2u) << path << " " << op.dump();
+    EXPECT_TRUE(op["responses"].contains("401")) << path;
+  }
+  for (const char* open : {"/api/health", "/metrics"}) {
+    EXPECT_TRUE(api["paths"][open]["get"]["security"].empty()) << open;
+    EXPECT_FALSE(api["paths"][open]["get"]["responses"].contains("401")) << open;
+  }
+  EXPECT_EQ(api["components"]["securitySchemes"]["access_token"]["in"], "query");
   for (const auto& [path, methods] : api["paths"].items()) {
     std::string concrete = std::regex_replace(path, std::regex("\\{id\\}"), id);
     if (!methods.contains("post")) {
@@ -952,6 +1157,272 @@ TEST_F(Server, OpenApiDescribesEveryRouteAndEveryDescribedRouteAnswers) {
       EXPECT_EQ(res->status, 200) << res->body;
     }
   }
+}
+
+// HTTP framing, tested with raw bytes: what a client library would never send.
+TEST_F(Server, FramingFollowsRfc9112AndMalformedFramingIs400) {
+  start("s3cret");
+  const std::string auth = "Authorization: Bearer s3cret\r\n";
+  auto post = [&](const std::string& path, const std::string& headers) {
+    return raw_request(port_, "POST " + path + " HTTP/1.1\r\nHost: dec\r\n" + headers +
+                                  "Connection: close\r\n\r\n");
+  };
+  // No Content-Length and no Transfer-Encoding: an empty body, answered at once on every POST
+  // route (not a 400 after the server gave up waiting for the body).
+  RawAnswer reconcile = post("/api/reconcile", auth);
+  EXPECT_EQ(reconcile.status, 200) << reconcile.text;
+  EXPECT_TRUE(reconcile.body.value("dry_run", false)) << reconcile.text;
+  EXPECT_LT(reconcile.took, 2000ms);
+  RawAnswer empty_spec = post("/api/experiments", auth);
+  EXPECT_EQ(empty_spec.status, 400) << empty_spec.text;
+  EXPECT_NE(empty_spec.body.value("error", "").find("empty body"), std::string::npos);
+  RawAnswer plan = post("/api/plan", auth);
+  EXPECT_EQ(plan.status, 400) << plan.text;
+  RawAnswer cancel = post("/api/experiments/nope/cancel", auth);
+  EXPECT_EQ(cancel.status, 404) << cancel.text;
+  RawAnswer destroy = post("/api/runs/nope/destroy", auth);
+  EXPECT_EQ(destroy.status, 404) << destroy.text;
+  RawAnswer no_token = post("/api/shutdown", "");
+  EXPECT_EQ(no_token.status, 401) << no_token.text;
+  RawAnswer not_allowed = post("/api/health", "");
+  EXPECT_EQ(not_allowed.status, 405) << not_allowed.text;
+  RawAnswer nowhere = post("/api/nowhere", auth);
+  EXPECT_EQ(nowhere.status, 404) << nowhere.text;
+  for (const auto* answer : {&empty_spec, &plan, &cancel, &destroy, &no_token, &nowhere}) {
+    EXPECT_LT(answer->took, 2000ms) << answer->text;
+  }
+
+  // Framing that cannot be trusted: 400 naming the header, and the connection is closed
+  // (no Connection: close from the client here), whatever the method.
+  struct Malformed {
+    std::string request;
+    std::string says;
+  };
+  const std::vector<Malformed> cases = {
+      {"GET /api/health HTTP/1.1\r\nHost: dec\r\nContent-Length: -5\r\n\r\n", "Content-Length"},
+      {"GET /api/experiments HTTP/1.1\r\nHost: dec\r\n" + auth + "Content-Length: abc\r\n\r\n",
+       "Content-Length"},
+      {"POST /api/plan HTTP/1.1\r\nHost: dec\r\n" + auth + "Content-Length: -5\r\n\r\n",
+       "Content-Length"},
+      {"POST /api/plan HTTP/1.1\r\nHost: dec\r\n" + auth +
+           "Content-Length: 2\r\nContent-Length: 5\r\n\r\nhello",
+       "different values (2 and 5)"},
+      {"POST /api/plan HTTP/1.1\r\nHost: dec\r\n" + auth +
+           "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       "Transfer-Encoding together"},
+      {"POST /api/plan HTTP/1.1\r\nHost: dec\r\n" + auth +
+           "Transfer-Encoding: gzip, chunked\r\n\r\n",
+       "Transfer-Encoding"},
+      {"GET /api/health HTTP/1.1\r\nHost: dec\r\nContent-Length: 5\r\n\r\nhello", "no body"},
+  };
+  for (const auto& bad : cases) {
+    SCOPED_TRACE(bad.request);
+    RawAnswer answer = raw_request(port_, bad.request);
+    EXPECT_EQ(answer.status, 400) << answer.text;
+    EXPECT_NE(answer.body.value("error", "").find(bad.says), std::string::npos) << answer.text;
+    EXPECT_TRUE(answer.closed) << "the connection stays open: " << answer.text;
+    EXPECT_LT(answer.took, 2000ms);
+  }
+  // What follows malformed framing on the same connection is not taken for a request.
+  RawAnswer smuggled =
+      raw_request(port_,
+                  "GET /api/health HTTP/1.1\r\nHost: dec\r\nContent-Length: -5\r\n\r\n"
+                  "POST /api/shutdown HTTP/1.1\r\nHost: dec\r\n" +
+                      auth + "Content-Length: 0\r\n\r\n");
+  EXPECT_EQ(smuggled.status, 400) << smuggled.text;
+  EXPECT_EQ(smuggled.text.find("shutting down"), std::string::npos) << smuggled.text;
+  EXPECT_TRUE(get_json("/api/health").is_object()) << "the server still runs";
+  // A well-framed GET still works, and `curl -X POST .../api/shutdown` (no body, no length)
+  // shuts the idle server down.
+  RawAnswer health = raw_request(
+      port_,
+      "GET /api/health HTTP/1.1\r\nHost: dec\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(health.status, 200) << health.text;
+  RawAnswer shutdown = post("/api/shutdown", auth);
+  EXPECT_EQ(shutdown.status, 200) << shutdown.text;
+  EXPECT_EQ(shutdown.body.value("status", ""), "shutting down") << shutdown.text;
+  EXPECT_EQ(testing::wait_exit(server_, 20s), 0) << server_.output();
+  server_.pid = -1;
+}
+
+// Beyond loopback a token is required: without one dec serve refuses to start, unless told
+// --insecure, which it says loudly.
+TEST_F(Server, ListeningBeyondLoopbackNeedsATokenOrInsecure) {
+  unsetenv("DEC_TOKEN");
+  auto port = env_.free_tcp_port("127.0.0.1");
+  ASSERT_TRUE(port.ok());
+  const std::string everywhere = "0.0.0.0:" + std::to_string(*port);
+  const std::string refused_log = (dir_ / "refused.log").string();
+  EXPECT_EQ(testing::run({DEC_BINARY, "serve", "--listen", everywhere, "--data-dir", data_dir_},
+                         refused_log, 30s),
+            2);
+  const std::string refused = read_file(refused_log);
+  for (const char* named : {"--token", "$DEC_TOKEN", "--insecure", "0.0.0.0"}) {
+    EXPECT_NE(refused.find(named), std::string::npos) << named << " in " << refused;
+  }
+  EXPECT_FALSE(env_.tcp_port_open("127.0.0.1", *port)) << "it never listened";
+  EXPECT_FALSE(fs::exists(data_dir_ + "/dec.db")) << "nor opened its store";
+  // --insecure lets it go on (here to an address this machine does not have, so that the test
+  // listens on no network: TEST-NET-1, RFC 5737), after a warning.
+  const std::string insecure_log = (dir_ / "insecure.log").string();
+  EXPECT_EQ(testing::run({DEC_BINARY, "serve", "--listen", "192.0.2.1:" + std::to_string(*port),
+                          "--insecure", "--data-dir", data_dir_},
+                         insecure_log, 30s),
+            1);
+  const std::string insecure = read_file(insecure_log);
+  EXPECT_NE(insecure.find("WARNING: --insecure"), std::string::npos) << insecure;
+  EXPECT_NE(insecure.find("WITHOUT A TOKEN"), std::string::npos) << insecure;
+  EXPECT_NE(insecure.find("cannot listen on 192.0.2.1"), std::string::npos) << insecure;
+  // Loopback needs no token; a bad --log-format is a usage error.
+  const std::string format_log = (dir_ / "format.log").string();
+  EXPECT_EQ(testing::run({DEC_BINARY, "serve", "--log-format", "xml", "--data-dir", data_dir_},
+                         format_log, 30s),
+            2);
+  EXPECT_NE(read_file(format_log).find("--log-format: expected text or json"), std::string::npos)
+      << read_file(format_log);
+}
+
+// Each transition and each error is a line of the log, here as JSON.
+TEST_F(Server, LogsEveryTransitionAndErrorOneLineEach) {
+  start("", {"--log-format", "json"});
+  std::string ok = submit(spec("logged", "1s"));
+  wait_for(ok, [](const std::string& s) { return s == "succeeded"; });
+  // redis-server refuses the option and exits: the run, and so the experiment, fails.
+  std::string bad = submit(
+      "name: refused\nworkload: {message_size: 128B, producers: 1, consumers: 1, rate: 1k/s, "
+      "warmup: 0s, duration: 1s}\nsystems:\n  - {name: r, driver: redis, deploy: {server: "
+      "{appendfsync: sometimes}}}\n");
+  wait_for(bad, [](const std::string& s) { return s == "failed"; });
+  std::this_thread::sleep_for(300ms);  // the last line is written after the state is stored
+  std::vector<json> lines;
+  std::istringstream log(server_.output());
+  for (std::string line; std::getline(log, line);) {
+    json parsed = json::parse(line, nullptr, false);
+    ASSERT_TRUE(parsed.is_object()) << "not one JSON object per line: " << line;
+    for (const char* key : {"time", "level", "event", "message"}) {
+      EXPECT_TRUE(parsed.contains(key)) << key << " in " << line;
+    }
+    EXPECT_TRUE(std::regex_match(parsed.value("time", ""),
+                                 std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+        << line;
+    lines.push_back(parsed);
+  }
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front()["event"], "start") << lines.front().dump();
+  auto chain_of = [&](const std::string& id) {
+    std::vector<std::string> chain;
+    std::string last;
+    for (const auto& line : lines) {
+      if (line["event"] != "state" || line.value("experiment", "") != id) continue;
+      EXPECT_EQ(line.value("from", "?"), last) << "transitions follow on: " << line.dump();
+      last = line.value("to", "");
+      chain.push_back(last);
+    }
+    return chain;
+  };
+  const std::vector<std::string> chain = chain_of(ok);
+  ASSERT_GE(chain.size(), 5u);
+  EXPECT_EQ(chain.front(), "queued");
+  EXPECT_EQ(chain.back(), "succeeded");
+  for (const char* state : {"provisioning", "running", "destroying"}) {
+    EXPECT_NE(std::find(chain.begin(), chain.end(), state), chain.end()) << state;
+  }
+  const std::vector<std::string> failed_chain = chain_of(bad);
+  ASSERT_FALSE(failed_chain.empty());
+  EXPECT_EQ(failed_chain.back(), "failed");
+  bool failure_logged = false;
+  for (const auto& line : lines) {
+    if (line["level"] == "error" && line.value("experiment", "") == bad) {
+      failure_logged = true;
+      EXPECT_FALSE(line.value("message", "").empty()) << line.dump();
+    }
+    if (line["event"] == "state" && line.value("experiment", "") == ok) {
+      EXPECT_EQ(line.value("name", ""), "logged") << line.dump();
+    }
+  }
+  EXPECT_TRUE(failure_logged) << server_.output();
+}
+
+TEST_F(Server, TextLogNamesTransitionsFromAndTo) {
+  start();
+  std::string id = submit(spec("texted", "1s"));
+  wait_for(id, [](const std::string& s) { return s == "succeeded"; });
+  std::this_thread::sleep_for(300ms);
+  const std::string log = server_.output();
+  EXPECT_TRUE(
+      std::regex_search(log, std::regex(R"(\d{4}-\d\d-\d\dT[\d:.]+Z dec serve: experiment )" + id +
+                                        R"( "texted": new -> queued\n)")))
+      << log;
+  EXPECT_NE(log.find("experiment " + id + " \"texted\": destroying -> succeeded\n"),
+            std::string::npos)
+      << log;
+}
+
+// Disk full: a final state the store cannot write is shown by the API all the same, logged,
+// and written once there is room again.
+TEST_F(Server, AStateTheStoreCannotWriteIsShownLoggedAndRetried) {
+  fs::create_directories(data_dir_);
+  if (mount("tmpfs", data_dir_.c_str(), "tmpfs", 0, "size=600k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{data_dir_};
+  start();
+  std::string id = submit(spec("full", "3s"));
+  wait_for(id, [](const std::string& s) { return s == "running"; });
+  // Fill the disk while it runs: what it writes next (results, final state) finds no room.
+  const std::string filler = data_dir_ + "/filler";
+  {
+    std::ofstream out(filler, std::ios::binary);
+    const std::string block(4096, 'x');
+    while (out.write(block.data(), block.size())) {
+    }
+  }
+  json record = wait_for(
+      id, [](const std::string& s) { return s == "succeeded" || s == "failed"; }, 60s);
+  ASSERT_TRUE(record.is_object());
+  std::this_thread::sleep_for(1500ms);
+  const std::string log = server_.output();
+  EXPECT_NE(log.find("cannot record state"), std::string::npos) << log;
+  // The API says it ended, with its results, though the store has neither.
+  json shown = get_json("/api/experiments/" + id);
+  EXPECT_EQ(shown["state"], record["state"]) << shown.dump();
+  EXPECT_TRUE(shown["results"].is_object()) << shown.dump();
+  json listed = get_json("/api/experiments");
+  ASSERT_TRUE(listed["experiments"].is_array()) << listed.dump();
+  ASSERT_EQ(listed["experiments"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["experiments"][0]["state"], record["state"]) << listed.dump();
+  {
+    auto store = store::Store::open(data_dir_ + "/dec.db");
+    ASSERT_TRUE(store.ok()) << store.error();
+    auto stored = (*store)->get(id);
+    ASSERT_TRUE(stored.ok() && stored->has_value());
+    EXPECT_TRUE((*stored)->results_json.empty() ||
+                (*stored)->state != record["state"].get<std::string>())
+        << "the disk was not full: nothing to test";
+  }
+  // Room again: the server writes it without being asked.
+  fs::remove(filler);
+  store::ExperimentRecord stored_record;
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto store = store::Store::open(data_dir_ + "/dec.db");
+    ASSERT_TRUE(store.ok()) << store.error();
+    auto stored = (*store)->get(id);
+    if (stored.ok() && stored->has_value()) stored_record = **stored;
+    if (stored_record.state == record["state"] && !stored_record.results_json.empty()) break;
+  }
+  EXPECT_EQ(stored_record.state, record["state"].get<std::string>()) << server_.output();
+  EXPECT_EQ(json::parse(stored_record.results_json, nullptr, false)["runs"].size(), 1u);
+  for (int i = 0; i < 50 && server_.output().find("recorded after") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(server_.output().find("recorded after"), std::string::npos) << server_.output();
+  kill(server_.pid, SIGTERM);
+  testing::wait_exit(server_, 20s);
+  server_.pid = -1;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // End to end: a real `dec serve` (with a token), the built app in headless Debian Chromium.
-// Fills the New experiment form for a short real Redis experiment, submits it (answering the
-// token dialog), watches it live until it succeeds, checks a figure on the results page against
+// Answers the token dialog the queue page opens (every API read needs the token), fills the New
+// experiment form for a short real Redis experiment, submits it, watches it live (an event
+// stream with the token in its URL) until it succeeds, checks a figure on the results page against
 // the API, opens the served report.html from disk (its charts must draw with no network), compares
 // two runs, tries reconcile's dry run, runs axe on every page and saves a screenshot of each page
 // to e2e/screenshots/.
@@ -126,16 +127,25 @@ async function main() {
       check(traversal.status === 404 || !(await traversal.text()).includes("cmake_minimum_required"), "no directory traversal");
     });
 
-    await step("queue page (empty) passes axe", async () => {
+    await step("queue page (empty) passes axe; the server wants its token for reading too", async () => {
+      const unauthorized = await fetch(base + "/api/experiments");
+      check(unauthorized.status === 401, `GET /api/experiments without the token → ${unauthorized.status}`);
       await page.goto(base + "/");
       await page.getByRole("heading", { name: "Queue and history" }).waitFor();
+      // The first read of the queue is refused: the app asks for the token (dialog), then reads.
+      const dialog = page.getByRole("dialog", { name: "Server token" });
+      await dialog.waitFor();
+      await axe(page, "token dialog");
+      await shot(page, "03-token-dialog");
+      await dialog.getByLabel("Bearer token").fill(token);
+      await dialog.getByRole("button", { name: "Use token" }).click();
       await page.getByText("The queue is empty.").waitFor();
       await axe(page, "queue");
       await shot(page, "01-queue-empty");
     });
 
     let experimentId = "";
-    await step("new experiment: form, token dialog, field errors, plan, submit", async () => {
+    await step("new experiment: form, field errors, plan, submit", async () => {
       await page.getByRole("link", { name: "New experiment" }).first().click();
       await page.getByRole("heading", { name: "New experiment" }).waitFor();
       await page.getByLabel("Name", { exact: true }).first().fill("e2e-redis");
@@ -163,14 +173,8 @@ async function main() {
       await page.getByRole("tab", { name: "Form" }).click();
       await axe(page, "new experiment");
       await shot(page, "02-new-experiment");
-      // Submit with a bad rate: the server wants its token first (dialog), then says what is wrong.
+      // Submit with a bad rate (the token typed on the queue page is kept): the server says what is wrong.
       await page.getByRole("button", { name: "Submit" }).click();
-      const dialog = page.getByRole("dialog", { name: "Server token" });
-      await dialog.waitFor();
-      await axe(page, "token dialog");
-      await shot(page, "03-token-dialog");
-      await dialog.getByLabel("Bearer token").fill(token);
-      await dialog.getByRole("button", { name: "Use token" }).click();
       const rate = page.getByLabel("Rate");
       await waitFor("the rate field to be marked invalid", async () => ((await rate.getAttribute("aria-invalid")) === "true" ? true : undefined), 10_000);
       const described = (await rate.getAttribute("aria-describedby")) ?? "";
@@ -312,6 +316,11 @@ async function main() {
       const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
       const small = await phone.newPage();
       await small.goto(`${base}/experiments/${experimentId}`);
+      // A new browser session: the results are data, so the app asks for the token first.
+      const dialog = small.getByRole("dialog", { name: "Server token" });
+      await dialog.waitFor();
+      await dialog.getByLabel("Bearer token").fill(token);
+      await dialog.getByRole("button", { name: "Use token" }).click();
       await small.getByRole("heading", { name: "Systems side by side" }).waitFor({ timeout: 20_000 });
       const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       check(overflow <= 1, `the page scrolls sideways by ${overflow}px (tables scroll inside their box)`);

@@ -36,8 +36,9 @@ constexpr const char* kEmulatedProperty = "emulated";
 constexpr const char* kMockControlProperty = "kafka_mock_control";
 
 // Properties dec sets itself; a spec that sets them would silently break the experiment.
-constexpr std::array<std::pair<const char*, const char*>, 2> kReservedProperties{{
+constexpr std::array<std::pair<const char*, const char*>, 3> kReservedProperties{{
     {"bootstrap.servers", "set by dec from the deployment's addresses"},
+    {"metadata.broker.list", "set by dec from the deployment's addresses (bootstrap.servers)"},
     {"group.id", "set by dec from the workload's consumer groups"},
 }};
 
@@ -816,6 +817,9 @@ std::string check_kafka_property(const std::string& key, const std::string& valu
       return expected.empty() ? "" : "expected " + expected + ", got \"" + value + "\"";
     }
   }
+  // librdkafka loads plugins the moment this property is set, so a scratch check would load
+  // the spec's shared objects into dec while it only validates; they load with the client.
+  if (key == "plugin.library.paths") return "";
   return librdkafka_rejects(key, value);
 }
 
@@ -1084,6 +1088,13 @@ DriverInfo kafka_driver_info() {
   };
   info.default_of = librdkafka_default;
   info.topic_keys = {"replication_factor"};
+  // The OAuth/OIDC endpoints librdkafka calls (its other name for the brokers is reserved).
+  info.address_keys = {"*.url"};
+  // Key stores and certificates (ssl.*.location, https.*.location), Kerberos (a keytab and the
+  // kinit command librdkafka runs), plugins and OpenSSL providers/engines it loads.
+  info.host_file_keys = {
+      "*.location",           "*.file",        "*.keytab",      "*.kinit.cmd",
+      "plugin.library.paths", "ssl.providers", "ssl.engine.id", "ssl.ca.certificate.stores"};
   info.create = [] { return std::make_unique<KafkaDriver>(); };
   info.client_library = [] { return std::string("librdkafka ") + rd_kafka_version_str(); };
   return info;

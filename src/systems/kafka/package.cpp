@@ -179,6 +179,25 @@ std::optional<Status> kafka_mock_fault(const FaultInput& in) {
   return std::nullopt;
 }
 
+// server.properties keys that place files on the host (log dirs, key stores), load classes or
+// read files through config providers, or make the broker call out (OAuth endpoints, remote
+// storage). Patterns cover the per-listener forms (listener.name.<l>.ssl.keystore.location).
+std::vector<ForbiddenServerKey> kafka_forbidden_server_keys() {
+  using enum HostReach;
+  return {
+      {"log.dir", kPath},          {"log.dirs", kPath},
+      {"metadata.log.dir", kPath}, {"*.location", kPath},
+      {"*.keytab", kPath},         {"*.dir", kPath},
+      {"*.dirs", kPath},           {"*.file", kPath},
+      {"*.path", kPath},           {"*.class", kCode},
+      {"*.class.name", kCode},     {"*.classes", kCode},
+      {"*reporters", kCode},       {"config.providers*", kCode},
+      {"*.jaas.config", kCode},    {"*.kinit.cmd", kCode},
+      {"*.url", kNetwork},         {"*.urls", kNetwork},
+      {"remote.log.*", kNetwork},  {"controller.quorum.bootstrap.servers", kNetwork},
+  };
+}
+
 }  // namespace
 
 std::string kafka_cluster_id(const std::string& seed) {
@@ -223,6 +242,7 @@ SystemPackage kafka_package() {
   apache.nodes_need_hosts = true;
   apache.installed = kafka_installed;
   apache.launch = apache_kafka_launch;
+  apache.forbidden_server_keys = kafka_forbidden_server_keys();
   apache.ready_probe = every_broker_registered;
   // Several JVMs starting at once on a small machine take far longer than 20 s.
   apache.start_timeout = std::chrono::seconds(90);

@@ -1084,6 +1084,7 @@ DriverInfo kinesis_driver_info() {
       "Amazon Kinesis Data Streams (PutRecords / GetRecords, SigV4); locally kinesalite";
   info.config_keys = kinesis_config_keys();
   info.topic_keys = {"stream_mode"};
+  info.address_keys = {"endpoint"};
   info.client_keys = {
       // The producer sends one synchronous PutRecords at a time, so a full batch is all it has in
       // flight; 500 records is the API's limit per request.

@@ -107,6 +107,35 @@ Result<Launch> mosquitto_launch(const LaunchInput& in) {
   return launch;
 }
 
+// mosquitto.conf settings that name files (persistence, logs, passwords, ACLs, TLS keys, pid),
+// load plugins, add listeners (one may be a unix socket path) or bridge to other brokers.
+std::vector<ForbiddenServerKey> mosquitto_forbidden_server_keys() {
+  using enum HostReach;
+  return {
+      {"persistence_location", kPath},
+      {"persistence_file", kPath},
+      {"log_dest", kPath},
+      {"include_dir", kPath},
+      {"password_file", kPath},
+      {"acl_file", kPath},
+      {"psk_file", kPath},
+      {"pid_file", kPath},
+      {"*file", kPath},
+      {"*path", kPath},
+      {"http_dir", kPath},
+      {"listener", kPath},
+      {"plugin", kCode},
+      {"auth_plugin", kCode},
+      {"global_plugin", kCode},
+      {"plugin_opt_*", kCode},
+      {"auth_opt_*", kCode},
+      {"connection", kNetwork},
+      {"address", kNetwork},
+      {"addresses", kNetwork},
+      {"bridge_*", kNetwork},
+  };
+}
+
 }  // namespace
 
 SystemPackage mqtt_package() {
@@ -119,6 +148,7 @@ SystemPackage mqtt_package() {
   recipe.default_port = 1883;
   recipe.installed = mosquitto_installed;
   recipe.launch = mosquitto_launch;
+  recipe.forbidden_server_keys = mosquitto_forbidden_server_keys();
   recipe.probe_label = mosquitto_label;
   package.local = recipe;
   return package;

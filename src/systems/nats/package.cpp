@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <memory>
 #include <set>
@@ -73,6 +74,56 @@ std::string check_server_setting(const std::string& key, const std::string& valu
     return path + ": unbalanced brackets in \"" + value + "\"";
   }
   return "";
+}
+
+// nats-server settings that name files (its log, pid and ports files, TLS keys, an operator JWT,
+// an account resolver's dir), include other config files, or connect out (leaf nodes, gateways,
+// remote syslog). Checked for keys and for the words inside a block value ({...}), where
+// nats-server takes the same settings again.
+const std::vector<ForbiddenServerKey>& nats_forbidden_server_keys() {
+  using enum HostReach;
+  static const std::vector<ForbiddenServerKey> keys = {
+      {"include", kPath},      {"store_dir", kPath},  {"jetstream.store_dir", kPath},
+      {"*_file", kPath},       {"*_dir", kPath},      {"*.*_file", kPath},
+      {"tls", kPath},          {"*.tls", kPath},      {"operator", kPath},
+      {"resolver", kPath},     {"syslog", kPath},     {"remote_syslog", kNetwork},
+      {"leafnodes", kNetwork}, {"gateway", kNetwork},
+  };
+  return keys;
+}
+
+// Planning-time checks of every deploy.server setting (the same the launch makes), plus what a
+// block value may hide: a refused setting nested inside it, or a $VARIABLE, which nats-server
+// would read from the environment dec started it with.
+Status nats_check_server(const core::Settings& server) {
+  for (const auto& [key, value] : server) {
+    if (std::string problem = check_server_setting(key, value); !problem.empty()) {
+      return make_error(problem);
+    }
+    const std::string path = "deploy.server." + key;
+    if (value.find('$') != std::string::npos) {
+      return make_error(path +
+                        ": $VARIABLE references would read the server's environment; write the "
+                        "value itself");
+    }
+    if (value.find_first_of("{[") == std::string::npos) continue;
+    for (size_t pos = 0; pos < value.size();) {
+      auto is_word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+      if (!is_word(value[pos])) {
+        ++pos;
+        continue;
+      }
+      size_t end = pos;
+      while (end < value.size() && is_word(value[end])) ++end;
+      const std::string word = value.substr(pos, end - pos);
+      if (const auto* forbidden = find_forbidden_server_key(nats_forbidden_server_keys(), word)) {
+        return make_error(path + ": " + word + " (inside the value) " +
+                          forbidden_server_key_message(forbidden->reach));
+      }
+      pos = end;
+    }
+  }
+  return Status::Ok();
 }
 
 // One nats-server per node, JetStream on, its store in the node's dir. Several nodes form one
@@ -168,6 +219,8 @@ SystemPackage nats_package() {
   recipe.default_port = 4222;
   recipe.default_control_port = 6222;
   recipe.launch = nats_launch;
+  recipe.check_server = nats_check_server;
+  recipe.forbidden_server_keys = nats_forbidden_server_keys();
   recipe.ready_probe = nats_ready;
   recipe.start_timeout = std::chrono::seconds(30);  // a cluster elects its meta leader first
   recipe.probe_label = nats_probe_label;

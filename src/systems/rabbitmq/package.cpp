@@ -201,6 +201,24 @@ Result<Launch> rabbitmq_launch(const LaunchInput& in) {
   return launch;
 }
 
+// rabbitmq.conf keys that name files (log file and dir, TLS key files, definitions to load) or
+// make the node reach other hosts (peer discovery, LDAP and HTTP auth backends, remote syslog).
+std::vector<ForbiddenServerKey> rabbitmq_forbidden_server_keys() {
+  using enum HostReach;
+  return {
+      {"*file", kPath},
+      {"*.dir", kPath},
+      {"*_dir", kPath},
+      {"*.path", kPath},
+      {"load_definitions", kPath},
+      {"definitions.*", kPath},
+      {"log.syslog*", kNetwork},
+      {"cluster_formation.*", kNetwork},
+      {"auth_ldap.*", kNetwork},
+      {"auth_http.*", kNetwork},
+  };
+}
+
 // The AMQP port opens late in the boot, but a login proves the node takes clients.
 std::string rabbitmq_ready(const LaunchInput& in) {
   std::string failure = drivers::rabbitmq_login_check(
@@ -228,6 +246,7 @@ SystemPackage rabbitmq_package() {
   recipe.default_control_port = 25672;  // the Erlang distribution port
   recipe.installed = rabbitmq_installed;
   recipe.launch = rabbitmq_launch;
+  recipe.forbidden_server_keys = rabbitmq_forbidden_server_keys();
   recipe.ready_probe = rabbitmq_ready;
   recipe.probe_label = rabbitmq_label;
   recipe.start_timeout = std::chrono::seconds(60);

@@ -1,5 +1,8 @@
 #include "systems/redis/package.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "systems/redis/redis_driver.h"
 
 namespace dec::systems {
@@ -21,6 +24,51 @@ Result<Launch> redis_launch(const LaunchInput& in) {
   return launch;
 }
 
+// redis-server turns `--key value` into a config line `key "value"`: the value is quoted, the
+// key is not, so a key with a line break or space could smuggle in a setting of its own.
+Status redis_check_server(const core::Settings& server) {
+  for (const auto& [key, value] : server) {
+    const bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '_';
+    });
+    if (!plain) {
+      return make_error("deploy.server." + key +
+                        ": a redis-server setting is a config name (letters, digits, -), such as "
+                        "appendonly or maxmemory-policy");
+    }
+  }
+  return Status::Ok();
+}
+
+// redis.conf settings that write or read files on the host, load modules, or replicate from
+// another server (the full list of redis-server's path settings as of Redis 7.2).
+std::vector<ForbiddenServerKey> redis_forbidden_server_keys() {
+  using enum HostReach;
+  return {
+      {"dir", kPath},
+      {"dbfilename", kPath},
+      {"appendfilename", kPath},
+      {"appenddirname", kPath},
+      {"logfile", kPath},
+      {"include", kPath},
+      {"unixsocket", kPath},
+      {"unixsocketperm", kPath},
+      {"pidfile", kPath},
+      {"aclfile", kPath},
+      {"tls-*", kPath},
+      {"cluster-config-file", kPath},
+      {"syslog-*", kPath},
+      {"loadmodule", kCode},
+      {"enable-module-command", kCode},
+      {"enable-debug-command", kCode},
+      {"enable-protected-configs", kCode},
+      {"replicaof", kNetwork},
+      {"slaveof", kNetwork},
+      {"masterauth", kNetwork},
+      {"masteruser", kNetwork},
+  };
+}
+
 }  // namespace
 
 SystemPackage redis_package() {
@@ -32,6 +80,8 @@ SystemPackage redis_package() {
   recipe.sharded_nodes = true;
   recipe.default_port = 6379;
   recipe.launch = redis_launch;
+  recipe.check_server = redis_check_server;
+  recipe.forbidden_server_keys = redis_forbidden_server_keys();
   package.local = recipe;
   return package;
 }

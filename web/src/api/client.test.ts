@@ -46,4 +46,25 @@ describe("API client", () => {
     expect(url).toContain("/api/runs/e1.p0.r0.redis/destroy");
     expect(init.method).toBe("POST");
   });
+
+  it("sends the token with every request, GETs included", async () => {
+    const fetch = vi.fn(async () => json(200, { experiments: [] }));
+    const storage = memoryStorage();
+    storage.setItem(TOKEN_KEY, "s3cret");
+    const api = new ApiClient({ fetch: fetch as typeof globalThis.fetch, storage });
+    await api.experiments();
+    await api.health();
+    for (const call of fetch.mock.calls as unknown as [string, RequestInit][]) {
+      expect(new Headers(call[1].headers).get("Authorization")).toBe("Bearer s3cret");
+    }
+  });
+
+  it("puts the token in the query of URLs that cannot carry a header", () => {
+    const storage = memoryStorage();
+    const api = new ApiClient({ storage });
+    expect(api.authorizedUrl("/api/experiments/x/events")).toBe("/api/experiments/x/events");
+    storage.setItem(TOKEN_KEY, "a b&c");
+    expect(api.authorizedUrl("/api/experiments/x/events")).toBe("/api/experiments/x/events?access_token=a%20b%26c");
+    expect(api.authorizedUrl("/api/experiments/x/export?format=hdr")).toBe("/api/experiments/x/export?format=hdr&access_token=a%20b%26c");
+  });
 });

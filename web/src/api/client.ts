@@ -1,5 +1,6 @@
 // The one way the app talks to dec serve: JSON in and out, errors as ApiError (with the field
-// errors of a 400), and the bearer token. A 401 asks for the token once (askToken, the app's
+// errors of a 400), and the bearer token, sent with every request (GETs too: a server with a
+// token protects all of /api/ but health). A 401 asks for the token once (askToken, the app's
 // dialog), keeps it in sessionStorage and retries the request with it.
 import type {
   Driver,
@@ -50,6 +51,14 @@ export class ApiClient {
 
   token(): string | null {
     return this.storage?.getItem(TOKEN_KEY) ?? null;
+  }
+
+  // The path with the token in its query (?access_token=), for what cannot set an Authorization
+  // header: EventSource streams and download links. Without a token, the path as it is.
+  authorizedUrl(path: string): string {
+    const token = this.token();
+    if (!token) return path;
+    return `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(token)}`;
   }
 
   async request(path: string, init: RequestInit = {}): Promise<Response> {

@@ -1,5 +1,8 @@
 import { act, renderHook } from "@testing-library/react";
+import { createElement, type ReactNode } from "react";
 import { describe, expect, it, vi } from "vitest";
+import { ApiClient, TOKEN_KEY } from "../../api/client";
+import { ApiContext } from "../../api/context";
 import { applyEvent, initialLiveState } from "./liveEvents";
 import { useExperimentEvents } from "./useExperimentEvents";
 
@@ -64,5 +67,29 @@ describe("experiment events (SSE)", () => {
     const { result } = renderHook(() => useExperimentEvents("x", undefined, () => source as unknown as EventSource));
     act(() => listeners.get("log")!(new MessageEvent("log", { data: "not json" })));
     expect(result.current.log).toEqual([]);
+  });
+
+  it("sends the token in the stream's URL and opens it again once refused", () => {
+    vi.useFakeTimers();
+    const data = new Map<string, string>([[TOKEN_KEY, "s3cret"]]);
+    const api = new ApiClient({ storage: { getItem: (k) => data.get(k) ?? null, setItem: (k, v) => void data.set(k, v), removeItem: (k) => void data.delete(k) } });
+    const sources: { url: string; readyState: number; onerror: (() => void) | null; close: () => void }[] = [];
+    const makeSource = vi.fn((url: string) => {
+      const source = { url, readyState: 0, onerror: null, addEventListener: () => {}, removeEventListener: () => {}, close: vi.fn() };
+      sources.push(source);
+      return source as unknown as EventSource;
+    });
+    const wrapper = ({ children }: { children: ReactNode }) => createElement(ApiContext.Provider, { value: api }, children);
+    const { unmount } = renderHook(() => useExperimentEvents("exp-1", undefined, makeSource), { wrapper });
+    expect(makeSource).toHaveBeenLastCalledWith("/api/experiments/exp-1/events?access_token=s3cret");
+    // Refused (a wrong token): the user types another, and the stream is opened again with it.
+    data.set(TOKEN_KEY, "right");
+    sources[0].readyState = 2;
+    act(() => sources[0].onerror!());
+    act(() => void vi.advanceTimersByTime(2500));
+    expect(makeSource).toHaveBeenCalledTimes(2);
+    expect(makeSource).toHaveBeenLastCalledWith("/api/experiments/exp-1/events?access_token=right");
+    unmount();
+    vi.useRealTimers();
   });
 });

@@ -67,10 +67,11 @@ export function ResultsPage({ id }: { id: string }) {
       </p>
       {e.error && <p className="error" role="alert">{e.error}</p>}
       <nav aria-label="Downloads" className="downloads">
-        <a href={`${base}/results`} download={`${id}.json`}>Results JSON</a>
-        <a href={`${base}/results.csv`} download={`${id}.csv`}>CSV</a>
-        <a href={`${base}/export?format=hdr`} download={`${id}.hlog`}>HdrHistogram log</a>
-        <a href={`${base}/report.html`}>HTML report</a>
+        {/* Links cannot send the Authorization header: the token rides in their query. */}
+        <a href={api.authorizedUrl(`${base}/results`)} download={`${id}.json`}>Results JSON</a>
+        <a href={api.authorizedUrl(`${base}/results.csv`)} download={`${id}.csv`}>CSV</a>
+        <a href={api.authorizedUrl(`${base}/export?format=hdr`)} download={`${id}.hlog`}>HdrHistogram log</a>
+        <a href={api.authorizedUrl(`${base}/report.html`)}>HTML report</a>
         <a href={specHref} download={`${e.name}.yaml`}>Spec (YAML)</a>
         <Link to={`/new?from=${encodeURIComponent(id)}`}>Run again (edit spec)</Link>
       </nav>

@@ -1,0 +1,130 @@
+#include "server/http_guard.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+
+namespace dec::server {
+namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+std::string trimmed(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+}  // namespace
+
+Framing request_framing(const httplib::Headers& headers) {
+  Framing framing;
+  auto malformed = [&](std::string error) {
+    framing.kind = Framing::Kind::kMalformed;
+    framing.error = std::move(error);
+    return framing;
+  };
+  std::optional<std::string> length_text;
+  for (auto [it, end] = headers.equal_range("Content-Length"); it != end; ++it) {
+    const std::string value = trimmed(it->second);
+    // Digits only: strtoull would read "-5" as 2^64-5 and "abc" as 0.
+    if (value.empty() || value.size() > 19 ||
+        !std::all_of(value.begin(), value.end(),
+                     [](unsigned char c) { return std::isdigit(c) != 0; })) {
+      return malformed("Content-Length: expected a non-negative whole number of bytes, got \"" +
+                       it->second + "\"");
+    }
+    if (length_text && std::stoull(*length_text) != std::stoull(value)) {
+      return malformed("Content-Length: given twice with different values (" + *length_text +
+                       " and " + value + "); send it once");
+    }
+    length_text = value;
+  }
+  const auto encodings = headers.equal_range("Transfer-Encoding");
+  if (encodings.first != encodings.second) {
+    if (length_text) {
+      return malformed(
+          "Content-Length and Transfer-Encoding together: the length of the body is ambiguous; "
+          "send one of them");
+    }
+    if (std::distance(encodings.first, encodings.second) > 1 ||
+        lower(trimmed(encodings.first->second)) != "chunked") {
+      return malformed("Transfer-Encoding: only \"chunked\" is supported, got \"" +
+                       encodings.first->second + "\"");
+    }
+    framing.kind = Framing::Kind::kChunked;
+    return framing;
+  }
+  if (length_text) {
+    framing.kind = Framing::Kind::kLength;
+    framing.length = std::stoull(*length_text);
+  }
+  return framing;
+}
+
+std::optional<size_t> invalid_utf8_offset(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t size = text.size();
+  size_t i = 0;
+  while (i < size) {
+    const unsigned char lead = bytes[i];
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t extra = 0;
+    uint32_t code = 0;
+    uint32_t minimum = 0;
+    if ((lead & 0xE0) == 0xC0) {
+      extra = 1;
+      code = lead & 0x1F;
+      minimum = 0x80;
+    } else if ((lead & 0xF0) == 0xE0) {
+      extra = 2;
+      code = lead & 0x0F;
+      minimum = 0x800;
+    } else if ((lead & 0xF8) == 0xF0) {
+      extra = 3;
+      code = lead & 0x07;
+      minimum = 0x10000;
+    } else {
+      return i;  // a continuation byte without a lead, or 0xF8..0xFF
+    }
+    if (i + extra >= size) return i;  // cut short
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((bytes[i + k] & 0xC0) != 0x80) return i;
+      code = (code << 6) | (bytes[i + k] & 0x3F);
+    }
+    if (code < minimum || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return i;
+    i += extra + 1;
+  }
+  return std::nullopt;
+}
+
+bool secrets_equal(std::string_view presented, std::string_view expected) {
+  // Every byte of the expected secret is looked at whatever the presented one holds, and the
+  // differences are OR-ed, so neither a first mismatch nor a short guess returns early.
+  unsigned char difference = presented.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char theirs =
+        i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+    difference |= static_cast<unsigned char>(theirs ^ static_cast<unsigned char>(expected[i]));
+  }
+  return difference == 0;
+}
+
+std::string presented_token(const httplib::Request& req) {
+  const std::string authorization = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "bearer ";
+  if (authorization.size() > kBearer.size() &&
+      lower(authorization.substr(0, kBearer.size())) == kBearer) {
+    return trimmed(authorization.substr(kBearer.size()));
+  }
+  return req.get_param_value("access_token");
+}
+
+}  // namespace dec::server
