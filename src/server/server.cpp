@@ -1451,7 +1451,7 @@ std::vector<Route> Service::routes() {
        "/api/experiments/" + id + "/export",
        "/api/experiments/{id}/export",
        "Export: ?format=csv (one row per run) or ?format=hdr (HdrHistogram interval log)",
-       "text/plain",
+       "text/csv, text/plain",
        {200, 400, 404},
        {"format"},
        bind(&Service::handle_export),
@@ -1724,12 +1724,32 @@ json openapi(const std::vector<Route>& routes) {
     if (route.method == "POST") statuses.push_back(413);
     for (int status : statuses) {
       json response = {{"description", status_description(status)}};
-      json schema = status >= 300                            ? error_schema
-                    : !route.body_schema.empty()             ? schema_ref(route.body_schema)
-                    : route.media_type == "application/json" ? json{{"type", "object"}}
-                                                             : json{{"type", "string"}};
-      response["content"] = {
-          {status < 300 ? route.media_type : "application/json", {{"schema", schema}}}};
+      if (status >= 300) {
+        response["content"] = {{"application/json", {{"schema", error_schema}}}};
+      } else {
+        // A route may answer in several media types ("text/csv, text/plain": by ?format=).
+        response["content"] = json::object();
+        std::string types = route.media_type;
+        for (size_t start = 0; start < types.size();) {
+          size_t end = types.find(", ", start);
+          if (end == std::string::npos) end = types.size();
+          const std::string type = types.substr(start, end - start);
+          start = end + 2;
+          // A text/event-stream schema describes each event (OpenAPI 3.2's itemSchema shape).
+          const json schema = !route.body_schema.empty()   ? schema_ref(route.body_schema)
+                              : type == "application/json" ? json{{"type", "object"}}
+                              : type == "text/event-stream"
+                                  ? json{{"type", "object"},
+                                         {"required", json::array({"data"})},
+                                         {"properties",
+                                          {{"event", {{"type", "string"}}},
+                                           {"data", {{"type", "string"}}},
+                                           {"id", {{"type", "string"}}},
+                                           {"retry", {{"type", "integer"}}}}}}
+                                  : json{{"type", "string"}};
+          response["content"][type] = {{"schema", schema}};
+        }
+      }
       responses[std::to_string(status)] = response;
     }
     json op = {{"summary", route.summary}, {"responses", responses}};
