@@ -27,7 +27,10 @@ constexpr size_t kMaxBodyBytes = 1 << 20;
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
+  // Replacing bytes that are not UTF-8 (from a request, echoed in an error) keeps dump() from
+  // throwing: an answer is always written.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
+                  "application/json");
 }
 
 void send_body(httplib::Response& res, int status, const std::string& body) {
@@ -305,14 +308,15 @@ int run_agent(const AgentOptions& options) {
   });
   http.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "internal error";
+        // The library's message goes to the agent's log, not to the caller.
         try {
           std::rethrow_exception(std::move(ep));
         } catch (const std::exception& e) {
-          what = std::string("internal error: ") + e.what();
+          std::fprintf(stderr, "dec worker: internal error: %s\n", e.what());
         } catch (...) {
+          std::fprintf(stderr, "dec worker: internal error\n");
         }
-        send_error(res, 500, what);
+        send_error(res, 500, "internal error (see the worker's log)");
       });
   http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     std::fprintf(stderr, "dec worker: %s %s %s -> %d\n", req.remote_addr.c_str(),
