@@ -66,45 +66,6 @@ Framing request_framing(const httplib::Headers& headers) {
   return framing;
 }
 
-std::optional<size_t> invalid_utf8_offset(std::string_view text) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t size = text.size();
-  size_t i = 0;
-  while (i < size) {
-    const unsigned char lead = bytes[i];
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t extra = 0;
-    uint32_t code = 0;
-    uint32_t minimum = 0;
-    if ((lead & 0xE0) == 0xC0) {
-      extra = 1;
-      code = lead & 0x1F;
-      minimum = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-      extra = 2;
-      code = lead & 0x0F;
-      minimum = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-      extra = 3;
-      code = lead & 0x07;
-      minimum = 0x10000;
-    } else {
-      return i;  // a continuation byte without a lead, or 0xF8..0xFF
-    }
-    if (i + extra >= size) return i;  // cut short
-    for (size_t k = 1; k <= extra; ++k) {
-      if ((bytes[i + k] & 0xC0) != 0x80) return i;
-      code = (code << 6) | (bytes[i + k] & 0x3F);
-    }
-    if (code < minimum || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return i;
-    i += extra + 1;
-  }
-  return std::nullopt;
-}
-
 bool secrets_equal(std::string_view presented, std::string_view expected) {
   // Every byte of the expected secret is looked at whatever the presented one holds, and the
   // differences are OR-ed, so neither a first mismatch nor a short guess returns early.

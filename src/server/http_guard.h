@@ -25,9 +25,7 @@ struct Framing {
 // than "chunked", or both headers at once. Neither header = no body (RFC 9112 §6.3).
 Framing request_framing(const httplib::Headers& headers);
 
-// The offset of the first byte of `text` that is not well-formed UTF-8 (RFC 3629: no overlong
-// forms, surrogates or code points beyond U+10FFFF), or nullopt when all of it is.
-std::optional<size_t> invalid_utf8_offset(std::string_view text);
+// UTF-8 of a body: core::first_invalid_utf8 (core/utf8.h).
 
 // Compares a presented secret with the expected one in time that depends only on their lengths,
 // not on where they first differ.

@@ -27,6 +27,7 @@
 
 #include "core/spec_parser.h"
 #include "core/spec_schema.h"
+#include "core/utf8.h"
 #include "drivers/driver.h"
 #include "infra/executor.h"
 #include "infra/reconcile.h"
@@ -713,7 +714,7 @@ std::optional<core::ParseResult> Service::parse_posted_spec(const httplib::Reque
     return std::nullopt;
   }
   // Checked before parsing: the parsers' messages quote the input, and a spec is text.
-  if (auto offset = invalid_utf8_offset(req.body)) {
+  if (auto offset = core::first_invalid_utf8(req.body)) {
     send_error(
         res, 400,
         "body: invalid UTF-8 at byte " + std::to_string(*offset) +

@@ -47,20 +47,6 @@ TEST(RequestFraming, RefusesWhatCannotDelimitABody) {
   EXPECT_NE(gzip.error.find("gzip, chunked"), std::string::npos) << gzip.error;
 }
 
-TEST(Utf8, FindsTheFirstBadByte) {
-  EXPECT_EQ(invalid_utf8_offset(""), std::nullopt);
-  EXPECT_EQ(invalid_utf8_offset("name: x\n"), std::nullopt);
-  EXPECT_EQ(invalid_utf8_offset("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), std::nullopt);
-  EXPECT_EQ(invalid_utf8_offset("ab\xFF"), 2u);
-  EXPECT_EQ(invalid_utf8_offset("\x80"), 0u);              // continuation without lead
-  EXPECT_EQ(invalid_utf8_offset("abc\xC3"), 3u);           // cut short
-  EXPECT_EQ(invalid_utf8_offset("x\xC3(y"), 1u);           // bad continuation
-  EXPECT_EQ(invalid_utf8_offset("\xC0\xAF"), 0u);          // overlong '/'
-  EXPECT_EQ(invalid_utf8_offset("ok\xED\xA0\x80"), 2u);    // surrogate U+D800
-  EXPECT_EQ(invalid_utf8_offset("\xF4\x90\x80\x80"), 0u);  // beyond U+10FFFF
-  EXPECT_EQ(invalid_utf8_offset(std::string("a\0b", 3)), std::nullopt);
-}
-
 TEST(Secrets, EqualOnlyWhenEveryByteAndTheLengthMatch) {
   EXPECT_TRUE(secrets_equal("s3cret", "s3cret"));
   EXPECT_FALSE(secrets_equal("s3creT", "s3cret"));

@@ -223,6 +223,8 @@ TEST(Utf8, AcceptsValidTextAndFindsTheFirstBadByte) {
   EXPECT_EQ(first_invalid_utf8("\xc2\xb1 95 % \xc3\x97 \xe2\x82\xac \xf0\x9f\x98\x80"),
             std::nullopt);
   EXPECT_EQ(first_invalid_utf8("ab\xff"), 2u);
+  EXPECT_EQ(first_invalid_utf8("\x80"), 0u);  // a continuation byte without a lead
+  EXPECT_EQ(first_invalid_utf8(std::string("a\0b", 3)), std::nullopt);
   EXPECT_EQ(first_invalid_utf8("a\xc3"), 1u);             // cut short
   EXPECT_EQ(first_invalid_utf8("\xc3\x28"), 0u);          // bad continuation
   EXPECT_EQ(first_invalid_utf8("\xc0\xaf"), 0u);          // overlong "/"
