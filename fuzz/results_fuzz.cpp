@@ -1,6 +1,7 @@
 // Everything that reads a stored results document (it comes back from the database, from
 // `dec results import` and from S3): the comparison table, the summary, CSV and HdrHistogram
-// exports, the percentile curves, the spec merge and the HTML report never crash or throw, whatever the document.
+// exports, the percentile curves, the spec merge and the HTML report never crash or throw, whatever
+// the document.
 #include "fuzz/fuzz.h"
 #include "report/hdr_export.h"
 #include "report/percentiles.h"
