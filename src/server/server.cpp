@@ -795,7 +795,7 @@ void Service::handle_list(const httplib::Request& req, httplib::Response& res) {
   json items = json::array();
   for (auto& r : *list) {
     // Results stored before summaries existed get theirs now, once.
-    if (r.summary_json.empty() && r.state != "queued") {
+    if (r.summary_json.empty() && r.has_results) {
       auto full = store_->get(r.id);
       if (full.ok() && *full && !(*full)->results_json.empty()) {
         r.summary_json = report::results_summary((*full)->results_json);

@@ -56,10 +56,11 @@ CREATE INDEX IF NOT EXISTS experiments_state ON experiments(state);
 
 constexpr const char* kColumns =
     "seq, id, name, state, error, spec_json, results_json, created_at, started_at, finished_at, "
-    "summary_json";
+    "summary_json, results_json != ''";
 // The same columns without the two documents (ListFilter::documents = false).
 constexpr const char* kListColumns =
-    "seq, id, name, state, error, '', '', created_at, started_at, finished_at, summary_json";
+    "seq, id, name, state, error, '', '', created_at, started_at, finished_at, summary_json, "
+    "results_json != ''";
 
 ExperimentRecord read_record(Statement& stmt) {
   ExperimentRecord r;
@@ -74,6 +75,7 @@ ExperimentRecord read_record(Statement& stmt) {
   r.started_at = stmt.text(8);
   r.finished_at = stmt.text(9);
   r.summary_json = stmt.text(10);
+  r.has_results = stmt.integer(11) != 0;
   return r;
 }
 

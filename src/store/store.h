@@ -25,6 +25,7 @@ struct ExperimentRecord {
   std::string spec_json;
   std::string results_json;  // "" until collected
   std::string summary_json;  // report::results_summary of results_json ("" if not computed)
+  bool has_results = false;  // results_json is not empty (also known when it was not read)
   std::string created_at;    // ISO 8601 UTC
   std::string started_at;
   std::string finished_at;

@@ -86,6 +86,7 @@ TEST_F(StoreTest, ListWithoutDocumentsReadsSummariesOnly) {
   EXPECT_EQ((*rows)[0].summary_json, "{\"verdict\":\"v\"}");
   EXPECT_EQ((*rows)[0].results_json, "");
   EXPECT_EQ((*rows)[0].spec_json, "");
+  EXPECT_TRUE((*rows)[0].has_results) << "known without reading the document";
   auto full = (*store)->list({});
   ASSERT_TRUE(full.ok());
   EXPECT_EQ((*full)[0].results_json, "{\"runs\":[1]}");
@@ -93,6 +94,12 @@ TEST_F(StoreTest, ListWithoutDocumentsReadsSummariesOnly) {
   ASSERT_TRUE((*store)->set_summary(*id, "{}"));
   EXPECT_EQ((**(*store)->get(*id)).summary_json, "{}");
   EXPECT_FALSE((*store)->set_summary("nope", "{}").ok());
+  auto bare = (*store)->create_experiment("b", "{}", "failed");
+  ASSERT_TRUE(bare.ok());
+  auto both = (*store)->list(light);
+  ASSERT_TRUE(both.ok());
+  ASSERT_EQ(both->size(), 2u);
+  EXPECT_FALSE((*both)[0].has_results) << "a failed experiment without results is not re-read";
 }
 
 // A database written before summaries existed gains the column and keeps its rows.
@@ -119,6 +126,7 @@ TEST_F(StoreTest, OpensADatabaseWithoutTheSummaryColumn) {
   ASSERT_TRUE(record.ok() && record->has_value());
   EXPECT_EQ((**record).results_json, "{\"runs\":[]}");
   EXPECT_EQ((**record).summary_json, "");
+  EXPECT_TRUE((**record).has_results);
   ASSERT_TRUE((*store)->set_summary("old-1", "{\"verdict\":\"\"}"));
   EXPECT_EQ((**(*store)->get("old-1")).summary_json, "{\"verdict\":\"\"}");
 }
