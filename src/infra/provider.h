@@ -43,6 +43,7 @@ struct DiscoveredResource {
                             // into its run's state ("host"); "" for leftovers (directories)
   std::string description;  // "redis-server pid 1234"
   Settings outputs;         // enough for destroy_discovered()
+  std::string provider;     // the provider that found it (set by reconcile)
 };
 
 using LogFn = std::function<void(const std::string& line)>;
@@ -119,6 +120,8 @@ struct ProviderContext {
   core::SpecPolicy spec_policy;
   // Replaces make_provider's built-in providers when set (tests plug scripted providers in).
   std::function<Result<std::unique_ptr<Provider>>(const std::string& name)> factory;
+  // The providers reconcile asks to discover orphans; empty = every registered one.
+  std::vector<std::string> providers;
 };
 
 // A topic resource carries the system's topic-shaping config keys (DriverInfo::topic_keys) as
@@ -127,7 +130,8 @@ struct ProviderContext {
 void add_topic_config(const core::System& system, Settings& topic_attributes);
 Settings topic_config(const Settings& topic_attributes);
 
-// Creates the provider named in a spec (`local`, ...); error lists the known ones.
+// Creates the provider named in a spec (`local`, ...) from the registry
+// (provider_registry.h); error lists the known ones.
 Result<std::unique_ptr<Provider>> make_provider(const std::string& name,
                                                 const ProviderContext& context);
 

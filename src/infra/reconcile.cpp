@@ -1,10 +1,10 @@
 #include "infra/reconcile.h"
 
+#include <map>
 #include <set>
 
-#include "infra/endpoints_provider.h"
 #include "infra/executor.h"
-#include "infra/local_provider.h"
+#include "infra/provider_registry.h"
 #include "systems/registry.h"
 
 namespace dec::infra {
@@ -25,15 +25,6 @@ Settings topic_config(const Settings& topic_attributes) {
     if (key.rfind("config.", 0) == 0) config[key.substr(7)] = value;
   }
   return config;
-}
-
-Result<std::unique_ptr<Provider>> make_provider(const std::string& name,
-                                                const ProviderContext& context) {
-  if (context.factory) return context.factory(name);
-  if (name == "local") return std::unique_ptr<Provider>(new LocalProvider(context));
-  if (name == "endpoints") return std::unique_ptr<Provider>(new EndpointsProvider(context));
-  return make_error("provider \"" + name +
-                    "\" is not available in this build; available providers: local, endpoints");
 }
 
 std::vector<std::string> recorded_runs(Env& env, const std::string& data_dir) {
@@ -109,9 +100,21 @@ ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions
   };
   const ProcessId self = env.self();
   std::set<std::string> live;
-  auto local = make_provider("local", context);
+  // Every provider is asked: a crashed run of any of them leaves tagged resources behind.
+  std::map<std::string, std::unique_ptr<Provider>> discoverers;
   std::vector<DiscoveredResource> found;
-  if (local) found = (*local)->discover();
+  for (const auto& name : discovering_providers(context)) {
+    auto provider = make_provider(name, context);
+    if (!provider) {
+      report.errors.push_back("provider " + name + ": " + provider.error());
+      continue;
+    }
+    for (auto& d : (*provider)->discover()) {
+      d.provider = name;
+      found.push_back(std::move(d));
+    }
+    discoverers[name] = std::move(*provider);
+  }
 
   for (const auto& run_id : recorded_runs(env, context.data_dir)) {
     StateFile file(env, state_path(context.data_dir, run_id));
@@ -227,12 +230,14 @@ ReconcileReport reconcile(const ProviderContext& context, const ReconcileOptions
   }
 
   // Orphans: tagged by this installation, but no run (live, kept or just cleaned) claims them.
-  if (local) {
-    for (const auto& orphan : (*local)->discover()) {
+  // Discovered again: destroying runs above removed much of what the first look found.
+  for (const auto& [name, provider] : discoverers) {
+    for (const auto& orphan : provider->discover()) {
       if (live.count(orphan.run_id)) continue;
-      act("delete orphan " + orphan.description + " of run " + orphan.run_id);
+      act("delete orphan " + orphan.description + " of run " + orphan.run_id +
+          (name == "local" ? "" : " (provider " + name + ")"));
       if (options.dry_run) continue;
-      if (Status s = (*local)->destroy_discovered(orphan); !s) {
+      if (Status s = provider->destroy_discovered(orphan); !s) {
         report.errors.push_back(orphan.description + ": " + s.error());
       }
     }

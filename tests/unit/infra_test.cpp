@@ -17,6 +17,7 @@
 #include "infra/env.h"
 #include "infra/executor.h"
 #include "infra/local_provider.h"
+#include "infra/provider_registry.h"
 #include "infra/reaper.h"
 #include "infra/reconcile.h"
 #include "infra/resource.h"
@@ -341,8 +342,10 @@ class ReconcileTest : public ExecutorTest {
     pc.env = &env_;
     pc.data_dir = dir_.string();
     pc.installation = "test";
-    pc.factory = [this](const std::string&) -> Result<std::unique_ptr<Provider>> {
-      // A non-owning view of the one scripted provider.
+    pc.providers = providers_;
+    pc.factory = [this](const std::string& name) -> Result<std::unique_ptr<Provider>> {
+      // A non-owning view of a scripted provider: "other" is the second one, any name else the
+      // first.
       struct View : Provider {
         ScriptedProvider* p;
         explicit View(ScriptedProvider* p) : p(p) {}
@@ -373,7 +376,7 @@ class ReconcileTest : public ExecutorTest {
           return p->destroy_discovered(d);
         }
       };
-      return std::unique_ptr<Provider>(new View(&provider_));
+      return std::unique_ptr<Provider>(new View(name == "other" ? &other_ : &provider_));
     };
     return pc;
   }
@@ -393,7 +396,49 @@ class ReconcileTest : public ExecutorTest {
     return state;
   }
   ScriptedProvider provider_;
+  ScriptedProvider other_;
+  std::vector<std::string> providers_ = {"scripted"};
 };
+
+// Reconcile asks every provider for what carries the installation's tags, and each orphan is
+// deleted by the provider that found it (a crashed Terraform run leaves its stack, a crashed
+// local run its processes).
+TEST_F(ReconcileTest, EveryProviderIsAskedAndDeletesItsOwnOrphans) {
+  providers_ = {"scripted", "other"};
+  provider_.discovered = {{"gone-a", "p", "service", "process of gone-a", {}, ""}};
+  other_.discovered = {{"gone-b", "s", "stack", "stack of gone-b", {}, ""}};
+  provider_.existing.insert("p");
+  other_.existing.insert("s");
+  auto report = reconcile(context(), {}, nullptr);
+  EXPECT_TRUE(report.clean());
+  EXPECT_EQ(provider_.destroyed_discovered, std::vector<std::string>{"gone-a/p"});
+  EXPECT_EQ(other_.destroyed_discovered, std::vector<std::string>{"gone-b/s"});
+  bool named = false;
+  for (const auto& action : report.actions) {
+    named =
+        named || action.find("stack of gone-b of run gone-b (provider other)") != std::string::npos;
+  }
+  EXPECT_TRUE(named) << "the action names the provider of a non-local orphan";
+}
+
+TEST(ProviderRegistry, MakesEveryRegisteredProviderAndListsThemForAnUnknownName) {
+  PosixEnv env;
+  ProviderContext pc;
+  pc.env = &env;
+  pc.data_dir = "/nonexistent";
+  for (const auto& info : all_providers()) {
+    auto provider = make_provider(info.name, pc);
+    ASSERT_TRUE(provider.ok()) << info.name;
+    EXPECT_EQ((*provider)->name(), info.name);
+    EXPECT_FALSE(info.summary.empty());
+  }
+  auto unknown = make_provider("cloudy", pc);
+  ASSERT_FALSE(unknown.ok());
+  for (const auto& info : all_providers()) {
+    EXPECT_NE(unknown.error().find(info.name), std::string::npos) << unknown.error();
+  }
+  EXPECT_EQ(discovering_providers(pc).size(), all_providers().size());
+}
 
 TEST_F(ReconcileTest, KeptRunIsRepairedInterruptedRunDestroyedOrphansDeleted) {
   const ProcessId dead{999999, 1};
@@ -404,9 +449,9 @@ TEST_F(ReconcileTest, KeptRunIsRepairedInterruptedRunDestroyedOrphansDeleted) {
   provider_.existing.erase("b");
   provider_.actual["a"] = {{"cpus", "3"}};
   provider_.discovered = {
-      {"kept", "extra", "host", "namespace of kept", {}},
-      {"crashed", "y", "host", "namespace of crashed", {}},
-      {"nobody", "z", "host", "namespace of nobody", {}},
+      {"kept", "extra", "host", "namespace of kept", {}, ""},
+      {"crashed", "y", "host", "namespace of crashed", {}, ""},
+      {"nobody", "z", "host", "namespace of nobody", {}, ""},
   };
   provider_.existing.insert({"extra", "y", "z"});
 
@@ -457,7 +502,7 @@ TEST_F(ReconcileTest, CorruptStateFileIsSetAsideAndTagDiscoveryCleansTheRun) {
   const std::string path = state_path(dir_.string(), "broken");
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream(path) << "{\"garbage";
-  provider_.discovered = {{"broken", "svc", "service", "redis-server of broken", {}}};
+  provider_.discovered = {{"broken", "svc", "service", "redis-server of broken", {}, ""}};
   provider_.existing.insert("svc");
 
   auto dry = reconcile(context(), {true}, nullptr);
