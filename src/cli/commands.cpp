@@ -18,6 +18,7 @@
 #include "cli/args.h"
 #include "cli/omb_import.h"
 #include "cli/progress.h"
+#include "core/host_user.h"
 #include "core/spec_parser.h"
 #include "core/spec_policy.h"
 #include "core/version.h"
@@ -286,8 +287,38 @@ struct Context {
     pc.dec_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     const char* tools = std::getenv("DEC_TOOLS_DIR");
     pc.tools_dir = tools != nullptr && *tools != '\0' ? tools : DEC_DEFAULT_TOOLS_DIR;
+    pc.broker_user = broker_user(pc);
     return pc;
   }
+  // As root, brokers run as core::kBrokerUser, which must reach their dirs and the programs and
+  // jars they start; when it cannot, they run as root and this says why (once per command).
+  std::string broker_user(const infra::ProviderContext& pc) {
+    if (::geteuid() != 0) return "";
+    std::string problem;
+    const auto user = core::find_host_user(core::kBrokerUser);
+    if (!user) {
+      problem =
+          std::string("user ") + core::kBrokerUser + " does not exist (scripts/setup creates it)";
+    } else {
+      for (const std::string& path : {data_dir + "/runs/x", pc.tools_dir + "/x", pc.dec_binary}) {
+        if (std::string blocked = core::blocked_ancestor(path, *user); !blocked.empty()) {
+          problem = std::string("user ") + core::kBrokerUser + " cannot enter " + blocked +
+                    " (above " + path.substr(0, path.rfind('/')) +
+                    "): put dec and its data dir where others may enter them (e.g. under "
+                    "/opt, /var/lib or /tmp), or chmod o+x " +
+                    blocked;
+          break;
+        }
+      }
+    }
+    if (problem.empty()) return core::kBrokerUser;
+    if (!broker_user_warned) {
+      std::fprintf(stderr, "dec: warning: brokers will run as root: %s\n", problem.c_str());
+      broker_user_warned = true;
+    }
+    return "";
+  }
+  bool broker_user_warned = false;
   Result<std::unique_ptr<store::Store>> open_store() {
     return store::Store::open(data_dir + "/dec.db");
   }

@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "core/prices.h"
+#include "core/text.h"
 #include "core/units.h"
 #include "core/utf8.h"
 
@@ -77,17 +78,11 @@ std::string join_names(const std::vector<std::string>& names) {
   return out;
 }
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions ("redsi" → "redis"
 // is one edit), compared case-insensitively.
 size_t edit_distance(std::string_view a_text, std::string_view b_text) {
-  const std::string a = lowercase(a_text);
-  const std::string b = lowercase(b_text);
+  const std::string a = core::ascii_lower(a_text);
+  const std::string b = core::ascii_lower(b_text);
   std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
   for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
   for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;

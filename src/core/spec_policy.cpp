@@ -6,14 +6,10 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "core/text.h"
+
 namespace dec::core {
 namespace {
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 // The address bytes of an IPv4 or IPv6 literal; empty when `text` is neither.
 std::vector<uint8_t> ip_bytes(const std::string& text) {
@@ -50,7 +46,7 @@ std::string without_brackets(const std::string& host) {
 
 bool EndpointRule::matches(const std::string& candidate_host, int candidate_port) const {
   if (port && *port != candidate_port) return false;
-  const std::string name = lower(without_brackets(candidate_host));
+  const std::string name = core::ascii_lower(without_brackets(candidate_host));
   if (network.empty()) {
     if (name == host) return true;
     // The same address written another way ("::1" and "0:0::1").
@@ -106,7 +102,7 @@ Result<EndpointRule> parse_endpoint_rule(const std::string& text) {
     if (ip_bytes(text).size() != 16) return make_error(expected);  // a bare IPv6 address
   }
   if (!valid_host_name(host) && ip_bytes(host).empty()) return make_error(expected);
-  rule.host = lower(host);
+  rule.host = core::ascii_lower(host);
   return rule;
 }
 

@@ -9,6 +9,8 @@
 #include <limits>
 #include <optional>
 
+#include "core/text.h"
+
 namespace dec::core {
 namespace {
 
@@ -21,12 +23,6 @@ std::string_view trim(std::string_view text) {
   while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
   while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
   return text;
-}
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
@@ -174,7 +170,7 @@ Result<uint64_t> parse_size(std::string_view text) {
   rest = trim(rest);
   uint64_t multiplier = 1;
   if (!rest.empty()) {
-    std::optional<uint64_t> unit = find_unit(kSizeUnits, lowercase(rest));
+    std::optional<uint64_t> unit = find_unit(kSizeUnits, core::ascii_lower(rest));
     if (!unit) return invalid(kExpected);
     multiplier = *unit;
   }
@@ -274,7 +270,7 @@ Result<uint64_t> parse_bandwidth(std::string_view text) {
   }
   std::optional<Number> number = take_number(rest);
   if (!number) return invalid(kExpected);
-  std::string unit_name = lowercase(trim(rest));
+  std::string unit_name = core::ascii_lower(trim(rest));
   if (unit_name.ends_with("bit/s")) unit_name.resize(unit_name.size() - 2);
   std::optional<uint64_t> multiplier = find_unit(kBandwidthUnits, unit_name);
   if (!multiplier) return invalid(kExpected);

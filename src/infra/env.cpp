@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -34,9 +36,9 @@ std::string errno_text() { return std::strerror(errno); }
 // Field 22 of /proc/PID/stat is the start time; field 3 the state. The command name (field 2)
 // may contain spaces and parentheses, so parse from the last ')'.
 bool read_stat(pid_t pid, char* state, uint64_t* start_ticks) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!in || !std::getline(in, line)) return false;
+  const auto text = linux_host::read_kernel_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return false;
+  const std::string line = text->substr(0, text->find('\n'));
   auto close = line.rfind(')');
   if (close == std::string::npos) return false;
   std::istringstream rest(line.substr(close + 2));
@@ -61,7 +63,7 @@ uint64_t process_start_ticks(pid_t pid) {
 namespace {
 
 // What a child placed by spawn_placed() reports through its error pipe when a step fails.
-enum class ChildStep : int { kSetsid, kJoinCgroup, kSetns, kRedirect, kChdir, kExec };
+enum class ChildStep : int { kSetsid, kJoinCgroup, kSetns, kRedirect, kChdir, kUser, kExec };
 struct ChildFailure {
   ChildStep step;
   int error;
@@ -79,6 +81,8 @@ const char* child_step_text(ChildStep step) {
       return "redirecting output to the log";
     case ChildStep::kChdir:
       return "changing to the working directory";
+    case ChildStep::kUser:
+      return "switching to its user";
     case ChildStep::kExec:
       return "exec";
   }
@@ -125,6 +129,12 @@ struct PlacedChild {
   int netns_fd = -1;
   const int* cgroup_fds = nullptr;
   size_t cgroup_count = 0;
+  // The user to become (SpawnOptions::user), resolved in the parent; switch_user false = stay.
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  const gid_t* groups = nullptr;
+  size_t group_count = 0;
   int error_pipe = -1;  // write end, close-on-exec: EOF in the parent means exec succeeded
 };
 
@@ -168,6 +178,12 @@ struct PlacedChild {
   if (dup2(child.null_fd, 0) < 0 || dup2(child.log_fd, 1) < 0 || dup2(child.log_fd, 2) < 0) {
     fail_in_child(child, ChildStep::kRedirect);
   }
+  // Groups, then gid, then uid: once the uid is dropped neither of the others may change.
+  if (child.switch_user && (setgroups(child.group_count, child.groups) != 0 ||
+                            setgid(child.gid) != 0 || setuid(child.uid) != 0)) {
+    fail_in_child(child, ChildStep::kUser);
+  }
+  // After the switch, so a directory the user cannot enter fails here, as it would for them.
   if (child.working_dir != nullptr && chdir(child.working_dir) != 0) {
     fail_in_child(child, ChildStep::kChdir);
   }
@@ -262,6 +278,29 @@ Result<pid_t> spawn_placed(const SpawnOptions& options, char* const* argv, char*
   }
   child.cgroup_fds = cgroup_fds.data();
   child.cgroup_count = cgroup_fds.size();
+  std::vector<gid_t> groups;
+  if (!options.user.empty()) {
+    struct passwd entry {};
+    struct passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (getpwnam_r(options.user.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+        found == nullptr) {
+      return make_error("cannot start " + name + " as user " + options.user +
+                        ": no such user (scripts/setup creates it)");
+    }
+    int count = 64;
+    groups.resize(static_cast<size_t>(count));
+    if (getgrouplist(options.user.c_str(), found->pw_gid, groups.data(), &count) < 0) {
+      groups.resize(static_cast<size_t>(count));
+      getgrouplist(options.user.c_str(), found->pw_gid, groups.data(), &count);
+    }
+    groups.resize(static_cast<size_t>(std::max(count, 0)));
+    child.switch_user = true;
+    child.uid = found->pw_uid;
+    child.gid = found->pw_gid;
+    child.groups = groups.data();
+    child.group_count = groups.size();
+  }
   int error_pipe[2];
   if (pipe2(error_pipe, O_CLOEXEC) != 0) return make_error("pipe: " + errno_text());
   int error_read = error_pipe[0];
@@ -309,9 +348,32 @@ Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
     std::string entry(*e);
     auto eq = entry.find('=');
     if (eq != std::string::npos && options.environment.count(entry.substr(0, eq))) continue;
+    if (!options.inherit_environment) {
+      const std::string key = entry.substr(0, eq);
+      static const char* const kPassed[] = {"PATH", "LANG", "TZ", "TMPDIR", "JAVA_HOME"};
+      bool passed = key.rfind("LC_", 0) == 0;
+      for (const char* name : kPassed) passed = passed || key == name;
+      if (!passed) continue;
+    }
     env_strings.push_back(std::move(entry));
   }
-  for (const auto& [key, value] : options.environment) env_strings.push_back(key + "=" + value);
+  std::map<std::string, std::string> added = options.environment;
+  if (!options.user.empty()) {
+    // What a login as that user would have, unless the caller set them.
+    struct passwd entry {};
+    struct passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (getpwnam_r(options.user.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
+        found != nullptr) {
+      added.emplace("HOME", found->pw_dir);
+      added.emplace("USER", options.user);
+      added.emplace("LOGNAME", options.user);
+    }
+  }
+  std::erase_if(env_strings, [&](const std::string& entry) {
+    return added.count(entry.substr(0, entry.find('='))) > 0;
+  });
+  for (const auto& [key, value] : added) env_strings.push_back(key + "=" + value);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -321,7 +383,7 @@ Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
   argv.push_back(nullptr);
 
   pid_t pid = 0;
-  if (!options.netns.empty() || !options.cgroup_procs.empty()) {
+  if (!options.netns.empty() || !options.cgroup_procs.empty() || !options.user.empty()) {
     auto placed = spawn_placed(options, argv.data(), envp.data());
     if (!placed) return make_error(placed.error());
     pid = *placed;
@@ -409,9 +471,9 @@ std::vector<ProcessInfo> PosixEnv::processes() {
     long pid = std::strtol(entry->d_name, &end, 10);
     if (*end != '\0' || pid <= 0) continue;
     std::string base = std::string("/proc/") + entry->d_name;
-    std::ifstream env_file(base + "/environ", std::ios::binary);
-    if (!env_file) continue;
-    std::string env((std::istreambuf_iterator<char>(env_file)), std::istreambuf_iterator<char>());
+    const auto environment = linux_host::read_kernel_file(base + "/environ");
+    if (!environment) continue;  // not ours to read, or gone
+    const std::string& env = *environment;
     ProcessInfo info;
     size_t pos = 0;
     while (pos < env.size()) {
@@ -432,8 +494,7 @@ std::vector<ProcessInfo> PosixEnv::processes() {
     uint64_t ticks = 0;
     if (!read_stat(static_cast<pid_t>(pid), &state, &ticks) || state == 'Z') continue;
     info.id = ProcessId{static_cast<pid_t>(pid), ticks};
-    std::ifstream cmd_file(base + "/cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(cmd_file)), std::istreambuf_iterator<char>());
+    std::string cmd = linux_host::read_kernel_file(base + "/cmdline").value_or("");
     for (char& c : cmd) {
       if (c == '\0') c = ' ';
     }
@@ -579,6 +640,99 @@ std::chrono::system_clock::time_point PosixEnv::now() { return std::chrono::syst
 
 void PosixEnv::sleep_for(std::chrono::milliseconds duration) {
   std::this_thread::sleep_for(duration);
+}
+
+}  // namespace dec::infra
+
+namespace dec::infra {
+
+Status PosixEnv::signal_process(const ProcessId& id, int signal) {
+  if (!process_alive(id))
+    return make_error("process " + std::to_string(id.pid) + " is not running");
+  if (kill(id.pid, signal) != 0) {
+    return make_error("cannot signal process " + std::to_string(id.pid) + ": " + errno_text());
+  }
+  return Status::Ok();
+}
+
+namespace {
+class FlockLock : public FileLock {
+ public:
+  explicit FlockLock(int fd) : fd_(fd) {}
+  ~FlockLock() override {
+    flock(fd_, LOCK_UN);
+    close(fd_);
+  }
+
+ private:
+  int fd_;
+};
+}  // namespace
+
+Result<std::unique_ptr<FileLock>> PosixEnv::lock_file(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    mkdir(path.substr(0, slash).c_str(), 01777);  // /run/lock is absent on minimal systems
+  }
+  int fd = open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error("cannot open " + path + ": " + errno_text());
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    std::string error = "cannot lock " + path + ": " + errno_text();
+    close(fd);
+    return make_error(error);
+  }
+  return std::unique_ptr<FileLock>(new FlockLock(fd));
+}
+
+Result<std::string> PosixEnv::run_command(const std::vector<std::string>& argv) {
+  return linux_host::run_command(argv);
+}
+
+namespace lh = linux_host;
+
+bool PosixEnv::hosts_supported() {
+  return lh::is_root() && lh::cgroup_version() != lh::CgroupVersion::kNone;
+}
+Status PosixEnv::create_bridge(const lh::BridgeSpec& spec) { return lh::create_bridge(spec); }
+Status PosixEnv::create_host_net(const lh::HostNetSpec& spec) { return lh::create_host_net(spec); }
+Status PosixEnv::delete_netns(const std::string& netns) { return lh::delete_netns(netns); }
+bool PosixEnv::netns_exists(const std::string& netns) { return lh::netns_exists(netns); }
+std::vector<std::string> PosixEnv::list_netns() { return lh::list_netns(); }
+std::vector<pid_t> PosixEnv::netns_pids(const std::string& netns) { return lh::netns_pids(netns); }
+Status PosixEnv::delete_link(const std::string& name) { return lh::delete_link(name); }
+bool PosixEnv::link_exists(const std::string& name) { return lh::link_exists(name); }
+std::vector<lh::LinkInfo> PosixEnv::list_links() { return lh::list_links(); }
+Status PosixEnv::set_link_up(const std::string& name, bool up) { return lh::set_link_up(name, up); }
+Status PosixEnv::set_bandwidth(const std::string& netns, const std::string& dev,
+                               uint64_t bits_per_s) {
+  return lh::set_bandwidth(netns, dev, bits_per_s);
+}
+Result<uint64_t> PosixEnv::bandwidth(const std::string& netns, const std::string& dev) {
+  return lh::bandwidth(netns, dev);
+}
+Status PosixEnv::create_cgroup(const std::string& path, const lh::CgroupLimits& limits) {
+  return lh::create_cgroup(path, limits);
+}
+Status PosixEnv::set_cgroup_limits(const std::string& path, const lh::CgroupLimits& limits) {
+  return lh::set_cgroup_limits(path, limits);
+}
+Result<lh::CgroupLimits> PosixEnv::cgroup_limits(const std::string& path) {
+  return lh::cgroup_limits(path);
+}
+Result<lh::CgroupUsage> PosixEnv::cgroup_usage(const std::string& path) {
+  return lh::cgroup_usage(path);
+}
+Status PosixEnv::delete_cgroup(const std::string& path) { return lh::delete_cgroup(path); }
+bool PosixEnv::cgroup_exists(const std::string& path) { return lh::cgroup_exists(path); }
+std::vector<std::string> PosixEnv::list_cgroups(const std::string& path) {
+  return lh::list_cgroups(path);
+}
+Status PosixEnv::freeze_cgroup(const std::string& path, bool frozen) {
+  return lh::freeze_cgroup(path, frozen);
+}
+std::vector<std::string> PosixEnv::cgroup_join_files(const std::string& path) {
+  return lh::cgroup_join_files(path);
 }
 
 }  // namespace dec::infra

@@ -28,20 +28,14 @@ std::string state_path(const std::string& data_dir, const std::string& run_id) {
   return data_dir + "/state/" + run_id + ".json";
 }
 
-StateFile::StateFile(Env& env, std::string path) : env_(env), path_(std::move(path)) {
-  if (const char* crash = std::getenv("DEC_TEST_CRASH_AFTER_WRITE")) {
-    crash_after_write_ = std::atoi(crash);
-  }
-}
+StateFile::StateFile(Env& env, std::string path) : env_(env), path_(std::move(path)) {}
 
 Status StateFile::save(const RunState& state) {
   auto slash = path_.rfind('/');
   if (slash != std::string::npos) {
     if (Status s = env_.make_dirs(path_.substr(0, slash)); !s) return s;
   }
-  Status status = env_.write_file_atomic(path_, run_state_to_json(state));
-  if (crash_after_write_ > 0 && --crash_after_write_ == 0) raise(SIGKILL);
-  return status;
+  return env_.write_file_atomic(path_, run_state_to_json(state));
 }
 
 Result<RunState> StateFile::load() {

@@ -11,9 +11,8 @@ namespace dec::infra {
 std::string installation_id(const std::string& data_dir);
 std::string state_path(const std::string& data_dir, const std::string& run_id);
 
-// The state file of one run. `DEC_TEST_CRASH_AFTER_WRITE=k` makes the k-th write of a process
-// kill that process with SIGKILL right after the write: the test hook that proves every
-// intermediate state can be reconciled.
+// The state file of one run, written through the Env (so a test's Env can fail or "crash" any
+// write and prove every intermediate state can be reconciled).
 class StateFile {
  public:
   StateFile(Env& env, std::string path);
@@ -25,7 +24,6 @@ class StateFile {
  private:
   Env& env_;
   std::string path_;
-  int crash_after_write_ = 0;
 };
 
 // Executes each change in order. Stops at the first failure (the state says what exists);

@@ -610,6 +610,25 @@ Status remove_cgroup_tree(const std::string& path, Clock::time_point deadline) {
 
 bool is_root() { return geteuid() == 0; }
 
+std::optional<std::string> read_kernel_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buffer[4096];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 Result<std::string> run_command(const std::vector<std::string>& argv) {
   return run_program(argv, "");
 }

@@ -25,6 +25,11 @@ bool is_root();
 // after 30 s is killed and reported.
 Result<std::string> run_command(const std::vector<std::string>& argv);
 
+// The whole content of a /proc or /sys file, or nullopt when it cannot be read (the process or
+// cgroup went away mid-read: the kernel then fails the read itself, which iostreams would
+// throw for).
+std::optional<std::string> read_kernel_file(const std::string& path);
+
 // ---- network ---------------------------------------------------------------------------------
 
 // A Linux bridge in the root namespace with `address_cidr` (e.g. "198.18.7.1/24"), link up, and

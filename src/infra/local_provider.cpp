@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "core/hash.h"
+#include "core/host_user.h"
 #include "core/units.h"
 #include "drivers/driver.h"
 #include "infra/linux_host.h"
@@ -162,9 +163,9 @@ std::string subnet_prefix(int subnet) {
 }
 
 // Whether hosts (namespaces + cgroups) are used for a system, from deploy.settings.hosts.
-Result<bool> hosts_wanted(const core::Deploy& deploy) {
+Result<bool> hosts_wanted(Env& env, const core::Deploy& deploy) {
   std::string mode = get(deploy.settings, "hosts", "auto");
-  bool available = lh::is_root() && lh::cgroup_version() != lh::CgroupVersion::kNone;
+  bool available = env.hosts_supported();
   bool limits = deploy.cpus || deploy.memory || deploy.bandwidth;
   if (mode == "false") {
     if (limits) {
@@ -205,7 +206,7 @@ std::string LocalProvider::start_failure(const ResourceRecord& record, const Run
   // A process killed for its memory limit often says nothing itself.
   const std::string host_address = get(record.resource.attributes, "host");
   if (const ResourceRecord* host = find_record(state, host_address)) {
-    auto usage = lh::cgroup_usage(cgroup_path(state.run_id, host_address));
+    auto usage = context_.env->cgroup_usage(cgroup_path(state.run_id, host_address));
     if (usage && usage->oom_kills.value_or(0) > 0) {
       const std::string memory = get(host->resource.attributes, "memory");
       reason += ": killed by the kernel for lack of memory (host " + host_address + " has " +
@@ -293,7 +294,7 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
                         "in deploy.server");
     }
   }
-  auto hosts = hosts_wanted(deploy);
+  auto hosts = hosts_wanted(*context_.env, deploy);
   if (!hosts) return make_error(hosts.error());
   std::optional<double> worker_cpus;
   if (auto limit = deploy.settings.find("worker_cpus"); limit != deploy.settings.end()) {
@@ -427,14 +428,12 @@ Status LocalProvider::create(ResourceRecord& record, const RunState& state,
 Status LocalProvider::create_network(ResourceRecord& record, const RunState& state) {
   // Subnets are shared by every dec on this machine: pick one under a machine-wide lock, from
   // the bridges that exist now (their aliases carry the subnet).
-  ::mkdir("/run/lock", 01777);  // absent on minimal systems; EEXIST otherwise
-  int fd = ::open(kSubnetLock, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error(std::string("cannot open ") + kSubnetLock);
-  ::flock(fd, LOCK_EX);
+  auto lock = context_.env->lock_file(kSubnetLock);
+  if (!lock) return make_error(lock.error());
   std::set<int> used;
   const std::string bridge = bridge_name(state.run_id);
   int mine = -1;
-  for (const auto& link : lh::list_links()) {
+  for (const auto& link : context_.env->list_links()) {
     if (link.alias.rfind("dec|", 0) != 0) continue;
     auto bar = link.alias.rfind("|subnet=");
     if (bar == std::string::npos) continue;
@@ -455,17 +454,17 @@ Status LocalProvider::create_network(ResourceRecord& record, const RunState& sta
     spec.address_cidr = subnet_prefix(subnet) + "1/24";
     spec.alias =
         link_alias(state.run_id, record.resource.address) + "|subnet=" + std::to_string(subnet);
-    created = lh::create_bridge(spec);
+    created = context_.env->create_bridge(spec);
     // Nothing addressed to 198.18.0.0/15 may leave the machine, even after a bridge is gone
     // (a late connection would otherwise follow the default route): an unreachable route for
     // the whole block, which each bridge's own /24 overrides.
     if (created) {
-      auto route = lh::run_command({"ip", "route", "replace", "unreachable", kBenchmarkBlock});
+      auto route =
+          context_.env->run_command({"ip", "route", "replace", "unreachable", kBenchmarkBlock});
       if (!route) created = make_error(route.error());
     }
   }
-  ::flock(fd, LOCK_UN);
-  ::close(fd);
+  lock->reset();
   if (!created) return created;
   record.outputs["bridge"] = bridge;
   record.outputs["subnet"] = subnet_prefix(subnet) + "0/24";
@@ -495,14 +494,14 @@ Status LocalProvider::create_host(ResourceRecord& record, const RunState& state)
     spec.address_cidr = ip + "/24";
     spec.gateway = gateway;
     spec.alias = link_alias(state.run_id, r.address);
-    if (Status s = lh::create_host_net(spec); !s) return s;
+    if (Status s = context_.env->create_host_net(spec); !s) return s;
     record.outputs["ip"] = ip;
     record.outputs["veth"] = spec.veth_outer;
     if (r.attributes.count("bandwidth")) {
       uint64_t bits = std::stoull(r.attributes.at("bandwidth"));
       // Both directions: into the host on the bridge side, out of it inside the namespace.
-      if (Status s = lh::set_bandwidth("", spec.veth_outer, bits); !s) return s;
-      if (Status s = lh::set_bandwidth(netns, "eth0", bits); !s) return s;
+      if (Status s = context_.env->set_bandwidth("", spec.veth_outer, bits); !s) return s;
+      if (Status s = context_.env->set_bandwidth(netns, "eth0", bits); !s) return s;
     }
   } else {
     record.outputs.erase("netns");  // shares the machine's loopback (see LocalService)
@@ -511,7 +510,7 @@ Status LocalProvider::create_host(ResourceRecord& record, const RunState& state)
   lh::CgroupLimits limits;
   if (r.attributes.count("cpus")) limits.cpus = std::stod(r.attributes.at("cpus"));
   if (r.attributes.count("memory")) limits.memory_bytes = std::stoull(r.attributes.at("memory"));
-  return lh::create_cgroup(cgroup_path(state.run_id, r.address), limits);
+  return context_.env->create_cgroup(cgroup_path(state.run_id, r.address), limits);
 }
 
 Status LocalProvider::create_process(ResourceRecord& record, const RunState& state,
@@ -532,7 +531,7 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   if (host != nullptr) {
     listen = get(host->outputs, "ip", kLoopback);
     spawn.netns = get(host->outputs, "netns");
-    spawn.cgroup_procs = lh::cgroup_join_files(cgroup_path(state.run_id, host_address));
+    spawn.cgroup_procs = context_.env->cgroup_join_files(cgroup_path(state.run_id, host_address));
   }
   const bool own_port = host != nullptr && !spawn.netns.empty();
 
@@ -588,6 +587,7 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
         std::stoi(get(resource.attributes, "nodes", get(resource.attributes, "cluster_size", "1")));
     input.node = std::stoi(get(resource.attributes, "node", "0"));
     input.cluster_seed = context_.installation + "|" + state.run_id;
+    input.user = context_.broker_user.empty() ? core::current_user_name() : context_.broker_user;
     input.context = &recipe_context_value;
     if (host != nullptr && host->resource.attributes.count("memory")) {
       input.memory_bytes = std::stoull(host->resource.attributes.at("memory"));
@@ -614,9 +614,14 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
     for (const auto& [name, content] : launch->files) {
       if (Status s = env.write_file_atomic(dir + "/" + name, content); !s) return s;
     }
-    if (!launch->dir_owner.empty()) {
-      if (Status s = env.chown_tree(dir, launch->dir_owner); !s) return s;
+    // The broker runs unprivileged: as the user its recipe switches to itself (RabbitMQ), or
+    // as the context's broker user; either way it owns its dir and nothing else of dec's.
+    const std::string owner = !launch->dir_owner.empty() ? launch->dir_owner : context_.broker_user;
+    if (!owner.empty()) {
+      if (Status s = env.chown_tree(dir, owner); !s) return s;
     }
+    if (launch->dir_owner.empty()) spawn.user = context_.broker_user;
+    spawn.inherit_environment = false;
     spawn.argv = launch->argv;
     spawn.environment = launch->environment;
     launch_label = launch->label;
@@ -766,11 +771,14 @@ Status LocalProvider::update(ResourceRecord& record, const Resource& desired, co
   if (desired.attributes.count("memory")) {
     limits.memory_bytes = std::stoull(desired.attributes.at("memory"));
   }
-  if (Status s = lh::set_cgroup_limits(cgroup_path(state.run_id, address), limits); !s) return s;
+  if (Status s = context_.env->set_cgroup_limits(cgroup_path(state.run_id, address), limits); !s)
+    return s;
   if (get(record.resource.attributes, "network") == "own") {
     uint64_t bits = std::stoull(get(desired.attributes, "bandwidth", "0"));
-    if (Status s = lh::set_bandwidth("", veth_name(state.run_id, address), bits); !s) return s;
-    if (Status s = lh::set_bandwidth(netns_name(state.run_id, address), "eth0", bits); !s) {
+    if (Status s = context_.env->set_bandwidth("", veth_name(state.run_id, address), bits); !s)
+      return s;
+    if (Status s = context_.env->set_bandwidth(netns_name(state.run_id, address), "eth0", bits);
+        !s) {
       return s;
     }
   }
@@ -781,11 +789,6 @@ Status LocalProvider::update(ResourceRecord& record, const Resource& desired, co
 
 Status LocalProvider::destroy(const ResourceRecord& record, const RunState& state) {
   const std::string& type = record.resource.type;
-  // Test hook: a destroy step that fails, to prove the record is kept and retried.
-  if (const char* fail = std::getenv("DEC_TEST_FAIL_DESTROY");
-      fail != nullptr && record.resource.address == fail) {
-    return make_error("injected failure (DEC_TEST_FAIL_DESTROY)");
-  }
   if (type == "network") return destroy_network(state);
   if (type == "host") return destroy_host(record, state);
   if (type == "topic") return destroy_topic(record, state);
@@ -794,33 +797,31 @@ Status LocalProvider::destroy(const ResourceRecord& record, const RunState& stat
 
 namespace {
 // The last dec bridge on the machine takes the block's unreachable route with it.
-Status remove_block_route_if_unused() {
-  ::mkdir("/run/lock", 01777);  // absent on minimal systems; EEXIST otherwise
-  int fd = ::open(kSubnetLock, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error(std::string("cannot open ") + kSubnetLock);
-  ::flock(fd, LOCK_EX);
+Status remove_block_route_if_unused(Env& env) {
+  auto lock = env.lock_file(kSubnetLock);
+  if (!lock) return make_error(lock.error());
   bool others = false;
-  for (const auto& link : lh::list_links()) {
+  for (const auto& link : env.list_links()) {
     others |= link.kind == "bridge" && link.alias.rfind("dec|", 0) == 0;
   }
   Status result = Status::Ok();
   if (!others) {
-    auto routes = lh::run_command({"ip", "route", "show", "type", "unreachable", kBenchmarkBlock});
-    if (routes && !routes->empty()) {
-      auto removed = lh::run_command({"ip", "route", "del", "unreachable", kBenchmarkBlock});
+    auto routes = env.run_command({"ip", "route", "show", "type", "unreachable", kBenchmarkBlock});
+    // Not knowing whether the route is there is not "it is not there": destroy must retry.
+    if (!routes) return make_error(routes.error());
+    if (!routes->empty()) {
+      auto removed = env.run_command({"ip", "route", "del", "unreachable", kBenchmarkBlock});
       if (!removed) result = make_error(removed.error());
     }
   }
-  ::flock(fd, LOCK_UN);
-  ::close(fd);
   return result;
 }
 }  // namespace
 
 Status LocalProvider::destroy_network(const RunState& state) {
-  Status deleted = lh::delete_link(bridge_name(state.run_id));
+  Status deleted = context_.env->delete_link(bridge_name(state.run_id));
   if (!deleted) return deleted;
-  return remove_block_route_if_unused();
+  return remove_block_route_if_unused(*context_.env);
 }
 
 Status LocalProvider::destroy_host(const ResourceRecord& record, const RunState& state) {
@@ -831,14 +832,14 @@ Status LocalProvider::destroy_host(const ResourceRecord& record, const RunState&
   };
   // Whatever still runs inside goes first (delete_cgroup kills its members; a namespace is
   // kept alive by its processes).
-  note(lh::delete_cgroup(cgroup_path(state.run_id, address)));
+  note(context_.env->delete_cgroup(cgroup_path(state.run_id, address)));
   const std::string netns = netns_name(state.run_id, address);
-  for (pid_t pid : lh::netns_pids(netns)) {
+  for (pid_t pid : context_.env->netns_pids(netns)) {
     note(context_.env->stop_process(ProcessId{pid, process_start_ticks(pid)},
                                     std::chrono::seconds(2)));
   }
-  note(lh::delete_netns(netns));
-  note(lh::delete_link(veth_name(state.run_id, address)));
+  note(context_.env->delete_netns(netns));
+  note(context_.env->delete_link(veth_name(state.run_id, address)));
   if (!errors.empty()) return make_error(errors);
   return Status::Ok();
 }
@@ -850,7 +851,7 @@ Status LocalProvider::destroy_process(const ResourceRecord& record, const RunSta
   const std::string host = get(record.resource.attributes, "host");
   if (host.rfind("host.", 0) == 0) {
     const std::string cgroup = cgroup_path(state.run_id, host);
-    if (lh::cgroup_exists(cgroup)) (void)lh::freeze_cgroup(cgroup, false);
+    if (context_.env->cgroup_exists(cgroup)) (void)context_.env->freeze_cgroup(cgroup, false);
   }
   ProcessId id = recorded_process(record.outputs);
   if (id.valid()) {
@@ -894,12 +895,12 @@ Status LocalProvider::destroy_topic(const ResourceRecord& record, const RunState
 
 bool LocalProvider::exists(const ResourceRecord& record) {
   const std::string& type = record.resource.type;
-  if (type == "network") return lh::link_exists(get(record.outputs, "bridge"));
+  if (type == "network") return context_.env->link_exists(get(record.outputs, "bridge"));
   if (type == "host") {
     std::string netns = get(record.outputs, "netns");
-    if (!netns.empty() && !lh::netns_exists(netns)) return false;
+    if (!netns.empty() && !context_.env->netns_exists(netns)) return false;
     std::string cgroup = get(record.outputs, "cgroup");
-    return cgroup.empty() || lh::cgroup_exists(cgroup);
+    return cgroup.empty() || context_.env->cgroup_exists(cgroup);
   }
   if (type == "topic") return true;  // lives and dies with its brokers
   return context_.env->process_alive(recorded_process(record.outputs));
@@ -909,7 +910,7 @@ Settings LocalProvider::observe(const ResourceRecord& record) {
   Settings found;
   if (record.resource.type != "host" || record.status != "created") return found;
   const Settings& a = record.resource.attributes;
-  auto limits = lh::cgroup_limits(get(record.outputs, "cgroup"));
+  auto limits = context_.env->cgroup_limits(get(record.outputs, "cgroup"));
   if (limits) {
     std::string cpus = limits->cpus ? format_cpus(*limits->cpus) : "";
     if (cpus != get(a, "cpus")) found["cpus"] = cpus;
@@ -918,7 +919,7 @@ Settings LocalProvider::observe(const ResourceRecord& record) {
   }
   std::string veth = get(record.outputs, "veth");
   if (!veth.empty()) {
-    auto bits = lh::bandwidth("", veth);
+    auto bits = context_.env->bandwidth("", veth);
     if (bits) {
       uint64_t want = std::stoull(get(a, "bandwidth", "0"));
       // tc stores rates in its own units; within 1% is the same setting.
@@ -1001,8 +1002,8 @@ std::vector<DiscoveredResource> LocalProvider::discover() {
     found.push_back(std::move(d));
   }
   const std::string cgroup_root = "dec/" + context_.installation;
-  for (const auto& run_id : lh::list_cgroups(cgroup_root)) {
-    for (const auto& address : lh::list_cgroups(cgroup_root + "/" + run_id)) {
+  for (const auto& run_id : context_.env->list_cgroups(cgroup_root)) {
+    for (const auto& address : context_.env->list_cgroups(cgroup_root + "/" + run_id)) {
       DiscoveredResource d;
       d.run_id = run_id;
       d.address = address;
@@ -1012,7 +1013,7 @@ std::vector<DiscoveredResource> LocalProvider::discover() {
       d.outputs["cgroup"] = cgroup_root + "/" + run_id + "/" + address;
       found.push_back(std::move(d));
     }
-    if (lh::list_cgroups(cgroup_root + "/" + run_id).empty()) {
+    if (context_.env->list_cgroups(cgroup_root + "/" + run_id).empty()) {
       DiscoveredResource d;
       d.run_id = run_id;
       d.description = "cgroup " + cgroup_root + "/" + run_id;
@@ -1022,7 +1023,7 @@ std::vector<DiscoveredResource> LocalProvider::discover() {
     }
   }
   const std::string netns_prefix = "dec-" + context_.installation + "~";
-  for (const auto& netns : lh::list_netns()) {
+  for (const auto& netns : context_.env->list_netns()) {
     if (netns.rfind(netns_prefix, 0) != 0) continue;
     std::string rest = netns.substr(netns_prefix.size());
     auto tilde = rest.find('~');
@@ -1037,7 +1038,7 @@ std::vector<DiscoveredResource> LocalProvider::discover() {
     found.push_back(std::move(d));
   }
   const std::string alias_prefix = "dec|" + context_.installation + "|";
-  for (const auto& link : lh::list_links()) {
+  for (const auto& link : context_.env->list_links()) {
     if (link.alias.rfind(alias_prefix, 0) != 0) continue;
     std::string rest = link.alias.substr(alias_prefix.size());
     auto bar = rest.find('|');
@@ -1072,18 +1073,18 @@ Status LocalProvider::destroy_discovered(const DiscoveredResource& resource) {
   if (kind == "process") {
     return env.stop_process(recorded_process(resource.outputs), std::chrono::seconds(5));
   }
-  if (kind == "cgroup") return lh::delete_cgroup(resource.outputs.at("cgroup"));
+  if (kind == "cgroup") return context_.env->delete_cgroup(resource.outputs.at("cgroup"));
   if (kind == "netns") {
     const std::string& netns = resource.outputs.at("netns");
-    for (pid_t pid : lh::netns_pids(netns)) {
+    for (pid_t pid : context_.env->netns_pids(netns)) {
       (void)env.stop_process(ProcessId{pid, process_start_ticks(pid)}, std::chrono::seconds(2));
     }
-    return lh::delete_netns(netns);
+    return context_.env->delete_netns(netns);
   }
   if (kind == "link") {
-    Status deleted = lh::delete_link(resource.outputs.at("link"));
+    Status deleted = context_.env->delete_link(resource.outputs.at("link"));
     if (!deleted || resource.type != "network") return deleted;
-    return remove_block_route_if_unused();
+    return remove_block_route_if_unused(*context_.env);
   }
   if (kind == "directory") return env.remove_tree(resource.outputs.at("path"));
   return make_error("unknown discovered resource kind " + kind);
@@ -1094,8 +1095,8 @@ Status LocalProvider::destroy_discovered(const DiscoveredResource& resource) {
 namespace {
 // CPU time (utime + stime) and resident memory (now, peak) of one process, from /proc.
 std::optional<UsageSample> process_usage(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  const std::string text =
+      lh::read_kernel_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
   size_t close = text.rfind(')');  // the command may contain spaces and parentheses
   if (close == std::string::npos) return std::nullopt;
   std::istringstream fields(text.substr(close + 2));
@@ -1109,7 +1110,8 @@ std::optional<UsageSample> process_usage(pid_t pid) {
   const long ticks = sysconf(_SC_CLK_TCK);
   sample.cpu_ns =
       (utime + stime) * 1'000'000'000ULL / static_cast<uint64_t>(ticks > 0 ? ticks : 100);
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::istringstream status(
+      lh::read_kernel_file("/proc/" + std::to_string(pid) + "/status").value_or(""));
   std::string line;
   while (std::getline(status, line)) {
     auto kib = [&](const char* key) -> std::optional<uint64_t> {
@@ -1131,7 +1133,7 @@ std::vector<UsageSample> LocalProvider::usage(const RunState& state) {
     if (record.resource.type != "host" || record.status != "created") continue;
     const std::string cgroup = get(record.outputs, "cgroup");
     if (cgroup.empty()) continue;
-    auto used = lh::cgroup_usage(cgroup);
+    auto used = context_.env->cgroup_usage(cgroup);
     if (!used) continue;
     UsageSample sample;
     sample.address = record.resource.address;
@@ -1189,16 +1191,16 @@ Status LocalProvider::inject_fault(const RunState& state, const core::Fault& fau
     if (!pid.valid() || !context_.env->process_alive(pid)) {
       return make_error(service->resource.address + " is not running");
     }
-    ::kill(pid.pid, SIGKILL);
+    if (Status s = context_.env->signal_process(pid, SIGKILL); !s) return s;
     return context_.env->stop_process(pid, std::chrono::milliseconds(0));  // reaps it
   }
   if (action == "pause" || action == "resume") {
     const bool frozen = action == "pause";
     if (host != nullptr) {
-      return lh::freeze_cgroup(cgroup_path(state.run_id, host->resource.address), frozen);
+      return context_.env->freeze_cgroup(cgroup_path(state.run_id, host->resource.address), frozen);
     }
     if (!pid.valid()) return make_error(service->resource.address + " has no process");
-    if (::kill(pid.pid, frozen ? SIGSTOP : SIGCONT) != 0) {
+    if (!context_.env->signal_process(pid, frozen ? SIGSTOP : SIGCONT)) {
       return make_error(service->resource.address + " is not running");
     }
     return Status::Ok();
@@ -1210,12 +1212,12 @@ Status LocalProvider::inject_fault(const RunState& state, const core::Fault& fau
   }
   const std::string veth = get(host->outputs, "veth");
   if (action == "disconnect" || action == "reconnect") {
-    return lh::set_link_up(veth, action == "reconnect");
+    return context_.env->set_link_up(veth, action == "reconnect");
   }
   if (action == "throttle") {
     uint64_t bits = fault.bandwidth.value_or(0);
-    if (Status s = lh::set_bandwidth("", veth, bits); !s) return s;
-    return lh::set_bandwidth(get(host->outputs, "netns"), "eth0", bits);
+    if (Status s = context_.env->set_bandwidth("", veth, bits); !s) return s;
+    return context_.env->set_bandwidth(get(host->outputs, "netns"), "eth0", bits);
   }
   return make_error("unknown fault action " + action);
 }

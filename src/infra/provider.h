@@ -115,6 +115,9 @@ struct ProviderContext {
   std::string installation;  // tag value identifying this data dir
   std::string dec_binary;    // path of the running dec, for services dec itself implements
   std::string tools_dir;     // npm-installed helpers (kinesalite); see scripts/setup
+  // The user the local provider runs brokers as ("" = dec's own user). dec as root sets
+  // core::kBrokerUser, so a broker option a spec sets never acts with root's rights.
+  std::string broker_user;
   // What specs may reach: the secrets `${NAME}` reads and the endpoints clients connect to
   // (trusted for the CLI's own user, the operator's allowlists for `dec serve`).
   core::SpecPolicy spec_policy;

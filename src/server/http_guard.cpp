@@ -4,14 +4,10 @@
 #include <cctype>
 #include <cstdint>
 
+#include "core/text.h"
+
 namespace dec::server {
 namespace {
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 std::string trimmed(const std::string& text) {
   const auto first = text.find_first_not_of(" \t");
@@ -52,7 +48,7 @@ Framing request_framing(const httplib::Headers& headers) {
           "send one of them");
     }
     if (std::distance(encodings.first, encodings.second) > 1 ||
-        lower(trimmed(encodings.first->second)) != "chunked") {
+        core::ascii_lower(trimmed(encodings.first->second)) != "chunked") {
       return malformed("Transfer-Encoding: only \"chunked\" is supported, got \"" +
                        encodings.first->second + "\"");
     }
@@ -82,7 +78,7 @@ std::string presented_token(const httplib::Request& req) {
   const std::string authorization = req.get_header_value("Authorization");
   constexpr std::string_view kBearer = "bearer ";
   if (authorization.size() > kBearer.size() &&
-      lower(authorization.substr(0, kBearer.size())) == kBearer) {
+      core::ascii_lower(authorization.substr(0, kBearer.size())) == kBearer) {
     return trimmed(authorization.substr(kBearer.size()));
   }
   return req.get_param_value("access_token");

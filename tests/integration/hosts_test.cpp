@@ -1,8 +1,9 @@
 // Hosts on the local provider (network namespaces, veth + bridge, cgroups, tc), as root:
 //  - a 3-node system with CPU, memory and bandwidth limits is planned, applied, really limited,
 //    updated in place, and destroyed, leaving no namespace, link, cgroup, process or directory;
-//  - dec is SIGKILLed after every single state write of an apply (k = 1, 2, ... until the
-//    apply completes) and of a destroy, and `dec reconcile` always leaves nothing behind;
+//  - through a fault-injecting Env, dec "dies" before, or fails, every single operating-system
+//    operation of an apply (k = 1, 2, ... until the apply completes) and of a destroy, and
+//    reconcile always leaves nothing behind (and has nothing left to do the second time);
 //  - a destroy step that fails keeps its record; the next reconcile finishes the job;
 //  - reconcile deletes hand-made orphans (a tagged process, a namespace of no run), recreates a
 //    vanished node of a kept run, and fixes a CPU limit changed behind dec's back;
@@ -10,6 +11,7 @@
 // Every address used is in 198.18.0.0/15 on bridges this test's dec creates.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -17,13 +19,18 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/host_user.h"
+#include "core/spec_parser.h"
 #include "infra/env.h"
 #include "infra/executor.h"
 #include "infra/linux_host.h"
 #include "infra/local_provider.h"
 #include "infra/reconcile.h"
+#include "orchestrator/runner.h"
 #include "support/data_dir_test.h"
+#include "support/fault_env.h"
 #include "support/subprocess.h"
+#include "systems/registry.h"
 
 namespace dec {
 namespace {
@@ -139,6 +146,26 @@ TEST_F(Hosts, ThreeLimitedNodesAreCreatedUpdatedInPlaceAndDestroyed) {
   const std::string run_id = applied["runs"][0]["run_id"];
   ASSERT_EQ(applied["runs"][0]["addresses"].size(), 3u) << applied.dump();
   infra::RunState state = load_run(run_id);
+  // dec runs as root here; its brokers do not: they run as the broker user and own their dirs.
+  if (const auto broker = core::find_host_user(core::kBrokerUser)) {
+    for (const auto& r : state.resources) {
+      if (r.resource.type != "service") continue;
+      std::ifstream status("/proc/" + r.outputs.at("pid") + "/status");
+      std::string line;
+      std::string uid;
+      while (std::getline(status, line)) {
+        if (line.rfind("Uid:", 0) == 0) uid = line;
+      }
+      EXPECT_EQ(uid.substr(0, uid.find('\t', 5)), "Uid:\t" + std::to_string(broker->uid))
+          << r.resource.address << ": " << uid;
+      struct stat dir_info {};
+      ASSERT_EQ(
+          ::stat((data_dir_ + "/runs/" + run_id + "/" + r.resource.address).c_str(), &dir_info), 0);
+      EXPECT_EQ(dir_info.st_uid, broker->uid) << r.resource.address;
+    }
+  } else {
+    ADD_FAILURE() << "no user " << core::kBrokerUser << " (scripts/setup creates it)";
+  }
   int hosts = 0;
   std::set<std::string> ips;
   for (const auto& r : state.resources) {
@@ -202,53 +229,187 @@ TEST_F(Hosts, ThreeLimitedNodesAreCreatedUpdatedInPlaceAndDestroyed) {
   EXPECT_EQ(again_code, 0) << again;
 }
 
-TEST_F(Hosts, SigkillAfterEveryApplyAndDestroyStepIsReconciledClean) {
-  std::string spec = write_spec(kThreeNodes);
-  int completed_at = 0;
-  for (int k = 1; k <= 80 && completed_at == 0; ++k) {
-    auto [code, out] =
-        run_dec({"apply", spec}, {{"DEC_TEST_CRASH_AFTER_WRITE", std::to_string(k)}});
-    if (code == 0) {
-      completed_at = k;  // no k-th write: the apply finished
-      break;
+// One node with every kind of limit and a load agent: each operation of the local provider
+// (lock, bridge, route, namespace + veth, tc on both ends, cgroup, directories, config files,
+// spawn, state writes) appears at least once in its apply and destroy.
+constexpr const char* kOneLimitedNode = R"(name: faults
+workload:
+  message_size: 256B
+  rate: 1k/s
+  duration: 2s
+  partitions: 2
+systems:
+  - name: r1
+    driver: redis
+    deploy:
+      provider: local
+      cpus: 0.5
+      memory: 256MiB
+      bandwidth: 50Mbit
+)";
+
+// Operating-system faults injected through the Env seam (support/fault_env.h), in process.
+class HostFaults : public Hosts {
+ protected:
+  infra::ProviderContext context(infra::Env& env) {
+    infra::ProviderContext pc;
+    pc.env = &env;
+    pc.data_dir = data_dir_;
+    pc.installation = installation_;
+    pc.dec_binary = DEC_BINARY;
+    pc.tools_dir = DEC_SOURCE_DIR "/tools";
+    if (core::find_host_user(core::kBrokerUser)) pc.broker_user = core::kBrokerUser;
+    return pc;
+  }
+
+  // Plans kOneLimitedNode as run `run_id` and applies it through `env` into `state`. The state
+  // records `env.self()` as its owner, as a run of `dec run` (not kept) does.
+  Status apply_run(infra::Env& env, const std::string& run_id, infra::RunState& state) {
+    auto parsed = core::parse_spec(kOneLimitedNode, {}, systems::driver_catalog());
+    if (!parsed.ok()) return make_error(parsed.errors[0].to_string());
+    const core::System& system = parsed.spec.systems[0];
+    infra::LocalProvider provider(context(env));
+    const std::string experiment = run_id.substr(0, run_id.find('.'));
+    auto desired = provider.resources_for(
+        system, orchestrator::deploy_request_for(parsed.spec, experiment, system));
+    if (!desired) return make_error(desired.error());
+    state = infra::RunState{};
+    state.run_id = run_id;
+    state.experiment_id = experiment;
+    state.system = system.name;
+    state.provider = "local";
+    state.installation = installation_;
+    state.owner = env.self();
+    auto plan = infra::plan_changes(*desired, state, provider.updatable_in_place());
+    if (!plan) return make_error(plan.error());
+    infra::StateFile file(env, infra::state_path(data_dir_, run_id));
+    return infra::apply_plan(provider, *plan, state, file, nullptr);
+  }
+
+  // What the runner does after a failed apply: destroys what `state` says exists, through `env`.
+  Status destroy_run(infra::Env& env, infra::RunState& state) {
+    infra::LocalProvider provider(context(env));
+    infra::StateFile file(env, infra::state_path(data_dir_, state.run_id));
+    return infra::destroy_run(provider, state, file, nullptr);
+  }
+
+  // Reconcile with the real Env must leave nothing, and a second one must find nothing to do.
+  void expect_reconcile_converges(const std::string& when,
+                                  const testing::FaultInjectionEnv& faults) {
+    auto report = infra::reconcile(context(env_), {}, nullptr);
+    std::string errors;
+    for (const auto& e : report.errors) errors += "\n  " + e;
+    std::string ops;
+    for (const auto& op : faults.history()) ops += "\n  " + op;
+    EXPECT_TRUE(report.clean()) << when << errors << "\noperations:" << ops;
+    expect_nothing_left(when);
+    auto again = infra::reconcile(context(env_), {}, nullptr);
+    EXPECT_TRUE(again.actions.empty() && again.clean())
+        << when << ": a second reconcile still acts: "
+        << (again.actions.empty() ? again.errors.at(0) : again.actions[0]);
+  }
+};
+
+// dec "dies" before the k-th operating-system operation of an apply, for every k until the
+// apply completes; reconcile (the next dec's start-up) always leaves nothing behind.
+TEST_F(HostFaults, CrashBeforeEveryOperationOfAnApplyIsReconciledClean) {
+  int total = 0;
+  for (int k = 1; k <= 200 && total == 0; ++k) {
+    testing::FaultInjectionEnv faults(env_);
+    faults.crash_at(k);
+    const std::string run_id = "crash" + std::to_string(k) + ".r1";
+    infra::RunState state;
+    Status applied = apply_run(faults, run_id, state);
+    if (!faults.fired()) {
+      ASSERT_TRUE(applied) << applied.error();
+      total = faults.operations();
+    } else {
+      EXPECT_FALSE(applied) << "k=" << k << ": the apply cannot succeed without its operations";
     }
-    ASSERT_EQ(code, 128 + SIGKILL) << "k=" << k << "\n" << out;
-    auto [rc, rout] = run_dec({"reconcile"});
-    // An apply killed part-way is a kept run: reconcile completes it...
-    EXPECT_EQ(rc, 0) << "k=" << k << "\n" << rout;
-    for (const auto& run : infra::recorded_runs(env_, data_dir_)) {
-      auto [dc, dout] = run_dec({"destroy", run});
-      EXPECT_EQ(dc, 0) << "k=" << k << "\n" << dout;
-    }
-    expect_nothing_left("apply killed after state write " + std::to_string(k));
+    expect_reconcile_converges("apply crashed before operation " + std::to_string(k), faults);
     if (::testing::Test::HasFailure()) return;
   }
-  ASSERT_GT(completed_at, 10) << "the apply should take many state writes";
-  // The apply that completed left a kept run; now kill its destroy after every write.
-  std::string run_id = infra::recorded_runs(env_, data_dir_).at(0);
-  for (int k = 1; k <= 80; ++k) {
-    auto [code, out] =
-        run_dec({"destroy", run_id}, {{"DEC_TEST_CRASH_AFTER_WRITE", std::to_string(k)}});
-    if (code == 0) break;
-    ASSERT_EQ(code, 128 + SIGKILL) << "k=" << k << "\n" << out;
-    // ...while a destroy killed part-way is finished by reconcile.
-    auto [rc, rout] = run_dec({"reconcile"});
-    EXPECT_EQ(rc, 0) << rout;
-    expect_nothing_left("destroy killed after state write " + std::to_string(k));
-    if (::testing::Test::HasFailure()) return;
-    apply(spec);
-    run_id = infra::recorded_runs(env_, data_dir_).at(0);
-  }
-  expect_nothing_left("after the last destroy");
+  EXPECT_GT(total, 20) << "an apply with a host and a worker takes many operations";
+  std::printf("an apply takes %d operations; dec died before each in turn\n", total);
 }
 
-TEST_F(Hosts, FailedDestroyStepIsKeptAndReconcileFinishesIt) {
+// The k-th operation of an apply fails once (every k): the apply reports it, and the runner's
+// destroy (through the same Env) leaves nothing; where it cannot, reconcile finishes.
+TEST_F(HostFaults, FailureOfEveryOperationOfAnApplyIsCleanedUp) {
+  int total = 0;
+  for (int k = 1; k <= 200 && total == 0; ++k) {
+    testing::FaultInjectionEnv faults(env_);
+    faults.fail_at(k);
+    const std::string run_id = "fail" + std::to_string(k) + ".r1";
+    infra::RunState state;
+    Status applied = apply_run(faults, run_id, state);
+    if (!faults.fired()) {
+      ASSERT_TRUE(applied) << applied.error();
+      total = faults.operations();
+    }
+    // A second fault is not armed: the destroy after the failure succeeds.
+    Status destroyed = destroy_run(faults, state);
+    EXPECT_TRUE(destroyed) << "k=" << k << ": " << destroyed.error();
+    expect_reconcile_converges("apply failed at operation " + std::to_string(k), faults);
+    if (::testing::Test::HasFailure()) return;
+  }
+  EXPECT_GT(total, 20);
+}
+
+// A complete run, then dec dies before the k-th operation of its destroy, or that operation
+// fails once, for every k: the failed step's record is kept, and reconcile finishes the job.
+TEST_F(HostFaults, CrashOrFailureOfEveryOperationOfADestroyIsReconciledClean) {
+  for (bool crash : {true, false}) {
+    int total = 0;
+    for (int k = 1; k <= 200 && total == 0; ++k) {
+      const std::string run_id =
+          std::string(crash ? "dcrash" : "dfail") + std::to_string(k) + ".r1";
+      infra::RunState state;
+      ASSERT_TRUE(apply_run(env_, run_id, state));
+      testing::FaultInjectionEnv faults(env_);
+      if (crash) {
+        faults.crash_at(k);
+      } else {
+        faults.fail_at(k);
+      }
+      state.owner = faults.self();
+      Status destroyed = destroy_run(faults, state);
+      if (!faults.fired()) {
+        ASSERT_TRUE(destroyed) << destroyed.error();
+        total = faults.operations();
+      } else if (!destroyed) {
+        // What could not be destroyed is still recorded, for reconcile.
+        EXPECT_TRUE(env_.path_exists(infra::state_path(data_dir_, run_id))) << "k=" << k;
+      }
+      expect_reconcile_converges(std::string("destroy ") +
+                                     (crash ? "crashed before" : "failed at") + " operation " +
+                                     std::to_string(k),
+                                 faults);
+      if (::testing::Test::HasFailure()) return;
+    }
+    EXPECT_GT(total, 8) << (crash ? "crash" : "fail");
+    std::printf("a destroy takes %d operations; each %s in turn\n", total,
+                crash ? "preceded by dec dying" : "failed");
+  }
+}
+
+// A destroy step that fails keeps its record and the destroy goes on with the rest; the next
+// reconcile finishes the job.
+TEST_F(HostFaults, FailedDestroyStepIsKeptAndReconcileFinishesIt) {
   std::string spec = write_spec(kThreeNodes);
   auto applied = apply(spec);
   const std::string run_id = applied["runs"][0]["run_id"];
-  auto [code, out] = run_dec({"destroy", run_id}, {{"DEC_TEST_FAIL_DESTROY", "host.r3.1"}});
-  EXPECT_EQ(code, 1) << out;
-  EXPECT_NE(out.find("host.r3.1"), std::string::npos) << out;
+  // The namespace of node 1 cannot be deleted.
+  struct FailNode1 : testing::FaultInjectionEnv {
+    using FaultInjectionEnv::FaultInjectionEnv;
+    Status delete_netns(const std::string& netns) override {
+      if (netns.ends_with("~host.r3.1")) return make_error("injected: cannot delete " + netns);
+      return FaultInjectionEnv::delete_netns(netns);
+    }
+  } faults(env_);
+  Status destroyed = infra::destroy_recorded_run(context(faults), run_id, nullptr);
+  ASSERT_FALSE(destroyed);
+  EXPECT_NE(destroyed.error().find("host.r3.1"), std::string::npos) << destroyed.error();
   infra::RunState left = load_run(run_id);
   // Destroy went on past the failure: only the failed host is still recorded.
   ASSERT_EQ(left.resources.size(), 1u);

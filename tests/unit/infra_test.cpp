@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/host_user.h"
 #include "infra/env.h"
 #include "infra/executor.h"
 #include "infra/local_provider.h"
@@ -861,3 +862,72 @@ TEST(ChildReaper, ReapsOrphanedDescendantsAndExitedBrokersButNotCommands) {
 
 }  // namespace
 }  // namespace dec
+
+namespace dec::infra {
+namespace {
+
+// A broker started by dec as root runs as the unprivileged broker user, with its groups and
+// home, and gets none of dec's environment beyond PATH, locale and time zone.
+TEST(SpawnAsUser, RunsAsTheUserWithOnlyThePlainEnvironment) {
+  if (::geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  const auto user = core::find_host_user(core::kBrokerUser);
+  if (!user) GTEST_SKIP() << "no user " << core::kBrokerUser << " (scripts/setup creates it)";
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("dec-spawn-user-" + std::to_string(getpid())))
+          .string();
+  std::filesystem::create_directories(dir);
+  ::setenv("DEC_SPAWN_TEST_SECRET", "s3cret", 1);
+  PosixEnv env;
+  SpawnOptions options;
+  options.argv = {
+      "/bin/sh", "-c",
+      "id -u; id -g; echo \"home=$HOME user=$USER secret=${DEC_SPAWN_TEST_SECRET:-none} "
+      "tag=$DEC_RUN path=${PATH:+set}\"; touch /root/dec-spawn-user-probe 2>&1 || "
+      "echo denied"};
+  options.environment = {{"DEC_RUN", "r1"}};
+  options.user = core::kBrokerUser;
+  options.inherit_environment = false;
+  options.log_path = dir + "/out";
+  auto spawned = env.spawn(options);
+  ::unsetenv("DEC_SPAWN_TEST_SECRET");
+  ASSERT_TRUE(spawned.ok()) << spawned.error();
+  for (int i = 0; i < 500 && env.process_alive(*spawned); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ifstream in(dir + "/out");
+  std::string output((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(output.find(std::to_string(user->uid) + "\n" + std::to_string(user->gid) + "\n"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("home=" + user->home + " user=" + core::kBrokerUser +
+                        " secret=none tag=r1 path=set"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("denied"), std::string::npos)
+      << "root's home is not the broker's: " << output;
+  EXPECT_FALSE(std::filesystem::exists("/root/dec-spawn-user-probe"));
+
+  options.user = "dec-no-such-user";
+  auto unknown = env.spawn(options);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().find("dec-no-such-user: no such user"), std::string::npos)
+      << unknown.error();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HostUser, BlockedAncestorIsTheFirstDirectoryTheUserCannotEnter) {
+  const std::string base =
+      (std::filesystem::temp_directory_path() / ("dec-host-user-" + std::to_string(getpid())))
+          .string();
+  std::filesystem::create_directories(base + "/closed/open");
+  std::filesystem::permissions(base + "/closed", std::filesystem::perms::owner_all);
+  core::HostUser nobody{"nobody", 65534, 65534, "/"};
+  EXPECT_EQ(core::blocked_ancestor(base + "/closed/open/dir", nobody), base + "/closed");
+  EXPECT_EQ(core::blocked_ancestor(base + "/dir", nobody), "");
+  core::HostUser root{"root", 0, 0, "/root"};
+  EXPECT_EQ(core::blocked_ancestor(base + "/closed/open/dir", root), "");
+  std::filesystem::remove_all(base);
+}
+
+}  // namespace
+}  // namespace dec::infra

@@ -76,9 +76,10 @@ Result<Launch> mosquitto_launch(const LaunchInput& in) {
   conf = "# Written by dec for this node; deploy.server adds lines at the end.\n";
   conf += "listener " + std::to_string(in.port) + " " + in.listen_host + "\n";
   conf += "allow_anonymous true\n";
-  // Started as root, mosquitto would switch to user mosquitto, which cannot write the node's
-  // dir (its persistence file); without root this line changes nothing.
-  conf += "user root\n";
+  // Started as root, mosquitto switches to the `user` line's user (by default mosquitto, which
+  // cannot write the node's dir): name the user the node runs as. Started as another user, it
+  // ignores the line.
+  if (!in.user.empty()) conf += "user " + in.user + "\n";
   // Sessions, subscriptions, retained messages (dec's partition records) and queued messages are
   // saved to mosquitto.db in the node's dir on a clean exit and every autosave_interval (1800 s
   // by default): a snapshot, not a log: a killed broker loses what changed since.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/hash.h"
+#include "core/host_user.h"
 #include "systems/rabbitmq/rabbitmq_driver.h"
 
 namespace dec::systems {
@@ -63,23 +64,6 @@ Result<int> free_loopback_port(const std::vector<int>& taken) {
     if (std::find(taken.begin(), taken.end(), port) == taken.end()) return port;
   }
   return make_error("cannot find a free port for epmd on 127.0.0.1");
-}
-
-// The first directory above `dir` that the user `uid`/`gid` may not enter, or "" when it may
-// enter them all (the node runs as that user and must reach its dir).
-std::string blocked_ancestor(const std::string& dir, uid_t uid, gid_t gid) {
-  std::filesystem::path path = std::filesystem::path(dir).lexically_normal();
-  for (path = path.parent_path(); !path.empty(); path = path.parent_path()) {
-    struct stat info {};
-    if (::stat(path.c_str(), &info) == 0) {
-      bool enters = (info.st_mode & S_IXOTH) != 0 ||
-                    (info.st_uid == uid && (info.st_mode & S_IXUSR) != 0) ||
-                    (info.st_gid == gid && (info.st_mode & S_IXGRP) != 0);
-      if (!enters) return path.string();
-    }
-    if (path == path.root_path()) break;
-  }
-  return "";
 }
 
 // One node. Everything it writes (mnesia, quorum logs, feature flags, the Erlang cookie in HOME)
@@ -176,16 +160,13 @@ Result<Launch> rabbitmq_launch(const LaunchInput& in) {
   if (::geteuid() == 0) {
     // The node runs as rabbitmq, as Debian's own wrapper would run it: it owns its dir and must
     // be able to reach it. setpriv changes user and execs, keeping the environment and the pid.
-    struct passwd entry {};
-    struct passwd* found = nullptr;
-    std::vector<char> buffer(4096);
-    if (::getpwnam_r(kUser, &entry, buffer.data(), buffer.size(), &found) != 0 || !found) {
+    const auto found = core::find_host_user(kUser);
+    if (!found) {
       return make_error(
           "user rabbitmq does not exist (is rabbitmq-server installed? run "
           "scripts/setup)");
     }
-    if (std::string blocked = blocked_ancestor(dir, found->pw_uid, found->pw_gid);
-        !blocked.empty()) {
+    if (std::string blocked = core::blocked_ancestor(dir, *found); !blocked.empty()) {
       return make_error("RabbitMQ runs as user rabbitmq, which cannot enter " + blocked +
                         " (above the node's dir " + dir +
                         "): use a data dir others may enter (--data-dir or DEC_DATA_DIR, e.g. "
