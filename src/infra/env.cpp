@@ -193,23 +193,8 @@ struct PlacedChild {
 
 // The PATH search execvp would do, done in the parent. "" when not found.
 std::string find_in_path(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
   const char* path = getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string dir = dirs.substr(start, end - start);
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-    struct stat st {};
-    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    start = end + 1;
-  }
-  return "";
+  return find_program(name, path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
 }
 
 // Opened descriptors are kept above 0..2 so the child's dup2 onto stdin/stdout/stderr cannot
@@ -341,22 +326,38 @@ Result<pid_t> spawn_placed(const SpawnOptions& options, char* const* argv, char*
 
 }  // namespace
 
-Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
-  if (options.argv.empty()) return make_error("spawn: empty command");
-  std::vector<std::string> env_strings;
+std::string find_program(const std::string& name, const std::string& search_path) {
+  if (name.find('/') != std::string::npos) return name;
+  size_t start = 0;
+  while (start <= search_path.size()) {
+    size_t end = search_path.find(':', start);
+    if (end == std::string::npos) end = search_path.size();
+    std::string dir = search_path.substr(start, end - start);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+std::vector<std::string> environment_with(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> strings;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry(*e);
     auto eq = entry.find('=');
-    if (eq != std::string::npos && options.environment.count(entry.substr(0, eq))) continue;
-    if (!options.inherit_environment) {
-      const std::string key = entry.substr(0, eq);
-      static const char* const kPassed[] = {"PATH", "LANG", "TZ", "TMPDIR", "JAVA_HOME"};
-      bool passed = key.rfind("LC_", 0) == 0;
-      for (const char* name : kPassed) passed = passed || key == name;
-      if (!passed) continue;
-    }
-    env_strings.push_back(std::move(entry));
+    if (eq != std::string::npos && overrides.count(entry.substr(0, eq))) continue;
+    strings.push_back(std::move(entry));
   }
+  for (const auto& [key, value] : overrides) strings.push_back(key + "=" + value);
+  return strings;
+}
+
+Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return make_error("spawn: empty command");
   std::map<std::string, std::string> added = options.environment;
   if (!options.user.empty()) {
     // What a login as that user would have, unless the caller set them.
@@ -370,10 +371,16 @@ Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
       added.emplace("LOGNAME", options.user);
     }
   }
-  std::erase_if(env_strings, [&](const std::string& entry) {
-    return added.count(entry.substr(0, entry.find('='))) > 0;
-  });
-  for (const auto& [key, value] : added) env_strings.push_back(key + "=" + value);
+  std::vector<std::string> env_strings = environment_with(added);
+  if (!options.inherit_environment) {
+    std::erase_if(env_strings, [&](const std::string& entry) {
+      const std::string key = entry.substr(0, entry.find('='));
+      static const char* const kPassed[] = {"PATH", "LANG", "TZ", "TMPDIR", "JAVA_HOME"};
+      bool passed = added.count(key) > 0 || key.rfind("LC_", 0) == 0;
+      for (const char* name : kPassed) passed = passed || key == name;
+      return !passed;
+    });
+  }
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

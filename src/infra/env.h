@@ -275,6 +275,14 @@ class PosixEnv : public Env {
   std::vector<std::string> cgroup_join_files(const std::string& path) override;
 };
 
+// This process's environment as "NAME=value" strings, with `overrides` replacing or adding
+// variables: what a spawned program gets.
+std::vector<std::string> environment_with(const std::map<std::string, std::string>& overrides);
+
+// The file execvp would run for `name` with PATH = `search_path` (a name with a '/' is taken as
+// it is); "" when none is an executable regular file.
+std::string find_program(const std::string& name, const std::string& search_path);
+
 // Reads a process's start time from /proc/PID/stat; 0 if the process does not exist.
 uint64_t process_start_ticks(pid_t pid);
 

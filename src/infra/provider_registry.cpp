@@ -1,7 +1,9 @@
 #include "infra/provider_registry.h"
 
 #include "infra/endpoints_provider.h"
+#include "infra/kubernetes/kubernetes_provider.h"
 #include "infra/local_provider.h"
+#include "infra/terraform/terraform_provider.h"
 
 namespace dec::infra {
 
@@ -11,6 +13,12 @@ const std::vector<ProviderInfo>& all_providers() {
        [](const ProviderContext& c) { return std::make_unique<LocalProvider>(c); }},
       {"endpoints", "a system that already exists, reached at the given addresses",
        [](const ProviderContext& c) { return std::make_unique<EndpointsProvider>(c); }},
+      {"kubernetes", "brokers and load agents as pods of a Kubernetes cluster, through kubectl",
+       [](const ProviderContext& c) {
+         return std::make_unique<KubernetesProvider>(c, kubernetes::make_process_runner(*c.env));
+       }},
+      {"terraform", "AWS infrastructure as one Terraform/OpenTofu stack (Kinesis, MSK, EC2)",
+       [](const ProviderContext& c) { return std::make_unique<terraform::TerraformProvider>(c); }},
   };
   return kProviders;
 }
