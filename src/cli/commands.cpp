@@ -238,7 +238,8 @@ infrastructure dec creates, and ${NAME} in them reads no environment variable, u
 )";
 
 constexpr const char* kWorkerHelp =
-    R"(Usage: dec worker [--listen HOST:PORT] [--ready-file FILE]
+    R"(Usage: dec worker [--listen HOST:PORT] [--ready-file FILE] [--token-file FILE]
+                  [--allow-target HOST[:PORT]|CIDR ...]
 
 Runs a load worker: a small HTTP agent that runs dec's load engine against a system when asked
 and hands back mergeable results (GET/POST /v1/..., docs/api.md "Worker agent API"). The
@@ -248,6 +249,10 @@ Options:
   --listen HOST:PORT  where to listen (default 127.0.0.1:0, any free port)
   --ready-file FILE   once listening, write "HOST:PORT" to FILE (atomically), so whoever
                       started the worker learns the port; removed again on exit
+  --token-file FILE   accept work only with "Authorization: Bearer <token>", the token being
+                      FILE's content (or $DEC_WORKER_TOKEN); GET /v1/health stays open
+  --allow-target T    the only addresses a run may aim at: a host, host:port or IPv4 block
+                      (198.18.0.0/24); repeatable; default any
 
 POST /v1/shutdown, Ctrl-C or SIGTERM stop the active run and exit 0.
 )";
@@ -1170,7 +1175,10 @@ bool parse_listen(const std::string& text, std::string& host, int& port) {
 }
 
 int cmd_worker(const std::vector<std::string>& argv) {
-  auto args = parse_args(argv, with_common({{"listen", true, false}, {"ready-file", true, false}}));
+  auto args = parse_args(argv, with_common({{"listen", true, false},
+                                            {"ready-file", true, false},
+                                            {"token-file", true, false},
+                                            {"allow-target", true, true}}));
   if (!args) return usage_error(args.error(), kWorkerHelp);
   if (args->has("help")) return std::printf("%s", kWorkerHelp), kOk;
   if (!args->positionals.empty()) return usage_error("worker takes no arguments", kWorkerHelp);
@@ -1181,6 +1189,25 @@ int cmd_worker(const std::vector<std::string>& argv) {
                        kWorkerHelp);
   }
   options.ready_file = args->get("ready-file");
+  // The token never comes on the command line, where every user of the machine could read it.
+  if (const std::string token_file = args->get("token-file"); !token_file.empty()) {
+    std::ifstream in(token_file);
+    std::string token;
+    if (!in || !std::getline(in, token)) {
+      return usage_error("--token-file: cannot read a token from " + token_file, kWorkerHelp);
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (token.empty()) return usage_error("--token-file: " + token_file + " is empty", kWorkerHelp);
+    options.token = token;
+  } else if (const char* env_token = std::getenv("DEC_WORKER_TOKEN"); env_token && *env_token) {
+    options.token = env_token;
+  }
+  options.allowed_targets = args->all("allow-target");
+  for (const auto& target : options.allowed_targets) {
+    if (Status valid = worker::check_allowed_target(target); !valid.ok()) {
+      return usage_error("--allow-target: " + valid.error(), kWorkerHelp);
+    }
+  }
   // The agent handles SIGINT/SIGTERM itself (it stops the run, then exits).
   return worker::run_agent(options);
 }

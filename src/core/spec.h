@@ -112,6 +112,11 @@ struct Deploy {
   std::optional<uint64_t> bandwidth;  // bits/s per node
   Settings settings;                  // provider-specific (e.g. bootstrap_servers, image)
   Settings server;                    // broker configuration (e.g. redis appendonly: "yes")
+  // Load agents driving this system at once: `workers: N` deploys N (where the provider
+  // deploys agents); `workers: [host:port, ...]` uses agents already running there instead
+  // (then worker_addresses is set and workers is its size).
+  int workers = 1;
+  std::vector<std::string> worker_addresses;
 
   bool operator==(const Deploy&) const = default;
 };

@@ -460,7 +460,7 @@ class SpecReader {
   static std::optional<std::string> misplaced_field(const std::string& path,
                                                     const std::string& key) {
     static const std::vector<std::string> deploy_fields = {
-        "provider", "nodes", "cpus", "memory", "bandwidth", "settings", "server"};
+        "provider", "nodes", "cpus", "memory", "bandwidth", "settings", "server", "workers"};
     const bool in_system =
         path.starts_with("systems[") && path.ends_with("]") && path.find('.') == std::string::npos;
     if (in_system &&
@@ -1134,9 +1134,75 @@ class SpecReader {
                [&](const YAML::Node& field, const std::string& field_path) {
                  read_settings(field, field_path, deploy.settings);
                }},
-              {"server", [&](const YAML::Node& field, const std::string& field_path) {
+              {"server",
+               [&](const YAML::Node& field, const std::string& field_path) {
                  read_settings(field, field_path, deploy.server);
+               }},
+              {"workers", [&](const YAML::Node& field, const std::string& field_path) {
+                 read_workers(field, field_path, deploy);
                }}});
+  }
+
+  // `workers: N` (1 to kMaxWorkers) or `workers: [host:port, ...]` of agents already running.
+  void read_workers(const YAML::Node& node, const std::string& path, Deploy& deploy) {
+    constexpr int kMaxWorkers = 50;
+    if (!node.IsSequence()) {
+      int count = 1;
+      const size_t before = errors_.size();
+      read_int(node, path, 1, count);
+      if (errors_.size() != before) return;
+      if (count > kMaxWorkers) {
+        error(path, "at most " + std::to_string(kMaxWorkers) + " load agents, got " +
+                        std::to_string(count));
+        return;
+      }
+      deploy.workers = count;
+      return;
+    }
+    if (node.size() == 0) {
+      error(path, "list at least one agent address (host:port), or give a number of agents");
+      return;
+    }
+    std::vector<std::string> addresses;
+    for (size_t i = 0; i < node.size(); ++i) {
+      const std::string item_path = index_path(path, i);
+      std::string address;
+      if (!read_string(node[i], item_path, address)) return;
+      if (std::string problem = host_port_problem(address); !problem.empty()) {
+        error(item_path, problem + ", got " + in_quotes(address));
+        return;
+      }
+      if (std::find(addresses.begin(), addresses.end(), address) != addresses.end()) {
+        error(item_path,
+              "lists " + in_quotes(address) + " twice; each agent drives its share once");
+        return;
+      }
+      addresses.push_back(address);
+    }
+    deploy.workers = static_cast<int>(addresses.size());
+    deploy.worker_addresses = std::move(addresses);
+  }
+
+  // What is wrong with a "host:port" / "[ipv6]:port" agent address; "" when nothing is.
+  static std::string host_port_problem(const std::string& address) {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string::npos) return "expected host:port (the agent's port is required)";
+    std::string host = address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    } else if (host.find(':') != std::string::npos) {
+      return "expected host:port (write an IPv6 address as [addr]:port)";
+    }
+    if (host.empty()) return "expected host:port with a host";
+    if (host.find_first_of(" \t/") != std::string::npos) return "expected host:port";
+    const std::string port = address.substr(colon + 1);
+    int value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value < 1 ||
+        value > 65535) {
+      return "expected host:port with a port from 1 to 65535";
+    }
+    return "";
   }
 
   void read_targets(const YAML::Node& node, const std::string& path, Targets& targets) {
@@ -2036,6 +2102,12 @@ std::string spec_to_json(const Spec& spec) {
     if (d.bandwidth) deploy["bandwidth"] = exact_bandwidth(*d.bandwidth);
     deploy["settings"] = d.settings;
     deploy["server"] = d.server;
+    // Only when not the default, so the stored form of a spec without it stays what it was.
+    if (!d.worker_addresses.empty()) {
+      deploy["workers"] = d.worker_addresses;
+    } else if (d.workers != 1) {
+      deploy["workers"] = d.workers;
+    }
     Json system_json = {{"name", system.name},
                         {"driver", system.driver},
                         {"config", system.config},

@@ -166,6 +166,17 @@ Json system_schema(const DriverCatalog& catalog) {
       {"bandwidth", with_description(ref("bandwidth"), "per node, more than 0")},
       {"settings", with_description(ref("settings"), "provider settings (docs/providers.md)")},
       {"server", with_description(ref("settings"), "broker configuration")},
+      {"workers",
+       {{"description",
+         "load agents driving the system at once: a number (default 1, at most 50) the provider "
+         "deploys, or the host:port addresses of `dec worker` agents already running"},
+        {"anyOf",
+         Json::array({{{"type", "integer"}, {"minimum", 1}, {"maximum", 50}},
+                      {{"type", "array"},
+                       {"minItems", 1},
+                       {"items",
+                        {{"type", "string"},
+                         {"pattern", "^(\\[[^\\]]+\\]|[^:\\s/\\[\\]]+):[0-9]{1,5}$"}}}}})}}},
   });
   return object(
       {

@@ -585,9 +585,27 @@ Result<std::string> PosixEnv::read_file(const std::string& path) {
   return text.str();
 }
 
+namespace {
+Status write_with_mode(const std::string& path, const std::string& content, mode_t mode);
+}  // namespace
+
 Status PosixEnv::write_file_atomic(const std::string& path, const std::string& content) {
+  return write_with_mode(path, content, 0644);
+}
+
+Status PosixEnv::write_private_file(const std::string& path, const std::string& content) {
+  return write_with_mode(path, content, 0600);
+}
+
+namespace {
+Status write_with_mode(const std::string& path, const std::string& content, mode_t mode) {
   std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  // A private file is private whatever a leftover temp file's mode was.
+  if (fd >= 0 && mode == 0600 && fchmod(fd, mode) != 0) {
+    close(fd);
+    return make_error("cannot restrict " + tmp + " to its owner: " + errno_text());
+  }
   if (fd < 0) return make_error("cannot write " + tmp + ": " + errno_text());
   size_t written = 0;
   while (written < content.size()) {
@@ -610,6 +628,7 @@ Status PosixEnv::write_file_atomic(const std::string& path, const std::string& c
   }
   return Status::Ok();
 }
+}  // namespace
 
 Status PosixEnv::remove_file(const std::string& path) {
   if (unlink(path.c_str()) != 0 && errno != ENOENT) {

@@ -84,6 +84,9 @@ class Env {
   // Writes a temp file, fsyncs it and renames it over `path`: readers see old or new, never half.
   virtual Status write_file_atomic(const std::string& path, const std::string& content) = 0;
   virtual Status remove_file(const std::string& path) = 0;
+  // As write_file_atomic, readable and writable by the owner only (0600): for secrets such as a
+  // load agent's token.
+  virtual Status write_private_file(const std::string& path, const std::string& content) = 0;
   // Gives `path` and everything under it to `user` (and the user's group), for programs that
   // switch to their own user before they write (rabbitmq-server).
   virtual Status chown_tree(const std::string& path, const std::string& user) = 0;
@@ -155,6 +158,9 @@ class EnvWrapper : public Env {
   }
   Status write_file_atomic(const std::string& path, const std::string& content) override {
     return target_.write_file_atomic(path, content);
+  }
+  Status write_private_file(const std::string& path, const std::string& content) override {
+    return target_.write_private_file(path, content);
   }
   Status remove_file(const std::string& path) override { return target_.remove_file(path); }
   Status chown_tree(const std::string& path, const std::string& user) override {
@@ -242,6 +248,7 @@ class PosixEnv : public Env {
   std::vector<std::string> list_dir(const std::string& path) override;
   Result<std::string> read_file(const std::string& path) override;
   Status write_file_atomic(const std::string& path, const std::string& content) override;
+  Status write_private_file(const std::string& path, const std::string& content) override;
   Status remove_file(const std::string& path) override;
   Status chown_tree(const std::string& path, const std::string& user) override;
   std::chrono::system_clock::time_point now() override;

@@ -21,6 +21,7 @@
 
 #include "core/hash.h"
 #include "core/host_user.h"
+#include "core/secret.h"
 #include "core/units.h"
 #include "drivers/driver.h"
 #include "infra/linux_host.h"
@@ -389,14 +390,17 @@ Result<std::vector<Resource>> LocalProvider::resources_for(const core::System& s
     add_topic_config(system, topic.attributes);
     out.push_back(std::move(topic));
   }
-  if (request.workers) {
-    std::string host = "host." + sys + ".worker";
-    Resource worker{"worker." + sys + ".0", "worker", {}, {}};
+  // Agent 0 keeps the single agent's names (host.S.worker, worker.S.0); agent i > 0 runs on
+  // host.S.worker.<i>.
+  for (int i = 0; request.workers && i < request.worker_count; ++i) {
+    const std::string index = std::to_string(i);
+    std::string host = "host." + sys + ".worker" + (i == 0 ? "" : "." + index);
+    Resource worker{"worker." + sys + "." + index, "worker", {}, {}};
     if (*hosts) {
       Resource h{host, "host", {}, on_network};
       h.attributes["role"] = "worker";
       h.attributes["network"] = service->own_network ? "own" : "loopback";
-      h.attributes["ip_suffix"] = "200";
+      h.attributes["ip_suffix"] = std::to_string(200 + i);
       if (worker_cpus) h.attributes["cpus"] = format_cpus(*worker_cpus);
       out.push_back(std::move(h));
       worker.depends_on.push_back(host);
@@ -574,8 +578,18 @@ Status LocalProvider::create_process(ResourceRecord& record, const RunState& sta
   std::string launch_label;
   if (is_worker) {
     if (context_.dec_binary.empty()) return make_error("cannot locate the dec binary");
-    spawn.argv = {context_.dec_binary, "worker",       "--listen",
-                  listen + ":0",       "--ready-file", dir + "/" + ready_name};
+    // A token of its own, in a file only its owner reads: the agent accepts work only with it.
+    auto token = core::new_secret_token();
+    if (!token) return make_error(token.error());
+    const std::string token_file = dir + "/token";
+    if (Status s = env.write_private_file(token_file, *token); !s) return s;
+    record.outputs["token_file"] = token_file;
+    // It may drive load only at the run's own network (or loopback, without hosts).
+    const std::string allowed =
+        listen == kLoopback ? "127.0.0.0/8" : listen.substr(0, listen.rfind('.')) + ".0/24";
+    spawn.argv = {
+        context_.dec_binary,    "worker",       "--listen", listen + ":0",    "--ready-file",
+        dir + "/" + ready_name, "--token-file", token_file, "--allow-target", allowed};
   } else {
     systems::LaunchInput input;
     input.listen_host = listen;
@@ -699,11 +713,22 @@ namespace {
 Result<ServiceEndpoint> services_endpoint(const RunState& state) {
   ServiceEndpoint endpoint;
   std::vector<const ResourceRecord*> services;
+  std::vector<const ResourceRecord*> workers;
   for (const auto& record : state.resources) {
     if (record.resource.type == "service") services.push_back(&record);
-    if (record.resource.type == "worker" && record.status == "created") {
-      endpoint.workers.push_back(get(record.outputs, "address"));
-    }
+    if (record.resource.type == "worker" && record.status == "created") workers.push_back(&record);
+  }
+  // Agent order (worker.S.0, worker.S.1, ...), whatever order they were created in.
+  const auto agent_index = [](const ResourceRecord* r) {
+    const std::string& address = r->resource.address;
+    return std::atoi(address.c_str() + address.rfind('.') + 1);
+  };
+  std::sort(workers.begin(), workers.end(),
+            [&](const auto* a, const auto* b) { return agent_index(a) < agent_index(b); });
+  for (const auto* record : workers) {
+    endpoint.workers.push_back(get(record->outputs, "address"));
+    endpoint.worker_names.push_back(record->resource.address);
+    endpoint.worker_token_files.push_back(get(record->outputs, "token_file"));
   }
   // Node order, whatever order they were created in (apply runs them side by side).
   std::sort(services.begin(), services.end(), [](const auto* a, const auto* b) {

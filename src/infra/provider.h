@@ -22,9 +22,12 @@ struct ServiceEndpoint {
   Settings properties;
   bool emulated = false;  // a local stand-in for the product (kafka-mock, kinesalite)
   std::string label;      // what actually serves it ("redis-server 7.0.15", "kinesalite")
-  std::vector<std::string> workers;  // host:port of deployed `dec worker` agents; empty = the
-                                     // orchestrator drives the load from its own process
-  std::string placement;             // how it is laid out, for results ("3 hosts, 1 cpu ...")
+  std::vector<std::string> workers;       // host:port of deployed `dec worker` agents; empty = the
+                                          // orchestrator drives the load from its own process
+  std::vector<std::string> worker_names;  // their resource addresses, as workers
+  std::vector<std::string> worker_token_files;  // as workers: a file (0600) with the agent's
+                                                // bearer token, "" = none
+  std::string placement;  // how it is laid out, for results ("3 hosts, 1 cpu ...")
 };
 
 // What a run deploys besides the system's own `deploy` section.
@@ -32,7 +35,8 @@ struct DeployRequest {
   std::string run_id;               // "<experiment id>.<system name>"
   std::vector<std::string> topics;  // topic/stream names the workload uses
   int partitions = 1;
-  bool workers = true;  // deploy worker agents where the provider can
+  bool workers = true;   // deploy worker agents where the provider can
+  int worker_count = 1;  // how many (deploy.workers), each on a host of its own where hosts exist
 };
 
 // Something that exists and carries this installation's tags.

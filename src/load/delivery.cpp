@@ -65,6 +65,34 @@ void SequenceSet::for_each_absent(uint64_t from, uint64_t until,
   }
 }
 
+void SequenceSet::for_each_run(
+    const std::function<void(uint64_t first, uint64_t end)>& visit) const {
+  bool in_run = false;
+  uint64_t run_first = 0;
+  for (size_t i = 0; i < words_.size(); ++i) {
+    const uint64_t word = words_[i];
+    const uint64_t base = uint64_t{i} * 64;
+    if ((word == 0 && !in_run) || (word == ~uint64_t{0} && in_run)) continue;
+    for (uint64_t bit = 0; bit < 64;) {
+      const uint64_t rest = word >> bit;
+      if (in_run) {
+        // Ones from here on: the run goes on for countr_one(rest) bits.
+        const int ones = std::countr_one(rest);
+        if (bit + static_cast<uint64_t>(ones) >= 64) break;
+        visit(run_first, base + bit + static_cast<uint64_t>(ones));
+        in_run = false;
+        bit += static_cast<uint64_t>(ones);
+      } else {
+        if (rest == 0) break;
+        bit += static_cast<uint64_t>(std::countr_zero(rest));
+        in_run = true;
+        run_first = base + bit;
+      }
+    }
+  }
+  if (in_run) visit(run_first, uint64_t{words_.size()} * 64);
+}
+
 DeliveryVerifier::DeliveryVerifier(int producers) {
   shards_.reserve(static_cast<size_t>(std::max(producers, 0)));
   for (int i = 0; i < producers; ++i) shards_.push_back(std::make_unique<Shard>());
@@ -118,6 +146,10 @@ uint64_t DeliveryVerifier::count_lost(uint32_t producer_id, const SequenceSet& a
   const Shard& shard = *shards_[producer_id];
   std::lock_guard lock(shard.mutex);
   return acked.count_missing_from(shard.received, from, until);
+}
+
+const SequenceSet* DeliveryVerifier::received_of(uint32_t producer_id) const {
+  return producer_id < shards_.size() ? &shards_[producer_id]->received : nullptr;
 }
 
 void DeliveryVerifier::for_each_not_received(uint32_t producer_id, uint64_t from, uint64_t until,

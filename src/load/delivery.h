@@ -27,6 +27,9 @@ class SequenceSet {
   // Calls `visit(sequence)` for each sequence in [from, until) that this set lacks.
   void for_each_absent(uint64_t from, uint64_t until,
                        const std::function<void(uint64_t)>& visit) const;
+  // Calls `visit(first, end)` for each maximal run [first, end) of members, in order: a word at
+  // a time where words are all set or all clear.
+  void for_each_run(const std::function<void(uint64_t first, uint64_t end)>& visit) const;
 
  private:
   std::vector<uint64_t> words_;
@@ -57,6 +60,9 @@ class DeliveryVerifier {
   // The same, only sequences in [from, until): attributes loss to when it was sent.
   uint64_t count_lost(uint32_t producer_id, const SequenceSet& acked, uint64_t from,
                       uint64_t until) const;
+  // The sequences of `producer_id` this group received. Not to be called while consumers record.
+  const SequenceSet* received_of(uint32_t producer_id) const;
+  uint64_t producers() const { return shards_.size(); }
   // Calls `visit(sequence)` for each sequence of `producer_id` in [from, until) this group never
   // received. Not to be called while consumers still record.
   void for_each_not_received(uint32_t producer_id, uint64_t from, uint64_t until,

@@ -36,6 +36,13 @@ constexpr milliseconds kMonitorStep{10};
 // A sequence beyond this cannot come from a real run (2^40 messages from one producer) and would
 // make the received-bitset huge, so such a message is treated as corrupt.
 constexpr uint64_t kMaxSequence = uint64_t{1} << 40;
+// How far another engine's clock may be off this one's before its messages look foreign.
+constexpr milliseconds kSharedClockTolerance{1000};
+// How late past the common start an engine may open its gate and still start at it (the wake-up
+// delay of a loaded machine); later, it starts when it is ready.
+constexpr milliseconds kStartAtSlack{50};
+// Messages a consumer of a shared run keeps that arrived before its own start.
+constexpr size_t kMaxEarlyMessages = 100'000;
 
 double seconds_between(int64_t from_ns, int64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e9;
@@ -257,18 +264,26 @@ class Run {
  public:
   Run(drivers::Driver& driver, const EngineOptions& options,
       std::shared_ptr<const PayloadContent> content, const ProgressCallback& on_progress,
-      const std::atomic<bool>& stop)
+      const std::atomic<bool>& stop, const std::atomic<bool>* drain_signal)
       : driver_(driver),
         options_(options),
         content_(std::move(content)),
         on_progress_(on_progress),
-        stop_(stop) {
+        stop_(stop),
+        drain_signal_(drain_signal) {
     for (int k = 0; k < options_.keys; ++k) key_names_.push_back("k" + std::to_string(k));
     for (int p = 0; p < options_.producers; ++p) {
-      producers_.push_back(std::make_unique<ProducerWorker>(static_cast<uint32_t>(p)));
+      producers_.push_back(
+          std::make_unique<ProducerWorker>(options_.first_producer_id + static_cast<uint32_t>(p)));
     }
+    // A shared run's consumers also verify the other engines' producers.
+    const int all_producers =
+        options_.shared()
+            ? std::max(options_.total_producers,
+                       static_cast<int>(options_.first_producer_id) + options_.producers)
+            : options_.producers;
     for (int g = 0; g < consumer_groups(); ++g) {
-      verifiers_.push_back(std::make_unique<DeliveryVerifier>(options_.producers));
+      verifiers_.push_back(std::make_unique<DeliveryVerifier>(all_producers));
       for (int c = 0; c < options_.consumers; ++c) {
         consumers_.push_back(std::make_unique<ConsumerWorker>(g, c));
       }
@@ -293,8 +308,9 @@ class Run {
   uint64_t largest_group_lag() const;
   void produce(ProducerWorker& worker);
   void consume(ConsumerWorker& worker);
+  // `received_ns` (steady clock): when it arrived, if not now.
   void handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage& message,
-                      std::vector<uint64_t>& live_batch);
+                      std::vector<uint64_t>& live_batch, int64_t received_ns = 0);
   bool everything_received() const;
   bool consumers_ready() const;
   bool wait_until_ready();
@@ -305,12 +321,14 @@ class Run {
   void attribute_loss_to_timeline();
   void account_window(EngineResult& result);
   EngineResult collect();
+  DeliveryLedger ledger() const;
 
   drivers::Driver& driver_;
   const EngineOptions& options_;
   std::shared_ptr<const PayloadContent> content_;
   const ProgressCallback& on_progress_;
   const std::atomic<bool>& stop_;
+  const std::atomic<bool>* drain_signal_;  // shared runs: every engine's consumers have it all
   SystemClock clock_;
   RunControl control_;
   StartGate gate_;
@@ -367,13 +385,17 @@ void Run::produce(ProducerWorker& worker) {
   worker.set_schedule(*schedule);
 
   const auto producers = static_cast<uint64_t>(options_.producers);
+  const uint64_t local_index = worker.id() - options_.first_producer_id;
   uint64_t quota = UINT64_MAX;
   if (options_.max_messages > 0) {
-    quota = options_.max_messages / producers + (worker.id() < options_.max_messages % producers);
+    quota = options_.max_messages / producers + (local_index < options_.max_messages % producers);
   }
   const SteadyTime start{nanoseconds(schedule->start_ns)};
   worker.rate = options_.rate / static_cast<double>(producers);
-  worker.phase = static_cast<double>(worker.id()) / static_cast<double>(producers);
+  // Slots of all the run's producers interleave evenly, whichever engine runs them.
+  const auto all_producers =
+      static_cast<double>(options_.shared() ? options_.total_producers : options_.producers);
+  worker.phase = static_cast<double>(worker.id()) / all_producers;
   RateLimiter limiter(clock_, worker.rate, start, worker.phase);
   if (!limiter.unlimited()) {
     // Every slot of the window is owed, sent on time, late, or accounted as unsent.
@@ -446,7 +468,7 @@ void Run::produce(ProducerWorker& worker) {
       break;
     }
     header.sequence = sequence;
-    header.intended_ns = intended_ns;
+    header.intended_ns = intended_ns + options_.payload_clock_shift_ns;
     const std::string* topic;
     std::string_view key;
     if (options_.keys > 0) {
@@ -499,8 +521,11 @@ void Run::consume(ConsumerWorker& worker) {
     std::lock_guard lock(client_creation_mutex_);
     drivers::ConsumerOptions consumer_options;
     consumer_options.group = options_.group_prefix + "-" + std::to_string(worker.group);
-    consumer_options.member_index = worker.member;
-    consumer_options.group_size = options_.consumers;
+    consumer_options.member_index = options_.first_consumer + worker.member;
+    consumer_options.group_size =
+        options_.shared()
+            ? std::max(options_.total_consumers, options_.first_consumer + options_.consumers)
+            : options_.consumers;
     consumer_options.topics = options_.topics;
     auto made = driver_.make_consumer(consumer_options);
     if (made.ok()) {
@@ -518,9 +543,23 @@ void Run::consume(ConsumerWorker& worker) {
   live_batch.reserve(4096);
   // Until the gate opens nothing of this run has been sent: a message is left over from
   // something else. Once it is open (it may open during a poll), messages are this run's.
+  // A shared run: another engine's first messages may arrive a moment before this engine's own
+  // start (their clocks agree only so far); they are kept, with their arrival time, and handled
+  // once the start is known.
+  struct EarlyMessage {
+    std::string topic, key, payload;
+    int partition = -1;
+    bool redelivered = false;
+    int64_t received_ns = 0;
+  };
+  std::vector<EarlyMessage> early;
   const auto on_message = [&](const drivers::ReceivedMessage& message) {
     if (gate_.is_open()) {
       handle_message(worker, message, live_batch);
+    } else if (options_.shared() && early.size() < kMaxEarlyMessages) {
+      early.push_back({std::string(message.topic), std::string(message.key),
+                       std::string(message.payload), message.partition, message.redelivered,
+                       to_steady_ns(std::chrono::steady_clock::now())});
     } else {
       ++worker.corrupt;
     }
@@ -553,6 +592,13 @@ void Run::consume(ConsumerWorker& worker) {
     worker.ready.store(consumer->ready());
     if (!poll_once()) return;
   }
+  if (gate_.is_open()) {
+    for (const EarlyMessage& m : early) {
+      handle_message(worker, {m.topic, m.key, m.payload, m.partition, m.redelivered}, live_batch,
+                     m.received_ns);
+    }
+  }
+  early = {};
   // Backlog mode: read nothing until the backlog is built. (A Kafka consumer stays in its group
   // meanwhile: librdkafka heartbeats from its own thread, up to max.poll.interval.ms.)
   while (!consumers_released_.load(std::memory_order_acquire) &&
@@ -566,8 +612,9 @@ void Run::consume(ConsumerWorker& worker) {
 }
 
 void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage& message,
-                         std::vector<uint64_t>& live_batch) {
-  const int64_t now_ns = to_steady_ns(std::chrono::steady_clock::now());
+                         std::vector<uint64_t>& live_batch, int64_t received_ns) {
+  const int64_t now_ns =
+      received_ns != 0 ? received_ns : to_steady_ns(std::chrono::steady_clock::now());
   if (message.payload.size() != options_.message_size) {
     ++worker.corrupt;
     return;
@@ -577,14 +624,17 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
     ++worker.corrupt;
     return;
   }
-  const PayloadHeader& header = decoded.value();
+  PayloadHeader header = decoded.value();
+  header.intended_ns -= options_.payload_clock_shift_ns;
   const bool key_ok = options_.keys > 0 ? header.key_index < static_cast<uint32_t>(options_.keys)
                                         : header.key_index == kNoKey;
   // A well-formed header can still be foreign: left in a reused topic by an earlier run (sent
   // before this run started) or from a different workload. Those are not this run's deliveries.
-  if (header.producer_id >= static_cast<uint32_t>(options_.producers) || !key_ok ||
-      header.sequence >= kMaxSequence || header.intended_ns < schedule_.start_ns ||
-      header.intended_ns > now_ns) {
+  // Engines sharing a run start together only to within their clocks' agreement.
+  const int64_t tolerance_ns = options_.shared() ? nanoseconds(kSharedClockTolerance).count() : 0;
+  if (header.producer_id >= verifiers_[0]->producers() || !key_ok ||
+      header.sequence >= kMaxSequence || header.intended_ns < schedule_.start_ns - tolerance_ns ||
+      header.intended_ns > now_ns + tolerance_ns) {
     ++worker.corrupt;
     return;
   }
@@ -604,7 +654,7 @@ void Run::handle_message(ConsumerWorker& worker, const drivers::ReceivedMessage&
   if (!message.redelivered) {
     worker.order.record(header.producer_id, header.key_index, message.partition, header.sequence);
   }
-  const auto latency = static_cast<uint64_t>(now_ns - header.intended_ns);
+  const auto latency = static_cast<uint64_t>(std::max<int64_t>(now_ns - header.intended_ns, 0));
   // The batch keeps its capacity across polls: allocation-free in steady state.
   live_batch.push_back(latency);
   if (worker.group == 0) {
@@ -712,6 +762,7 @@ void Run::tick(Phase phase, SteadyTime now, bool timeline_point) {
   progress.elapsed_s = seconds_between(schedule_.start_ns, to_steady_ns(now));
   progress.total_s = seconds_between(schedule_.start_ns, schedule_.end_ns);
   progress.sent = sent;
+  progress.acked = acked;
   progress.received = received;
   if (elapsed > 0) {
     progress.produced_per_s = static_cast<double>(acked - last_acked_) / elapsed;
@@ -768,8 +819,27 @@ EngineResult Run::execute() {
       clock_.sleep_until(clock_.now() + milliseconds(1));
     }
   }
+  if (ready && options_.start_at_steady_ns > 0) {
+    // A common start with the other engines of the run; a stop still ends the wait.
+    const SteadyTime start_at{nanoseconds(options_.start_at_steady_ns)};
+    while (clock_.now() < start_at) {
+      check_stop();
+      if (control_.aborted()) {
+        ready = false;
+        break;
+      }
+      clock_.sleep_until(std::min(start_at, clock_.now() + kMonitorStep));
+    }
+  }
   if (ready) {
-    const SteadyTime start = clock_.now();
+    // Engines sharing a run that reached the common start in time all start exactly then, so
+    // their schedules (and the window's edges) coincide on the shared time base.
+    const SteadyTime now = clock_.now();
+    const SteadyTime start_at{nanoseconds(options_.start_at_steady_ns)};
+    const SteadyTime start =
+        options_.start_at_steady_ns > 0 && now >= start_at && now - start_at <= kStartAtSlack
+            ? start_at
+            : now;
     schedule_.start_ns = to_steady_ns(start);
     schedule_.measure_ns = schedule_.start_ns + options_.warmup.count();
     schedule_.end_ns = schedule_.measure_ns + options_.duration.count();
@@ -829,6 +899,7 @@ EngineResult Run::execute() {
     while (true) {
       if (backlog_enabled()) watch_backlog(true);
       if (everything_received()) break;
+      if (drain_signal_ != nullptr && drain_signal_->load()) break;
       check_stop();
       if (control_.aborted()) break;
       const SteadyTime now = clock_.now();
@@ -979,7 +1050,9 @@ void Run::account_window(EngineResult& result) {
       ++result.censored_publish;
     });
     const int64_t latency_from_ns = latency_from_ns_.load();
-    for (size_t g = 0; g < verifiers_.size(); ++g) {
+    // Shared run: what other engines' consumers received is not known here; the merge of every
+    // engine's ledger counts it (account_shared_delivery).
+    for (size_t g = 0; g < (options_.shared() ? 0 : verifiers_.size()); ++g) {
       uint64_t not_received = 0;
       verifiers_[g]->for_each_not_received(producer->id(), from, until, [&](uint64_t sequence) {
         ++not_received;
@@ -1048,7 +1121,8 @@ EngineResult Run::collect() {
     }
     (group_proven_drained(static_cast<int>(g)) ? delivery.lost : delivery.undelivered) += missing;
   }
-  attribute_loss_to_timeline();
+  // A shared run's loss is known only once every engine's ledger is merged.
+  if (!options_.shared()) attribute_loss_to_timeline();
   if (result.error.empty() && delivery.acked == 0 && delivery.send_errors > 0) {
     for (const auto& producer : producers_) {
       if (!producer->first_ack_error.empty()) {
@@ -1078,7 +1152,41 @@ EngineResult Run::collect() {
   result.timeline = std::move(timeline_);
   result.key_seed = options_.key_seed;
   result.backlog = backlog_;  // all zero without a backlog
+  if (options_.shared()) result.ledger = ledger();
   return result;
+}
+
+DeliveryLedger Run::ledger() const {
+  DeliveryLedger out;
+  const int64_t shift = options_.payload_clock_shift_ns;
+  for (const auto& producer : producers_) {
+    ProducerLedger p;
+    p.producer_id = producer->id();
+    p.acked = RangeSet::of(producer->acked_sequences);
+    p.window_from = producer->window_from;
+    p.window_until = producer->window_until;
+    p.rate = producer->rate;
+    p.phase = producer->phase;
+    p.start_ns = schedule_.start_ns + shift;
+    p.end_ns = schedule_.end_ns + shift;
+    out.producers.push_back(std::move(p));
+  }
+  for (size_t g = 0; g < verifiers_.size(); ++g) {
+    GroupLedger group;
+    group.group = static_cast<int>(g);
+    const DeliveryVerifier& verifier = *verifiers_[g];
+    for (uint32_t id = 0; id < verifier.producers(); ++id) {
+      const SequenceSet* received = verifier.received_of(id);
+      if (received == nullptr || received->size() == 0) continue;
+      group.received.emplace_back(id, RangeSet::of(*received));
+    }
+    group.duplicated = verifier.duplicated();
+    group.redelivered = verifier.redelivered();
+    group.drained = group_proven_drained(static_cast<int>(g));
+    group.watched_until_ns = consumers_stopped_ns_ + shift;
+    out.groups.push_back(std::move(group));
+  }
+  return out;
 }
 
 Status validate(const EngineOptions& options) {
@@ -1115,6 +1223,20 @@ Status validate(const EngineOptions& options) {
     return invalid("a backlog needs consumers to drain it");
   }
   if (options.topics.empty()) return invalid("at least one topic is needed");
+  if (options.shared()) {
+    if (static_cast<int64_t>(options.first_producer_id) + options.producers >
+        options.total_producers) {
+      return invalid("producers first_producer_id.. must lie within total_producers");
+    }
+    if (options.first_consumer < 0 ||
+        (options.consumers > 0 &&
+         options.first_consumer + options.consumers > options.total_consumers)) {
+      return invalid("consumers first_consumer.. must lie within total_consumers");
+    }
+    if (options.backlog_messages > 0) {
+      return invalid("a backlog phase needs a single engine (one load agent)");
+    }
+  }
   return Status::Ok();
 }
 
@@ -1130,7 +1252,7 @@ Result<EngineResult> Engine::run(const ProgressCallback& on_progress,
   auto content = PayloadContent::make(options_.message_size, options_.payload);
   if (!content.ok()) return make_error(content.error());
   const double compression_ratio = measure_compression_ratio(content.value());
-  Run run(driver_, options_, content.value(), on_progress, stop);
+  Run run(driver_, options_, content.value(), on_progress, stop, drain_signal_);
   EngineResult result = run.execute();
   result.payload_compression_ratio = compression_ratio;
   return result;

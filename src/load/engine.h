@@ -14,6 +14,7 @@
 
 #include "core/result.h"
 #include "drivers/driver.h"
+#include "load/ledger.h"
 #include "load/payload.h"
 #include "metrics/histogram.h"
 
@@ -45,6 +46,24 @@ struct EngineOptions {
   uint64_t max_messages = 0;  // 0 = unlimited; a hard bound on messages per run
   // Longest the start waits for every consumer to report ready (Consumer::ready()).
   std::chrono::nanoseconds ready_timeout{std::chrono::seconds(60)};
+
+  // A run shared by several engines (load agents), when total_producers > 0: this engine's
+  // producers are ids first_producer_id .. first_producer_id + producers - 1 of total_producers
+  // (so sequences never collide), its consumers members first_consumer .. of total_consumers in
+  // each group; consumers accept every producer of the run, and the result carries a
+  // DeliveryLedger for account_shared_delivery() instead of censoring what its own consumers
+  // missed. `rate` and `max_messages` are this engine's share.
+  uint32_t first_producer_id = 0;
+  int total_producers = 0;
+  int first_consumer = 0;
+  int total_consumers = 0;
+  // Added to steady-clock ns in each message's intended time and taken off on receipt, so that
+  // engines on different machines stamp messages on one time base (see worker::WorkRequest).
+  int64_t payload_clock_shift_ns = 0;
+  // > 0: the schedule starts at this steady-clock time (at once if every client is ready only
+  // later), so that engines sharing a run start together.
+  int64_t start_at_steady_ns = 0;
+  bool shared() const { return total_producers > 0; }
 };
 
 // Delivery accounting, over the measured window *and* warm-up (every message is checked).
@@ -156,7 +175,8 @@ struct EngineResult {
   double payload_compression_ratio = 0;
   uint64_t key_seed = 0;  // EngineOptions::key_seed, as used
   BacklogFigures backlog;
-  std::string error;  // non-empty when the run stopped early
+  DeliveryLedger ledger;  // shared runs only (EngineOptions::total_producers > 0)
+  std::string error;      // non-empty when the run stopped early
 };
 
 enum class Phase { kWarmup, kMeasuring, kDraining, kDone };
@@ -172,6 +192,7 @@ struct Progress {
   double produced_per_s = 0;  // acked, over the last second
   double consumed_per_s = 0;  // received by group 0, over the last second
   uint64_t p99_us = 0;        // over the last second
+  uint64_t acked = 0;         // acknowledged so far
 };
 
 using ProgressCallback = std::function<void(const Progress&)>;
@@ -183,10 +204,15 @@ class Engine {
   // Runs warm-up + measurement + drain. Returns early (with result.error set) when `stop` turns
   // true or a driver call fails. Safe to call once per Engine.
   Result<EngineResult> run(const ProgressCallback& on_progress, const std::atomic<bool>& stop);
+  // A shared run: this engine's consumers cannot tell alone when every message has arrived (they
+  // read other engines' messages too). When `*drained` turns true the drain ends as if they had;
+  // set before run(). Without it the drain lasts until the drain timeout.
+  void set_drain_signal(const std::atomic<bool>* drained) { drain_signal_ = drained; }
 
  private:
   drivers::Driver& driver_;
   EngineOptions options_;
+  const std::atomic<bool>* drain_signal_ = nullptr;
 };
 
 }  // namespace dec::load

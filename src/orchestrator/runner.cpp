@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -449,7 +451,56 @@ class ExperimentRun {
     std::vector<report::FaultImpact> faults;
     std::vector<std::pair<std::string, uint64_t>> counters;
     bool emulated = false;
+    std::vector<worker::FleetAgentReport> agents;  // several agents: each one's share and clock
+    int64_t clock_agreement_ns = 0;
   };
+
+  static void record_agents(const Measurement& m, report::RunResult& run) {
+    if (m.agents.size() < 2) return;
+    run.load_agents.clear();
+    for (const auto& agent : m.agents) {
+      report::LoadAgentReport r;
+      r.name = agent.name;
+      r.address = agent.address;
+      r.producers = agent.producers;
+      r.consumers = agent.consumers;
+      r.clock_offset_ns = agent.clock.offset_ns;
+      r.clock_uncertainty_ns = agent.clock.uncertainty_ns;
+      r.error = agent.error;
+      run.load_agents.push_back(std::move(r));
+    }
+    run.clock_agreement_ns = m.clock_agreement_ns;
+  }
+
+  // How long an agent of several may not answer before it counts as lost: shorter than a single
+  // agent's 30 s, since the others' results are waiting on it.
+  static constexpr std::chrono::seconds kFleetUnreachableTimeout{10};
+
+  // The endpoint's agents with their tokens (read from the provider's 0600 files, or
+  // $DEC_WORKER_TOKEN for agents listed in deploy.workers).
+  static Result<std::vector<worker::FleetAgent>> fleet_agents(
+      const infra::ServiceEndpoint& endpoint) {
+    std::vector<worker::FleetAgent> agents;
+    const char* env_token = std::getenv("DEC_WORKER_TOKEN");
+    for (size_t i = 0; i < endpoint.workers.size(); ++i) {
+      worker::FleetAgent agent;
+      agent.address = endpoint.workers[i];
+      agent.name = i < endpoint.worker_names.size() ? endpoint.worker_names[i]
+                                                    : "agent " + endpoint.workers[i];
+      const std::string token_file =
+          i < endpoint.worker_token_files.size() ? endpoint.worker_token_files[i] : "";
+      if (!token_file.empty()) {
+        std::ifstream in(token_file);
+        if (!in || !std::getline(in, agent.token) || agent.token.empty()) {
+          return make_error(agent.name + ": cannot read its token from " + token_file);
+        }
+      } else if (env_token != nullptr) {
+        agent.token = env_token;
+      }
+      agents.push_back(std::move(agent));
+    }
+    return agents;
+  }
 
   Measurement measure(Deployment& d, double rate, const std::vector<core::Fault>& faults) {
     const core::Workload& w = point_spec_->workload;
@@ -478,27 +529,30 @@ class ExperimentRun {
     static const std::atomic<bool> never(false);
     const std::atomic<bool>& stop = context_.stop ? *context_.stop : never;
     if (!d.endpoint->workers.empty()) {
-      // One agent per system today; merge_results() is how several would combine.
+      // Every agent at once, each with its share of the producers and consumers.
       worker::WorkRequest request;
       request.driver = d.system.driver;
       request.addresses = d.endpoint->addresses;
       request.properties = d.endpoint->properties;
       request.config = client_config_;
       request.engine = engine_options(d.topics, rate);
-      std::vector<load::EngineResult> parts;
-      for (const auto& address : d.endpoint->workers) {
-        auto colon = address.rfind(':');
-        worker::WorkerClient client(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
-        auto outcome = client.run(request, on_progress, stop);
-        if (!outcome) {
-          m.engine = make_error("worker " + address + ": " + outcome.error());
-          break;
-        }
-        m.emulated = m.emulated || outcome->emulated;
+      auto agents = fleet_agents(*d.endpoint);
+      auto outcome = agents ? worker::run_fleet(*agents, request, on_progress, stop,
+                                                agents->size() > 1 ? kFleetUnreachableTimeout
+                                                                   : std::chrono::seconds(30))
+                            : Result<worker::FleetResult>(make_error(agents.error()));
+      if (!outcome) {
+        const std::string& only = d.endpoint->workers.front();
+        m.engine = make_error(d.endpoint->workers.size() == 1 && agents
+                                  ? "worker " + only + ": " + outcome.error()
+                                  : outcome.error());
+      } else {
+        m.emulated = outcome->emulated;
         m.counters = outcome->counters;
-        parts.push_back(std::move(outcome->engine));
+        m.agents = outcome->agents;
+        m.clock_agreement_ns = outcome->clock_agreement_ns;
+        m.engine = std::move(outcome->engine);
       }
-      if (parts.size() == d.endpoint->workers.size()) m.engine = worker::merge_results(parts);
     } else {
       load::Engine engine(*d.driver, engine_options(d.topics, rate));
       m.engine = engine.run(on_progress, stop);
@@ -551,6 +605,16 @@ class ExperimentRun {
       auto found = provider.endpoint(state);
       if (!found) return make_error(found.error());
       d.endpoint = *found;
+      if (!system.deploy.worker_addresses.empty()) {
+        // Agents already running elsewhere (deploy.workers: [host:port, ...]).
+        d.endpoint->workers = system.deploy.worker_addresses;
+        d.endpoint->worker_names.clear();
+        d.endpoint->worker_token_files.clear();
+      } else if (system.deploy.workers > 1 && d.endpoint->workers.empty()) {
+        return make_error("deploy.workers: " + std::to_string(system.deploy.workers) +
+                          " load agents need a provider that deploys them (local), or list "
+                          "running agents' addresses (deploy.workers: [host:port, ...])");
+      }
       run.emulated = d.endpoint->emulated;
       run.served_by = d.endpoint->label;
       if (!d.endpoint->placement.empty()) run.served_by += " on " + d.endpoint->placement;
@@ -589,6 +653,7 @@ class ExperimentRun {
         if (fault.system.empty() || fault.system == system.name) faults.push_back(fault);
       }
       Measurement m = measure(d, w.rate, faults);
+      record_agents(m, run);
       run.emulated = run.emulated || m.emulated;
       run.counters = std::move(m.counters);
       run.resources = std::move(m.resources);
@@ -634,6 +699,7 @@ class ExperimentRun {
         }
       }
       Measurement m = measure(d, step.rate, {});
+      record_agents(m, run);
       run.emulated = run.emulated || m.emulated;
       run.counters = std::move(m.counters);
       if (!m.engine) return make_error(m.engine.error());
@@ -711,7 +777,9 @@ infra::DeployRequest deploy_request_for(const core::Spec& spec, const std::strin
   request.run_id = run_prefix + "." + system.name;
   request.topics = topic_names(spec, run_prefix);
   request.partitions = spec.workload.partitions;
-  request.workers = true;
+  // Agents listed in deploy.workers already run elsewhere: none is deployed.
+  request.workers = system.deploy.worker_addresses.empty();
+  request.worker_count = system.deploy.workers;
   return request;
 }
 

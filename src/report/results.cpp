@@ -468,6 +468,21 @@ std::string to_json(const ExperimentResult& result, bool pretty) {
           {"publish_ns", e.publish_latency.serialize()}}},
     };
     item["payload_compression_ratio"] = round_to(e.payload_compression_ratio, 3);
+    if (!run.load_agents.empty()) {
+      const auto us = [](int64_t ns) { return round_to(static_cast<double>(ns) / 1000.0, 1); };
+      json agents = json::array();
+      for (const auto& agent : run.load_agents) {
+        agents.push_back({{"name", agent.name},
+                          {"address", agent.address},
+                          {"producers", agent.producers},
+                          {"consumers", agent.consumers},
+                          {"clock_offset_us", us(agent.clock_offset_ns)},
+                          {"clock_uncertainty_us", us(agent.clock_uncertainty_ns)},
+                          {"error", agent.error}});
+      }
+      item["load_agents"] = std::move(agents);
+      item["clock_agreement_us"] = us(run.clock_agreement_ns);
+    }
     if (result.workload.effective_key_distribution() == core::KeyDistribution::kRandom) {
       item["key_seed"] = e.key_seed;
     }
@@ -1715,6 +1730,19 @@ static Result<std::string> comparison_table_unguarded(const std::string& results
     }
   }
   if (!resource_notes.empty()) out << "\nResources:\n" << resource_notes;
+  // Several agents: a message sent by one and received by another is timed across two clocks.
+  std::string agent_notes;
+  for (const auto& r : runs) {
+    const json& agents = member(r, "load_agents");
+    if (!agents.is_array() || agents.empty()) continue;
+    std::ostringstream line;
+    line << "  " << r.value("system", "?") << ": " << agents.size()
+         << " load agents; their clocks agree within +-"
+         << fixed(r.value("clock_agreement_us", 0.0) / 1000.0, 3)
+         << " ms (measured):\n    end-to-end latency between agents is only as good as that\n";
+    agent_notes += line.str();
+  }
+  if (!agent_notes.empty()) out << "\nLoad agents:\n" << agent_notes;
   if (searched) out << search_section(runs, produce_only);
   out << cost_footnote(runs, /*itemized=*/true);
   if (any_error) {

@@ -52,6 +52,19 @@ struct RateSearchResult {
   std::vector<SearchStep> steps;  // in the order run: the latency-vs-rate curve
 };
 
+// One of several load agents that drove a run at once, as the orchestrator saw it.
+struct LoadAgentReport {
+  std::string name;     // "worker.redis.1"
+  std::string address;  // host:port
+  int producers = 0;
+  int consumers = 0;  // per consumer group
+  // Its wall clock minus the orchestrator's, +- uncertainty (half the smallest round trip of
+  // the NTP-style probes); end-to-end latency between agents is only as good as this.
+  int64_t clock_offset_ns = 0;
+  int64_t clock_uncertainty_ns = 0;
+  std::string error;  // its result is missing (lost mid-run)
+};
+
 struct RunResult {
   std::string
       run_id;  // "<experiment>.<system>", in a sweep "<experiment>.p<point>.r<repeat>.<system>"
@@ -84,6 +97,10 @@ struct RunResult {
   std::optional<RateSearchResult> search;
   // What the system would cost at the measured rate (report/cost.h); succeeded runs only.
   std::optional<CostEstimate> cost;
+  // Several load agents (deploy.workers > 1): each one's share and clock, and how closely their
+  // clocks agree (the largest uncertainty), which bounds cross-agent end-to-end latency.
+  std::vector<LoadAgentReport> load_agents;
+  int64_t clock_agreement_ns = 0;
 };
 
 // One point of a sweep: the matrix values it ran with (none without a matrix).

@@ -227,8 +227,22 @@ Json run() {
        {"targets", targets},
        {"search", search()},
        {"cost", cost()},
-       {"infrastructure_from", kString}},
-      {"key_seed", "backlog", "search", "cost", "infrastructure_from"});
+       {"infrastructure_from", kString},
+       {"load_agents",
+        with_description(array_of(object({{"name", kString},
+                                          {"address", kString},
+                                          {"producers", kInteger},
+                                          {"consumers", kInteger},
+                                          {"clock_offset_us", kNumber},
+                                          {"clock_uncertainty_us", kNumber},
+                                          {"error", kString}})),
+                         "several load agents: each one's share and measured clock offset")},
+       {"clock_agreement_us",
+        with_description(kNumber,
+                         "the agents' clocks agree within +- this: cross-agent end-to-end latency "
+                         "is only as good")}},
+      {"key_seed", "backlog", "search", "cost", "infrastructure_from", "load_agents",
+       "clock_agreement_us"});
 }
 
 Json workload() {

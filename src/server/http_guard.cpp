@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdint>
 
+#include "core/secret.h"
 #include "core/text.h"
 
 namespace dec::server {
@@ -63,25 +64,12 @@ Framing request_framing(const httplib::Headers& headers) {
 }
 
 bool secrets_equal(std::string_view presented, std::string_view expected) {
-  // Every byte of the expected secret is looked at whatever the presented one holds, and the
-  // differences are OR-ed, so neither a first mismatch nor a short guess returns early.
-  unsigned char difference = presented.size() == expected.size() ? 0 : 1;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const unsigned char theirs =
-        i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
-    difference |= static_cast<unsigned char>(theirs ^ static_cast<unsigned char>(expected[i]));
-  }
-  return difference == 0;
+  return core::secrets_equal(presented, expected);
 }
 
 std::string presented_token(const httplib::Request& req) {
-  const std::string authorization = req.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "bearer ";
-  if (authorization.size() > kBearer.size() &&
-      core::ascii_lower(authorization.substr(0, kBearer.size())) == kBearer) {
-    return trimmed(authorization.substr(kBearer.size()));
-  }
-  return req.get_param_value("access_token");
+  std::string token = core::bearer_token(req.get_header_value("Authorization"));
+  return token.empty() ? req.get_param_value("access_token") : token;
 }
 
 }  // namespace dec::server

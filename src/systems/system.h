@@ -41,7 +41,7 @@ struct LaunchInput {
   std::vector<std::string> node_hosts;   // every node's listen address, by node index
   std::optional<uint64_t> memory_bytes;  // the host's memory limit, if any
   std::string cluster_seed;              // stable per run: what a cluster id is derived from
-  std::string user;                      // the user the node runs as
+  std::string user;                      // the user the node runs as ("" = dec's own)
   const RecipeContext* context = nullptr;
 };
 

@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/secret.h"
 #include "systems/registry.h"
 #include "worker/worker.h"
 
@@ -63,9 +64,14 @@ Status write_atomically(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
+int64_t unix_ns(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+}
+
 class Agent {
  public:
-  explicit Agent(std::vector<drivers::DriverInfo> drivers) : drivers_(std::move(drivers)) {}
+  Agent(std::vector<drivers::DriverInfo> drivers, std::vector<std::string> allowed_targets)
+      : drivers_(std::move(drivers)), allowed_targets_(std::move(allowed_targets)) {}
   ~Agent() { stop_and_join(); }
 
   void handle_health(const httplib::Request&, httplib::Response& res) {
@@ -75,6 +81,24 @@ class Agent {
   void handle_run(const httplib::Request& req, httplib::Response& res) {
     auto request = work_request_from_json(req.body);
     if (!request.ok()) return send_error(res, 400, request.error());
+    for (size_t i = 0; i < request->addresses.size(); ++i) {
+      if (!target_allowed(request->addresses[i], allowed_targets_)) {
+        return send_error(res, 403,
+                          "addresses[" + std::to_string(i) + "]: \"" + request->addresses[i] +
+                              "\" is not a target this worker may drive (see its --allow-target)");
+      }
+    }
+    // The orchestrator's time base: this agent's wall clock, less its measured offset. Messages
+    // carry intended times on it, and the common start is given on it.
+    if (request->engine.shared()) {
+      const int64_t wall_minus_steady = unix_ns(std::chrono::system_clock::now()) -
+                                        load::to_steady_ns(std::chrono::steady_clock::now());
+      request->engine.payload_clock_shift_ns = wall_minus_steady - request->clock_offset_ns;
+      if (request->start_at_unix_ns > 0) {
+        request->engine.start_at_steady_ns = std::max<int64_t>(
+            1, request->start_at_unix_ns - request->engine.payload_clock_shift_ns);
+      }
+    }
     const drivers::DriverInfo* info = find_driver(request->driver);
     if (info == nullptr) {
       std::string known;
@@ -105,9 +129,19 @@ class Agent {
     error_.clear();
     result_ = WorkResult{};
     stop_run_ = false;
+    drained_ = false;
     set_state_locked("starting", "");
     run_thread_ = std::thread([this, work = std::move(*request), info] { execute(work, *info); });
     send_json(res, 202, {{"state", "starting"}});
+  }
+
+  static void handle_clock(const httplib::Request&, httplib::Response& res) {
+    // Taken as late and as early as possible around the answer: the round trip the orchestrator
+    // measures then bounds how far off the offset can be.
+    const int64_t received = unix_ns(std::chrono::system_clock::now());
+    json body = {{"receive_unix_ns", received}, {"send_unix_ns", 0}};
+    body["send_unix_ns"] = unix_ns(std::chrono::system_clock::now());
+    send_json(res, 200, body);
   }
 
   void handle_status(const httplib::Request&, httplib::Response& res) {
@@ -132,6 +166,12 @@ class Agent {
     stop_run_ = true;
     std::lock_guard lock(mutex_);
     // Answered 200 in every state: a stop that crosses the run's natural end is not an error.
+    send_json(res, 200, {{"state", state_}});
+  }
+
+  void handle_drained(const httplib::Request&, httplib::Response& res) {
+    drained_ = true;
+    std::lock_guard lock(mutex_);
     send_json(res, 200, {{"state", state_}});
   }
 
@@ -220,6 +260,7 @@ class Agent {
       } else if (failure.empty()) {
         set_state("running");
         load::Engine engine(*driver, request.engine);
+        if (request.engine.shared()) engine.set_drain_signal(&drained_);
         auto ran = engine.run(
             [this](const load::Progress& progress) {
               std::lock_guard lock(mutex_);
@@ -248,6 +289,7 @@ class Agent {
   }
 
   std::vector<drivers::DriverInfo> drivers_;
+  std::vector<std::string> allowed_targets_;
   std::mutex mutex_;
   std::string state_ = "idle";
   load::Progress progress_;
@@ -258,6 +300,7 @@ class Agent {
   bool shutting_down_ = false;
   std::thread run_thread_;
   std::atomic<bool> stop_run_{false};
+  std::atomic<bool> drained_{false};  // POST /v1/drained for the active run
 };
 
 }  // namespace
@@ -277,7 +320,14 @@ int run_agent(const AgentOptions& options) {
     ~MaskRestorer() { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
   } restore_mask{previous_mask};
 
-  Agent agent(options.drivers.empty() ? systems::all_drivers() : options.drivers);
+  for (const auto& target : options.allowed_targets) {
+    if (Status valid = check_allowed_target(target); !valid.ok()) {
+      std::fprintf(stderr, "dec worker: --allow-target: %s\n", valid.error().c_str());
+      return 2;
+    }
+  }
+  Agent agent(options.drivers.empty() ? systems::all_drivers() : options.drivers,
+              options.allowed_targets);
   httplib::Server http;
   http.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
   http.set_payload_max_length(kMaxBodyBytes);
@@ -287,10 +337,27 @@ int run_agent(const AgentOptions& options) {
       (agent.*method)(req, res);
     };
   };
+  // Every route but the health check needs the run's token; the token itself is never logged.
+  http.set_pre_routing_handler([&options](const httplib::Request& req, httplib::Response& res) {
+    if (options.token.empty() || req.path == "/v1/health") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (core::secrets_equal(core::bearer_token(req.get_header_value("Authorization")),
+                            options.token)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, 401,
+               "missing or wrong token: send \"Authorization: Bearer <token>\" with the token "
+               "the worker was started with (--token-file)");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   http.Get("/v1/health", bind(&Agent::handle_health));
+  http.Get("/v1/clock", &Agent::handle_clock);
   http.Post("/v1/run", bind(&Agent::handle_run));
   http.Get("/v1/status", bind(&Agent::handle_status));
   http.Post("/v1/stop", bind(&Agent::handle_stop));
+  http.Post("/v1/drained", bind(&Agent::handle_drained));
   http.Get("/v1/result", bind(&Agent::handle_result));
   http.Post("/v1/shutdown", bind(&Agent::handle_shutdown));
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -298,10 +365,11 @@ int run_agent(const AgentOptions& options) {
     if (res.status == 413) {
       send_error(res, 413, "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes");
     } else if (res.status == 404) {
-      send_error(res, 404,
-                 "no such endpoint: " + req.method + " " + req.path +
-                     " (the worker serves GET /v1/health, /v1/status, /v1/result and POST "
-                     "/v1/run, /v1/stop, /v1/shutdown)");
+      send_error(
+          res, 404,
+          "no such endpoint: " + req.method + " " + req.path +
+              " (the worker serves GET /v1/health, /v1/clock, /v1/status, /v1/result and POST "
+              "/v1/run, /v1/stop, /v1/drained, /v1/shutdown)");
     } else {
       send_error(res, res.status, "request failed");
     }

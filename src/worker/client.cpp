@@ -22,14 +22,15 @@ struct Answer {
   std::string transport_error;  // when !reached
 };
 
-Answer call(const std::string& host, int port, const std::string& method, const std::string& path,
-            const std::string& body = "") {
+Answer call(const std::string& host, int port, const std::string& token, const std::string& method,
+            const std::string& path, const std::string& body = "") {
   // A client per call: calls come from more than one thread (run() polls while the
   // orchestrator may stop()), and httplib::Client is not thread-safe.
   httplib::Client client(host, port);
   client.set_connection_timeout(kCallTimeoutSeconds, 0);
   client.set_read_timeout(kCallTimeoutSeconds, 0);
   client.set_write_timeout(kCallTimeoutSeconds, 0);
+  if (!token.empty()) client.set_bearer_token_auth(token);
   httplib::Result res = method == "GET" ? client.Get(path.c_str())
                                         : client.Post(path.c_str(), body, "application/json");
   Answer answer;
@@ -55,7 +56,8 @@ std::string error_message(const std::string& body) {
 
 }  // namespace
 
-WorkerClient::WorkerClient(std::string host, int port) : host_(std::move(host)), port_(port) {}
+WorkerClient::WorkerClient(std::string host, int port, std::string token)
+    : host_(std::move(host)), port_(port), token_(std::move(token)) {}
 
 namespace {
 
@@ -83,35 +85,77 @@ Status to_status(const Result<std::string>& body) {
 
 Status WorkerClient::health() {
   return to_status(
-      expect(host_, port_, "GET /v1/health", call(host_, port_, "GET", "/v1/health"), 200));
+      expect(host_, port_, "GET /v1/health", call(host_, port_, token_, "GET", "/v1/health"), 200));
+}
+
+Result<ClockOffset> WorkerClient::clock_offset(int samples) {
+  using WallClock = std::chrono::system_clock;
+  const auto unix_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(WallClock::now().time_since_epoch())
+        .count();
+  };
+  ClockOffset best;
+  int64_t best_rtt = -1;
+  for (int i = 0; i < samples; ++i) {
+    const int64_t sent = unix_ns();
+    Answer answer = call(host_, port_, token_, "GET", "/v1/clock");
+    const int64_t returned = unix_ns();
+    auto body = expect(host_, port_, "GET /v1/clock", answer, 200);
+    if (!body.ok()) return make_error(body.error());
+    auto parsed = nlohmann::json::parse(*body, nullptr, false);
+    if (!parsed.is_object() || !parsed["receive_unix_ns"].is_number_integer() ||
+        !parsed["send_unix_ns"].is_number_integer()) {
+      return make_error("worker " + host_ + ":" + std::to_string(port_) +
+                        ": GET /v1/clock: expected receive_unix_ns and send_unix_ns integers");
+    }
+    const auto received = parsed["receive_unix_ns"].get<int64_t>();
+    const auto answered = parsed["send_unix_ns"].get<int64_t>();
+    // NTP: the round trip less the agent's own time, and the offset at the midpoint.
+    const int64_t rtt = std::max<int64_t>((returned - sent) - (answered - received), 0);
+    if (best_rtt < 0 || rtt < best_rtt) {
+      best_rtt = rtt;
+      best.offset_ns = ((received - sent) + (answered - returned)) / 2;
+      best.uncertainty_ns = rtt / 2;
+    }
+    ++best.samples;
+  }
+  if (best.samples == 0) return make_error("no clock sample taken (samples must be at least 1)");
+  return best;
 }
 
 Status WorkerClient::start(const WorkRequest& request) {
-  return to_status(expect(host_, port_, "POST /v1/run",
-                          call(host_, port_, "POST", "/v1/run", work_request_to_json(request)),
-                          202));
+  return to_status(
+      expect(host_, port_, "POST /v1/run",
+             call(host_, port_, token_, "POST", "/v1/run", work_request_to_json(request)), 202));
 }
 
 Result<WorkerStatus> WorkerClient::status() {
-  auto body = expect(host_, port_, "GET /v1/status", call(host_, port_, "GET", "/v1/status"), 200);
+  auto body =
+      expect(host_, port_, "GET /v1/status", call(host_, port_, token_, "GET", "/v1/status"), 200);
   if (!body.ok()) return make_error(body.error());
   return worker_status_from_json(*body);
 }
 
 Status WorkerClient::stop() {
   return to_status(
-      expect(host_, port_, "POST /v1/stop", call(host_, port_, "POST", "/v1/stop"), 200));
+      expect(host_, port_, "POST /v1/stop", call(host_, port_, token_, "POST", "/v1/stop"), 200));
+}
+
+Status WorkerClient::release_drain() {
+  return to_status(expect(host_, port_, "POST /v1/drained",
+                          call(host_, port_, token_, "POST", "/v1/drained"), 200));
 }
 
 Result<WorkResult> WorkerClient::result() {
-  auto body = expect(host_, port_, "GET /v1/result", call(host_, port_, "GET", "/v1/result"), 200);
+  auto body =
+      expect(host_, port_, "GET /v1/result", call(host_, port_, token_, "GET", "/v1/result"), 200);
   if (!body.ok()) return make_error(body.error());
   return work_result_from_json(*body);
 }
 
 Status WorkerClient::shutdown() {
-  return to_status(
-      expect(host_, port_, "POST /v1/shutdown", call(host_, port_, "POST", "/v1/shutdown"), 200));
+  return to_status(expect(host_, port_, "POST /v1/shutdown",
+                          call(host_, port_, token_, "POST", "/v1/shutdown"), 200));
 }
 
 Result<WorkResult> WorkerClient::run(const WorkRequest& request,
@@ -125,7 +169,7 @@ Result<WorkResult> WorkerClient::run(const WorkRequest& request,
   auto with_retries = [&](const std::string& method, const std::string& path,
                           const std::string& body, bool retry_any_transport_error) {
     while (true) {
-      Answer answer = call(host_, port_, method, path, body);
+      Answer answer = call(host_, port_, token_, method, path, body);
       const bool retry = answer.unreachable || (!answer.reached && retry_any_transport_error);
       if (!retry) {
         if (answer.reached) last_answer = Clock::now();

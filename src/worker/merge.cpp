@@ -7,8 +7,8 @@
 
 namespace dec::worker {
 
-load::EngineResult merge_results(const std::vector<load::EngineResult>& results) {
-  if (results.size() == 1) return results.front();
+load::EngineResult merge_results(const std::vector<load::EngineResult>& results, bool complete) {
+  if (results.size() == 1 && complete) return results.front();
   load::EngineResult merged;
   // Consumed bytes are not carried in a result; each worker's are recovered from its rate and
   // window so the merged MB/s weighs workers by what they really consumed.
@@ -110,6 +110,32 @@ load::EngineResult merge_results(const std::vector<load::EngineResult>& results)
     merged.partitions.push_back({where.first, where.second, received});
   }
   for (const auto& error : errors) merged.error += (merged.error.empty() ? "" : "; ") + error;
+
+  // A shared run: no agent alone knows what happened to its messages; the ledgers together do.
+  const bool shared =
+      !results.empty() &&
+      std::all_of(results.begin(), results.end(), [](const auto& r) { return !r.ledger.empty(); });
+  if (shared) {
+    std::vector<const load::DeliveryLedger*> ledgers;
+    int groups = 0;
+    for (const auto& r : results) {
+      ledgers.push_back(&r.ledger);
+      for (const auto& group : r.ledger.groups) groups = std::max(groups, group.group + 1);
+    }
+    const load::SharedDelivery shared_delivery =
+        load::account_shared_delivery(ledgers, groups, complete);
+    load::DeliveryCounts& d = merged.delivery;
+    d.received = shared_delivery.received;
+    d.lost = shared_delivery.lost;
+    d.undelivered = shared_delivery.undelivered;
+    d.duplicated = shared_delivery.duplicated;
+    d.redelivered = shared_delivery.redelivered;
+    merged.window.received = shared_delivery.window_received;
+    merged.window.lost = shared_delivery.window_lost;
+    merged.window.undelivered = shared_delivery.window_undelivered;
+    merged.end_to_end_latency.merge(shared_delivery.censored_end_to_end);
+    merged.censored_end_to_end += shared_delivery.censored_count;
+  }
   return merged;
 }
 

@@ -178,6 +178,15 @@ json options_to_json(const load::EngineOptions& o) {
           {"ready_timeout_ns", o.ready_timeout.count()}};
 }
 
+// A share of a run driven by several agents; absent for one agent alone.
+void add_share(json& body, const load::EngineOptions& o) {
+  if (!o.shared()) return;
+  body["first_producer_id"] = o.first_producer_id;
+  body["total_producers"] = o.total_producers;
+  body["first_consumer"] = o.first_consumer;
+  body["total_consumers"] = o.total_consumers;
+}
+
 // Missing fields keep EngineOptions' defaults. Ranges are checked here, with field names, so a
 // bad request is a 400 at once rather than a failed run later (load::Engine checks them again).
 load::EngineOptions options_from_json(const json& value, const std::string& path) {
@@ -211,7 +220,29 @@ load::EngineOptions options_from_json(const json& value, const std::string& path
   r.read("group_prefix", o.group_prefix, false);
   r.read("max_messages", o.max_messages, false);
   r.read("ready_timeout_ns", o.ready_timeout, false);
+  int first_producer_id = 0;
+  r.read("first_producer_id", first_producer_id, false);
+  r.read("total_producers", o.total_producers, false);
+  r.read("first_consumer", o.first_consumer, false);
+  r.read("total_consumers", o.total_consumers, false);
   r.reject_unknown();
+  if (first_producer_id < 0) fail(r.path("first_producer_id"), "must not be negative");
+  o.first_producer_id = static_cast<uint32_t>(first_producer_id);
+  if (o.total_producers < 0) fail(r.path("total_producers"), "must be 0 (one engine) or more");
+  if (o.total_producers > 0 &&
+      first_producer_id + static_cast<int64_t>(o.producers) > o.total_producers) {
+    fail(r.path("first_producer_id"),
+         "producers first_producer_id .. first_producer_id + producers - 1 must lie within "
+         "total_producers");
+  }
+  if (o.first_consumer < 0) fail(r.path("first_consumer"), "must not be negative");
+  if (o.total_consumers < 0) fail(r.path("total_consumers"), "must not be negative");
+  if (o.total_producers > 0 && o.consumers > 0 &&
+      o.first_consumer + static_cast<int64_t>(o.consumers) > o.total_consumers) {
+    fail(r.path("first_consumer"),
+         "consumers first_consumer .. first_consumer + consumers - 1 must lie within "
+         "total_consumers");
+  }
 
   if (o.producers < 1) fail(r.path("producers"), "must be at least 1");
   if (o.consumers < 0) fail(r.path("consumers"), "must be 0 (produce only) or more");
@@ -277,7 +308,8 @@ json progress_to_json(const load::Progress& p) {
           {"received", p.received},
           {"produced_per_s", p.produced_per_s},
           {"consumed_per_s", p.consumed_per_s},
-          {"p99_us", p.p99_us}};
+          {"p99_us", p.p99_us},
+          {"acked", p.acked}};
 }
 
 load::Progress progress_from_json(const json& value, const std::string& path) {
@@ -304,6 +336,7 @@ load::Progress progress_from_json(const json& value, const std::string& path) {
   r.read("produced_per_s", p.produced_per_s, true);
   r.read("consumed_per_s", p.consumed_per_s, true);
   r.read("p99_us", p.p99_us, true);
+  r.read("acked", p.acked, false);  // absent from older agents
   return p;
 }
 
@@ -427,7 +460,118 @@ load::BacklogFigures backlog_from_json(const json& value, const std::string& pat
   return b;
 }
 
-json engine_result_to_json(const load::EngineResult& e) {
+// Ranges travel as [[first, end], ...]: one pair per unbroken run of sequences.
+json ranges_to_json(const load::RangeSet& set) {
+  json out = json::array();
+  for (const auto& r : set.ranges()) out.push_back(json::array({r.first, r.end}));
+  return out;
+}
+
+load::RangeSet ranges_from_json(const json& value, const std::string& path) {
+  if (!value.is_array()) fail(path, "expected an array of [first, end] pairs");
+  std::vector<load::SequenceRange> ranges;
+  ranges.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item_path = path + "[" + std::to_string(i) + "]";
+    if (!value[i].is_array() || value[i].size() != 2) {
+      fail(item_path, "expected a [first, end] pair");
+    }
+    load::SequenceRange range;
+    read_value(value[i][0], item_path + "[0]", range.first);
+    read_value(value[i][1], item_path + "[1]", range.end);
+    ranges.push_back(range);
+  }
+  auto set = load::RangeSet::from_ranges(std::move(ranges));
+  if (!set.ok()) fail(path, set.error());
+  return std::move(*set);
+}
+
+json ledger_to_json(const load::DeliveryLedger& ledger) {
+  json producers = json::array();
+  for (const auto& p : ledger.producers) {
+    producers.push_back({{"producer_id", p.producer_id},
+                         {"acked", ranges_to_json(p.acked)},
+                         {"window_from", p.window_from},
+                         {"window_until", p.window_until},
+                         {"rate", p.rate},
+                         {"phase", p.phase},
+                         {"start_ns", p.start_ns},
+                         {"end_ns", p.end_ns}});
+  }
+  json groups = json::array();
+  for (const auto& g : ledger.groups) {
+    json received = json::array();
+    for (const auto& [producer_id, ranges] : g.received) {
+      received.push_back({{"producer_id", producer_id}, {"ranges", ranges_to_json(ranges)}});
+    }
+    groups.push_back({{"group", g.group},
+                      {"received", received},
+                      {"duplicated", g.duplicated},
+                      {"redelivered", g.redelivered},
+                      {"drained", g.drained},
+                      {"watched_until_ns", g.watched_until_ns}});
+  }
+  return {{"producers", producers}, {"groups", groups}};
+}
+
+uint32_t read_producer_id(ObjectReader& r) {
+  uint64_t id = 0;
+  r.read("producer_id", id, true);
+  if (id > std::numeric_limits<uint32_t>::max()) fail(r.path("producer_id"), "too large");
+  return static_cast<uint32_t>(id);
+}
+
+int64_t read_int64(ObjectReader& r, const std::string& key) {
+  const json* value = r.field(key, true);
+  return to_int64(*value, r.path(key), "an integer (nanoseconds)");
+}
+
+load::DeliveryLedger ledger_from_json(const json& value, const std::string& path) {
+  load::DeliveryLedger ledger;
+  ObjectReader r(value, path);
+  const json& producers = *r.field("producers", true);
+  if (!producers.is_array()) fail(r.path("producers"), "expected an array");
+  for (size_t i = 0; i < producers.size(); ++i) {
+    const std::string item_path = r.path("producers") + "[" + std::to_string(i) + "]";
+    ObjectReader item(producers[i], item_path);
+    load::ProducerLedger p;
+    p.producer_id = read_producer_id(item);
+    p.acked = ranges_from_json(*item.field("acked", true), item.path("acked"));
+    item.read("window_from", p.window_from, true);
+    item.read("window_until", p.window_until, true);
+    item.read("rate", p.rate, true);
+    item.read("phase", p.phase, true);
+    p.start_ns = read_int64(item, "start_ns");
+    p.end_ns = read_int64(item, "end_ns");
+    ledger.producers.push_back(std::move(p));
+  }
+  const json& groups = *r.field("groups", true);
+  if (!groups.is_array()) fail(r.path("groups"), "expected an array");
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const std::string item_path = r.path("groups") + "[" + std::to_string(i) + "]";
+    ObjectReader item(groups[i], item_path);
+    load::GroupLedger g;
+    item.read("group", g.group, true);
+    if (g.group < 0) fail(item.path("group"), "must not be negative");
+    const json& received = *item.field("received", true);
+    if (!received.is_array()) fail(item.path("received"), "expected an array");
+    for (size_t j = 0; j < received.size(); ++j) {
+      const std::string entry_path = item.path("received") + "[" + std::to_string(j) + "]";
+      ObjectReader entry(received[j], entry_path);
+      const uint32_t producer_id = read_producer_id(entry);
+      g.received.emplace_back(producer_id,
+                              ranges_from_json(*entry.field("ranges", true), entry.path("ranges")));
+    }
+    item.read("duplicated", g.duplicated, true);
+    item.read("redelivered", g.redelivered, true);
+    item.read("drained", g.drained, true);
+    g.watched_until_ns = read_int64(item, "watched_until_ns");
+    ledger.groups.push_back(std::move(g));
+  }
+  return ledger;
+}
+
+json engine_result_fields(const load::EngineResult& e) {
   json timeline = json::array();
   for (const auto& point : e.timeline) timeline.push_back(time_point_to_json(point));
   json partitions = json::array();
@@ -455,6 +599,13 @@ json engine_result_to_json(const load::EngineResult& e) {
           {"key_seed", e.key_seed},
           {"backlog", backlog_to_json(e.backlog)},
           {"error", e.error}};
+}
+
+// A shared run's ledger is added only when there is one.
+json engine_result_to_json(const load::EngineResult& e) {
+  json body = engine_result_fields(e);
+  if (!e.ledger.empty()) body["ledger"] = ledger_to_json(e.ledger);
+  return body;
 }
 
 load::EngineResult engine_result_from_json(const json& value, const std::string& path) {
@@ -496,6 +647,9 @@ load::EngineResult engine_result_from_json(const json& value, const std::string&
   if (const json* backlog = r.field("backlog", false)) {
     e.backlog = backlog_from_json(*backlog, r.path("backlog"));
   }
+  if (const json* ledger = r.field("ledger", false); ledger != nullptr && !ledger->is_null()) {
+    e.ledger = ledger_from_json(*ledger, r.path("ledger"));
+  }
   r.read("error", e.error, true);
   return e;
 }
@@ -526,6 +680,9 @@ std::string work_request_to_json(const WorkRequest& request) {
                {"properties", request.properties},
                {"config", request.config},
                {"engine", options_to_json(request.engine)}};
+  add_share(body["engine"], request.engine);
+  if (request.start_at_unix_ns != 0) body["start_at_unix_ns"] = request.start_at_unix_ns;
+  if (request.clock_offset_ns != 0) body["clock_offset_ns"] = request.clock_offset_ns;
   return body.dump();
 }
 
@@ -541,6 +698,13 @@ Result<WorkRequest> work_request_from_json(const std::string& text) {
     r.read("config", request.config, false);
     if (const json* engine = r.field("engine", false)) {
       request.engine = options_from_json(*engine, "engine");
+    }
+    if (const json* start = r.field("start_at_unix_ns", false)) {
+      request.start_at_unix_ns = to_int64(*start, "start_at_unix_ns", "an integer (nanoseconds)");
+      if (request.start_at_unix_ns < 0) fail("start_at_unix_ns", "must not be negative");
+    }
+    if (const json* offset = r.field("clock_offset_ns", false)) {
+      request.clock_offset_ns = to_int64(*offset, "clock_offset_ns", "an integer (nanoseconds)");
     }
     r.reject_unknown();
     return request;

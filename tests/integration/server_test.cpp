@@ -23,6 +23,7 @@
 #include "infra/local_provider.h"
 #include "infra/reconcile.h"
 #include "store/store.h"
+#include "support/api_client.h"
 #include "support/subprocess.h"
 
 namespace dec {
@@ -80,40 +81,13 @@ class Server : public ::testing::Test {
     ASSERT_TRUE(env_.tcp_port_open("127.0.0.1", port_)) << server_.output();
   }
 
-  // With the server's token, if it has one, unless `with_token` is false.
-  httplib::Client client(bool with_token = true) {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(30, 0);
-    if (with_token && !token_.empty()) c.set_bearer_token_auth(token_);
-    return c;
-  }
-
-  json get_json(const std::string& path) {
-    auto res = client().Get(path.c_str());
-    if (!res) return json();
-    return json::parse(res->body, nullptr, false);
-  }
-
-  std::string submit(const std::string& body) {
-    auto res = client().Post("/api/experiments", body, "application/yaml");
-    EXPECT_TRUE(res);
-    if (!res) return "";
-    EXPECT_EQ(res->status, 201) << res->body;
-    return json::parse(res->body).value("id", "");
-  }
-
-  // Polls until the experiment's state satisfies `done`; returns the last record.
+  testing::ApiClient api() const { return testing::ApiClient(port_, token_); }
+  httplib::Client client(bool with_token = true) const { return api().client(with_token); }
+  json get_json(const std::string& path) const { return api().get_json(path); }
+  std::string submit(const std::string& body) const { return api().submit(body); }
   json wait_for(const std::string& id, const std::function<bool(const std::string&)>& done,
-                std::chrono::seconds timeout = 90s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    json record;
-    while (std::chrono::steady_clock::now() < deadline) {
-      record = get_json("/api/experiments/" + id);
-      if (record.is_object() && done(record.value("state", ""))) return record;
-      std::this_thread::sleep_for(100ms);
-    }
-    ADD_FAILURE() << "timed out waiting on " << id << ": " << record.dump();
-    return record;
+                std::chrono::seconds timeout = 90s) const {
+    return api().wait_for(id, done, timeout);
   }
 
   infra::LocalProvider& provider() {

@@ -59,6 +59,10 @@ class FaultInjectionEnv : public infra::EnvWrapper {
     if (auto e = inject("write_file_atomic " + path)) return make_error(*e);
     return EnvWrapper::write_file_atomic(path, content);
   }
+  Status write_private_file(const std::string& path, const std::string& content) override {
+    if (auto e = inject("write_private_file " + path)) return make_error(*e);
+    return EnvWrapper::write_private_file(path, content);
+  }
   Status remove_file(const std::string& path) override {
     if (auto e = inject("remove_file " + path)) return make_error(*e);
     return EnvWrapper::remove_file(path);

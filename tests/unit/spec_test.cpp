@@ -450,6 +450,20 @@ INSTANTIATE_TEST_SUITE_P(
                 "systems[0].deploy.bandwidth", "invalid bandwidth \"100\""},
         BadSpec{with_system("    driver: redis\n    deploy: {server: [appendonly]}"),
                 "systems[0].deploy.server", "expected a map of names to values"},
+        BadSpec{with_system("    driver: redis\n    deploy: {workers: 0}"),
+                "systems[0].deploy.workers", "must be at least 1"},
+        BadSpec{with_system("    driver: redis\n    deploy: {workers: 51}"),
+                "systems[0].deploy.workers", "at most 50 load agents"},
+        BadSpec{with_system("    driver: redis\n    deploy: {workers: []}"),
+                "systems[0].deploy.workers", "list at least one agent address"},
+        BadSpec{with_system("    driver: redis\n    deploy: {workers: [\"10.0.0.7\"]}"),
+                "systems[0].deploy.workers[0]", "expected host:port"},
+        BadSpec{with_system("    driver: redis\n    deploy: {workers: [\"a:7400\", \"b:0\"]}"),
+                "systems[0].deploy.workers[1]", "port from 1 to 65535"},
+        BadSpec{with_system("    driver: redis\n    deploy: {workers: [\"a:7400\", \"a:7400\"]}"),
+                "systems[0].deploy.workers[1]", "twice"},
+        BadSpec{with_system("    driver: redis\n    workers: 3"), "systems[0].workers",
+                "did you mean deploy.workers?"},
         BadSpec{with_system("    driver: redis\n    deploy: {colour: blue}"),
                 "systems[0].deploy.colour", "unknown field"},
         // A bare number is bytes: no broker starts in 100 of them.
@@ -925,6 +939,26 @@ matrix:
 TEST(SpecToJson, RoundTripsTheFullSpec) {
   Spec spec = parse_ok(kFullYaml);
   EXPECT_EQ(parse_ok(spec_to_json(spec)), spec);
+}
+
+TEST(ParseSpec, DeployWorkersAsACountOrAsAgentAddresses) {
+  Spec spec = parse_ok(with_system("    driver: redis\n    deploy: {workers: 3}"));
+  EXPECT_EQ(spec.systems[0].deploy.workers, 3);
+  EXPECT_TRUE(spec.systems[0].deploy.worker_addresses.empty());
+  EXPECT_EQ(parse_ok(spec_to_json(spec)), spec) << spec_to_json(spec);
+
+  spec =
+      parse_ok(with_system("    driver: redis\n    deploy: {workers: [\"10.0.0.7:7400\", "
+                           "\"[fd00::7]:7400\", agent-3.example:7400]}"));
+  EXPECT_EQ(spec.systems[0].deploy.workers, 3);
+  EXPECT_EQ(spec.systems[0].deploy.worker_addresses,
+            (std::vector<std::string>{"10.0.0.7:7400", "[fd00::7]:7400", "agent-3.example:7400"}));
+  EXPECT_EQ(parse_ok(spec_to_json(spec)), spec) << spec_to_json(spec);
+
+  // The default leaves the stored form as it was.
+  spec = parse_ok(with_system("    driver: redis"));
+  EXPECT_EQ(spec.systems[0].deploy.workers, 1);
+  EXPECT_EQ(spec_to_json(spec).find("workers"), std::string::npos);
 }
 
 TEST(SpecToJson, RoundTripsDefaultsAndAwkwardValues) {

@@ -9,12 +9,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
 #include "infra/env.h"
 #include "support/fuzz_seeds.h"
+#include "support/in_process_agent.h"
 #include "support/memory_driver.h"
 
 namespace dec::worker {
@@ -251,19 +253,142 @@ TEST(WorkerJson, ResultRoundTripsExactly) {
   EXPECT_TRUE(decoded->emulated);
 }
 
+// A share of a run driven by several agents: its ids, common start, clock and ledger.
+WorkRequest sample_shared_request() {
+  WorkRequest request = sample_request();
+  request.engine.backlog_messages = 0;
+  request.engine.first_producer_id = 3;
+  request.engine.total_producers = 7;
+  request.engine.first_consumer = 2;
+  request.engine.total_consumers = 5;
+  request.start_at_unix_ns = 1'800'000'000'123'456'789;
+  request.clock_offset_ns = -42'000;
+  return request;
+}
+
+load::DeliveryLedger sample_ledger() {
+  load::DeliveryLedger ledger;
+  ledger.producers.push_back({.producer_id = 3,
+                              .acked = *load::RangeSet::from_ranges({{0, 1000}, {1001, 2000}}),
+                              .window_from = 100,
+                              .window_until = 1900,
+                              .rate = 500.5,
+                              .phase = 3.0 / 7,
+                              .start_ns = 1'800'000'000'000'000'000,
+                              .end_ns = 1'800'000'004'000'000'000});
+  ledger.groups.push_back({.group = 0,
+                           .received = {{0, *load::RangeSet::from_ranges({{5, 9}})},
+                                        {3, *load::RangeSet::from_ranges({{0, 1000}})}},
+                           .duplicated = 2,
+                           .redelivered = 1,
+                           .drained = true,
+                           .watched_until_ns = -5});
+  return ledger;
+}
+
+TEST(WorkerJson, SharedRunFieldsAndLedgerRoundTrip) {
+  const WorkRequest request = sample_shared_request();
+  auto decoded = work_request_from_json(work_request_to_json(request));
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  EXPECT_EQ(decoded->engine.first_producer_id, 3u);
+  EXPECT_EQ(decoded->engine.total_producers, 7);
+  EXPECT_EQ(decoded->engine.first_consumer, 2);
+  EXPECT_EQ(decoded->engine.total_consumers, 5);
+  EXPECT_EQ(decoded->start_at_unix_ns, request.start_at_unix_ns);
+  EXPECT_EQ(decoded->clock_offset_ns, request.clock_offset_ns);
+
+  WorkResult result;
+  result.engine = sample_result(2);
+  result.engine.ledger = sample_ledger();
+  auto back = work_result_from_json(work_result_to_json(result));
+  ASSERT_TRUE(back.ok()) << back.error();
+  const load::DeliveryLedger& ledger = back->engine.ledger;
+  ASSERT_EQ(ledger.producers.size(), 1u);
+  const load::ProducerLedger& p = ledger.producers[0];
+  const load::ProducerLedger& q = result.engine.ledger.producers[0];
+  EXPECT_EQ(p.producer_id, q.producer_id);
+  EXPECT_EQ(p.acked, q.acked);
+  EXPECT_EQ(p.window_from, q.window_from);
+  EXPECT_EQ(p.window_until, q.window_until);
+  EXPECT_EQ(p.rate, q.rate);
+  EXPECT_EQ(p.phase, q.phase);
+  EXPECT_EQ(p.start_ns, q.start_ns);
+  EXPECT_EQ(p.end_ns, q.end_ns);
+  ASSERT_EQ(ledger.groups.size(), 1u);
+  const load::GroupLedger& g = ledger.groups[0];
+  EXPECT_EQ(g.received, result.engine.ledger.groups[0].received);
+  EXPECT_EQ(g.duplicated, 2u);
+  EXPECT_EQ(g.redelivered, 1u);
+  EXPECT_TRUE(g.drained);
+  EXPECT_EQ(g.watched_until_ns, -5);
+  // One engine alone carries no ledger, and its result reads back without one.
+  auto alone = work_result_from_json(work_result_to_json(WorkResult{sample_result(1), {}, false}));
+  ASSERT_TRUE(alone.ok()) << alone.error();
+  EXPECT_TRUE(alone->engine.ledger.empty());
+}
+
+TEST(WorkerJson, SharedRunErrorsNameTheField) {
+  const auto request_error = [](const std::function<void(nlohmann::json&)>& edit) {
+    auto body = nlohmann::json::parse(work_request_to_json(sample_shared_request()));
+    edit(body);
+    auto decoded = work_request_from_json(body.dump());
+    return decoded.ok() ? std::string("accepted") : decoded.error();
+  };
+  EXPECT_NE(request_error([](auto& b) {
+              b["engine"]["first_producer_id"] = 5;
+            }).find("engine.first_producer_id: producers"),
+            std::string::npos);
+  EXPECT_NE(request_error([](auto& b) {
+              b["engine"]["first_consumer"] = -1;
+            }).find("engine.first_consumer: must not be negative"),
+            std::string::npos);
+  EXPECT_NE(request_error([](auto& b) {
+              b["start_at_unix_ns"] = "soon";
+            }).find("start_at_unix_ns: expected an integer"),
+            std::string::npos);
+
+  const auto result_error = [](const std::function<void(nlohmann::json&)>& edit) {
+    WorkResult result;
+    result.engine = sample_result(1);
+    result.engine.ledger = sample_ledger();
+    auto body = nlohmann::json::parse(work_result_to_json(result));
+    edit(body);
+    auto decoded = work_result_from_json(body.dump());
+    return decoded.ok() ? std::string("accepted") : decoded.error();
+  };
+  EXPECT_NE(result_error([](auto& b) {
+              b["engine"]["ledger"]["producers"][0]["acked"] = {{5, 9}, {0, 3}};
+            }).find("engine.ledger.producers[0].acked: [1]: ranges must be sorted"),
+            std::string::npos);
+  EXPECT_NE(result_error([](auto& b) {
+              b["engine"]["ledger"]["groups"][0]["received"][0]["ranges"] = {{7, 7}};
+            }).find("engine.ledger.groups[0].received[0].ranges: [0]"),
+            std::string::npos);
+  EXPECT_NE(result_error([](auto& b) {
+              b["engine"]["ledger"]["groups"][0]["received"][0]["ranges"][0] = {1};
+            }).find("engine.ledger.groups[0].received[0].ranges[0]: expected a [first, end] pair"),
+            std::string::npos);
+}
+
 // fuzz/worker_json_fuzz.cpp's seeds: a selector byte (0 request, 1 result, 2 status), then the
 // document as the codecs write it.
 TEST(WorkerJson, FuzzSeedsAreCurrent) {
   WorkResult result;
   result.engine = sample_result(3);
   result.counters = {{"zeta.requests", 7}};
+  WorkResult shared_result;
+  shared_result.engine = sample_result(1);
+  shared_result.engine.ledger = sample_ledger();
   WorkerStatus status;
   status.state = "running";
   status.progress = {load::Phase::kMeasuring, true, 1.25, 12.5, 1000, 990, 101.5, 99.5, 1234};
   testing::check_fuzz_seeds(
-      "worker_json", {{"request", std::string(1, '\0') + work_request_to_json(sample_request())},
-                      {"result", std::string(1, '\1') + work_result_to_json(result)},
-                      {"status", std::string(1, '\2') + worker_status_to_json(status)}});
+      "worker_json",
+      {{"request", std::string(1, '\0') + work_request_to_json(sample_request())},
+       {"result", std::string(1, '\1') + work_result_to_json(result)},
+       {"status", std::string(1, '\2') + worker_status_to_json(status)},
+       {"request-shared", std::string(1, '\0') + work_request_to_json(sample_shared_request())},
+       {"result-shared", std::string(1, '\1') + work_result_to_json(shared_result)}});
 }
 
 TEST(WorkerJson, ResultErrorsNameTheField) {
@@ -463,15 +588,8 @@ class AgentTest : public ::testing::Test {
     options.ready_file = (dir_ / "ready").string();
     options.drivers = {memory, unreachable};
     ready_file_ = options.ready_file;
-    agent_ = std::thread([this, options] { exit_code_ = run_agent(options); });
-    for (int i = 0; i < 500 && !fs::exists(ready_file_); ++i) std::this_thread::sleep_for(10ms);
-    ASSERT_TRUE(fs::exists(ready_file_)) << "the agent never wrote its ready file";
-    std::ifstream in(ready_file_);
-    std::string address;
-    std::getline(in, address);
-    ASSERT_EQ(address.rfind("127.0.0.1:", 0), 0u) << address;
-    port_ = std::stoi(address.substr(address.find(':') + 1));
-    ASSERT_GT(port_, 0);
+    port_ = testing::start_in_process_agent(options, agent_, &exit_code_);
+    ASSERT_GT(port_, 0) << "the agent never wrote a loopback address to its ready file";
   }
 
   void TearDown() override {

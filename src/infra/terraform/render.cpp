@@ -184,7 +184,7 @@ std::string kafka_user_data(const core::System& system) {
          "group.initial.rebalance.delay.ms=0\n" +
          template_literal(server_lines(system.deploy.server, "=")) +
          "EOF\n"
-         "/opt/kafka/bin/kafka-storage.sh format -t ${var.kafka_cluster_id} "
+         "/opt/kafka/bin/kafka-storage.sh format --cluster-id=${var.kafka_cluster_id} "
          "-c /opt/kafka/server.properties\n"
          "systemd-run --unit=kafka /opt/kafka/bin/kafka-server-start.sh "
          "/opt/kafka/server.properties\n";

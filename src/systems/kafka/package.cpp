@@ -93,9 +93,11 @@ Result<Launch> apache_kafka_launch(const LaunchInput& in) {
 
   // Paths travel as positional parameters, never spliced into the script: no quoting to get
   // wrong. --ignore-formatted: a node re-created over its old data dir keeps its data.
+  // --cluster-id=ID in one word: an id may start with '-' (base64url), which the tool's argument
+  // parser would otherwise take for an option (1 run in 64 failed that way).
   const char* script =
       "java -Xmx\"$5\" -cp \"$1\" -Dlog4j2.configurationFile=\"$2\" kafka.tools.StorageTool "
-      "format --ignore-formatted -t \"$3\" -c \"$4\" && "
+      "format --ignore-formatted --cluster-id=\"$3\" -c \"$4\" && "
       "exec java -Xmx\"$5\" -Xms\"$5\" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "
       "-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent "
       "-Djava.awt.headless=true -cp \"$1\" -Dlog4j2.configurationFile=\"$2\" kafka.Kafka \"$4\"";

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/host_user.h"
 #include "systems/mqtt/mqtt_driver.h"
 
 namespace dec::systems {
@@ -79,7 +80,8 @@ Result<Launch> mosquitto_launch(const LaunchInput& in) {
   // Started as root, mosquitto switches to the `user` line's user (by default mosquitto, which
   // cannot write the node's dir): name the user the node runs as. Started as another user, it
   // ignores the line.
-  if (!in.user.empty()) conf += "user " + in.user + "\n";
+  const std::string user = in.user.empty() ? core::current_user_name() : in.user;
+  if (!user.empty()) conf += "user " + user + "\n";
   // Sessions, subscriptions, retained messages (dec's partition records) and queued messages are
   // saved to mosquitto.db in the node's dir on a clean exit and every autosave_interval (1800 s
   // by default): a snapshot, not a log: a killed broker loses what changed since.
