@@ -206,6 +206,8 @@ def main():
             minute = max(1, int(60 / 5))
             growth_fd = max(fds[-minute:]) - max(fds[:minute])
             growth_thr = max(thr[-minute:]) - max(thr[:minute])
+            per_minute = ", ".join(f"{rss[i]:.0f}" for i in range(0, len(rss), minute))
+            print(f"  dec RSS by minute (MB): {per_minute}")
             goal("dec RSS < 200 MB", max(rss) < 200,
                  f"start {rss[0]:.1f} MB, peak {max(rss):.1f} MB, end {rss[-1]:.1f} MB ({len(samples)} samples)")
             goal("no descriptor growth", growth_fd <= 2,

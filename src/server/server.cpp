@@ -29,6 +29,7 @@
 #include "core/spec_schema.h"
 #include "core/utf8.h"
 #include "drivers/driver.h"
+#include "drivers/http_listen.h"
 #include "infra/executor.h"
 #include "infra/reconcile.h"
 #include "orchestrator/measurement_lock.h"
@@ -2086,7 +2087,7 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
         {{"method", req.method}, {"path", req.path}, {"status", res.status}, {"error", error}});
   });
 
-  if (!http.bind_to_port(options.host, options.port)) {
+  if (!drivers::bind_http_server(http, options.host, options.port)) {
     log.error("listen", "cannot listen on " + options.host + ":" + std::to_string(options.port) +
                             " (in use or not permitted)");
     return 1;

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/secret.h"
+#include "drivers/http_listen.h"
 #include "systems/registry.h"
 #include "worker/worker.h"
 
@@ -392,8 +393,9 @@ int run_agent(const AgentOptions& options) {
   });
 
   int port = options.listen_port;
-  const bool bound = port == 0 ? (port = http.bind_to_any_port(options.listen_host)) > 0
-                               : http.bind_to_port(options.listen_host, port);
+  const bool bound =
+      port == 0 ? (port = drivers::bind_http_server_any_port(http, options.listen_host)) > 0
+                : drivers::bind_http_server(http, options.listen_host, port);
   if (!bound) {
     std::fprintf(stderr, "dec worker: cannot listen on %s:%d (in use or not permitted)\n",
                  options.listen_host.c_str(), options.listen_port);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -480,6 +481,62 @@ TEST_F(Server, ApiAnswersWhileEventStreamsAreOpenAndStreamsAreCapped) {
   for (auto& watcher : watchers) watcher.join();  // every stream ends at the final state
   EXPECT_EQ(get_json("/api/experiments/" + running)["state"], "cancelled");
   EXPECT_EQ(leftover_processes(), 0u);
+}
+
+// A burst of new connections arriving while the server cannot accept them (its accept thread
+// waiting for a core on a machine busy with a full-rate run; here the whole process stopped) is
+// held by the kernel's accept queue and answered once the server runs, instead of the SYNs being
+// dropped and each client waiting out a 1 s retransmission (httplib's default backlog is 5).
+TEST_F(Server, ABurstOfConnectionsWaitsInTheAcceptQueue) {
+  start();
+  ASSERT_EQ(client().Get("/api/health")->status, 200);
+  ASSERT_EQ(kill(server_.pid, SIGSTOP), 0);
+  constexpr int kBurst = 64;
+  std::vector<int> fds;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port_));
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  for (int i = 0; i < kBurst; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    (void)connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  }
+  // Loopback handshakes complete at once for queued connections; a dropped SYN leaves its
+  // socket connecting until the retransmission, a second later.
+  std::this_thread::sleep_for(300ms);
+  int established = 0;
+  for (int fd : fds) {
+    pollfd p{fd, POLLOUT, 0};
+    int error = -1;
+    socklen_t length = sizeof error;
+    if (poll(&p, 1, 0) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 &&
+        error == 0) {
+      ++established;
+    }
+  }
+  const std::string request = "GET /api/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  for (int fd : fds) (void)send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  ASSERT_EQ(kill(server_.pid, SIGCONT), 0);
+  EXPECT_EQ(established, kBurst) << "connections completed while the server was stopped";
+  // Every one of them is answered once the server runs again.
+  int answered = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (int fd : fds) {
+    std::string text;
+    char buffer[1024];
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 100) != 1) continue;
+      ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      text.append(buffer, static_cast<size_t>(n));
+    }
+    answered += text.rfind("HTTP/1.1 200", 0) == 0;
+    close(fd);
+  }
+  EXPECT_EQ(answered, kBurst);
 }
 
 TEST_F(Server, UploadsResultsToS3CompatibleStorage) {

@@ -26,6 +26,7 @@
 #include "core/units.h"
 #include "drivers/aws_sigv4.h"
 #include "drivers/config_checks.h"
+#include "drivers/http_listen.h"
 #include "systems/kinesis/quota.h"
 
 namespace dec::systems {
@@ -715,8 +716,9 @@ int kinesis_quota_main(const std::vector<std::string>& args) {
     server.Delete(".*", handler);
     server.Options(".*", handler);
 
-    bool bound = listen_port == 0 ? (listen_port = server.bind_to_any_port(listen_host)) > 0
-                                  : server.bind_to_port(listen_host, listen_port);
+    bool bound = listen_port == 0
+                     ? (listen_port = drivers::bind_http_server_any_port(server, listen_host)) > 0
+                     : drivers::bind_http_server(server, listen_host, listen_port);
     std::string address = listen_host + ":" + std::to_string(listen_port);
     if (!bound) {
       std::fprintf(stderr, "dec kinesis-quota: cannot listen on %s: %s\n", address.c_str(),
