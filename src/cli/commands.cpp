@@ -283,7 +283,9 @@ int usage_error(const std::string& message, const char* help) {
 struct Context {
   std::string data_dir;
   infra::PosixEnv env;
-  infra::ProviderContext provider_context() {
+  // `starts_brokers` for the commands that start brokers (run, apply, reconcile, serve): only
+  // they say when brokers would run as root; validate and plan use the same context quietly.
+  infra::ProviderContext provider_context(bool starts_brokers = false) {
     infra::ProviderContext pc;
     pc.env = &env;
     pc.data_dir = data_dir;
@@ -292,12 +294,13 @@ struct Context {
     pc.dec_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     const char* tools = std::getenv("DEC_TOOLS_DIR");
     pc.tools_dir = tools != nullptr && *tools != '\0' ? tools : DEC_DEFAULT_TOOLS_DIR;
-    pc.broker_user = broker_user(pc);
+    pc.broker_user = broker_user(pc, starts_brokers);
     return pc;
   }
   // As root, brokers run as core::kBrokerUser, which must reach their dirs and the programs and
-  // jars they start; when it cannot, they run as root and this says why (once per command).
-  std::string broker_user(const infra::ProviderContext& pc) {
+  // jars they start; when it cannot, they run as root and, if `warn`, this says why (once per
+  // command).
+  std::string broker_user(const infra::ProviderContext& pc, bool warn) {
     if (::geteuid() != 0) return "";
     std::string problem;
     const auto user = core::find_host_user(core::kBrokerUser);
@@ -317,7 +320,7 @@ struct Context {
       }
     }
     if (problem.empty()) return core::kBrokerUser;
-    if (!broker_user_warned) {
+    if (warn && !broker_user_warned) {
       std::fprintf(stderr, "dec: warning: brokers will run as root: %s\n", problem.c_str());
       broker_user_warned = true;
     }
@@ -561,7 +564,7 @@ int cmd_run(Context& ctx, const std::vector<std::string>& argv) {
   std::atomic<bool> stop{false};
   SignalWatcher signals(stop);
   ProgressDisplay display(stderr, isatty(STDERR_FILENO) != 0, args->has("quiet"));
-  auto pc = ctx.provider_context();
+  auto pc = ctx.provider_context(/*starts_brokers=*/true);
 
   // Leftovers of interrupted runs (e.g. a previous dec killed with -9) are cleaned first.
   auto cleanup =
@@ -731,7 +734,7 @@ int cmd_apply(Context& ctx, const std::vector<std::string>& argv) {
   }
   std::atomic<bool> stop{false};
   SignalWatcher signals(stop);
-  auto pc = ctx.provider_context();
+  auto pc = ctx.provider_context(/*starts_brokers=*/true);
   nlohmann::json runs = nlohmann::json::array();
   int status = kOk;
   for (const core::System* system : systems) {
@@ -859,9 +862,10 @@ int cmd_reconcile(Context& ctx, const std::vector<std::string>& argv) {
   infra::ReconcileOptions options;
   options.dry_run = args->has("dry-run");
   bool json = args->has("json");
-  auto report = infra::reconcile(ctx.provider_context(), options, [&](const std::string& line) {
-    if (!json) std::fprintf(stderr, "reconcile: %s\n", line.c_str());
-  });
+  auto report = infra::reconcile(ctx.provider_context(/*starts_brokers=*/true), options,
+                                 [&](const std::string& line) {
+                                   if (!json) std::fprintf(stderr, "reconcile: %s\n", line.c_str());
+                                 });
   if (json) {
     nlohmann::json doc = {{"dry_run", options.dry_run},
                           {"actions", report.actions},
@@ -1125,7 +1129,7 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
                        kServeHelp);
   }
   options.log_format = log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText;
-  options.provider_context = ctx.provider_context();
+  options.provider_context = ctx.provider_context(/*starts_brokers=*/true);
   options.artifacts = args->get("artifacts");
   options.artifacts_endpoint = args->get("artifacts-endpoint");
   options.web_root = web_dir(*args);

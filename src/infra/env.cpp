@@ -52,15 +52,11 @@ bool read_stat(pid_t pid, char* state, uint64_t* start_ticks) {
   return true;
 }
 
-}  // namespace
-
 uint64_t process_start_ticks(pid_t pid) {
   char state = 0;
   uint64_t ticks = 0;
   return read_stat(pid, &state, &ticks) ? ticks : 0;
 }
-
-namespace {
 
 // What a child placed by spawn_placed() reports through its error pipe when a step fails.
 enum class ChildStep : int { kSetsid, kJoinCgroup, kSetns, kRedirect, kChdir, kUser, kExec };
@@ -344,18 +340,6 @@ std::string find_program(const std::string& name, const std::string& search_path
   return "";
 }
 
-std::vector<std::string> environment_with(const std::map<std::string, std::string>& overrides) {
-  std::vector<std::string> strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry(*e);
-    auto eq = entry.find('=');
-    if (eq != std::string::npos && overrides.count(entry.substr(0, eq))) continue;
-    strings.push_back(std::move(entry));
-  }
-  for (const auto& [key, value] : overrides) strings.push_back(key + "=" + value);
-  return strings;
-}
-
 Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return make_error("spawn: empty command");
   std::map<std::string, std::string> added = options.environment;
@@ -371,7 +355,7 @@ Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
       added.emplace("LOGNAME", options.user);
     }
   }
-  std::vector<std::string> env_strings = environment_with(added);
+  std::vector<std::string> env_strings = linux_host::environment_with(added);
   if (!options.inherit_environment) {
     std::erase_if(env_strings, [&](const std::string& entry) {
       const std::string key = entry.substr(0, entry.find('='));
@@ -405,16 +389,8 @@ Result<ProcessId> PosixEnv::spawn(const SpawnOptions& options) {
       posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
     }
     posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
     // Own session: Ctrl-C in the terminal goes to dec only, which then stops services in order.
-    // Default signal dispositions and an empty mask, whatever dec's threads had blocked.
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    linux_host::init_spawn_attributes(&attr, POSIX_SPAWN_SETSID);
 
     int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
@@ -513,7 +489,39 @@ std::vector<ProcessInfo> PosixEnv::processes() {
   return found;
 }
 
-ProcessId PosixEnv::self() { return ProcessId{getpid(), process_start_ticks(getpid())}; }
+ProcessId PosixEnv::self() { return process_id(getpid()); }
+
+ProcessId PosixEnv::process_id(pid_t pid) { return ProcessId{pid, process_start_ticks(pid)}; }
+
+std::optional<ProcessUsage> PosixEnv::process_usage(pid_t pid) {
+  // Fields 14 and 15 (utime, stime) of /proc/PID/stat, after the command name (which may hold
+  // spaces and parentheses); VmRSS and VmHWM of /proc/PID/status.
+  const auto stat = linux_host::read_kernel_file("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat ? stat->rfind(')') : std::string::npos;
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat->substr(close + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  ProcessUsage usage;
+  const long ticks = sysconf(_SC_CLK_TCK);
+  usage.cpu_ns =
+      (utime + stime) * 1'000'000'000ULL / static_cast<uint64_t>(ticks > 0 ? ticks : 100);
+  std::istringstream status(
+      linux_host::read_kernel_file("/proc/" + std::to_string(pid) + "/status").value_or(""));
+  for (std::string line; std::getline(status, line);) {
+    auto kib = [&](const char* key) -> std::optional<uint64_t> {
+      if (line.rfind(key, 0) != 0) return std::nullopt;
+      return std::strtoull(line.c_str() + std::strlen(key), nullptr, 10) * 1024;
+    };
+    if (auto v = kib("VmRSS:")) usage.memory_bytes = v;
+    if (auto v = kib("VmHWM:")) usage.memory_peak_bytes = v;
+  }
+  return usage;
+}
 
 Result<int> PosixEnv::free_tcp_port(const std::string& host) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

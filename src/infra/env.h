@@ -57,6 +57,13 @@ struct ProcessInfo {
   std::string cwd;                              // working directory ("" if unreadable)
 };
 
+// What a process has used so far: CPU time (user + system) and resident memory (now, peak).
+struct ProcessUsage {
+  uint64_t cpu_ns = 0;
+  std::optional<uint64_t> memory_bytes;
+  std::optional<uint64_t> memory_peak_bytes;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -72,6 +79,10 @@ class Env {
   // title, so owners also match on the working directory dec gave the process.
   virtual std::vector<ProcessInfo> processes() = 0;
   virtual ProcessId self() = 0;
+  // The identity of process `pid` (its start time with it); start_ticks 0 when there is none.
+  virtual ProcessId process_id(pid_t pid) = 0;
+  // What process `pid` has used; nullopt when it is gone.
+  virtual std::optional<ProcessUsage> process_usage(pid_t pid) = 0;
 
   virtual Result<int> free_tcp_port(const std::string& host) = 0;
   virtual bool tcp_port_open(const std::string& host, int port) = 0;
@@ -141,6 +152,10 @@ class EnvWrapper : public Env {
   }
   std::vector<ProcessInfo> processes() override { return target_.processes(); }
   ProcessId self() override { return target_.self(); }
+  ProcessId process_id(pid_t pid) override { return target_.process_id(pid); }
+  std::optional<ProcessUsage> process_usage(pid_t pid) override {
+    return target_.process_usage(pid);
+  }
   Result<int> free_tcp_port(const std::string& host) override {
     return target_.free_tcp_port(host);
   }
@@ -240,6 +255,8 @@ class PosixEnv : public Env {
   Status stop_process(const ProcessId& id, std::chrono::milliseconds grace) override;
   std::vector<ProcessInfo> processes() override;
   ProcessId self() override;
+  ProcessId process_id(pid_t pid) override;
+  std::optional<ProcessUsage> process_usage(pid_t pid) override;
   Result<int> free_tcp_port(const std::string& host) override;
   bool tcp_port_open(const std::string& host, int port) override;
   Status make_dirs(const std::string& path) override;
@@ -282,15 +299,8 @@ class PosixEnv : public Env {
   std::vector<std::string> cgroup_join_files(const std::string& path) override;
 };
 
-// This process's environment as "NAME=value" strings, with `overrides` replacing or adding
-// variables: what a spawned program gets.
-std::vector<std::string> environment_with(const std::map<std::string, std::string>& overrides);
-
 // The file execvp would run for `name` with PATH = `search_path` (a name with a '/' is taken as
 // it is); "" when none is an executable regular file.
 std::string find_program(const std::string& name, const std::string& search_path);
-
-// Reads a process's start time from /proc/PID/stat; 0 if the process does not exist.
-uint64_t process_start_ticks(pid_t pid);
 
 }  // namespace dec::infra

@@ -121,135 +121,78 @@ Status check_cidr(const std::string& cidr) {
 
 // ---- running programs ------------------------------------------------------------------------
 
-// posix_spawn with stdout and stderr captured and `input` (small: it is written before reading,
-// so it must fit the pipe buffer) on stdin; /dev/null when `input` is empty.
-Result<std::string> run_program(const std::vector<std::string>& argv, const std::string& input) {
-  if (argv.empty()) return make_error("run_command: empty command");
-  if (input.size() > 60000) return make_error("run_command: input too large");
-  // Close-on-exec, so a process spawned concurrently by another thread does not keep our pipes
-  // open (and us waiting for their end).
-  int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};  // stdout, stderr, stdin
-  auto close_all = [&pipes] {
-    for (auto& pair : pipes) {
-      for (int& fd : pair) {
-        if (fd >= 0) close(fd);
-        fd = -1;
-      }
-    }
-  };
-  for (int i = 0; i < (input.empty() ? 2 : 3); ++i) {
-    if (pipe2(pipes[i], O_CLOEXEC) != 0) {
-      int error = errno;
-      close_all();
-      return make_error("pipe: " + errno_text(error));
-    }
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (input.empty()) {
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  } else {
-    posix_spawn_file_actions_adddup2(&actions, pipes[2][0], 0);
-  }
-  posix_spawn_file_actions_adddup2(&actions, pipes[0][1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  std::vector<std::string> args = argv;
-  std::vector<char*> arg_pointers;
-  for (auto& a : args) arg_pointers.push_back(a.data());
-  arg_pointers.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, arg_pointers[0], &actions, &attr, arg_pointers.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  for (int* child_end : {&pipes[0][1], &pipes[1][1], &pipes[2][0]}) {
-    if (*child_end >= 0) close(*child_end);
-    *child_end = -1;
-  }
-  if (rc != 0) {
-    close_all();
-    return make_error("cannot run " + argv[0] + ": " + errno_text(rc) +
-                      (rc == ENOENT ? " (is it installed? ip and tc come with iproute2)" : ""));
-  }
-  if (!input.empty()) {
-    // A child that exits without reading must not kill dec with SIGPIPE: MSG_NOSIGNAL needs a
-    // socket, so the write error is simply ignored (the exit status tells what happened).
-    sigset_t pipe_set, previous;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &previous);
-    size_t written = 0;
-    while (written < input.size()) {
-      ssize_t n = write(pipes[2][1], input.data() + written, input.size() - written);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      written += static_cast<size_t>(n);
-    }
-    close(pipes[2][1]);
-    pipes[2][1] = -1;
-    // Discard a SIGPIPE raised by the write above before unblocking.
-    timespec zero{0, 0};
-    while (sigtimedwait(&pipe_set, nullptr, &zero) == SIGPIPE) {
-    }
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  }
+std::string duration_text(std::chrono::milliseconds timeout) {
+  const long long ms = timeout.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
 
-  std::string out, err;
-  pollfd fds[2] = {{pipes[0][0], POLLIN, 0}, {pipes[1][0], POLLIN, 0}};
-  pipes[0][0] = pipes[1][0] = -1;  // owned by `fds` from here
-  std::string* sinks[2] = {&out, &err};
-  auto deadline = Clock::now() + kCommandTimeout;
-  bool timed_out = false;
-  int open_count = 2;
-  while (open_count > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      kill(pid, SIGKILL);
-      break;
+// Writes `input` to the child's stdin and closes it. A child that exits without reading must
+// not kill dec with SIGPIPE: MSG_NOSIGNAL needs a socket, so SIGPIPE is blocked around the
+// write and a pending one discarded (the exit status tells what happened).
+void write_input(int fd, const std::string& input) {
+  sigset_t pipe_set, previous;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &previous);
+  size_t written = 0;
+  while (written < input.size()) {
+    ssize_t n = write(fd, input.data() + written, input.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  close(fd);
+  timespec zero{0, 0};
+  while (sigtimedwait(&pipe_set, nullptr, &zero) == SIGPIPE) {
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+// Stops a program that ran past its timeout and waits for it.
+void stop_program(pid_t pid, const ProgramRun& program) {
+  if (program.own_process_group) {
+    kill(-pid, SIGTERM);
+    const auto deadline = Clock::now() + program.stop_grace;
+    while (Clock::now() < deadline && waitpid(pid, nullptr, WNOHANG) == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    int ready = poll(fds, 2, static_cast<int>(left.count()));
-    if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buffer[4096];
-      ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
-      if (n > 0) {
-        sinks[i]->append(buffer, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_count;
-      }
-    }
+    kill(-pid, SIGKILL);
+  } else {
+    kill(pid, SIGKILL);
   }
-  for (auto& fd : fds) {
-    if (fd.fd >= 0) close(fd.fd);
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+}
+
+// run_command's form: stdout on exit 0, else an error naming the command (and its input) with
+// the exit status and stderr.
+Result<std::string> checked(const std::vector<std::string>& argv, const std::string& input) {
+  ProgramRun program;
+  program.argv = argv;
+  program.input = input;
+  program.timeout = kCommandTimeout;
+  auto output = run_program(program);
   std::string shown = command_text(argv);
   if (!input.empty()) {
     std::string lines = trimmed(input);
     std::replace(lines.begin(), lines.end(), '\n', ';');
     shown += " <<< \"" + lines + "\"";
   }
-  if (timed_out) {
-    return make_error(shown + " did not finish within " + std::to_string(kCommandTimeout.count()) +
-                      " s and was killed");
+  if (!output) {
+    const std::string& error = output.error();
+    if (error.rfind("cannot run ", 0) == 0 && error.find("No such file") != std::string::npos) {
+      return make_error(error + " (is it installed? ip and tc come with iproute2)");
+    }
+    if (error.find(" did not finish within ") != std::string::npos) {
+      return make_error(shown + " did not finish within " + duration_text(kCommandTimeout) +
+                        " and was killed");
+    }
+    return make_error(error);
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return out;
-  std::string how = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
-                                      : "signal " + std::to_string(WTERMSIG(status));
-  std::string detail = trimmed(err.empty() ? out : err);
+  if (output->exit_code == 0) return std::move(output->out);
+  const std::string how = output->signal != 0 ? "signal " + std::to_string(output->signal)
+                                              : "exit " + std::to_string(output->exit_code);
+  std::string detail = trimmed(output->err.empty() ? output->out : output->err);
   return make_error(shown + " failed (" + how + ")" + (detail.empty() ? "" : ": " + detail));
 }
 
@@ -266,13 +209,13 @@ Status ip_batch(const std::string& netns, const std::vector<std::string>& lines)
   if (lines.empty()) return Status::Ok();
   std::string input;
   for (const auto& line : lines) input += line + "\n";
-  auto result = run_program(with_netns({"ip", "-batch", "-"}, netns), input);
+  auto result = checked(with_netns({"ip", "-batch", "-"}, netns), input);
   if (!result) return make_error(result.error());
   return Status::Ok();
 }
 
 Status run_status(const std::vector<std::string>& argv) {
-  auto result = run_program(argv, "");
+  auto result = checked(argv, "");
   if (!result) return make_error(result.error());
   return Status::Ok();
 }
@@ -629,9 +572,151 @@ std::optional<std::string> read_kernel_file(const std::string& path) {
   return text;
 }
 
-Result<std::string> run_command(const std::vector<std::string>& argv) {
-  return run_program(argv, "");
+std::vector<std::string> environment_with(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq != std::string::npos && overrides.count(entry.substr(0, eq))) continue;
+    strings.push_back(std::move(entry));
+  }
+  for (const auto& [key, value] : overrides) strings.push_back(key + "=" + value);
+  return strings;
 }
+
+void init_spawn_attributes(posix_spawnattr_t* attr, short flags) {
+  posix_spawnattr_init(attr);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(attr, &all);
+  posix_spawnattr_setsigmask(attr, &none);
+  posix_spawnattr_setpgroup(attr, 0);  // a group of its own, with POSIX_SPAWN_SETPGROUP
+  posix_spawnattr_setflags(
+      attr, static_cast<short>(flags | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
+}
+
+Result<ProgramOutput> run_program(const ProgramRun& program) {
+  if (program.argv.empty()) return make_error("run: empty command");
+  if (program.input.size() > 60000) return make_error("run: input too large");
+  const std::string& name = program.argv[0];
+  // Close-on-exec, so a process spawned concurrently by another thread does not keep our pipes
+  // open (and us waiting for their end).
+  int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};  // stdout, stderr, stdin
+  auto close_all = [&pipes] {
+    for (auto& pair : pipes) {
+      for (int& fd : pair) {
+        if (fd >= 0) close(fd);
+        fd = -1;
+      }
+    }
+  };
+  const bool has_input = !program.input.empty();
+  for (int i = 0; i < (has_input ? 3 : 2); ++i) {
+    if (pipe2(pipes[i], O_CLOEXEC) != 0) {
+      int error = errno;
+      close_all();
+      return make_error("pipe: " + errno_text(error));
+    }
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (has_input) {
+    posix_spawn_file_actions_adddup2(&actions, pipes[2][0], 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
+  posix_spawn_file_actions_adddup2(&actions, pipes[0][1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 2);
+  if (!program.working_dir.empty()) {
+    posix_spawn_file_actions_addchdir_np(&actions, program.working_dir.c_str());
+  }
+  posix_spawnattr_t attr;
+  init_spawn_attributes(&attr, program.own_process_group ? POSIX_SPAWN_SETPGROUP : 0);
+  std::vector<std::string> args = program.argv;
+  std::vector<char*> arg_pointers;
+  for (auto& a : args) arg_pointers.push_back(a.data());
+  arg_pointers.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  std::vector<char*> env_pointers;
+  if (!program.environment.empty()) {
+    env_strings = environment_with(program.environment);
+    for (auto& e : env_strings) env_pointers.push_back(e.data());
+    env_pointers.push_back(nullptr);
+  }
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, arg_pointers[0], &actions, &attr, arg_pointers.data(),
+                        env_pointers.empty() ? environ : env_pointers.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  for (int* child_end : {&pipes[0][1], &pipes[1][1], &pipes[2][0]}) {
+    if (*child_end >= 0) close(*child_end);
+    *child_end = -1;
+  }
+  if (rc != 0) {
+    close_all();
+    return make_error("cannot run " + name + ": " + errno_text(rc));
+  }
+  if (has_input) {
+    write_input(pipes[2][1], program.input);
+    pipes[2][1] = -1;
+  }
+
+  ProgramOutput output;
+  std::string pending;  // stdout not yet ended by a newline
+  pollfd fds[2] = {{pipes[0][0], POLLIN, 0}, {pipes[1][0], POLLIN, 0}};
+  pipes[0][0] = pipes[1][0] = -1;  // owned by `fds` from here
+  std::string* sinks[2] = {&output.out, &output.err};
+  const auto deadline = Clock::now() + program.timeout;
+  bool timed_out = false;
+  int open_count = 2;
+  while (open_count > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    int ready = poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[8192];
+      ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        std::string_view chunk(buffer, static_cast<size_t>(n));
+        sinks[i]->append(chunk);
+        if (i == 0 && program.on_stdout_line) {
+          pending.append(chunk);
+          for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
+            program.on_stdout_line(pending.substr(0, newline));
+            pending.erase(0, newline + 1);
+          }
+        }
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_count;
+      }
+    }
+  }
+  for (auto& fd : fds) {
+    if (fd.fd >= 0) close(fd.fd);
+  }
+  if (!pending.empty() && program.on_stdout_line) program.on_stdout_line(pending);
+  if (timed_out) {
+    stop_program(pid, program);
+    return make_error(name + " did not finish within " + duration_text(program.timeout) +
+                      " and was stopped");
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  output.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + output.signal;
+  return output;
+}
+
+Result<std::string> run_command(const std::vector<std::string>& argv) { return checked(argv, ""); }
 
 // ---- network ---------------------------------------------------------------------------------
 

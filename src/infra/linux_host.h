@@ -7,9 +7,13 @@
 // Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN); functions return a clear error otherwise.
 #pragma once
 
+#include <spawn.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,10 +24,50 @@ namespace dec::infra::linux_host {
 
 bool is_root();
 
-// Runs a program (looked up in PATH) and waits; error carries its exit status and stderr
-// ("ip link add ... failed (exit 2): <stderr>"). stdin is /dev/null; a program still running
-// after 30 s is killed and reported.
+// ---- running programs ------------------------------------------------------------------------
+
+// A program run to its end by run_program: every program dec runs and waits for (ip, tc,
+// kubectl, terraform/tofu) goes through it.
+struct ProgramRun {
+  std::vector<std::string> argv;  // argv[0] looked up in PATH unless it contains a '/'
+  std::string input;              // written to stdin (under 60 000 bytes); "" = /dev/null
+  std::string working_dir;        // "" = dec's own
+  std::map<std::string, std::string> environment;  // added to (or replacing) dec's own
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // At the timeout a program is killed (SIGKILL). With its own process group, the whole group
+  // is asked to stop (SIGTERM: a CLI releases its locks and stops its plugins) and killed
+  // after `stop_grace`.
+  bool own_process_group = false;
+  std::chrono::milliseconds stop_grace{0};
+  // Called with every complete line of standard output as it arrives (progress), and with a
+  // last unterminated one at the end.
+  std::function<void(const std::string& line)> on_stdout_line;
+};
+
+struct ProgramOutput {
+  int exit_code = 0;  // 128 + signal when killed by one
+  int signal = 0;     // the signal that killed it; 0 when it exited
+  std::string out;
+  std::string err;
+};
+
+// Runs `program` and waits. An error means it could not be started ("cannot run NAME: No such
+// file or directory") or ran past its timeout ("NAME did not finish within 30 s and was
+// stopped"); a non-zero exit is an output, not an error.
+Result<ProgramOutput> run_program(const ProgramRun& program);
+
+// posix_spawn attributes every child of dec gets: default signal dispositions and an empty
+// signal mask (whatever dec's threads had blocked or ignored), plus `flags`
+// (POSIX_SPAWN_SETSID, POSIX_SPAWN_SETPGROUP for a group of its own). The caller destroys them.
+void init_spawn_attributes(posix_spawnattr_t* attr, short flags);
+
+// run_program with the defaults, stdout on exit 0; otherwise an error carrying the exit status
+// and stderr ("ip link add ... failed (exit 2): <stderr>").
 Result<std::string> run_command(const std::vector<std::string>& argv);
+
+// This process's environment as "NAME=value" strings, with `overrides` replacing or adding
+// variables: what a spawned program gets.
+std::vector<std::string> environment_with(const std::map<std::string, std::string>& overrides);
 
 // The whole content of a /proc or /sys file, or nullopt when it cannot be read (the process or
 // cgroup went away mid-read: the kernel then fails the read itself, which iostreams would

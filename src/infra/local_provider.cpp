@@ -860,8 +860,7 @@ Status LocalProvider::destroy_host(const ResourceRecord& record, const RunState&
   note(context_.env->delete_cgroup(cgroup_path(state.run_id, address)));
   const std::string netns = netns_name(state.run_id, address);
   for (pid_t pid : context_.env->netns_pids(netns)) {
-    note(context_.env->stop_process(ProcessId{pid, process_start_ticks(pid)},
-                                    std::chrono::seconds(2)));
+    note(context_.env->stop_process(context_.env->process_id(pid), std::chrono::seconds(2)));
   }
   note(context_.env->delete_netns(netns));
   note(context_.env->delete_link(veth_name(state.run_id, address)));
@@ -1102,7 +1101,7 @@ Status LocalProvider::destroy_discovered(const DiscoveredResource& resource) {
   if (kind == "netns") {
     const std::string& netns = resource.outputs.at("netns");
     for (pid_t pid : context_.env->netns_pids(netns)) {
-      (void)env.stop_process(ProcessId{pid, process_start_ticks(pid)}, std::chrono::seconds(2));
+      (void)env.stop_process(env.process_id(pid), std::chrono::seconds(2));
     }
     return context_.env->delete_netns(netns);
   }
@@ -1116,39 +1115,6 @@ Status LocalProvider::destroy_discovered(const DiscoveredResource& resource) {
 }
 
 // ---- usage ------------------------------------------------------------------------------------
-
-namespace {
-// CPU time (utime + stime) and resident memory (now, peak) of one process, from /proc.
-std::optional<UsageSample> process_usage(pid_t pid) {
-  const std::string text =
-      lh::read_kernel_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
-  size_t close = text.rfind(')');  // the command may contain spaces and parentheses
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15 (1-based) of stat
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  UsageSample sample;
-  const long ticks = sysconf(_SC_CLK_TCK);
-  sample.cpu_ns =
-      (utime + stime) * 1'000'000'000ULL / static_cast<uint64_t>(ticks > 0 ? ticks : 100);
-  std::istringstream status(
-      lh::read_kernel_file("/proc/" + std::to_string(pid) + "/status").value_or(""));
-  std::string line;
-  while (std::getline(status, line)) {
-    auto kib = [&](const char* key) -> std::optional<uint64_t> {
-      if (line.rfind(key, 0) != 0) return std::nullopt;
-      return std::stoull(line.substr(std::strlen(key))) * 1024;
-    };
-    if (auto v = kib("VmRSS:")) sample.memory_bytes = v;
-    if (auto v = kib("VmHWM:")) sample.memory_peak_bytes = v;
-  }
-  return sample;
-}
-}  // namespace
 
 std::vector<UsageSample> LocalProvider::usage(const RunState& state) {
   std::vector<UsageSample> out;
@@ -1180,11 +1146,15 @@ std::vector<UsageSample> LocalProvider::usage(const RunState& state) {
     if (measured_hosts.count(get(record.resource.attributes, "host"))) continue;
     const ProcessId id = recorded_process(record.outputs);
     if (!id.valid() || !context_.env->process_alive(id)) continue;
-    auto sample = process_usage(id.pid);
-    if (!sample) continue;
-    sample->address = record.resource.address;
-    sample->role = type == "worker" ? "load agent" : "broker";
-    out.push_back(std::move(*sample));
+    auto used = context_.env->process_usage(id.pid);
+    if (!used) continue;
+    UsageSample sample;
+    sample.address = record.resource.address;
+    sample.role = type == "worker" ? "load agent" : "broker";
+    sample.cpu_ns = used->cpu_ns;
+    sample.memory_bytes = used->memory_bytes;
+    sample.memory_peak_bytes = used->memory_peak_bytes;
+    out.push_back(std::move(sample));
   }
   return out;
 }

@@ -8,22 +8,38 @@
 
 namespace dec::load {
 
+namespace {
+// A full prefix is dropped once it is this many words (64 Ki sequences, 8 KiB): moving the
+// words left behind it then costs little per sequence.
+constexpr size_t kDropWords = 1024;
+constexpr uint64_t kFull = ~uint64_t{0};
+}  // namespace
+
 bool SequenceSet::insert(uint64_t sequence) {
-  const size_t word = sequence / 64;
-  if (word >= words_.size()) {
+  const uint64_t global = sequence / 64;
+  if (global < base_) return false;
+  const size_t index = static_cast<size_t>(global - base_);
+  if (index >= words_.size()) {
     // Doubling keeps growth amortised constant while sequences climb one by one.
-    words_.resize(std::max(word + 1, words_.size() * 2), 0);
+    words_.resize(std::max(index + 1, words_.size() * 2), 0);
   }
   const uint64_t bit = uint64_t{1} << (sequence % 64);
-  if (words_[word] & bit) return false;
-  words_[word] |= bit;
+  if (words_[index] & bit) return false;
+  words_[index] |= bit;
   ++size_;
+  if (index == full_ && words_[index] == kFull) {
+    while (full_ < words_.size() && words_[full_] == kFull) ++full_;
+    if (full_ >= kDropWords) {
+      words_.erase(words_.begin(), words_.begin() + static_cast<std::ptrdiff_t>(full_));
+      base_ += full_;
+      full_ = 0;
+    }
+  }
   return true;
 }
 
 bool SequenceSet::contains(uint64_t sequence) const {
-  const size_t word = sequence / 64;
-  return word < words_.size() && (words_[word] >> (sequence % 64)) & 1;
+  return (word(sequence / 64) >> (sequence % 64)) & 1;
 }
 
 uint64_t SequenceSet::count_missing_from(const SequenceSet& other) const {
@@ -32,65 +48,67 @@ uint64_t SequenceSet::count_missing_from(const SequenceSet& other) const {
 
 uint64_t SequenceSet::count_missing_from(const SequenceSet& other, uint64_t from,
                                          uint64_t until) const {
-  const uint64_t end = std::min(until, static_cast<uint64_t>(words_.size()) * 64);
+  const uint64_t end = std::min(until, end_word() * 64);
   if (from >= end) return 0;
-  const size_t first = from / 64;
-  const size_t last = (end - 1) / 64;
+  const uint64_t first = from / 64;
+  const uint64_t last = (end - 1) / 64;
   uint64_t missing = 0;
-  for (size_t i = first; i <= last; ++i) {
-    uint64_t mask = ~uint64_t{0};
-    if (i == first) mask &= ~uint64_t{0} << (from % 64);
+  // Words below both sets' dropped prefixes are full in both: nothing can be missing there.
+  for (uint64_t i = std::max(first, std::min(base_, other.base_)); i <= last; ++i) {
+    uint64_t mask = kFull;
+    if (i == first) mask &= kFull << (from % 64);
     if (i == last && end % 64 != 0) mask &= (uint64_t{1} << (end % 64)) - 1;
-    const uint64_t theirs = i < other.words_.size() ? other.words_[i] : 0;
-    missing += static_cast<uint64_t>(std::popcount(words_[i] & ~theirs & mask));
+    missing += static_cast<uint64_t>(std::popcount(word(i) & ~other.word(i) & mask));
   }
   return missing;
 }
 
 void SequenceSet::for_each_absent(uint64_t from, uint64_t until,
                                   const std::function<void(uint64_t)>& visit) const {
-  for (uint64_t sequence = from; sequence < until;) {
-    const size_t word = sequence / 64;
-    if (word >= words_.size()) {
+  for (uint64_t sequence = std::max(from, base_ * 64); sequence < until;) {
+    const uint64_t global = sequence / 64;
+    if (global >= end_word()) {
       for (; sequence < until; ++sequence) visit(sequence);
       return;
     }
     // Skip whole words that are full, then test bit by bit inside the others.
-    if (sequence % 64 == 0 && words_[word] == ~uint64_t{0} && sequence + 64 <= until) {
+    const uint64_t bits = word(global);
+    if (sequence % 64 == 0 && bits == kFull && sequence + 64 <= until) {
       sequence += 64;
       continue;
     }
-    if (!((words_[word] >> (sequence % 64)) & 1)) visit(sequence);
+    if (!((bits >> (sequence % 64)) & 1)) visit(sequence);
     ++sequence;
   }
 }
 
 void SequenceSet::for_each_run(
     const std::function<void(uint64_t first, uint64_t end)>& visit) const {
-  bool in_run = false;
+  // The dropped prefix is one run from 0.
+  bool in_run = base_ > 0;
   uint64_t run_first = 0;
   for (size_t i = 0; i < words_.size(); ++i) {
-    const uint64_t word = words_[i];
-    const uint64_t base = uint64_t{i} * 64;
-    if ((word == 0 && !in_run) || (word == ~uint64_t{0} && in_run)) continue;
+    const uint64_t bits = words_[i];
+    const uint64_t start = (base_ + i) * 64;
+    if ((bits == 0 && !in_run) || (bits == kFull && in_run)) continue;
     for (uint64_t bit = 0; bit < 64;) {
-      const uint64_t rest = word >> bit;
+      const uint64_t rest = bits >> bit;
       if (in_run) {
         // Ones from here on: the run goes on for countr_one(rest) bits.
         const int ones = std::countr_one(rest);
         if (bit + static_cast<uint64_t>(ones) >= 64) break;
-        visit(run_first, base + bit + static_cast<uint64_t>(ones));
+        visit(run_first, start + bit + static_cast<uint64_t>(ones));
         in_run = false;
         bit += static_cast<uint64_t>(ones);
       } else {
         if (rest == 0) break;
         bit += static_cast<uint64_t>(std::countr_zero(rest));
         in_run = true;
-        run_first = base + bit;
+        run_first = start + bit;
       }
     }
   }
-  if (in_run) visit(run_first, uint64_t{words_.size()} * 64);
+  if (in_run) visit(run_first, end_word() * 64);
 }
 
 DeliveryVerifier::DeliveryVerifier(int producers) {

@@ -13,7 +13,10 @@ namespace dec::load {
 
 // A set of sequence numbers as a growable bitset: one bit per message, so tens of millions of
 // messages per producer cost megabytes, not a node per message. Sequences are dense from 0.
-// Not thread-safe.
+// A full prefix is dropped as it forms (sequences below base_ * 64 are all members, no bits
+// kept): while messages arrive without holes, memory stays that of the out-of-order window
+// instead of growing with the run (a 10-minute full-rate run is tens of millions of messages
+// per set). A hole (a lost message) keeps everything after it stored. Not thread-safe.
 class SequenceSet {
  public:
   // Adds `sequence`; false when it was already present.
@@ -30,9 +33,20 @@ class SequenceSet {
   // Calls `visit(first, end)` for each maximal run [first, end) of members, in order: a word at
   // a time where words are all set or all clear.
   void for_each_run(const std::function<void(uint64_t first, uint64_t end)>& visit) const;
+  // Bytes held for bits (capacity included): what the set costs in memory.
+  uint64_t stored_bytes() const { return words_.capacity() * sizeof(uint64_t); }
 
  private:
-  std::vector<uint64_t> words_;
+  // Word `i` of the whole set (bits 64i .. 64i+63): all ones below base_, zero past the end.
+  uint64_t word(uint64_t i) const {
+    if (i < base_) return ~uint64_t{0};
+    return i - base_ < words_.size() ? words_[i - base_] : 0;
+  }
+  uint64_t end_word() const { return base_ + words_.size(); }
+
+  std::vector<uint64_t> words_;  // words base_, base_ + 1, ...
+  uint64_t base_ = 0;            // words before it are full and no longer stored
+  size_t full_ = 0;              // how many leading words of words_ are full
   uint64_t size_ = 0;
 };
 

@@ -444,6 +444,33 @@ TEST_F(CliLifecycle, InvalidSpecExitsTwoWithFieldPath) {
   EXPECT_FALSE(fs::exists(data_dir_ + "/state"));
 }
 
+// As root, brokers run as dec-broker when it can reach the data dir; here it cannot (the test
+// dir is 0700), so they run as root and the commands that start brokers say why. Commands that
+// start none (validate, plan, results) say nothing about it.
+TEST_F(CliLifecycle, OnlyCommandsThatStartBrokersWarnThatBrokersRunAsRoot) {
+  if (geteuid() != 0) GTEST_SKIP() << "brokers change user only when dec runs as root";
+  fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
+  const std::string spec = write_spec("1s");
+  const std::string warning =
+      "dec: warning: brokers will run as root: user dec-broker cannot enter";
+  auto output = [&](const std::string& name) {
+    std::ifstream in(dir_ / name);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  EXPECT_EQ(testing::run(dec({"validate", spec}), (dir_ / "validate.log").string()), 0);
+  EXPECT_EQ(output("validate.log").find("warning"), std::string::npos) << output("validate.log");
+  EXPECT_EQ(testing::run(dec({"plan", spec}), (dir_ / "plan.log").string()), 0);
+  EXPECT_EQ(output("plan.log").find("warning"), std::string::npos) << output("plan.log");
+  ASSERT_EQ(testing::run(dec({"run", spec}), (dir_ / "run.log").string(), 120s), 0)
+      << output("run.log");
+  const std::string run = output("run.log");
+  ASSERT_NE(run.find(warning), std::string::npos) << run;
+  EXPECT_EQ(run.find(warning), run.rfind(warning)) << "once per command\n" << run;
+  EXPECT_EQ(testing::run(dec({"results", "list"}), (dir_ / "list.log").string()), 0);
+  EXPECT_EQ(output("list.log").find("warning"), std::string::npos) << output("list.log");
+  expect_nothing_left({});
+}
+
 TEST_F(CliLifecycle, RunRefusesTheWholeSpecBeforeCreatingAnything) {
   // The first system is fine; the second one's provider objects. Nothing may run first.
   std::string spec = write_spec("2s");

@@ -15,11 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "infra/env.h"
-#include "infra/executor.h"
-#include "infra/local_provider.h"
-#include "support/api_client.h"
-#include "support/subprocess.h"
+#include "support/serve_test.h"
 
 namespace dec {
 namespace {
@@ -31,10 +27,7 @@ using namespace std::chrono_literals;
 const std::string kToken = "cd-token-7f3a9c1e5b";
 
 std::string spec(const std::string& name, const std::string& duration) {
-  return "name: " + name +
-         "\nworkload: {message_size: 128B, producers: 1, consumers: 1, rate: 1k/s, warmup: 0s, "
-         "duration: " +
-         duration + "}\nsystems:\n  - {name: r, driver: redis}\n";
+  return testing::redis_spec(name, duration);
 }
 
 std::string read(const fs::path& path) {
@@ -52,59 +45,32 @@ bool process_running(pid_t pid) {
   return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
 }
 
-class CdReplace : public ::testing::Test {
+class CdReplace : public testing::ServeTest {
  protected:
+  CdReplace() : ServeTest("dec-cd") {}
+
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dec-cd-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    data_dir_ = (dir_ / "data").string();
+    ServeTest::SetUp();
     std::ofstream(dir_ / "token") << kToken << "\n";
+    // One port for the whole test: the replacement server and the stand-ins listen on it too.
     auto port = env_.free_tcp_port("127.0.0.1");
     ASSERT_TRUE(port.ok());
     port_ = *port;
+    fixed_port_ = true;
+    token_ = kToken;  // what api() sends, to whichever server answers on the port
     url_ = "http://127.0.0.1:" + std::to_string(port_);
   }
 
   void TearDown() override {
-    if (server_.pid > 0) {
-      kill(server_.pid, SIGKILL);
-      testing::wait_exit(server_, 10s);
-    }
     const pid_t replacement = replacement_pid();
     if (process_running(replacement)) kill(replacement, SIGKILL);
     for (int i = 0; i < 100 && process_running(replacement); ++i) std::this_thread::sleep_for(50ms);
-    infra::ProviderContext pc;
-    pc.env = &env_;
-    pc.data_dir = data_dir_;
-    pc.installation = infra::installation_id(data_dir_);
-    infra::LocalProvider provider(pc);
-    for (int round = 0; round < 2; ++round) {
-      for (const auto& d : provider.discover()) (void)provider.destroy_discovered(d);
-    }
-    fs::remove_all(dir_);
+    ServeTest::TearDown();
   }
 
   // `dec serve` on the test's port and data dir, its token from $DEC_TOKEN as in the image.
-  void start_server() {
-    server_ = testing::start({DEC_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
-                              "--data-dir", data_dir_},
-                             (dir_ / "old-server.log").string(), {{"DEC_TOKEN", kToken}});
-    for (int i = 0; i < 250 && !env_.tcp_port_open("127.0.0.1", port_); ++i) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_TRUE(env_.tcp_port_open("127.0.0.1", port_)) << server_.output();
-  }
-
-  testing::ApiClient api() const { return testing::ApiClient(port_, kToken); }
-  httplib::Client client(bool with_token = true) const { return api().client(with_token); }
-  json get_json(const std::string& path) const { return api().get_json(path); }
-  std::string submit(const std::string& body) const { return api().submit(body); }
-  json wait_for(const std::string& id, const std::function<bool(const std::string&)>& done,
-                std::chrono::seconds timeout = 90s) const {
-    return api().wait_for(id, done, timeout);
+  void start() {
+    start_server("old-server.log", kToken, {}, {{"DEC_TOKEN", kToken}}, /*token_flag=*/false);
   }
 
   // The replacement command: records what the data dir holds at the hand-over, then starts a
@@ -149,17 +115,12 @@ class CdReplace : public ::testing::Test {
     EXPECT_FALSE(process_running(pid)) << read(dir_ / "new-server.log");
   }
 
-  fs::path dir_;
-  std::string data_dir_;
-  int port_ = 0;
   std::string url_;
-  infra::PosixEnv env_;
-  testing::Child server_;
   std::string cd_output_;
 };
 
 TEST_F(CdReplace, WaitsForTheRunningExperimentThenReplacesTheServerWhichRunsTheQueue) {
-  start_server();
+  start();
   const std::string first = submit(spec("first", "4s"));
   wait_for(first, [](const std::string& s) { return s == "running"; });
   const std::string second = submit(spec("second", "1s"));
@@ -221,7 +182,7 @@ TEST_F(CdReplace, WaitsForTheRunningExperimentThenReplacesTheServerWhichRunsTheQ
 }
 
 TEST_F(CdReplace, RefusedTokenFailsWithoutReplacingOrPrintingTheToken) {
-  start_server();
+  start();
   const std::string wrong = "wrong-token-4d2b8e";
   std::ofstream(dir_ / "wrong-token") << wrong << "\n";
   const int status = cd_replace({"--url", url_, "--token-file", (dir_ / "wrong-token").string(),
@@ -238,7 +199,7 @@ TEST_F(CdReplace, RefusedTokenFailsWithoutReplacingOrPrintingTheToken) {
 }
 
 TEST_F(CdReplace, TimesOutWhileAnExperimentRunsAndReplacesNothing) {
-  start_server();
+  start();
   const std::string running = submit(spec("long", "60s"));
   wait_for(running, [](const std::string& s) { return s == "running"; });
   const auto started = std::chrono::steady_clock::now();

@@ -24,8 +24,7 @@
 #include "infra/local_provider.h"
 #include "infra/reconcile.h"
 #include "store/store.h"
-#include "support/api_client.h"
-#include "support/subprocess.h"
+#include "support/serve_test.h"
 
 namespace dec {
 namespace {
@@ -35,85 +34,24 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 std::string spec(const std::string& name, const std::string& duration) {
-  return "name: " + name +
-         "\nworkload: {message_size: 128B, producers: 1, consumers: 1, rate: 1k/s, warmup: 0s, "
-         "duration: " +
-         duration + "}\nsystems:\n  - {name: r, driver: redis}\n";
+  return testing::redis_spec(name, duration);
 }
 
-class Server : public ::testing::Test {
+class Server : public testing::ServeTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dec-server-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    data_dir_ = (dir_ / "data").string();
-  }
-  void TearDown() override {
-    if (server_.pid > 0) {
-      kill(server_.pid, SIGKILL);
-      testing::wait_exit(server_, 10s);
-    }
-    for (const auto& p : provider().discover()) (void)provider().destroy_discovered(p);
-    fs::remove_all(dir_);
-  }
+  Server() : ServeTest("dec-server") {}
 
   void start(const std::string& token = "", std::vector<std::string> extra = {},
              std::map<std::string, std::string> env = {}) {
-    auto port = env_.free_tcp_port("127.0.0.1");
-    ASSERT_TRUE(port.ok());
-    port_ = *port;
-    std::vector<std::string> argv = {DEC_BINARY,   "serve",
-                                     "--listen",   "127.0.0.1:" + std::to_string(port_),
-                                     "--data-dir", data_dir_};
-    token_ = token;
-    if (!token.empty()) {
-      argv.push_back("--token");
-      argv.push_back(token);
-    }
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    server_ = testing::start(
-        argv, (dir_ / ("serve-" + std::to_string(++starts_) + ".log")).string(), env);
-    for (int i = 0; i < 250 && !env_.tcp_port_open("127.0.0.1", port_); ++i) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_TRUE(env_.tcp_port_open("127.0.0.1", port_)) << server_.output();
+    start_server("serve-" + std::to_string(++starts_) + ".log", token, extra, env);
   }
 
-  testing::ApiClient api() const { return testing::ApiClient(port_, token_); }
-  httplib::Client client(bool with_token = true) const { return api().client(with_token); }
-  json get_json(const std::string& path) const { return api().get_json(path); }
-  std::string submit(const std::string& body) const { return api().submit(body); }
-  json wait_for(const std::string& id, const std::function<bool(const std::string&)>& done,
-                std::chrono::seconds timeout = 90s) const {
-    return api().wait_for(id, done, timeout);
-  }
-
-  infra::LocalProvider& provider() {
-    if (!provider_) {
-      infra::ProviderContext pc;
-      pc.env = &env_;
-      pc.data_dir = data_dir_;
-      pc.installation = infra::installation_id(data_dir_);
-      provider_ = std::make_unique<infra::LocalProvider>(pc);
-    }
-    return *provider_;
-  }
   size_t leftover_processes() {
     size_t n = 0;
     for (const auto& p : provider().discover()) n += p.outputs.at("kind") == "process";
     return n;
   }
 
-  fs::path dir_;
-  std::string data_dir_;
-  infra::PosixEnv env_;
-  std::unique_ptr<infra::LocalProvider> provider_;
-  testing::Child server_;
-  std::string token_;
-  int port_ = 0;
   int starts_ = 0;
 };
 

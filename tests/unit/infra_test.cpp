@@ -17,6 +17,7 @@
 #include "core/host_user.h"
 #include "infra/env.h"
 #include "infra/executor.h"
+#include "infra/linux_host.h"
 #include "infra/local_provider.h"
 #include "infra/provider_registry.h"
 #include "infra/reaper.h"
@@ -927,6 +928,44 @@ TEST(HostUser, BlockedAncestorIsTheFirstDirectoryTheUserCannotEnter) {
   core::HostUser root{"root", 0, 0, "/root"};
   EXPECT_EQ(core::blocked_ancestor(base + "/closed/open/dir", root), "");
   std::filesystem::remove_all(base);
+}
+
+// The one runner every program dec waits for goes through (ip, tc, kubectl, terraform).
+TEST(RunProgram, FeedsInputCapturesOutputAndAddsEnvironment) {
+  linux_host::ProgramRun program;
+  program.argv = {"sh", "-c", "cat; echo \"$DEC_RUN_PROGRAM_VALUE\"; echo err >&2"};
+  program.input = "hello\n";
+  program.environment = {{"DEC_RUN_PROGRAM_VALUE", "added"}};
+  auto output = linux_host::run_program(program);
+  ASSERT_TRUE(output.ok()) << output.error();
+  EXPECT_EQ(output->exit_code, 0);
+  EXPECT_EQ(output->out, "hello\nadded\n");
+  EXPECT_EQ(output->err, "err\n");
+}
+
+TEST(RunProgram, TellsASignalFromAnExitStatus) {
+  auto signalled = linux_host::run_command({"sh", "-c", "kill -TERM $$"});
+  ASSERT_FALSE(signalled.ok());
+  EXPECT_EQ(signalled.error(), "sh -c \"kill -TERM $$\" failed (signal 15)");
+  auto exited = linux_host::run_command({"sh", "-c", "echo why >&2; exit 143"});
+  ASSERT_FALSE(exited.ok());
+  EXPECT_EQ(exited.error(), "sh -c \"echo why >&2; exit 143\" failed (exit 143): why");
+  auto missing = linux_host::run_command({"dec-no-such-program"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error(),
+            "cannot run dec-no-such-program: No such file or directory (is it installed? ip and "
+            "tc come with iproute2)");
+}
+
+TEST(RunProgram, StopsAProgramPastItsTimeout) {
+  linux_host::ProgramRun program;
+  program.argv = {"sleep", "30"};
+  program.timeout = std::chrono::milliseconds(200);
+  const auto started = std::chrono::steady_clock::now();
+  auto output = linux_host::run_program(program);
+  ASSERT_FALSE(output.ok());
+  EXPECT_EQ(output.error(), "sleep did not finish within 200 ms and was stopped");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
 }
 
 }  // namespace

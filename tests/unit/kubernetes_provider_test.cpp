@@ -569,7 +569,7 @@ TEST_F(StandInKubectl, ReconcileDeletesTheObjectsOfARunNoStateKnows) {
                              .dump());
   answer("get-strimzi", "", 1, "error: the server doesn't have a resource type \"kafkas\"\n");
   // Owned by another live process (this test's parent): reconcile leaves the run alone.
-  live.owner = ProcessId{getppid(), process_start_ticks(getppid())};
+  live.owner = env_.process_id(getppid());
   StateFile file(env_, state_path(context_.data_dir, "e5.redis"));
   ASSERT_TRUE(file.save(live).ok());
 

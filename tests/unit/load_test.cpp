@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -276,6 +277,90 @@ TEST(SequenceSetTest, ScalesToTensOfMillions) {
   }
   EXPECT_EQ(acked.size(), kMessages);
   EXPECT_EQ(acked.count_missing_from(received), 30u);
+}
+
+// Messages arriving without holes cost the out-of-order window, not the run: the full prefix
+// is dropped as it forms. A hole keeps what follows it.
+TEST(SequenceSetTest, DropsTheFullPrefixSoMemoryStaysFlat) {
+  SequenceSet in_order;
+  SequenceSet with_hole;
+  constexpr uint64_t kMessages = 20'000'000;
+  for (uint64_t i = 0; i < kMessages; ++i) {
+    in_order.insert(i);
+    if (i != 5) with_hole.insert(i);
+  }
+  EXPECT_EQ(in_order.size(), kMessages);
+  EXPECT_LT(in_order.stored_bytes(), 64u * 1024) << "bytes kept for 20M sequences in order";
+  EXPECT_GE(with_hole.stored_bytes(), kMessages / 8) << "a hole keeps every bit after it";
+  EXPECT_TRUE(in_order.contains(0));
+  EXPECT_TRUE(in_order.contains(kMessages - 1));
+  EXPECT_FALSE(in_order.contains(kMessages));
+  EXPECT_FALSE(in_order.insert(17)) << "a dropped sequence is still a member";
+  EXPECT_EQ(in_order.count_missing_from(with_hole), 1u);
+  EXPECT_EQ(with_hole.count_missing_from(in_order), 0u);
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  in_order.for_each_run([&](uint64_t first, uint64_t end) { runs.emplace_back(first, end); });
+  ASSERT_FALSE(runs.empty());
+  EXPECT_EQ(runs.front().first, 0u);
+  EXPECT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs.front().second, kMessages);
+}
+
+// Every query answers as a plain bitset does, whichever parts of the two sets were dropped:
+// sequences arrive shuffled within a window, some never.
+TEST(SequenceSetTest, AnswersLikeAPlainBitsetAcrossDroppedPrefixes) {
+  constexpr uint64_t kCount = 400'000;
+  std::mt19937_64 random(42);
+  auto fill = [&](uint64_t hole_every, uint64_t first_hole) {
+    std::vector<uint64_t> order(kCount);
+    for (uint64_t i = 0; i < kCount; ++i) order[i] = i;
+    for (uint64_t at = 0; at < kCount; at += 1000) {
+      std::shuffle(order.begin() + at, order.begin() + std::min(kCount, at + 1000), random);
+    }
+    SequenceSet set;
+    std::vector<bool> plain(kCount + 200, false);
+    for (uint64_t s : order) {
+      if (s >= first_hole && s % hole_every == 0) continue;
+      set.insert(s);
+      plain[s] = true;
+    }
+    return std::make_pair(std::move(set), std::move(plain));
+  };
+  // A: holes only late (most of it dropped); B: holes from early on (little dropped).
+  auto [a, plain_a] = fill(50'000, 300'001);
+  auto [b, plain_b] = fill(7'919, 10'000);
+  ASSERT_LT(a.stored_bytes(), b.stored_bytes());
+  for (int round = 0; round < 200; ++round) {
+    uint64_t from = random() % (kCount + 100);
+    uint64_t until = from + random() % 100'000;
+    uint64_t expected_ab = 0, expected_ba = 0;
+    std::vector<uint64_t> expected_absent;
+    for (uint64_t s = from; s < until && s < plain_a.size(); ++s) {
+      expected_ab += plain_a[s] && !plain_b[s];
+      expected_ba += plain_b[s] && !plain_a[s];
+      if (!plain_a[s]) expected_absent.push_back(s);
+    }
+    for (uint64_t s = plain_a.size(); s < until; ++s) expected_absent.push_back(s);
+    ASSERT_EQ(a.count_missing_from(b, from, until), expected_ab) << from << ".." << until;
+    ASSERT_EQ(b.count_missing_from(a, from, until), expected_ba) << from << ".." << until;
+    std::vector<uint64_t> absent;
+    a.for_each_absent(from, until, [&](uint64_t s) { absent.push_back(s); });
+    ASSERT_EQ(absent, expected_absent) << from << ".." << until;
+    const uint64_t probe = random() % (kCount + 100);
+    ASSERT_EQ(a.contains(probe), probe < plain_a.size() && plain_a[probe]) << probe;
+  }
+  // Runs cover exactly the members.
+  for (auto* pair : {&a, &b}) {
+    const auto& plain = pair == &a ? plain_a : plain_b;
+    uint64_t members = 0, previous_end = 0;
+    pair->for_each_run([&](uint64_t first, uint64_t end) {
+      EXPECT_TRUE(first == 0 || first > previous_end);  // maximal: a gap between runs
+      for (uint64_t s = first; s < end; ++s) ASSERT_TRUE(s < plain.size() && plain[s]) << s;
+      members += end - first;
+      previous_end = end;
+    });
+    EXPECT_EQ(members, pair->size());
+  }
 }
 
 TEST(DeliveryVerifierTest, CountsDuplicatesRedeliveriesAndLossExactly) {

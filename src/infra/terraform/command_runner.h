@@ -3,31 +3,17 @@
 // executable first on the search path.
 #pragma once
 
-#include <chrono>
-#include <functional>
-#include <map>
 #include <memory>
-#include <string>
-#include <vector>
 
 #include "core/result.h"
+#include "infra/linux_host.h"
 
 namespace dec::infra::terraform {
 
-struct Command {
-  std::vector<std::string> argv;                   // argv[0] is an absolute path
-  std::string working_dir;                         // "" = inherit
-  std::map<std::string, std::string> environment;  // added to (or replacing) the inherited one
-  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
-  // Called with every complete line of standard output as it arrives (progress).
-  std::function<void(const std::string& line)> on_stdout_line;
-};
-
-struct CommandOutput {
-  int exit_code = 0;  // 128 + signal when killed by one
-  std::string out;
-  std::string err;
-};
+// What to run (argv[0] an absolute path, working dir, added environment, timeout, stdout lines
+// as they arrive) and what came back: the same as every program dec runs (linux_host.h).
+using Command = linux_host::ProgramRun;
+using CommandOutput = linux_host::ProgramOutput;
 
 class CommandRunner {
  public:
@@ -37,8 +23,8 @@ class CommandRunner {
   virtual Result<CommandOutput> run(const Command& command) = 0;
 };
 
-// posix_spawn in a process group of its own (so a timeout also stops the provider plugins the
-// CLI starts), stdin /dev/null, stdout and stderr captured.
+// linux_host::run_program in a process group of its own: at the timeout the CLI gets SIGTERM
+// (it releases its state lock), then the group SIGKILL (the provider plugins it started too).
 std::unique_ptr<CommandRunner> make_process_runner();
 
 }  // namespace dec::infra::terraform
