@@ -202,15 +202,16 @@ Check the result with `dec validate SPEC.yaml`.
 )";
 
 constexpr const char* kServeHelp =
-    R"(Usage: dec serve [--listen HOST:PORT] [--token TOKEN] [--insecure] [--data-dir DIR]
-                 [--web DIR] [--log-format text|json]
+    R"(Usage: dec serve [--listen HOST:PORT] [--token-file FILE | --token TOKEN] [--insecure]
+                 [--data-dir DIR] [--web DIR] [--log-format text|json]
                  [--artifacts s3://BUCKET/PREFIX [--artifacts-endpoint URL]] [--examples DIR]
                  [--secret NAME]... [--allow-endpoint HOST[:PORT]|CIDR]...
 
 Runs the experiment service: a persistent queue of experiments run one at a time, and an HTTP
 API to submit, watch, cancel and read them (docs/api.md). Listens on 127.0.0.1:8080 by default.
-With --token (or $DEC_TOKEN) every API request except GET /api/health and GET /metrics needs
-"Authorization: Bearer TOKEN" (or ?access_token=TOKEN, for event streams and download links);
+With a token (--token-file FILE: its first line; --token TOKEN, visible to every user of the
+machine in the process list; or $DEC_TOKEN) every API request except GET /api/health and
+GET /metrics needs "Authorization: Bearer TOKEN" (or ?access_token=TOKEN, for event streams and download links);
 the web app's files stay public and the app asks for the token.
 An address beyond loopback (--listen 0.0.0.0:8080) needs a token: without one dec serve refuses
 to start (exit 2) unless --insecure is given, which it logs as a warning.
@@ -277,6 +278,17 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 int usage_error(const std::string& message, const char* help) {
   std::fprintf(stderr, "dec: %s\n\n%s", message.c_str(), help);
   return kUsage;
+}
+
+// The first line of `path`, trailing spaces and CR removed: a token kept out of the command
+// line, where every user of the machine could read it.
+Result<std::string> read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string token;
+  if (!in || !std::getline(in, token)) return make_error("cannot read a token from " + path);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) return make_error(path + " is empty");
+  return token;
 }
 
 // Everything a command needs from the environment, made once per invocation.
@@ -1093,6 +1105,7 @@ int cmd_results(Context& ctx, const std::vector<std::string>& argv) {
 int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   auto args = parse_args(argv, with_common({{"listen", true, false},
                                             {"token", true, false},
+                                            {"token-file", true, false},
                                             {"insecure", false, false},
                                             {"log-format", true, false},
                                             {"artifacts", true, false},
@@ -1122,6 +1135,14 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& argv) {
   }
   const char* env_token = std::getenv("DEC_TOKEN");
   options.token = args->get("token", env_token != nullptr ? env_token : "");
+  if (const std::string token_file = args->get("token-file"); !token_file.empty()) {
+    if (args->has("token")) {
+      return usage_error("--token-file: give the token one way, not also --token", kServeHelp);
+    }
+    auto token = read_token_file(token_file);
+    if (!token) return usage_error("--token-file: " + token.error(), kServeHelp);
+    options.token = *token;
+  }
   options.insecure = args->has("insecure");
   const std::string log_format = args->get("log-format", "text");
   if (log_format != "text" && log_format != "json") {
@@ -1195,14 +1216,9 @@ int cmd_worker(const std::vector<std::string>& argv) {
   options.ready_file = args->get("ready-file");
   // The token never comes on the command line, where every user of the machine could read it.
   if (const std::string token_file = args->get("token-file"); !token_file.empty()) {
-    std::ifstream in(token_file);
-    std::string token;
-    if (!in || !std::getline(in, token)) {
-      return usage_error("--token-file: cannot read a token from " + token_file, kWorkerHelp);
-    }
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-    if (token.empty()) return usage_error("--token-file: " + token_file + " is empty", kWorkerHelp);
-    options.token = token;
+    auto token = read_token_file(token_file);
+    if (!token) return usage_error("--token-file: " + token.error(), kWorkerHelp);
+    options.token = *token;
   } else if (const char* env_token = std::getenv("DEC_WORKER_TOKEN"); env_token && *env_token) {
     options.token = env_token;
   }

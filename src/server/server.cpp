@@ -1915,7 +1915,7 @@ int serve(const ServerOptions& options, const std::atomic<bool>& stop) {
     if (!options.insecure) {
       std::fprintf(stderr,
                    "dec serve: refusing to listen on %s without a token: anyone who reaches the "
-                   "port could run experiments as this user. Set one with --token TOKEN (or "
+                   "port could run experiments as this user. Set one with --token-file FILE (or "
                    "$DEC_TOKEN), listen on 127.0.0.1, or pass --insecure to accept the risk\n",
                    options.host.c_str());
       return 2;

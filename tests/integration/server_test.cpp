@@ -914,7 +914,10 @@ TEST_F(Server, MalformedPolicyFlagsAreUsageErrors) {
   for (const auto& flags :
        std::vector<std::vector<std::string>>{{"--allow-endpoint", "10.0.0.0/33"},
                                              {"--secret", "NOT-A-NAME"},
-                                             {"--secrets", "A,,B"}}) {
+                                             {"--secrets", "A,,B"},
+                                             {"--token-file", (dir_ / "no-such-file").string()},
+                                             {"--token-file", "/dev/null"},
+                                             {"--token-file", "/dev/null", "--token", "t"}}) {
     std::vector<std::string> argv = {DEC_BINARY,    "serve",      "--listen",
                                      "127.0.0.1:0", "--data-dir", data_dir_};
     argv.insert(argv.end(), flags.begin(), flags.end());
@@ -925,6 +928,25 @@ TEST_F(Server, MalformedPolicyFlagsAreUsageErrors) {
     text << in.rdbuf();
     EXPECT_NE(text.str().find(flags[0] + ":"), std::string::npos) << text.str();
   }
+}
+
+// The token from a file (first line), so it is not in the process list for every user to read.
+TEST_F(Server, TokenFromAFileProtectsTheApi) {
+  const fs::path file = dir_ / "token";
+  std::ofstream(file) << "file-token-5d1e\n";
+  start_server("token-file.log", "file-token-5d1e", {"--token-file", file.string()}, {},
+               /*token_flag=*/false);
+  auto refused = client(/*with_token=*/false).Get("/api/experiments");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  auto allowed = client().Get("/api/experiments");
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->status, 200) << allowed->body;
+  const std::string cmdline = [&] {
+    std::ifstream in("/proc/" + std::to_string(server_.pid) + "/cmdline");
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }();
+  EXPECT_EQ(cmdline.find("file-token-5d1e"), std::string::npos) << "not on the command line";
 }
 
 struct BadRequest {

@@ -173,5 +173,28 @@ TEST(ResourcesTable, RowsAndTheReasonsBelowTheTable) {
       << *table;
 }
 
+// Several hosts of a role: the averages add up, the peak is the busiest host's and says so.
+TEST(ResourcesTable, SeveralHostsOfARoleShowTheTotalAndTheBusiestHost) {
+  report::ExperimentResult result;
+  result.id = "x";
+  result.experiment = "cluster";
+  report::RunResult run;
+  run.system = "three";
+  run.driver = "redis";
+  run.status = "succeeded";
+  run.engine.measured_seconds = 10;
+  run.engine.produced_msgs_per_s = 1000;
+  run.engine.delivery.sent = run.engine.delivery.acked = run.engine.delivery.received = 10000;
+  for (int v = 1; v <= 100; ++v) run.engine.end_to_end_latency.record(uint64_t(v) * 1000);
+  run.resources = {host("broker", 0.6), host("broker", 0.5), host("broker", 0.7),
+                   host("load agent", 0.2)};
+  run.resources[3].cpu_peak = 0.4;
+  result.runs.push_back(run);
+  auto table = report::comparison_table(report::to_json(result));
+  ASSERT_TRUE(table.ok()) << table.error();
+  EXPECT_NE(table->find("1.80 total / 0.70 busiest of 3"), std::string::npos) << *table;
+  EXPECT_NE(table->find("0.20 / 0.40"), std::string::npos) << *table;  // one host: as it was
+}
+
 }  // namespace
 }  // namespace dec
