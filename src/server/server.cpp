@@ -60,8 +60,10 @@ constexpr int kMaxRetryAfterSeconds = 300;
 constexpr size_t kEventHistory = 2000;    // per experiment
 constexpr size_t kFinishedLogsKept = 64;  // experiments whose event log outlives the run
 // httplib serves each connection on a pool thread; an event stream holds its thread for the
-// whole run. Streams are capped below the pool size so the API always has threads to answer.
-constexpr size_t kWorkerThreads = 32;
+// whole run. Streams are capped well below the pool size so the API always has threads to
+// answer: with 24 streams open, 40 threads are left, so 50 clients polling at once are served
+// side by side rather than queued behind a few threads while a run keeps the cores busy.
+constexpr size_t kWorkerThreads = 64;
 constexpr int kMaxEventStreams = 24;
 
 // Answers quote what clients sent (paths, parameters, spec keys); invalid UTF-8 in those is
