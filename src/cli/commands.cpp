@@ -754,6 +754,7 @@ int cmd_apply(Context& ctx, const std::vector<std::string>& argv) {
     auto log = [&](const std::string& line) {
       std::fprintf(stderr, "%s: %s\n", run_id.c_str(), line.c_str());
     };
+    pc.log = log;  // a provider's own progress (terraform apply) too
     auto provider = infra::make_provider(system->deploy.provider, pc);
     if (!provider) {
       std::fprintf(stderr, "dec: %s: %s\n", system->name.c_str(), provider.error().c_str());

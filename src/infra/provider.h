@@ -129,6 +129,9 @@ struct ProviderContext {
   std::function<Result<std::unique_ptr<Provider>>(const std::string& name)> factory;
   // The providers reconcile asks to discover orphans; empty = every registered one.
   std::vector<std::string> providers;
+  // Progress of long provider steps (terraform apply's resources as they are created), for the
+  // run's log and event stream; unset = not reported.
+  LogFn log;
 };
 
 // A topic resource carries the system's topic-shaping config keys (DriverInfo::topic_keys) as

@@ -352,7 +352,11 @@ class ExperimentRun {
       }
     }
     if (!live_) {
-      auto provider = infra::make_provider(system.deploy.provider, pc);
+      // Long provider steps (a terraform apply) report progress into the run's log; the
+      // label is read when a line comes, so a provider kept for the next point logs under it.
+      infra::ProviderContext provider_context = pc;
+      provider_context.log = [this](const std::string& line) { log(label_ + ": " + line); };
+      auto provider = infra::make_provider(system.deploy.provider, provider_context);
       if (!provider) {
         run.error = provider.error();
         return run;

@@ -148,18 +148,24 @@ TEST(UsageSampler, NoWindowNoFigures) {
   EXPECT_TRUE(sampler.finish().empty());
 }
 
-TEST(ResourcesTable, RowsAndTheReasonsBelowTheTable) {
-  report::ExperimentResult result;
-  result.id = "x";
-  result.experiment = "demo";
+// A succeeded 10 s run of `system` at 1000 msg/s with every message delivered.
+report::RunResult measured_run(const std::string& system) {
   report::RunResult run;
-  run.system = "starved";
+  run.system = system;
   run.driver = "redis";
   run.status = "succeeded";
   run.engine.measured_seconds = 10;
   run.engine.produced_msgs_per_s = 1000;
   run.engine.delivery.sent = run.engine.delivery.acked = run.engine.delivery.received = 10000;
   for (int v = 1; v <= 100; ++v) run.engine.end_to_end_latency.record(uint64_t(v) * 1000);
+  return run;
+}
+
+TEST(ResourcesTable, RowsAndTheReasonsBelowTheTable) {
+  report::ExperimentResult result;
+  result.id = "x";
+  result.experiment = "demo";
+  report::RunResult run = measured_run("starved");
   run.resources = {host("broker", 0.3), host("load agent", 0.1, 0.1)};
   run.resource_verdict = report::analyze_resources(run.resources, facts(40000, false));
   result.runs.push_back(run);
@@ -178,14 +184,7 @@ TEST(ResourcesTable, SeveralHostsOfARoleShowTheTotalAndTheBusiestHost) {
   report::ExperimentResult result;
   result.id = "x";
   result.experiment = "cluster";
-  report::RunResult run;
-  run.system = "three";
-  run.driver = "redis";
-  run.status = "succeeded";
-  run.engine.measured_seconds = 10;
-  run.engine.produced_msgs_per_s = 1000;
-  run.engine.delivery.sent = run.engine.delivery.acked = run.engine.delivery.received = 10000;
-  for (int v = 1; v <= 100; ++v) run.engine.end_to_end_latency.record(uint64_t(v) * 1000);
+  report::RunResult run = measured_run("three");
   run.resources = {host("broker", 0.6), host("broker", 0.5), host("broker", 0.7),
                    host("load agent", 0.2)};
   run.resources[3].cpu_peak = 0.4;

@@ -58,6 +58,10 @@ class TerraformProviderTest : public ::testing::Test {
     c.env = &env_;
     c.data_dir = data_dir_;
     c.installation = installation_;
+    c.log = [this](const std::string& line) {
+      std::lock_guard lock(log_mutex_);
+      log_.push_back(line);
+    };
     return c;
   }
 
@@ -69,10 +73,6 @@ class TerraformProviderTest : public ::testing::Test {
       auto it = environment_.find(name);
       if (it == environment_.end()) return std::nullopt;
       return it->second;
-    };
-    o.log = [this](const std::string& line) {
-      std::lock_guard lock(log_mutex_);
-      log_.push_back(line);
     };
     return o;
   }

@@ -169,11 +169,11 @@ Result<TerraformProvider::CliRun> TerraformProvider::run_cli(const std::string& 
     command.on_stdout_line = [&](const std::string& line) {
       auto progress = reader.feed(line);
       if (!progress) return;
-      if (options_.log) options_.log(what + ": " + *progress);
+      if (context_.log) context_.log(what + ": " + *progress);
       text += what + ": " + *progress + "\n";
     };
   }
-  if (options_.log) options_.log(what + " (in " + dir + ")");
+  if (context_.log) context_.log(what + " (in " + dir + ")");
   auto output = options_.runner->run(command);
   // One write of the log per command: the lines are few (a line per resource and step).
   if (!text.empty() && context_.env->path_exists(dir)) {
@@ -524,7 +524,7 @@ std::vector<DiscoveredResource> TerraformProvider::discover() {
       }
     }
   }
-  if (!error.empty() && options_.log) options_.log("terraform discovery: " + error);
+  if (!error.empty() && context_.log) context_.log("terraform discovery: " + error);
   std::lock_guard lock(mutex_);
   discovery_error_ = error;
   return found;

@@ -42,7 +42,6 @@ struct TerraformOptions {
   drivers::aws::EnvironmentLookup environment;
   drivers::HttpClientFactory http;
   std::function<std::chrono::system_clock::time_point()> clock;
-  LogFn log;  // progress lines; they also go to <stack>/terraform.log
 };
 
 // The real CLI from this process's PATH, AWS settings from its environment, libcurl.
